@@ -1,0 +1,24 @@
+// Running one job on one machine. Executors get connection info, never a provider.
+
+import type { JobPayload } from './job.js';
+import type { ConnectionInfo } from './machine.js';
+import type { JobOutcome } from './outcome.js';
+import type { TraceSink } from './trace.js';
+
+export type ExecutorStyle = 'shell' | 'docker';
+
+export interface JobRunContext {
+  job: JobPayload;
+  trace: TraceSink;
+  /** Graceful cancel (GitLab `Job-Status: canceling`): user stages stop, after_script runs with
+   *  CI_JOB_STATUS=canceled, on-failure stages run. */
+  cancel: AbortSignal;
+  /** Hard abort (`canceled`/`failed`/403, or shutdown cut-off): stop everything now, no after_script. */
+  abort: AbortSignal;
+}
+
+export interface Executor {
+  readonly style: ExecutorStyle;
+  /** Runs the whole job; never throws for job or machine failures: they become the outcome. */
+  run(machine: ConnectionInfo, ctx: JobRunContext): Promise<JobOutcome>;
+}
