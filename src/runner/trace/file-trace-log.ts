@@ -1,0 +1,75 @@
+// The stored trace of one job: appended to a spool file, read back for PATCHes (and re-read from 0 after
+// a 412), so a job printing gigabytes costs no memory. CRC-32 and size are kept incrementally.
+
+import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import type { TraceLog } from '../../core/trace.js';
+import { completeLength } from './utf8.js';
+
+export class FileTraceLog implements TraceLog {
+  private fd: number;
+  private bytes = 0;
+  private crc = 0;
+  private truncated = false;
+
+  /** @param limitBytes GitLab's output_limit: past it the data is cut and the notice appended. */
+  constructor(
+    private readonly path: string,
+    private readonly limitBytes: number,
+  ) {
+    this.fd = openSync(path, 'w+', 0o600);
+  }
+
+  get size(): number {
+    return this.bytes;
+  }
+
+  get isTruncated(): boolean {
+    return this.truncated;
+  }
+
+  checksum(): string {
+    return `crc32:${(this.crc >>> 0).toString(16).padStart(8, '0')}`;
+  }
+
+  append(data: Uint8Array): void {
+    if (this.truncated || data.length === 0 || this.fd < 0) return;
+    const room = this.limitBytes - this.bytes;
+    if (data.length <= room) return this.store(data);
+    // Cut at a UTF-8 boundary, then GitLab's notice (bold yellow), then drop everything after.
+    this.store(data.subarray(0, completeLength(data.subarray(0, room))));
+    this.store(Buffer.from(`\n\x1b[33;1mJob's log exceeded limit of ${this.limitBytes} bytes.\nJob execution will continue but no more output will be collected.\x1b[0;m\n`));
+    this.truncated = true;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const n = Math.max(0, Math.min(length, this.bytes - offset));
+    const buf = Buffer.alloc(n);
+    let got = 0;
+    while (got < n) {
+      const r = readSync(this.fd, buf, got, n - got, offset + got);
+      if (r === 0) break;
+      got += r;
+    }
+    return buf.subarray(0, got);
+  }
+
+  /** Closes and deletes the spool file. */
+  dispose(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
+    try {
+      unlinkSync(this.path);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  private store(data: Uint8Array): void {
+    let off = 0;
+    while (off < data.length) off += writeSync(this.fd, data, off, data.length - off, this.bytes + off);
+    this.bytes += data.length;
+    this.crc = crc32(data, this.crc);
+  }
+}

@@ -1,0 +1,170 @@
+// Streaming secret masking for the job trace (reference §6.4), correct across write boundaries and
+// bounded in memory: it holds back only the bytes that could still be the start of a secret.
+//
+// - exact values (masked variables, the job token) are replaced whole by [MASKED];
+// - token prefixes (glpat-, glcbt-, …) and URL parameters (private_token=, X-Amz-Signature=, …) keep the
+//   prefix and replace the value: "glpat-[MASKED]", as gitlab-runner does.
+
+const MASK = Buffer.from('[MASKED]');
+
+/** gitlab-runner's default token prefixes (FF_MASK_ALL_DEFAULT_TOKENS). */
+export const DEFAULT_TOKEN_PREFIXES = [
+  'glpat-', 'gloas-', 'gldt-', 'glrt-', 'glcbt-', 'glrtr-', 'glptt-', 'glft-', 'glimt-', 'glagent-', 'glsoat-',
+  'glffct-', '_gitlab_session=', 'gltok-',
+];
+/** URL query parameters whose values are masked. */
+export const URL_PARAMS = ['private_token', 'authenticity_token', 'rss_token', 'X-Amz-Signature', 'X-Amz-Credential', 'X-Amz-Security-Token'];
+
+// Token body: [A-Za-z0-9._=-]; URL values additionally %, +, / and ~.
+const TOKEN_CHARS = charTable('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._=-');
+const URL_CHARS = charTable('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._=-%+/~');
+/** An unterminated token longer than this is emitted masked instead of being held back further. */
+const MAX_OPEN_TOKEN = 16 * 1024;
+
+function charTable(chars: string): Uint8Array {
+  const t = new Uint8Array(256);
+  for (const c of chars) t[c.charCodeAt(0)] = 1;
+  return t;
+}
+
+interface PrefixRule {
+  prefix: Buffer;
+  chars: Uint8Array;
+}
+
+interface Range {
+  /** Where the match begins (the prefix, for prefixed tokens): bytes from here on are held together. */
+  from: number;
+  /** Where the replaced part begins. */
+  start: number;
+  end: number;
+}
+
+export interface MaskerOptions {
+  /** Exact secret values (masked variables, tokens). Trimmed; empty ones ignored. */
+  secrets: readonly string[];
+  /** Token prefixes in addition to (or instead of) the defaults. */
+  tokenPrefixes?: readonly string[];
+}
+
+export class StreamMasker {
+  private readonly secrets: Buffer[];
+  private readonly rules: PrefixRule[];
+  private readonly holdBack: number;
+  private pending: Buffer = Buffer.alloc(0);
+  /** Inside a token body whose prefix and [MASKED] were already emitted. */
+  private openRule: PrefixRule | undefined;
+
+  constructor(
+    options: MaskerOptions,
+    private readonly out: (bytes: Buffer) => void,
+  ) {
+    const unique = new Set(options.secrets.map((s) => s.trim()).filter((s) => s.length > 0));
+    this.secrets = [...unique].map((s) => Buffer.from(s)).sort((a, b) => b.length - a.length);
+    const prefixes = new Set([...(options.tokenPrefixes ?? DEFAULT_TOKEN_PREFIXES)].map((p) => p.trim()).filter(Boolean));
+    this.rules = [
+      ...[...prefixes].map((p) => ({ prefix: Buffer.from(p), chars: TOKEN_CHARS })),
+      ...URL_PARAMS.map((p) => ({ prefix: Buffer.from(`${p}=`), chars: URL_CHARS })),
+    ];
+    const longest = Math.max(1, ...this.secrets.map((s) => s.length), ...this.rules.map((r) => r.prefix.length));
+    this.holdBack = longest - 1;
+  }
+
+  write(chunk: Uint8Array): void {
+    let data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.openRule) {
+      const skip = spanOf(data, 0, this.openRule.chars);
+      if (skip === data.length) return;
+      this.openRule = undefined;
+      data = data.subarray(skip);
+    }
+    const buf = this.pending.length ? Buffer.concat([this.pending, data]) : data;
+    this.process(buf, false);
+  }
+
+  /** End of stream: emit everything held back, masked. */
+  flush(): void {
+    const buf = this.pending;
+    this.pending = Buffer.alloc(0);
+    if (buf.length) this.process(buf, true);
+  }
+
+  private process(buf: Buffer, final: boolean): void {
+    const ranges: Range[] = [];
+    let limit = final ? buf.length : Math.max(0, buf.length - this.holdBack);
+    for (const s of this.secrets) {
+      for (let i = buf.indexOf(s); i !== -1; i = buf.indexOf(s, i + 1)) ranges.push({ from: i, start: i, end: i + s.length });
+    }
+    let openAt = -1;
+    let openRule: PrefixRule | undefined;
+    for (const rule of this.rules) {
+      for (let i = buf.indexOf(rule.prefix); i !== -1; i = buf.indexOf(rule.prefix, i + 1)) {
+        const bodyStart = i + rule.prefix.length;
+        const bodyEnd = spanOf(buf, bodyStart, rule.chars);
+        if (bodyEnd === buf.length && !final) {
+          // The token may continue in the next write: hold it back (or, if huge, emit masked and skip on).
+          if (openAt === -1 || i < openAt) {
+            openAt = i;
+            openRule = rule;
+          }
+        } else if (bodyEnd > bodyStart) {
+          ranges.push({ from: i, start: bodyStart, end: bodyEnd });
+        }
+        if (bodyEnd > i + 1) i = bodyEnd - 1; // a prefix inside a masked body is part of it
+      }
+    }
+    let enterOpen: PrefixRule | undefined;
+    if (openAt !== -1) {
+      if (buf.length - openAt > MAX_OPEN_TOKEN && openRule) {
+        const bodyStart = openAt + openRule.prefix.length;
+        ranges.push({ from: openAt, start: bodyStart, end: buf.length });
+        limit = buf.length;
+        enterOpen = openRule;
+      } else {
+        limit = Math.min(limit, openAt);
+      }
+    }
+    const merged = mergeRanges(ranges);
+    // A match straddling the limit waits whole for the next write (merged ranges are disjoint, so one
+    // backward pass settles it); this keeps a prefix and its value together.
+    for (let k = merged.length - 1; k >= 0; k--) {
+      const r = merged[k]!;
+      if (r.from < limit && r.end > limit) limit = r.from;
+    }
+    this.emit(buf, limit, merged);
+    this.pending = limit < buf.length ? Buffer.from(buf.subarray(limit)) : Buffer.alloc(0);
+    if (enterOpen) this.openRule = enterOpen;
+  }
+
+  private emit(buf: Buffer, limit: number, ranges: Range[]): void {
+    if (limit === 0) return;
+    let pos = 0;
+    for (const r of ranges) {
+      if (r.start >= limit) break;
+      if (r.start > pos) this.out(buf.subarray(pos, r.start));
+      this.out(MASK);
+      pos = r.end;
+    }
+    if (pos < limit) this.out(buf.subarray(pos, limit));
+  }
+}
+
+function spanOf(buf: Uint8Array, from: number, chars: Uint8Array): number {
+  let i = from;
+  while (i < buf.length && chars[buf[i]!] === 1) i++;
+  return i;
+}
+
+function mergeRanges(ranges: Range[]): Range[] {
+  if (ranges.length < 2) return ranges;
+  ranges.sort((a, b) => a.from - b.from || b.end - a.end);
+  const out: Range[] = [{ ...ranges[0]! }];
+  for (const r of ranges.slice(1)) {
+    const last = out[out.length - 1]!;
+    if (r.from < last.end) {
+      last.end = Math.max(last.end, r.end);
+      last.start = Math.min(last.start, r.start);
+    } else out.push({ ...r });
+  }
+  return out;
+}

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfigText } from '../../../src/config/index.js';
+import { parseDuration, parseSize } from '../../../src/config/units.js';
+
+const contract = `# fleetrunner.yaml — the smallest working configuration
+gitlab:
+  url: http://127.0.0.1:8080
+  token: glrt-xxxxxxxxxxxxxxxxxxxx   # runner authentication token
+concurrent: 4
+executors:
+  - name: local
+    provider: local                  # machines are sshd processes on this host
+    style: shell
+    maxMachines: 4
+`;
+
+function errorOf(text: string, env: Record<string, string> = {}): string {
+  try {
+    parseConfigText(text, env);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('config', () => {
+  it('accepts the contract config as written, with defaults', () => {
+    const c = parseConfigText(contract);
+    expect(c.gitlab.url).toBe('http://127.0.0.1:8080');
+    expect(c.gitlab.machineUrl).toBe('http://127.0.0.1:8080');
+    expect(c.concurrent).toBe(4);
+    expect(c.checkIntervalMs).toBe(3000);
+    expect(c.outputLimitBytes).toBe(4 * 1024 * 1024);
+    expect(c.executors[0]).toMatchObject({ name: 'local', provider: 'local', style: 'shell', maxMachines: 4, bootTimeoutMs: 120_000 });
+    expect(Object.isFrozen(c.executors[0])).toBe(true);
+  });
+
+  it('names the key path of a wrong type', () => {
+    expect(errorOf(contract.replace('maxMachines: 4', 'maxMachines: four'))).toMatch(/^executors\[0\]\.maxMachines: .*number/);
+  });
+
+  it('names a missing required key', () => {
+    expect(errorOf(contract.replace('concurrent: 4\n', ''))).toMatch(/^concurrent: is required/);
+  });
+
+  it('rejects unknown keys so typos do not pass silently', () => {
+    expect(errorOf(contract.replace('style: shell', 'style: shell\n    colour: red'))).toBe('executors[0]: unknown key "colour"');
+  });
+
+  it('rejects a non-http GitLab URL', () => {
+    expect(errorOf(contract.replace('http://127.0.0.1:8080', 'ftp://x'))).toMatch(/^gitlab\.url: expected an http\(s\) URL/);
+  });
+
+  it('reports YAML syntax errors with a position', () => {
+    expect(errorOf('gitlab: [\n')).toMatch(/not valid YAML \(line \d+, column \d+\)/);
+  });
+
+  it('interpolates ${ENV} and names the key path when the variable is missing', () => {
+    const text = contract.replace('glrt-xxxxxxxxxxxxxxxxxxxx', '${RUNNER_TOKEN}');
+    expect(parseConfigText(text, { RUNNER_TOKEN: 'glrt-from-env' }).gitlab.token).toBe('glrt-from-env');
+    expect(errorOf(text)).toBe('gitlab.token: environment variable RUNNER_TOKEN is not set (referenced as ${RUNNER_TOKEN})');
+    expect(parseConfigText(contract.replace('glrt-xxxxxxxxxxxxxxxxxxxx', () => '$${LITERAL}')).gitlab.token).toBe('${LITERAL}');
+  });
+
+  it('normalises durations and sizes', () => {
+    const c = parseConfigText(`${contract}checkInterval: 1500ms\nshutdownTimeout: 1h30m\noutputLimit: 512KiB\n`);
+    expect(c.checkIntervalMs).toBe(1500);
+    expect(c.shutdownTimeoutMs).toBe(5_400_000);
+    expect(c.outputLimitBytes).toBe(524_288);
+    expect(errorOf(`${contract}checkInterval: soon\n`)).toMatch(/^checkInterval: expected a duration/);
+  });
+
+  it('requires exactly one of token and registrationToken', () => {
+    expect(errorOf(contract.replace('token: glrt-', 'registrationToken: x\n  token: glrt-'))).toMatch(/^gitlab\.token: set exactly one/);
+  });
+
+  it('rejects duplicate executor names', () => {
+    const two = `${contract}  - name: local\n    provider: local\n    maxMachines: 1\n`;
+    expect(errorOf(two)).toBe('executors[1].name: duplicate executor name "local"');
+  });
+
+  it.each([
+    ['30s', 30_000], ['5m', 300_000], ['1h30m', 5_400_000], ['250ms', 250], ['10', 10_000], [2, 2000],
+  ])('parses duration %s', (input, ms) => expect(parseDuration(input)).toBe(ms));
+  it.each(['', 'm', '5 x', '-1s'])('refuses duration %j', (input) => expect(parseDuration(input)).toBeUndefined());
+  it.each([['4MiB', 4194304], ['1kb', 1000], [100, 100], ['2G', 2 ** 31]])('parses size %s', (i, b) => expect(parseSize(i)).toBe(b));
+});
