@@ -8,7 +8,6 @@ import { configSchema, type RawConfig } from './schema.js';
 import { parseDuration, parseSize } from './units.js';
 
 export interface RoutingRules {
-  tags?: readonly string[];
   services?: readonly string[];
   images?: readonly string[];
   variables?: Readonly<Record<string, string>>;

@@ -17,8 +17,6 @@ const localProvider = z.strictObject({
 });
 
 const routing = z.strictObject({
-  /** The job runs here only if all these tags are among the job's tags (CI_RUNNER_TAGS). */
-  tags: z.array(z.string()).optional(),
   /** The job runs here if it uses a service whose image starts with one of these (e.g. docker:dind). */
   services: z.array(z.string()).optional(),
   /** Image name prefixes. */

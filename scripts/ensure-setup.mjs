@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Makes a fresh Debian/Ubuntu machine ready for `npm test` and `npm run demo`: npm packages, then the
+// programs that local machines and tests use (sshd, git, curl, zip, unzip, ip). Installs with apt when
+// root; otherwise names what to install and fails.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const log = (msg) => console.error(`[setup] ${msg}`);
+
+// 1. npm packages (a fresh clone has no node_modules).
+const marker = join(root, 'node_modules', '.package-lock.json');
+const lock = join(root, 'package-lock.json');
+if (!existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000)) {
+  log('installing npm packages (npm ci)…');
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+// 2. System programs: binary → Debian package.
+const needed = [
+  ['/usr/sbin/sshd', 'openssh-server'],
+  ['git', 'git'],
+  ['curl', 'curl'],
+  ['zip', 'zip'],
+  ['unzip', 'unzip'],
+  ['ip', 'iproute2'],
+  ['ps', 'procps'],
+];
+const have = (bin) => (bin.startsWith('/') ? existsSync(bin) : spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0);
+const missing = [...new Set(needed.filter(([bin]) => !have(bin)).map(([, pkg]) => pkg))];
+if (missing.length) {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || !have('apt-get')) {
+    log(`missing programs; please install these packages and run again: ${missing.join(' ')}`);
+    log(`  e.g. sudo apt-get install -y ${missing.join(' ')}`);
+    process.exit(1);
+  }
+  log(`installing ${missing.join(' ')} with apt-get…`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+}
+
+// 3. sshd's privilege-separation directory (normally made by the service unit, which we do not start).
+if (typeof process.getuid === 'function' && process.getuid() === 0 && !existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 });

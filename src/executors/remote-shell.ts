@@ -1,0 +1,143 @@
+// Runs one stage script on the machine over an exec channel (no pty) and streams its output into the trace.
+//
+// The remote bash runs in its own session (setsid), so its pid is the process group of everything the
+// script starts. A preamble writes that pid to a file before the script runs; stopping the stage opens a
+// second channel that sends SIGTERM to the group, then SIGKILL after a grace period. A "cancel" marker
+// closes the race where the stop request arrives before the pid file is written.
+
+import { randomBytes } from 'node:crypto';
+
+import { MachineLostError, type TraceSink } from '../core/index.js';
+import type { SshConnection } from './ssh-connection.js';
+
+/** How a stage's remote process ended. */
+export type StageExit = { exitCode: number } | { signal: string };
+
+/** `setsid -w` waits for the new session's leader and passes on its exit status. */
+export const REMOTE_SHELL_COMMAND = 'exec setsid -w bash --noprofile --norc -s';
+
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * What goes to the remote bash on stdin: record the pgid, honour an early cancel, then run the script with
+ * stdin from /dev/null (read whole first, so a command reading stdin cannot swallow the rest of the script).
+ */
+export function stageInput(script: string, pidFile: string): string {
+  let eof: string;
+  do eof = `__FLEETRUNNER_EOF_${randomBytes(8).toString('hex')}__`;
+  while (script.includes(eof));
+  const f = shellQuote(pidFile);
+  return [
+    `printf '%s\\n' "$$" > ${f} || exit 1`,
+    `if [ -e ${f}.cancel ]; then exit 143; fi`,
+    `IFS= read -r -d '' __fleetrunner_script <<'${eof}'`,
+    script,
+    eof,
+    `eval "$__fleetrunner_script" </dev/null`,
+    '',
+  ].join('\n');
+}
+
+/** Remote command that stops the stage's process group: TERM, then KILL after `graceMs`. */
+export function killCommand(pidFile: string, graceMs: number): string {
+  const f = shellQuote(pidFile);
+  const rounds = Math.max(1, Math.ceil(graceMs / 100));
+  return [
+    `: > ${f}.cancel`,
+    `pg=$(cat ${f} 2>/dev/null)`,
+    `[ -n "$pg" ] || exit 0`,
+    `kill -TERM -- "-$pg" 2>/dev/null || exit 0`,
+    `i=0`,
+    `while [ "$i" -lt ${rounds} ] && kill -0 -- "-$pg" 2>/dev/null; do sleep 0.1; i=$((i+1)); done`,
+    `kill -KILL -- "-$pg" 2>/dev/null`,
+    `exit 0`,
+  ].join('\n');
+}
+
+export interface RemoteStageOptions {
+  conn: SshConnection;
+  script: string;
+  /** Absolute path on the machine, unique per job and stage. */
+  pidFile: string;
+  trace: TraceSink;
+  /** Aborting stops the remote process group. */
+  stop: AbortSignal;
+  /** Between SIGTERM and SIGKILL. */
+  killGraceMs: number;
+  /** After the kill, how long to wait for the channel to close before giving up on it. Default 5 s. */
+  closeWaitMs?: number;
+}
+
+/**
+ * Resolves with the exit of the remote script, or `{ signal }` when it was stopped through `stop`.
+ * Rejects with MachineLostError when the connection drops.
+ */
+export async function runRemoteStage(o: RemoteStageOptions): Promise<StageExit> {
+  if (o.stop.aborted) return { signal: 'TERM' };
+  const channel = await o.conn.exec(REMOTE_SHELL_COMMAND);
+  return new Promise<StageExit>((resolve, reject) => {
+    let exit: StageExit | undefined;
+    let stopped = false;
+    let settled = false;
+    let forceTimer: NodeJS.Timeout | undefined;
+
+    const finish = (err: Error | undefined, value?: StageExit) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(forceTimer);
+      o.stop.removeEventListener('abort', onStop);
+      offLost();
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    const offLost = o.conn.onLost((e) => finish(e));
+
+    // Output goes to the trace as it arrives; nothing here holds more than one chunk.
+    channel.on('data', (chunk: Buffer) => o.trace.write(chunk));
+    channel.stderr.on('data', (chunk: Buffer) => o.trace.write(chunk));
+    channel.on('exit', (code: number | null, signalName?: string) => {
+      if (typeof code === 'number') exit = { exitCode: code };
+      else if (signalName) exit = { signal: signalName };
+    });
+    channel.on('close', () => {
+      if (o.conn.lost) return finish(o.conn.lost);
+      if (stopped) return finish(undefined, exit && 'signal' in exit ? exit : { signal: 'TERM' });
+      if (exit) return finish(undefined, exit);
+      finish(new MachineLostError(`stage channel closed without an exit status (${o.conn.target})`));
+    });
+
+    const onStop = () => {
+      if (settled || stopped) return;
+      stopped = true;
+      void stopRemote(o).then(
+        () => {
+          // Processes that left the group may still hold the channel's stdout open: do not wait forever.
+          forceTimer = setTimeout(() => {
+            channel.close();
+            finish(undefined, { signal: 'KILL' });
+          }, o.closeWaitMs ?? 5_000);
+        },
+        (e: unknown) => finish(e instanceof Error ? e : new Error(String(e))),
+      );
+    };
+    o.stop.addEventListener('abort', onStop, { once: true });
+
+    channel.end(stageInput(o.script, o.pidFile));
+    if (o.stop.aborted) onStop();
+  });
+}
+
+async function stopRemote(o: RemoteStageOptions): Promise<void> {
+  const ch = await o.conn.exec(killCommand(o.pidFile, o.killGraceMs));
+  await new Promise<void>((resolve, reject) => {
+    const off = o.conn.onLost((e) => reject(e));
+    ch.on('close', () => {
+      off();
+      resolve();
+    });
+    ch.resume();
+    ch.stderr.resume();
+  });
+}

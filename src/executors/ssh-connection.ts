@@ -1,0 +1,182 @@
+// One SSH connection to a machine: retried until the machine answers (bounded), host key pinned to
+// ConnectionInfo.hostPublicKey (never trust on first use), keepalives so a lost machine is noticed.
+
+import { Client, utils, type ClientChannel, type ServerHostKeyAlgorithm } from 'ssh2';
+
+import {
+  MachineLostError,
+  PermanentError,
+  errorMessage,
+  silentLogger,
+  systemClock,
+  type Clock,
+  type ConnectionInfo,
+  type Logger,
+} from '../core/index.js';
+
+/** The machine presented a host key other than the one we expect. Never retried. */
+export class HostKeyMismatchError extends PermanentError {}
+
+/** The machine did not accept an SSH connection within the connect budget. */
+export class SshConnectError extends PermanentError {}
+
+export interface SshConnectOptions {
+  /** Total budget for all attempts. */
+  connectTimeoutMs: number;
+  /** Bound of one attempt (TCP + handshake + auth). Default 10 s. */
+  attemptTimeoutMs?: number;
+  /** Pause between attempts. Default 500 ms. */
+  retryDelayMs?: number;
+  /** Default 5 s. */
+  keepaliveIntervalMs?: number;
+  /** Unanswered keepalives before the connection counts as lost. Default 3. */
+  keepaliveCountMax?: number;
+  clock?: Clock;
+  logger?: Logger;
+  signal?: AbortSignal;
+}
+
+interface PinnedKey {
+  blob: Buffer;
+  algorithms: ServerHostKeyAlgorithm[];
+}
+
+function pinnedKey(hostPublicKey: string): PinnedKey {
+  const parsed = utils.parseKey(hostPublicKey);
+  if (parsed instanceof Error) throw new PermanentError(`invalid host public key: ${parsed.message}`);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key) throw new PermanentError('invalid host public key: empty');
+  const type = key.type;
+  // Ask only for the pinned key's algorithm, so a server with several host keys shows the pinned one.
+  const algorithms: ServerHostKeyAlgorithm[] =
+    type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type as ServerHostKeyAlgorithm];
+  return { blob: key.getPublicSSH(), algorithms };
+}
+
+/** An open connection. `exec` opens a channel; `lost` tells whether the machine went away. */
+export class SshConnection {
+  private lostErr: MachineLostError | undefined;
+  private closing = false;
+  private readonly lostListeners = new Set<(e: MachineLostError) => void>();
+
+  constructor(
+    private readonly client: Client,
+    readonly target: string,
+  ) {
+    let lastError: Error | undefined;
+    client.on('error', (e: Error) => {
+      lastError = e;
+    });
+    client.on('close', () => {
+      if (this.closing) return;
+      const why = lastError ? `: ${lastError.message}` : '';
+      this.markLost(new MachineLostError(`lost SSH connection to ${target}${why}`));
+    });
+  }
+
+  get lost(): MachineLostError | undefined {
+    return this.lostErr;
+  }
+
+  /** Called once when the connection drops unexpectedly (immediately if it already has). Returns an unsubscribe. */
+  onLost(listener: (e: MachineLostError) => void): () => void {
+    if (this.lostErr) {
+      listener(this.lostErr);
+      return () => undefined;
+    }
+    this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
+  }
+
+  /** Opens an exec channel (no pty). Rejects with MachineLostError when the connection is gone. */
+  exec(command: string): Promise<ClientChannel> {
+    if (this.lostErr) return Promise.reject(this.lostErr);
+    return new Promise((resolve, reject) => {
+      const off = this.onLost(reject);
+      this.client.exec(command, (err, channel) => {
+        off();
+        if (err) reject(this.lostErr ?? err);
+        else resolve(channel);
+      });
+    });
+  }
+
+  close(): void {
+    this.closing = true;
+    this.client.end();
+  }
+
+  private markLost(e: MachineLostError): void {
+    if (this.lostErr) return;
+    this.lostErr = e;
+    for (const l of [...this.lostListeners]) l(e);
+    this.lostListeners.clear();
+  }
+}
+
+function attempt(info: ConnectionInfo, pin: PinnedKey, timeoutMs: number, o: SshConnectOptions): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    let presented: Buffer | undefined;
+    let settled = false;
+    const fail = (e: Error) => {
+      if (settled) return;
+      settled = true;
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      client.end();
+      if (presented && !presented.equals(pin.blob)) {
+        reject(new HostKeyMismatchError(`host key of ${info.host}:${info.port} does not match the expected key`));
+      } else reject(e);
+    };
+    client.once('ready', () => {
+      settled = true;
+      client.removeAllListeners();
+      resolve(client);
+    });
+    client.on('error', fail);
+    client.on('close', () => fail(new Error('connection closed during the handshake')));
+    client.connect({
+      host: info.host,
+      port: info.port,
+      username: info.username,
+      privateKey: info.privateKey,
+      readyTimeout: timeoutMs,
+      keepaliveInterval: o.keepaliveIntervalMs ?? 5_000,
+      keepaliveCountMax: o.keepaliveCountMax ?? 3,
+      algorithms: { serverHostKey: pin.algorithms },
+      hostVerifier: (key: Buffer) => {
+        presented = Buffer.from(key);
+        return presented.equals(pin.blob);
+      },
+    });
+  });
+}
+
+/** Connects, retrying until the machine answers or `connectTimeoutMs` is spent. A wrong host key fails at once. */
+export async function connectSsh(info: ConnectionInfo, o: SshConnectOptions): Promise<SshConnection> {
+  const clock = o.clock ?? systemClock;
+  const log = (o.logger ?? silentLogger).child({ ssh: `${info.host}:${info.port}` });
+  const pin = pinnedKey(info.hostPublicKey);
+  const deadline = clock.now() + o.connectTimeoutMs;
+  const target = `${info.username}@${info.host}:${info.port}`;
+  for (let n = 1; ; n++) {
+    o.signal?.throwIfAborted();
+    const left = deadline - clock.now();
+    try {
+      const client = await attempt(info, pin, Math.max(500, Math.min(o.attemptTimeoutMs ?? 10_000, left)), o);
+      log.debug({ attempts: n }, 'ssh connected');
+      return new SshConnection(client, target);
+    } catch (e) {
+      if (e instanceof PermanentError) throw e;
+      const leftAfter = deadline - clock.now();
+      if (leftAfter <= 0) {
+        throw new SshConnectError(`ssh: could not connect to ${target} within ${o.connectTimeoutMs} ms: ${errorMessage(e)}`, {
+          cause: e,
+        });
+      }
+      log.debug({ attempt: n, err: errorMessage(e) }, 'ssh connect failed, retrying');
+      await clock.sleep(Math.min(o.retryDelayMs ?? 500, leftAfter), o.signal);
+    }
+  }
+}

@@ -1,0 +1,114 @@
+// Internal mutable records of the fake. Views handed to tests are copies (see ci-state.ts jobView).
+import type {
+  JobSpec,
+  JobState,
+  JobUpdateRecord,
+  StoredArtifact,
+  TracePatchRecord,
+} from './types.js';
+
+export interface ManagerRecord {
+  systemId: string;
+  features: Record<string, unknown>;
+  contactedAt: number;
+}
+
+export interface RunnerRecord {
+  id: number;
+  token: string;
+  kind: 'authentication' | 'legacy';
+  description: string;
+  issuedAt: number;
+  tokenExpiresAt?: number;
+  paused: boolean;
+  maximumTimeout?: number;
+  managers: Map<string, ManagerRecord>;
+  /** Rails' runner queue value: changes whenever a job becomes pending. */
+  queueValue: string;
+}
+
+/** Per runner-token polling history, for checks 2, 5 and 6. */
+export interface PollState {
+  lastUpdateSent?: string;
+  last204At?: number;
+  last204WasLongPoll: boolean;
+  consecutive403: number;
+  last403At?: number;
+}
+
+export interface ProjectRecord {
+  id: number;
+  path: string;
+  name: string;
+  namespace: string;
+  bareDir: string;
+  defaultBranch: string;
+  commitCount: number;
+}
+
+export interface PipelineRecord {
+  id: number;
+  projectId: number;
+  ref: string;
+  refType: 'branch' | 'tag';
+  sha: string;
+  beforeSha: string;
+  commitMessage: string;
+  stages: string[];
+  jobIds: number[];
+  createdAt: number;
+}
+
+export interface UploadAttempts {
+  statuses: number[];
+}
+
+export interface JobRecord {
+  id: number;
+  name: string;
+  stage: string;
+  stageIndex: number;
+  pipelineId: number;
+  projectId: number;
+  spec: JobSpec;
+  token: string;
+  dependencyIds: number[];
+  state: JobState;
+  failureReason?: string;
+  exitCode?: number;
+  queuedAt?: number;
+  startedAt?: number;
+  finishedAt?: number;
+
+  // Assignment
+  runnerId?: number;
+  systemId?: string;
+  features: Record<string, unknown>;
+  cancelGracefully: boolean;
+  /** Two-phase commit: assigned but waiting for PUT state=running. */
+  awaitingAck: boolean;
+  payload?: Record<string, unknown>;
+  /** Served with a non-JSON Content-Type by fault injection: the runner must reject it (check 4). */
+  servedNonJson: boolean;
+
+  // Protocol bookkeeping
+  acked: boolean; // check 7
+  trace: Buffer;
+  debugTrace: boolean;
+  expectedNextOffset: number; // checks 11, 12
+  intervalS: number; // last X-GitLab-Trace-Update-Interval sent
+  lastContactAt?: number; // last successful PATCH/PUT, check 14
+  final202At?: number; // check 18
+  final202IntervalS?: number;
+  final200At?: number; // check 18: no traffic after
+  abortedAt?: number; // check 20
+  patchesAfterAbort: number;
+  putsAfterAbort: number;
+  secretsReported: Set<string>; // check 24, once per secret
+  downloads: Map<number, number>; // dependency id → GET count, check 28
+  uploadAttempts: Map<string, UploadAttempts>; // artifact type → statuses, check 27
+
+  updates: JobUpdateRecord[];
+  patches: TracePatchRecord[];
+  artifacts: StoredArtifact[];
+}

@@ -1,0 +1,340 @@
+// One job's conversation with GitLab after the 201 (reference §3, §4): the acknowledgement, periodic trace
+// PATCHes with keep-alive PUTs while it runs, and the final flush + PUT. GitLab's answers steer it:
+// Range moves the offset, Job-Status cancels or aborts, X-GitLab-Trace-Update-Interval sets the pace.
+
+import type { Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import type { JobPayload } from '../core/job.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import type { JobOutcome } from '../core/outcome.js';
+import type { TraceLog } from '../core/trace.js';
+import type { JobStateResponse, UpdateJobBody } from './api-types.js';
+import { backoffDelayMs } from './backoff.js';
+import { mapFailureReason } from './failure-reasons.js';
+import type { RunnerInfo } from './info.js';
+import { MAX_TRACE_PATCH_BYTES, type RunnerApi } from './runner-api.js';
+
+export interface TraceTiming {
+  /** First and final-update interval between ticks. GitLab's X-GitLab-Trace-Update-Interval replaces it. */
+  initialIntervalMs: number;
+  /** Cap on a server-given interval (gitlab-runner: 15 min). */
+  maxIntervalMs: number;
+  /** Keep-alive PUT once no PATCH/PUT succeeded for this long. */
+  forceSendIntervalMs: number;
+  maxPatchBytes: number;
+  /** Final update rounds that may fail (5xx, no answer) before giving up. */
+  finalUpdateRetryLimit: number;
+  finalUpdateBackoffMinMs: number;
+  finalUpdateBackoffMaxMs: number;
+  /** 416s in a row within one final flush before that round counts as failed. */
+  maxRangeMismatches: number;
+}
+
+export const DEFAULT_TRACE_TIMING: TraceTiming = {
+  initialIntervalMs: 3_000,
+  maxIntervalMs: 900_000,
+  forceSendIntervalMs: 30_000,
+  maxPatchBytes: MAX_TRACE_PATCH_BYTES,
+  finalUpdateRetryLimit: 10,
+  finalUpdateBackoffMinMs: 1_000,
+  finalUpdateBackoffMaxMs: 3_600_000,
+  maxRangeMismatches: 10,
+};
+
+/** Why GitLab took the job away: 403, 404 on PUT, or `Job-Status: canceled|failed`. */
+export interface TraceAbortReason {
+  cause: 'forbidden' | 'not_found' | 'canceled' | 'failed';
+  status: number;
+  jobStatus?: string;
+}
+
+/** running: go on. drop: GitLab no longer wants it (403/404/failed), say nothing more. canceled: it was
+ *  canceled before it started; finish it as failed/job_canceled. */
+export type AckResult = 'running' | 'drop' | 'canceled';
+
+export interface FinishResult {
+  /** GitLab answered 200 to the final PUT. */
+  accepted: boolean;
+  /** Status of the last final PUT (0: no answer, undefined: none sent). */
+  lastStatus?: number;
+}
+
+export interface JobTraceSessionOptions {
+  api: Pick<RunnerApi, 'updateJob' | 'patchTrace'>;
+  job: Pick<JobPayload, 'id' | 'token' | 'features'>;
+  trace: TraceLog;
+  clock: Clock;
+  /** Sent on every PUT, as gitlab-runner does. */
+  info?: RunnerInfo;
+  debugTrace?: boolean;
+  /** `Job-Status: canceling`: stop user stages, run after_script. Called at most once. */
+  onCancel?: () => void;
+  /** The job is gone or failed server-side: stop everything now. Called at most once, never during finish. */
+  onAbort?: (reason: TraceAbortReason) => void;
+  timing?: Partial<TraceTiming>;
+  random?: () => number;
+  logger?: Logger;
+}
+
+type PatchOutcome = 'sent' | 'nothing' | 'range' | 'not_found' | 'abort' | 'failed';
+
+export class JobTraceSession {
+  private readonly t: TraceTiming;
+  private readonly logger: Logger;
+  private sentOffset = 0;
+  private intervalMs: number;
+  private lastSentAt: number | undefined;
+  private patchingStopped = false;
+  private abortReason: TraceAbortReason | undefined;
+  private cancelNotified = false;
+  private phase: 'idle' | 'running' | 'finishing' | 'done' = 'idle';
+  private loop: Promise<void> | undefined;
+  private readonly loopStop = new AbortController();
+  private readonly stopAll = new AbortController();
+
+  constructor(private readonly o: JobTraceSessionOptions) {
+    this.t = { ...DEFAULT_TRACE_TIMING, ...o.timing };
+    this.t.maxPatchBytes = Math.min(Math.max(1, this.t.maxPatchBytes), MAX_TRACE_PATCH_BYTES);
+    this.intervalMs = this.t.initialIntervalMs;
+    this.logger = (o.logger ?? silentLogger).child({ job: o.job.id });
+  }
+
+  /** Bytes GitLab has confirmed storing. */
+  get sentBytes(): number {
+    return this.sentOffset;
+  }
+  get updateIntervalMs(): number {
+    return this.intervalMs;
+  }
+  get aborted(): TraceAbortReason | undefined {
+    return this.abortReason;
+  }
+
+  /** PUT state=running right after the 201 (reference §2.2). */
+  async acknowledge(): Promise<AckResult> {
+    const res = await this.put({ state: 'running' });
+    if (res.status === 200) this.lastSentAt = this.o.clock.now();
+    if (res.jobStatus === 'canceling' || res.jobStatus === 'canceled') return 'canceled';
+    if (res.status === 403 || res.status === 404 || res.jobStatus === 'failed') return 'drop';
+    // Anything else (5xx after retries, 409, no answer): run it, as gitlab-runner does; later PATCH/PUT
+    // answers abort it if GitLab really does not want it.
+    if (res.status !== 200) this.logger.warn({ status: res.status, message: res.message }, 'job acknowledgement not confirmed');
+    return 'running';
+  }
+
+  /** Starts the periodic ticks. */
+  start(): void {
+    if (this.phase !== 'idle') throw new Error(`JobTraceSession.start() in phase ${this.phase}`);
+    this.phase = 'running';
+    this.lastSentAt ??= this.o.clock.now();
+    this.loop = this.runLoop();
+  }
+
+  /** Sends every remaining byte, then the final PUT, following GitLab's answers. Resolves once GitLab
+   *  accepted it, refused it for good, the retries ran out, or stop() was called. */
+  async finish(outcome: JobOutcome): Promise<FinishResult> {
+    if (this.phase === 'finishing' || this.phase === 'done') throw new Error(`JobTraceSession.finish() in phase ${this.phase}`);
+    this.phase = 'finishing';
+    this.loopStop.abort();
+    await this.loop;
+    this.intervalMs = this.t.initialIntervalMs; // GitLab sets the pace again for the final update
+    const result: FinishResult = { accepted: false };
+    const abortedBefore = this.abortReason !== undefined;
+    try {
+      for (let failures = 0; ; ) {
+        const round = await this.finalRound(outcome, result);
+        if (round === 'accepted') result.accepted = true;
+        if (round !== 'failed') break;
+        failures++;
+        // An aborted job gets at most one more PATCH and one PUT (reference §3.3).
+        if (abortedBefore || failures >= this.t.finalUpdateRetryLimit) {
+          this.logger.error({ failures, lastStatus: result.lastStatus }, 'final job update not accepted; giving up');
+          break;
+        }
+        const waitMs = backoffDelayMs(failures - 1, { minMs: this.t.finalUpdateBackoffMinMs, maxMs: this.t.finalUpdateBackoffMaxMs, jitter: true }, this.o.random);
+        this.logger.warn({ failures, waitMs, lastStatus: result.lastStatus }, 'final job update failed; retrying');
+        await this.o.clock.sleep(waitMs, this.stopAll.signal);
+      }
+    } catch (e) {
+      if (!this.stopAll.signal.aborted) throw e;
+    } finally {
+      this.phase = 'done';
+    }
+    return result;
+  }
+
+  /** Ends all traffic for this job now (no final update); in-flight requests are cancelled. */
+  async stop(): Promise<void> {
+    this.loopStop.abort();
+    this.stopAll.abort(new Error('job trace session stopped'));
+    if (this.phase !== 'finishing') this.phase = 'done';
+    await this.loop;
+  }
+
+  private async runLoop(): Promise<void> {
+    while (this.phase === 'running' && !this.abortReason) {
+      try {
+        await this.o.clock.sleep(this.intervalMs, this.loopStop.signal);
+      } catch {
+        return; // finish() or stop()
+      }
+      try {
+        await this.tick();
+      } catch (e) {
+        if (this.stopAll.signal.aborted) return;
+        this.logger.warn({ error: errorMessage(e) }, 'trace update tick failed');
+      }
+    }
+  }
+
+  // One tick: at most one PATCH, then a keep-alive PUT if nothing succeeded for forceSendIntervalMs.
+  private async tick(): Promise<void> {
+    const p = await this.patchOnce();
+    if (p !== 'sent' && p !== 'nothing') return;
+    if (this.abortReason || this.o.clock.now() - (this.lastSentAt ?? 0) <= this.t.forceSendIntervalMs) return;
+    const res = await this.put({ state: 'running', ...this.output() });
+    if (this.abortFrom(res, true)) return;
+    this.cancelFrom(res);
+    if (res.status === 200) this.lastSentAt = this.o.clock.now();
+  }
+
+  private async patchOnce(): Promise<PatchOutcome> {
+    const size = this.o.trace.size;
+    if (this.patchingStopped || this.sentOffset >= size) return 'nothing';
+    const start = this.sentOffset;
+    const bytes = await this.o.trace.read(start, Math.min(this.t.maxPatchBytes, size - start));
+    if (bytes.length === 0) return 'nothing';
+    const res = await this.o.api.patchTrace(this.o.job.id, this.o.job.token, start, bytes, {
+      debugTrace: this.o.debugTrace === true,
+      signal: this.stopAll.signal,
+    });
+    this.applyInterval(res.updateIntervalSec);
+    if (this.abortFrom(res, false)) return 'abort';
+    this.cancelFrom(res);
+    switch (res.status) {
+      case 202:
+        // GitLab's Range says what it stored; equal to start+len unless it disagrees, and then it wins.
+        this.sentOffset = this.offsetWithin(res.rangeEnd, start + bytes.length);
+        this.lastSentAt = this.o.clock.now();
+        return 'sent';
+      case 416:
+        this.sentOffset = this.offsetWithin(res.rangeEnd, 0);
+        this.lastSentAt = this.o.clock.now();
+        this.logger.warn({ sent: start, stored: this.sentOffset }, 'trace range mismatch; resuming where GitLab is');
+        return 'range';
+      case 404:
+        this.patchingStopped = true;
+        this.logger.warn({}, 'trace PATCH answered 404; no more trace will be sent');
+        return 'not_found';
+      default:
+        this.logger.warn({ status: res.status, message: res.message }, 'trace PATCH failed; retrying later');
+        return 'failed';
+    }
+  }
+
+  /** One final round: flush, PUT, and follow 202/412 until GitLab settles. */
+  private async finalRound(outcome: JobOutcome, result: FinishResult): Promise<'accepted' | 'stop' | 'failed'> {
+    for (;;) {
+      if ((await this.flush()) === 'failed') return 'failed';
+      const res = await this.put(this.finalBody(outcome));
+      result.lastStatus = res.status;
+      if (res.status === 200) return 'accepted';
+      if (this.abortFrom(res, true)) return 'stop';
+      if (res.status === 202) {
+        // Accepted, but GitLab is still persisting live trace chunks: ask again after the interval.
+        await this.o.clock.sleep(this.intervalMs, this.stopAll.signal);
+        continue;
+      }
+      if (res.status === 412) {
+        // Trace validation failed: GitLab wants the whole trace again.
+        this.logger.warn({}, 'final update answered 412; re-sending the whole trace');
+        this.sentOffset = 0;
+        this.patchingStopped = false;
+        await this.o.clock.sleep(this.intervalMs, this.stopAll.signal);
+        continue;
+      }
+      this.logger.warn({ status: res.status, message: res.message }, 'final job update failed');
+      return 'failed';
+    }
+  }
+
+  /** PATCHes everything not yet stored, in pieces of at most maxPatchBytes. */
+  private async flush(): Promise<'ok' | 'failed'> {
+    for (let mismatches = 0; ; ) {
+      switch (await this.patchOnce()) {
+        case 'sent':
+          continue;
+        case 'range':
+          if (++mismatches > this.t.maxRangeMismatches) return 'failed';
+          // GitLab may still be persisting what it has; give it one interval before resuming.
+          await this.o.clock.sleep(this.intervalMs, this.stopAll.signal);
+          continue;
+        case 'failed':
+          return 'failed';
+        default:
+          return 'ok'; // all sent, 404 or abort: the PUT tells the rest
+      }
+    }
+  }
+
+  private finalBody(outcome: JobOutcome): UpdateJobBody {
+    const body: UpdateJobBody = { state: outcome.state, ...this.output() };
+    if (outcome.state === 'failed') {
+      body.failure_reason = mapFailureReason(outcome.reason, this.o.job.features?.failure_reasons);
+      if (outcome.exitCode !== undefined && outcome.exitCode !== 0) body.exit_code = outcome.exitCode | 0; // int32, as GitLab stores it
+    }
+    return body;
+  }
+
+  private output(): Pick<UpdateJobBody, 'checksum' | 'output'> {
+    const checksum = this.o.trace.checksum();
+    return { checksum, output: { checksum, bytesize: this.o.trace.size } };
+  }
+
+  private async put(body: UpdateJobBody): Promise<JobStateResponse> {
+    const full = this.o.info ? { ...body, info: this.o.info } : body;
+    const res = await this.o.api.updateJob(this.o.job.id, this.o.job.token, full, { signal: this.stopAll.signal });
+    this.applyInterval(res.updateIntervalSec);
+    return res;
+  }
+
+  /** 403 or Job-Status canceled/failed (and 404 on PUT) end the job's traffic. */
+  private abortFrom(res: JobStateResponse, isPut: boolean): boolean {
+    const js = res.jobStatus;
+    let cause: TraceAbortReason['cause'] | undefined;
+    if (js === 'canceled' || js === 'failed') cause = js;
+    else if (res.status === 403) cause = 'forbidden';
+    else if (isPut && res.status === 404) cause = 'not_found';
+    if (!cause) return false;
+    if (!this.abortReason) {
+      this.abortReason = js ? { cause, status: res.status, jobStatus: js } : { cause, status: res.status };
+      this.loopStop.abort();
+      this.logger.info({ ...this.abortReason }, 'GitLab ended the job; stopping updates');
+      if (this.phase === 'running') this.safely(() => this.o.onAbort?.(this.abortReason!));
+    }
+    return true;
+  }
+
+  private cancelFrom(res: JobStateResponse): void {
+    if (res.jobStatus !== 'canceling' || this.cancelNotified || this.abortReason || this.phase !== 'running') return;
+    this.cancelNotified = true;
+    this.logger.info({}, 'GitLab is canceling the job');
+    this.safely(() => this.o.onCancel?.());
+  }
+
+  private applyInterval(sec: number | undefined): void {
+    if (sec !== undefined && sec > 0) this.intervalMs = Math.min(sec * 1000, this.t.maxIntervalMs);
+  }
+
+  private offsetWithin(n: number | undefined, fallback: number): number {
+    return n !== undefined && Number.isSafeInteger(n) && n >= 0 && n <= this.o.trace.size ? n : fallback;
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.logger.error({ error: errorMessage(e) }, 'job trace callback failed');
+    }
+  }
+}

@@ -1,0 +1,215 @@
+// The job loop: reserve room, ask GitLab for a job, route it, run it; on stop, drain within a deadline.
+
+import type { Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import type { JobPayload } from '../core/job.js';
+import type { Logger } from '../core/logger.js';
+import type { RoutingRules } from '../config/index.js';
+import { SlotPool } from '../fleet/slots.js';
+import { JobRun, ShutdownAbort, type ExecutorRuntime } from './job-run.js';
+import type { JobFeed, MaintenanceTask, OpenJobChannel } from './ports.js';
+import { route } from './routing.js';
+
+export interface CoordinatorExecutor extends ExecutorRuntime {
+  maxMachines: number;
+  match?: RoutingRules;
+}
+
+export interface CoordinatorOptions {
+  concurrent: number;
+  checkIntervalMs: number;
+  shutdownTimeoutMs: number;
+  outputLimitBytes: number;
+  spoolDir: string;
+  executors: readonly CoordinatorExecutor[];
+  feed: JobFeed;
+  openChannel: OpenJobChannel;
+  maintenance?: readonly MaintenanceTask[];
+  clock: Clock;
+  logger: Logger;
+  banner: (job: JobPayload, executor: string) => string;
+  extraSecrets?: readonly string[];
+  /** Observers for metrics. */
+  onJobFinished?: (executor: string, outcome: string) => void;
+}
+
+interface Slots {
+  executors: Map<string, SlotPool>;
+}
+
+export class Coordinator {
+  private readonly global: SlotPool;
+  private readonly perExecutor = new Map<string, SlotPool>();
+  private readonly running = new Map<number, { run: JobRun; done: Promise<void> }>();
+  private readonly stopCtl = new AbortController();
+  private capacityChanged: () => void = () => undefined;
+  private cutOff = false;
+
+  constructor(private readonly o: CoordinatorOptions) {
+    this.global = new SlotPool(o.concurrent);
+    for (const e of o.executors) this.perExecutor.set(e.name, new SlotPool(e.maxMachines));
+  }
+
+  get runningJobs(): number {
+    return this.running.size;
+  }
+
+  /** Asks the loop to stop taking jobs; `run()` then drains and resolves. A second call cuts jobs off now. */
+  stop(): void {
+    if (this.stopCtl.signal.aborted) {
+      this.cutOffJobs('the runner was stopped a second time');
+      return;
+    }
+    this.o.logger.info({ running: this.running.size }, 'stopping: no new jobs, waiting for running jobs');
+    this.stopCtl.abort(new Error('stopping'));
+  }
+
+  async run(): Promise<void> {
+    const maintenance = this.startMaintenance();
+    try {
+      await this.loop();
+    } finally {
+      maintenance();
+    }
+    await this.drain();
+  }
+
+  private async loop(): Promise<void> {
+    const stop = this.stopCtl.signal;
+    while (!stop.aborted) {
+      const reserved = this.reserve();
+      if (!reserved) {
+        await this.waitForCapacity(stop);
+        continue;
+      }
+      let outcome;
+      try {
+        outcome = await this.o.feed.requestJob(stop);
+      } catch (e) {
+        outcome = stop.aborted ? ({ kind: 'none', longPolled: true } as const) : ({ kind: 'error', message: errorMessage(e) } as const);
+      }
+      if (outcome.kind === 'job') {
+        this.startJob(outcome.job, reserved);
+        continue;
+      }
+      this.giveBack(reserved, undefined);
+      if (stop.aborted) break;
+      if (outcome.kind === 'none') {
+        if (!outcome.longPolled) await this.pause(this.o.checkIntervalMs);
+      } else if (outcome.kind === 'paused') {
+        this.o.logger.warn({ reason: outcome.reason, retryInMs: outcome.retryInMs }, 'not asking GitLab for jobs for a while');
+        await this.pause(outcome.retryInMs);
+      } else {
+        this.o.logger.warn({ err: outcome.message }, 'job request failed');
+        await this.pause(this.o.checkIntervalMs);
+      }
+    }
+  }
+
+  /** A global slot plus one on every executor: the job's route is known only after GitLab hands it out. */
+  private reserve(): Slots | undefined {
+    if (this.global.free === 0) return undefined;
+    for (const pool of this.perExecutor.values()) if (pool.free === 0) return undefined;
+    this.global.tryTake();
+    const executors = new Map<string, SlotPool>();
+    for (const [name, pool] of this.perExecutor) {
+      pool.tryTake();
+      executors.set(name, pool);
+    }
+    return { executors };
+  }
+
+  /** Gives back every reserved slot except the chosen executor's (kept while its job runs). */
+  private giveBack(slots: Slots, keep: string | undefined): void {
+    for (const [name, pool] of slots.executors) if (name !== keep) pool.give();
+    slots.executors.clear();
+    if (keep === undefined) this.global.give();
+    this.capacityChanged();
+  }
+
+  private startJob(job: JobPayload, slots: Slots): void {
+    const runtime = route(this.o.executors, job);
+    if (!runtime) this.o.logger.error({ job: job.id }, 'no executor matches this job');
+    // Keep the chosen executor's slot for the job's lifetime; an unroutable job keeps only the global one.
+    this.giveBack(slots, runtime?.name ?? '');
+    const run = new JobRun({
+      job,
+      runtime,
+      openChannel: this.o.openChannel,
+      spoolDir: this.o.spoolDir,
+      outputLimitBytes: this.o.outputLimitBytes,
+      logger: this.o.logger,
+      clock: this.o.clock,
+      banner: this.o.banner(job, runtime?.name ?? 'none'),
+      extraSecrets: this.o.extraSecrets ?? [],
+    });
+    if (this.cutOff) run.abort(new ShutdownAbort('the runner is shutting down'));
+    const executor = runtime?.name ?? 'none';
+    const done = run
+      .run()
+      .then((outcome) => this.o.onJobFinished?.(executor, outcome === 'dropped' ? 'dropped' : outcome.state === 'success' ? 'success' : outcome.reason))
+      .catch((e) => this.o.logger.error({ job: job.id, err: errorMessage(e) }, 'job crashed'))
+      .finally(() => {
+        this.running.delete(job.id);
+        if (runtime) this.perExecutor.get(runtime.name)!.give();
+        this.global.give();
+        this.capacityChanged();
+      });
+    this.running.set(job.id, { run, done });
+  }
+
+  private async drain(): Promise<void> {
+    if (this.running.size === 0) return;
+    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    const timer = new AbortController();
+    const deadline = this.o.clock.sleep(this.o.shutdownTimeoutMs, timer.signal).then(
+      () => 'timeout' as const,
+      () => 'done' as const,
+    );
+    const result = await Promise.race([all().then(() => 'done' as const), deadline]);
+    timer.abort();
+    if (result === 'timeout') this.cutOffJobs(`shutdownTimeout (${Math.round(this.o.shutdownTimeoutMs / 1000)}s) elapsed`);
+    await all();
+  }
+
+  private cutOffJobs(why: string): void {
+    this.cutOff = true;
+    for (const { run } of this.running.values()) {
+      this.o.logger.warn({ job: run.id, why }, 'cutting off running job');
+      run.abort(new ShutdownAbort(`the runner was shut down before the job finished (${why})`));
+    }
+  }
+
+  private async waitForCapacity(stop: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        stop.removeEventListener('abort', done);
+        this.capacityChanged = () => undefined;
+        resolve();
+      };
+      this.capacityChanged = done;
+      stop.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private async pause(ms: number): Promise<void> {
+    await this.o.clock.sleep(ms, this.stopCtl.signal).catch(() => undefined);
+  }
+
+  private startMaintenance(): () => void {
+    const ctl = new AbortController();
+    for (const task of this.o.maintenance ?? []) {
+      void (async () => {
+        while (!ctl.signal.aborted) {
+          try {
+            await task.run();
+          } catch (e) {
+            this.o.logger.warn({ task: task.name, err: errorMessage(e) }, 'maintenance task failed');
+          }
+          await this.o.clock.sleep(task.everyMs, ctl.signal).catch(() => undefined);
+        }
+      })();
+    }
+    return () => ctl.abort();
+  }
+}

@@ -1,0 +1,132 @@
+// One job from GitLab's 201 to its final state: acknowledge, stream the trace, get a machine, run, report,
+// release. Every failure ends in a final state sent to GitLab: no job is left "running".
+
+import { join } from 'node:path';
+import type { Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import type { Executor } from '../core/executor.js';
+import type { JobPayload } from '../core/job.js';
+import type { Logger } from '../core/logger.js';
+import { failed, type JobOutcome } from '../core/outcome.js';
+import type { ExecutorFleet } from '../fleet/executor-fleet.js';
+import type { JobChannel, OpenJobChannel } from './ports.js';
+import { DEFAULT_TOKEN_PREFIXES } from './trace/masker.js';
+import { JobTrace, secretsOf } from './trace/job-trace.js';
+
+export interface ExecutorRuntime {
+  name: string;
+  executor: Executor;
+  fleet: ExecutorFleet;
+}
+
+export interface JobRunOptions {
+  job: JobPayload;
+  /** Undefined when no executor matches the job: it is then failed with an explanation. */
+  runtime: ExecutorRuntime | undefined;
+  openChannel: OpenJobChannel;
+  spoolDir: string;
+  outputLimitBytes: number;
+  logger: Logger;
+  clock: Clock;
+  /** Header lines ("Running with fleetrunner …"). */
+  banner: string;
+  /** Extra secrets to mask in every trace (e.g. the runner token). */
+  extraSecrets: readonly string[];
+}
+
+/** Marks a hard abort caused by the coordinator shutting down (reported as a system failure). */
+export class ShutdownAbort extends Error {}
+
+const RED = '\x1b[31;1m';
+const RESET = '\x1b[0;m';
+
+export class JobRun {
+  private readonly cancelCtl = new AbortController();
+  private readonly abortCtl = new AbortController();
+  readonly id: number;
+
+  constructor(private readonly o: JobRunOptions) {
+    this.id = o.job.id;
+  }
+
+  /** Hard-stops the job (shutdown cut-off): the executor stops at once and the job fails as a system failure. */
+  abort(reason: Error): void {
+    this.abortCtl.abort(reason);
+  }
+
+  async run(): Promise<JobOutcome | 'dropped'> {
+    const { job, logger } = this.o;
+    const log = logger.child({ job: job.id, executor: this.o.runtime?.name ?? 'none' });
+    const trace = new JobTrace(join(this.o.spoolDir, `job-${job.id}.trace`), this.o.outputLimitBytes, {
+      secrets: [...secretsOf(job), ...this.o.extraSecrets],
+      tokenPrefixes: [...DEFAULT_TOKEN_PREFIXES, ...(job.features?.token_mask_prefixes ?? [])],
+    });
+    let channel: JobChannel | undefined;
+    try {
+      channel = this.o.openChannel(job, trace.log);
+      const ack = await channel.acknowledge();
+      if (ack !== 'ok') {
+        log.info({ ack }, 'job dropped at acknowledgement');
+        return 'dropped';
+      }
+      log.info({ project: job.job_info.project_full_path, name: job.job_info.name }, 'job started');
+      channel.start({
+        onCancel: () => {
+          log.info({}, 'job canceling (graceful)');
+          this.cancelCtl.abort(new Error('canceled'));
+        },
+        onAbort: (reason) => {
+          log.info({ reason }, 'job aborted by GitLab');
+          this.abortCtl.abort(new Error(reason));
+        },
+      });
+      trace.write(this.o.banner);
+      const outcome = await this.execute(trace);
+      trace.flush();
+      log.info({ outcome: outcome.state, reason: outcome.state === 'failed' ? outcome.reason : undefined }, 'job finished');
+      await channel.finish(outcome);
+      return outcome;
+    } catch (e) {
+      // Only a bug gets here; still report the job instead of leaving it running.
+      log.error({ err: errorMessage(e) }, 'job run failed unexpectedly');
+      const outcome = failed('runner_system_failure', errorMessage(e));
+      trace.write(`\n${RED}ERROR: Job failed (system failure): ${errorMessage(e)}${RESET}\n`);
+      trace.flush();
+      if (channel) await channel.finish(outcome).catch(() => undefined);
+      return outcome;
+    } finally {
+      trace.log.dispose();
+    }
+  }
+
+  private async execute(trace: JobTrace): Promise<JobOutcome> {
+    if (!this.o.runtime) {
+      const why = 'no executor of this runner matches the job (see executors[].match in the fleetrunner config)';
+      trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
+      return failed('runner_system_failure', why);
+    }
+    const { fleet, executor } = this.o.runtime;
+    let acquired;
+    try {
+      acquired = await fleet.acquire(this.abortCtl.signal, (line) => trace.write(`${line}\n`));
+    } catch (e) {
+      const why = this.abortCtl.signal.aborted ? abortReason(this.abortCtl.signal) : errorMessage(e);
+      trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
+      return failed('runner_system_failure', why);
+    }
+    try {
+      const outcome = await executor.run(acquired.connection, { job: this.o.job, trace, cancel: this.cancelCtl.signal, abort: this.abortCtl.signal });
+      // A shutdown cut-off is the runner's doing, not the job's: GitLab must see a system failure.
+      if (outcome.state === 'failed' && this.abortCtl.signal.reason instanceof ShutdownAbort) {
+        return { ...outcome, reason: 'runner_system_failure' };
+      }
+      return outcome;
+    } finally {
+      await fleet.release(acquired.machine);
+    }
+  }
+}
+
+function abortReason(signal: AbortSignal): string {
+  return signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+}

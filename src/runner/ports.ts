@@ -1,0 +1,44 @@
+// What the runner loop needs from GitLab, as small ports. cli/ adapts the gitlab/ client to these, so the
+// loop's rules (reserve before asking, drain on stop) are testable without HTTP.
+
+import type { JobPayload } from '../core/job.js';
+import type { JobOutcome } from '../core/outcome.js';
+import type { TraceLog } from '../core/trace.js';
+
+export type JobRequestOutcome =
+  | { kind: 'job'; job: JobPayload }
+  /** No job. `longPolled`: GitLab already held the request, so poll again at once. */
+  | { kind: 'none'; longPolled: boolean }
+  /** The runner token is not usable for a while (e.g. three 403s in a row). */
+  | { kind: 'paused'; retryInMs: number; reason: string }
+  | { kind: 'error'; message: string };
+
+export interface JobFeed {
+  requestJob(signal: AbortSignal): Promise<JobRequestOutcome>;
+}
+
+export interface JobChannelCallbacks {
+  /** GitLab asked for a graceful cancel (`Job-Status: canceling`). */
+  onCancel(): void;
+  /** GitLab refused further updates (403, canceled/failed): stop the job now. */
+  onAbort(reason: string): void;
+}
+
+/** One job's conversation with GitLab after it was handed out. */
+export interface JobChannel {
+  /** The `running` acknowledgement. 'drop': GitLab no longer wants this job; 'canceled': canceled already. */
+  acknowledge(): Promise<'ok' | 'drop' | 'canceled'>;
+  /** Starts periodic trace PATCHes and keep-alives. */
+  start(callbacks: JobChannelCallbacks): void;
+  /** Sends every remaining trace byte, then the final state. Never throws. */
+  finish(outcome: JobOutcome): Promise<void>;
+}
+
+export type OpenJobChannel = (job: JobPayload, log: TraceLog) => JobChannel;
+
+/** Periodic upkeep (garbage collection, token rotation), run by the loop on its own schedule. */
+export interface MaintenanceTask {
+  name: string;
+  everyMs: number;
+  run(): Promise<void>;
+}

@@ -1,0 +1,31 @@
+// Ordered routing: the first executor whose rules match the job takes it. Pure.
+
+import type { RoutingRules } from '../config/index.js';
+import type { JobPayload } from '../core/job.js';
+
+export interface Routable {
+  name: string;
+  match?: RoutingRules;
+}
+
+export function matches(rules: RoutingRules | undefined, job: JobPayload): boolean {
+  if (!rules) return true;
+  if (rules.services?.length) {
+    const names = (job.services ?? []).map((s) => s.name);
+    if (!rules.services.some((prefix) => names.some((n) => n.startsWith(prefix)))) return false;
+  }
+  if (rules.images?.length) {
+    const image = job.image?.name ?? '';
+    if (!rules.images.some((prefix) => image.startsWith(prefix))) return false;
+  }
+  if (rules.variables) {
+    const vars = new Map(job.variables.map((v) => [v.key, v.value])); // last definition wins
+    for (const [k, v] of Object.entries(rules.variables)) if (vars.get(k) !== v) return false;
+  }
+  return true;
+}
+
+/** The first executor whose rules match, or undefined when none does. */
+export function route<T extends Routable>(executors: readonly T[], job: JobPayload): T | undefined {
+  return executors.find((e) => matches(e.match, job));
+}

@@ -1,0 +1,48 @@
+// An in-memory CapacityProvider for unit tests of the fleet and the runner loop.
+import type { CapacityProvider, ConnectionInfo, CreateResult, Machine, OwnershipTags } from '../../src/core/machine.js';
+
+export class MemoryProvider implements CapacityProvider {
+  readonly name = 'memory';
+  readonly machines = new Map<string, Machine>();
+  created = 0;
+  terminated: string[] = [];
+  failNextCreates = 0;
+  private seq = 0;
+
+  async create(count: number, tags: OwnershipTags): Promise<CreateResult> {
+    const machines: Machine[] = [];
+    const errors: Error[] = [];
+    for (let i = 0; i < count; i++) {
+      if (this.failNextCreates > 0) {
+        this.failNextCreates--;
+        errors.push(new Error('simulated create failure'));
+        continue;
+      }
+      const m: Machine = { id: `m-${++this.seq}`, executor: tags.executor, state: 'running', createdAt: 0, tags: { ...tags } };
+      this.machines.set(m.id, m);
+      this.created++;
+      machines.push(m);
+    }
+    return { machines, errors };
+  }
+
+  async list(tags: Partial<OwnershipTags> & Pick<OwnershipTags, 'fleet'>): Promise<Machine[]> {
+    return [...this.machines.values()].filter(
+      (m) => m.tags.fleet === tags.fleet && (!tags.executor || m.tags.executor === tags.executor) && (!tags.coordinator || m.tags.coordinator === tags.coordinator),
+    );
+  }
+
+  async waitReady(machine: Machine): Promise<ConnectionInfo> {
+    return { host: machine.id, port: 22, username: 'u', privateKey: 'k', hostPublicKey: 'h', buildsDir: '/b', cacheDir: '/c' };
+  }
+
+  async terminate(ids: string[]): Promise<{ errors: Error[] }> {
+    for (const id of ids) {
+      this.machines.delete(id);
+      this.terminated.push(id);
+    }
+    return { errors: [] };
+  }
+
+  async shutdown(): Promise<void> {}
+}

@@ -1,0 +1,163 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../../src/core/clock.js';
+import type { Executor, JobRunContext } from '../../../src/core/executor.js';
+import type { JobPayload } from '../../../src/core/job.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import type { JobOutcome } from '../../../src/core/outcome.js';
+import { ExecutorFleet } from '../../../src/fleet/executor-fleet.js';
+import { Coordinator } from '../../../src/runner/coordinator.js';
+import type { JobChannel, JobFeed, JobRequestOutcome } from '../../../src/runner/ports.js';
+import { MemoryProvider } from '../../helpers/memory-provider.js';
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function job(id: number): JobPayload {
+  return {
+    id, token: `glcbt-job${id}secret`, job_info: { name: `j${id}`, project_id: 1 },
+    git_info: { repo_url: 'http://x/a.git', ref: 'main', sha: 'abc' }, runner_info: { timeout: 60 }, variables: [],
+  };
+}
+
+class QueueFeed implements JobFeed {
+  requests = 0;
+  busyAtRequest: number[] = [];
+  constructor(private readonly jobs: JobPayload[], private readonly busy: () => number) {}
+  async requestJob(): Promise<JobRequestOutcome> {
+    this.requests++;
+    this.busyAtRequest.push(this.busy());
+    const j = this.jobs.shift();
+    return j ? { kind: 'job', job: j } : { kind: 'none', longPolled: false };
+  }
+}
+
+/** An executor whose jobs end when the test says so. */
+class ControlledExecutor implements Executor {
+  readonly style = 'shell' as const;
+  active = 0;
+  peak = 0;
+  private releases: Array<() => void> = [];
+  async run(_m: unknown, ctx: JobRunContext): Promise<JobOutcome> {
+    this.active++;
+    this.peak = Math.max(this.peak, this.active);
+    ctx.trace.write(`running ${ctx.job.id} with ${ctx.job.token}\n`);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.releases.push(resolve);
+        ctx.abort.addEventListener('abort', () => reject(ctx.abort.reason), { once: true });
+      });
+      return { state: 'success' };
+    } catch {
+      return { state: 'failed', reason: 'job_canceled' };
+    } finally {
+      this.active--;
+    }
+  }
+  finishOne(): boolean {
+    const r = this.releases.shift();
+    r?.();
+    return !!r;
+  }
+}
+
+function setup(opts: { jobs: number; concurrent: number; maxMachines: number; shutdownTimeoutMs?: number }) {
+  const spoolDir = mkdtempSync(join(tmpdir(), 'fr-coord-'));
+  dirs.push(spoolDir);
+  const executor = new ControlledExecutor();
+  const provider = new MemoryProvider();
+  const finals = new Map<number, JobOutcome>();
+  const traces = new Map<number, string>();
+  const feed = new QueueFeed(Array.from({ length: opts.jobs }, (_, i) => job(i + 1)), () => executor.active);
+  const coordinator = new Coordinator({
+    concurrent: opts.concurrent, checkIntervalMs: 1, shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 60_000, outputLimitBytes: 1 << 20, spoolDir,
+    executors: [{ name: 'local', maxMachines: opts.maxMachines, executor, fleet: new ExecutorFleet({ provider, tags: { fleet: 'f', executor: 'local', coordinator: 'c' }, logger: silentLogger, clock: systemClock, retryDelayMs: 1 }) }],
+    feed,
+    openChannel: (j, log): JobChannel => ({
+      acknowledge: async () => 'ok',
+      start: () => undefined,
+      finish: async (outcome) => {
+        finals.set(j.id, outcome);
+        traces.set(j.id, Buffer.from(await log.read(0, log.size)).toString());
+      },
+    }),
+    clock: systemClock, logger: silentLogger, banner: () => 'Running with fleetrunner\n',
+  });
+  return { coordinator, executor, provider, feed, finals, traces };
+}
+
+const until = async (cond: () => boolean) => {
+  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 1));
+  expect(cond()).toBe(true);
+};
+
+describe('Coordinator', () => {
+  it('never runs more than `concurrent` jobs and asks GitLab only with room', async () => {
+    const { coordinator, executor, feed, finals } = setup({ jobs: 6, concurrent: 2, maxMachines: 4 });
+    const done = coordinator.run();
+    for (let finished = 0; finished < 6; ) {
+      await until(() => executor.active > 0);
+      if (executor.finishOne()) finished++;
+    }
+    await until(() => finals.size === 6);
+    coordinator.stop();
+    await done;
+    expect(executor.peak).toBe(2);
+    expect(Math.max(...feed.busyAtRequest)).toBeLessThan(2);
+    expect([...finals.values()].every((o) => o.state === 'success')).toBe(true);
+  });
+
+  it('honours the executor cap below concurrent', async () => {
+    const { coordinator, executor, finals } = setup({ jobs: 3, concurrent: 5, maxMachines: 1 });
+    const done = coordinator.run();
+    while (finals.size < 3) {
+      await until(() => executor.active > 0);
+      executor.finishOne();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    coordinator.stop();
+    await done;
+    expect(executor.peak).toBe(1);
+  });
+
+  it('masks the job token in the trace and releases every machine', async () => {
+    const { coordinator, executor, provider, traces, finals } = setup({ jobs: 1, concurrent: 1, maxMachines: 1 });
+    const done = coordinator.run();
+    await until(() => executor.active === 1);
+    executor.finishOne();
+    await until(() => finals.size === 1);
+    coordinator.stop();
+    await done;
+    expect(traces.get(1)).toContain('running 1 with [MASKED]');
+    expect(traces.get(1)).not.toContain('glcbt-job1secret');
+    expect(provider.created).toBe(1);
+    expect(provider.machines.size).toBe(0);
+  });
+
+  it('on stop lets running jobs finish, then cuts off stragglers as system failures after shutdownTimeout', async () => {
+    const { coordinator, executor, finals, feed } = setup({ jobs: 2, concurrent: 2, maxMachines: 2, shutdownTimeoutMs: 50 });
+    const done = coordinator.run();
+    await until(() => executor.active === 2);
+    coordinator.stop();
+    const requestsAtStop = feed.requests;
+    executor.finishOne();
+    await done;
+    expect(feed.requests).toBe(requestsAtStop);
+    const outcomes = [...finals.values()];
+    expect(outcomes.filter((o) => o.state === 'success')).toHaveLength(1);
+    expect(outcomes.find((o) => o.state === 'failed')).toMatchObject({ reason: 'runner_system_failure' });
+  });
+
+  it('fails a job as a system failure when no machine can be had', async () => {
+    const { coordinator, provider, finals, traces } = setup({ jobs: 1, concurrent: 1, maxMachines: 1 });
+    provider.failNextCreates = 3;
+    const done = coordinator.run();
+    await until(() => finals.size === 1);
+    coordinator.stop();
+    await done;
+    expect(finals.get(1)).toMatchObject({ state: 'failed', reason: 'runner_system_failure' });
+    expect(traces.get(1)).toContain('no machine could be made ready after 3 attempts');
+  });
+});
