@@ -21,6 +21,11 @@ export class JobTrace implements TraceSink {
     if (buf.length) this.utf8.write(buf);
   }
 
+  /** Bytes held in memory by the pipeline (masking tail); the rest is on disk. */
+  get bufferedBytes(): number {
+    return this.masker.heldBytes;
+  }
+
   flush(): void {
     this.utf8.flush();
     this.masker.flush();

@@ -1,0 +1,14 @@
+// npm run bench: prints each figure and writes bench/results/latest.json ({name, value, unit}[]).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { benchTrace } from './trace.mjs';
+import { benchPickup } from './pickup.mjs';
+
+const results = [];
+for (const [label, fn] of [['trace pipeline', benchTrace], ['job pickup', benchPickup]]) {
+  process.stderr.write(`bench: ${label}…\n`);
+  results.push(...(await fn()));
+}
+for (const r of results) console.log(`${r.name.padEnd(44)} ${String(r.value).padStart(12)} ${r.unit}`);
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+console.log('written: bench/results/latest.json');

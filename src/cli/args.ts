@@ -1,0 +1,43 @@
+// Tiny, strict argument parsing: flags this CLI knows, clear errors for the rest.
+import { parseArgs } from 'node:util';
+
+export const HELP = `fleetrunner — a GitLab runner manager for AWS
+
+Usage:
+  fleetrunner run --config FILE        Run the coordinator in the foreground until SIGTERM/SIGINT.
+                                       On the first signal it stops taking jobs, lets running jobs
+                                       finish (shutdownTimeout), removes its machines and exits 0;
+                                       a second signal cuts running jobs off at once.
+  fleetrunner validate --config FILE   Check a config file: exit 0 if valid, 2 with the key path if not.
+  fleetrunner demo [--keep]            Local demo: fake GitLab + the real coordinator + local machines
+                                       running a small pipeline; exit 0 when every job ended as expected.
+                                       --keep leaves the demo directory (logs, traces) in place.
+  fleetrunner --version | --help
+
+Config: see README.md ("Configuration reference"). Values may use \${ENV_VAR}.
+Environment: FLEETRUNNER_CONFIG may name the config file instead of --config.
+`;
+
+export interface CliArgs {
+  command: string | undefined;
+  config: string | undefined;
+  keep: boolean;
+  help: boolean;
+  version: boolean;
+}
+
+export function parseCli(argv: string[]): CliArgs {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      version: { type: 'boolean', short: 'v', default: false },
+    },
+  });
+  if (positionals.length > 1) throw new Error(`unexpected argument "${positionals[1]}" (see fleetrunner --help)`);
+  return { command: positionals[0], config: values.config, keep: values.keep ?? false, help: values.help ?? false, version: values.version ?? false };
+}

@@ -1,0 +1,72 @@
+// The composition root's entry: parse the command line and dispatch. Exit codes: 0 ok, 1 runtime
+// failure, 2 bad usage or invalid config.
+
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../core/errors.js';
+import { parseConfigText, type FleetConfig } from '../config/index.js';
+import { HELP, parseCli } from './args.js';
+import { VERSION } from './version.js';
+
+export async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseCli(argv);
+  } catch (e) {
+    process.stderr.write(`fleetrunner: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (args.version) {
+    process.stdout.write(`fleetrunner ${VERSION}\n`);
+    return 0;
+  }
+  if (args.help || !args.command || args.command === 'help') {
+    process.stdout.write(HELP);
+    return args.command || args.help ? 0 : 2;
+  }
+  switch (args.command) {
+    case 'validate': {
+      const loaded = loadConfig(args.config);
+      if (typeof loaded === 'number') return loaded;
+      process.stdout.write(`${args.config ?? process.env.FLEETRUNNER_CONFIG}: valid (${loaded.executors.length} executor${loaded.executors.length > 1 ? 's' : ''}, concurrent ${loaded.concurrent})\n`);
+      return 0;
+    }
+    case 'run': {
+      const loaded = loadConfig(args.config);
+      if (typeof loaded === 'number') return loaded;
+      const { runCoordinator } = await import('./run.js');
+      return runCoordinator(loaded);
+    }
+    case 'demo': {
+      const { runDemo } = await import('./demo.js');
+      return runDemo({ keep: args.keep });
+    }
+    default:
+      process.stderr.write(`fleetrunner: unknown command "${args.command}" (see fleetrunner --help)\n`);
+      return 2;
+  }
+}
+
+/** The config, or an exit code after printing why it cannot be used. */
+function loadConfig(path: string | undefined): FleetConfig | number {
+  const file = path ?? process.env.FLEETRUNNER_CONFIG;
+  if (!file) {
+    process.stderr.write('fleetrunner: --config FILE is required\n');
+    return 2;
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    process.stderr.write(`fleetrunner: cannot read config ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+    return 2;
+  }
+  try {
+    return parseConfigText(text, process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`fleetrunner: invalid config ${file}: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
