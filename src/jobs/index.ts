@@ -1,0 +1,9 @@
+// jobs/: a GitLab job payload → stage scripts. Pure: no I/O, no clock.
+
+export { buildPlan, PLAN_FEATURES, DEFAULT_AFTER_SCRIPT_TIMEOUT_MS } from './plan.js';
+export type { PlanContext, RunnerIdentity, CacheStore } from './context.js';
+export { UnsupportedJobError, isUnsupportedJob } from './errors.js';
+export { expandVariables } from './expand.js';
+export { parseGoDuration } from './duration.js';
+export { quote } from './quote.js';
+export { ShellWriter } from './writer.js';

@@ -1,0 +1,189 @@
+// Builds one stage script. Every payload value reaches the text through `quote` (via `words`); the only
+// unquoted text is our own constant shell syntax (`op`, `raw`) and the user's own script lines.
+
+import { BASH_LIB, BASH_LIB_ORDER, type BashLibName } from './bashlib.js';
+import { isShellName, op, quote, words, type Word } from './quote.js';
+
+// printf escapes (not raw bytes) keep the script printable; GitLab's colours (helpers/ansi.go).
+const RESET = '\\033[0;m';
+const BOLD_GREEN = '\\033[32;1m';
+const YELLOW = '\\033[0;33m';
+const BOLD_RED = '\\033[31;1m';
+const BOLD_CYAN = '\\033[36;1m';
+const CLEAR = '\\033[0K';
+
+export interface Section {
+  /** GitLab's section name: get_sources, step_script, … ([A-Za-z0-9_.-] only). */
+  name: string;
+  /** The collapsible header shown in the job log. */
+  header: string;
+}
+
+export interface FinishOptions {
+  section: Section;
+  /** CI_DEBUG_TRACE: `set -o xtrace`. */
+  debugTrace: boolean;
+  /** after_script: a failure is printed as a warning and the stage still exits 0. */
+  ignoreErrors?: boolean;
+}
+
+export class ShellWriter {
+  private readonly lines: string[] = [];
+  private readonly libs = new Set<BashLibName>(['messages']);
+  private depth = 0;
+
+  /** With FF_ENABLE_BASH_EXIT_CODE_CHECK, user commands are followed by an explicit status check
+   *  (catches `false && x`); off by default, as in GitLab, so `cmd && other` idioms keep working. */
+  constructor(private readonly exitCodeCheck = false) {}
+
+  /** Our own constant shell code. Never pass payload data: use `command` for anything with values. */
+  raw(code: string): void {
+    this.lines.push('  '.repeat(this.depth) + code);
+  }
+
+  /** A command line; strings are quoted, `op(...)` parts are written as is. */
+  command(...parts: Word[]): void {
+    this.raw(words(parts));
+  }
+
+  /** `printf FORMAT ARGS…`: a builtin, so nothing here shows up in a process list. */
+  printf(format: string, ...args: Word[]): void {
+    this.command('printf', format, ...args);
+  }
+
+  use(lib: BashLibName): void {
+    this.libs.add(lib);
+  }
+
+  exportVariable(key: string, value: string): void {
+    if (!isShellName(key)) throw new TypeError(`not a shell variable name: ${JSON.stringify(key)}`);
+    this.raw(`export ${key}=${quote(value)}`);
+  }
+
+  /** Writes `content` to `path` with mode 600 using only builtins (the content may be a secret). */
+  writePrivateFile(path: string, content: string): void {
+    this.command('rm', '-f', path);
+    this.command(op('(umask 077 && printf'), '%s', content, op('>'), path, op(')'));
+  }
+
+  mkdir(path: string): void {
+    this.command('mkdir', '-p', path);
+  }
+
+  /** A directory only the job's user can read (file variables, credentials live there). */
+  mkdirPrivate(path: string): void {
+    this.command(op('(umask 077 && mkdir -p'), path, op(')'));
+    this.command('chmod', '700', path);
+  }
+
+  rmTree(path: string): void {
+    this.command('rm', '-rf', path);
+  }
+
+  cd(path: string): void {
+    this.command('cd', path);
+  }
+
+  ifFile(path: string): void {
+    this.ifCommand(op('[ -f'), path, op(']'));
+  }
+
+  ifDirectory(path: string): void {
+    this.ifCommand(op('[ -d'), path, op(']'));
+  }
+
+  ifCommand(...parts: Word[]): void {
+    this.raw(`if ${words(parts)}; then`);
+    this.depth++;
+  }
+
+  else(): void {
+    this.depth--;
+    this.raw('else');
+    this.depth++;
+  }
+
+  endIf(): void {
+    this.depth--;
+    this.raw('fi');
+  }
+
+  echo(text: string): void {
+    this.printf('%s\\n', text);
+  }
+
+  notice(text: string): void {
+    this.printf(`${BOLD_GREEN}%s${RESET}\\n`, text);
+  }
+
+  warning(text: string): void {
+    this.printf(`${YELLOW}%s${RESET}\\n`, text);
+  }
+
+  error(text: string): void {
+    this.printf(`${BOLD_RED}%s${RESET}\\n`, text);
+  }
+
+  emptyLine(): void {
+    this.raw('echo');
+  }
+
+  /** A line of the user's job script: echoed as GitLab does (green `$ cmd`, multi-line collapsed), then
+   *  run as written. Not indented: a heredoc in it must keep its terminator at column 0. */
+  userCommand(command: string): void {
+    const cmd = command.trim();
+    if (cmd === '') {
+      this.emptyLine();
+      return;
+    }
+    const [first = '', ...rest] = cmd.split('\n');
+    this.notice(rest.length > 0 ? `$ ${first} # collapsed multi-line command` : `$ ${first}`);
+    this.lines.push(cmd);
+    if (this.exitCodeCheck) {
+      this.lines.push('_fr_rc=$?; if [ "$_fr_rc" -ne 0 ]; then exit "$_fr_rc"; fi');
+    }
+  }
+
+  /** The script body alone (what runs inside the stage's `eval`), for tests and debugging. */
+  body(debugTrace: boolean): string {
+    const head = ['set -eo pipefail', 'set +o noclobber'];
+    if (debugTrace) head.push('set -o xtrace');
+    const libs = BASH_LIB_ORDER.filter((l) => this.libs.has(l)).map((l) => BASH_LIB[l]);
+    return [...head, ...libs, ...this.lines].join('\n') + '\n';
+  }
+
+  /**
+   * The complete script for `bash --noprofile --norc -s`. The body runs as `: | eval '<body>'` (GitLab's
+   * shape): bash reads the script itself from stdin, so the job's commands must get a stdin of their own
+   * (an empty pipe) or `cat` in a job would swallow the rest of the script; and the user's text stays one
+   * quoted word, so it cannot break the wrapper. The section end is printed from an EXIT trap, so a failing
+   * stage still closes its section; the stage's exit status is the body's.
+   */
+  finish(options: FinishOptions): string {
+    const { name, header } = options.section;
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new TypeError(`bad section name: ${JSON.stringify(name)}`);
+    const out = [
+      "trap 'exit 1' TERM",
+      words([
+        'printf',
+        `section_start:%s:%s\\r${CLEAR}${BOLD_CYAN}%s${RESET}\\n`,
+        op('"$(date +%s)"'),
+        name,
+        header,
+      ]),
+      `_fr_section_end() { ${words(['printf', `section_end:%s:%s\\r${CLEAR}\\n`, op('"$(date +%s)"'), name])}; }`,
+      'trap _fr_section_end EXIT',
+      `: | eval ${quote(this.body(options.debugTrace))}`,
+    ];
+    if (options.ignoreErrors) {
+      out.push(
+        '_fr_rc=$?',
+        `if [ "$_fr_rc" -ne 0 ]; then ${words(['printf', `${YELLOW}%s%s${RESET}\\n`, 'WARNING: after_script failed, but job will continue unaffected: exit code ', op('"$_fr_rc"')])}; fi`,
+        'exit 0',
+      );
+    } else {
+      out.push('exit "$?"');
+    }
+    return out.join('\n') + '\n';
+  }
+}

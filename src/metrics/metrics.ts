@@ -1,0 +1,38 @@
+// Prometheus metrics (prom-client: the standard Node client, exposition format and registry done right).
+// A registry per coordinator, no module singletons; served on metrics.listen when configured.
+
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class FleetMetrics {
+  readonly registry = new Registry();
+  readonly jobsFinished = new Counter({ name: 'fleetrunner_jobs_finished_total', help: 'Jobs finished, by executor and outcome (success or failure reason)', labelNames: ['executor', 'outcome'], registers: [this.registry] });
+  readonly jobsRunning = new Gauge({ name: 'fleetrunner_jobs_running', help: 'Jobs running now', registers: [this.registry] });
+  readonly jobRequests = new Counter({ name: 'fleetrunner_job_requests_total', help: 'POST /jobs/request calls, by result', labelNames: ['result'], registers: [this.registry] });
+  readonly machineAcquireSeconds = new Histogram({ name: 'fleetrunner_machine_acquire_seconds', help: 'Time to get a ready machine', labelNames: ['executor'], buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300], registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'fleetrunner_' });
+  }
+
+  /** Serves /metrics on "host:port" (or ":port"). */
+  async serve(listen: string): Promise<Server> {
+    const m = /^(.*):(\d+)$/.exec(listen);
+    if (!m) throw new Error(`metrics.listen: expected host:port, got ${JSON.stringify(listen)}`);
+    const server = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('not found\n');
+        return;
+      }
+      this.registry.metrics().then(
+        (body) => res.writeHead(200, { 'Content-Type': this.registry.contentType }).end(body),
+        (e: Error) => res.writeHead(500).end(e.message),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(Number(m[2]), m[1] || '0.0.0.0', () => resolve());
+    });
+    return server;
+  }
+}
