@@ -80,10 +80,12 @@ export class ExecutorFleet {
     }
   }
 
-  /** Terminates owned machines that are not in use. Returns the ids it removed. */
-  async collectGarbage(): Promise<string[]> {
+  /** Terminates owned machines that are not in use and older than `minAgeMs` (younger ones may still be
+   *  on their way back from `create`). Returns the ids it removed. */
+  async collectGarbage(minAgeMs = 0): Promise<string[]> {
     const owned = await this.opts.provider.list(this.opts.tags);
-    const stray = owned.filter((m) => !this.inUse.has(m.id) && m.state !== 'terminated');
+    const now = this.opts.clock.now();
+    const stray = owned.filter((m) => !this.inUse.has(m.id) && m.state !== 'terminated' && now - m.createdAt >= minAgeMs);
     if (stray.length) {
       const { errors } = await this.opts.provider.terminate(stray.map((m) => m.id));
       this.opts.logger.info({ executor: this.opts.tags.executor, removed: stray.map((m) => m.id), errors: errors.map(errorMessage) }, 'removed stray machines');

@@ -29,6 +29,7 @@ export {
   type Requester,
 } from './requester.js';
 export { RetryRequester, isRetriedStatus, headerWaitMs, DEFAULT_RETRY_BACKOFF, type RetryRequesterOptions } from './retry-requester.js';
+export { createRunnerApi, type CreateRunnerApiOptions } from './create-runner-api.js';
 export { RunnerApi, MAX_TRACE_PATCH_BYTES, normaliseBaseUrl, type RunnerApiOptions } from './runner-api.js';
 export { RunnerHealth, type RunnerHealthOptions } from './runner-health.js';
 export {

@@ -34,8 +34,10 @@ export interface JobRunOptions {
   extraSecrets: readonly string[];
 }
 
-/** Marks a hard abort caused by the coordinator shutting down (reported as a system failure). */
-export class ShutdownAbort extends Error {}
+/** A hard abort caused by the coordinator shutting down: the executor reports it as a system failure. */
+export class ShutdownAbort extends Error {
+  readonly failureReason = 'runner_system_failure' as const;
+}
 
 const RED = '\x1b[31;1m';
 const RESET = '\x1b[0;m';

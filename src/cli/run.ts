@@ -1,0 +1,208 @@
+// `fleetrunner run`: the composition root. Reads env/config here only, wires the modules, runs the
+// coordinator until SIGTERM/SIGINT, then drains, removes machines, unregisters and exits 0.
+
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { FleetConfig } from '../config/index.js';
+import { systemClock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { SHELL_EXECUTOR_FEATURES, ShellExecutor } from '../executors/index.js';
+import { ExecutorFleet } from '../fleet/executor-fleet.js';
+import {
+  buildFeatures,
+  buildRunnerInfo,
+  buildUserAgent,
+  createRunnerApi,
+  LastUpdateStore,
+  registrationInfo,
+  loadSystemId,
+  RunnerHealth,
+  RunnerIdentity,
+  type RunnerFeature,
+  type RunnerTokenState,
+} from '../gitlab/index.js';
+import { buildPlan, PLAN_FEATURES } from '../jobs/index.js';
+import { FleetMetrics } from '../metrics/metrics.js';
+import { LocalProvider } from '../providers/local/index.js';
+import { Coordinator, type CoordinatorExecutor } from '../runner/coordinator.js';
+import { createLogger } from './logger.js';
+import { REVISION, VERSION } from './version.js';
+import { gitlabJobChannel, gitlabJobFeed } from './wiring.js';
+
+/** Features GitLab sees: what the job scripts, the shell executor and the trace pipeline really do. */
+export function advertisedFeatures(): RunnerFeature[] {
+  const executor = SHELL_EXECUTOR_FEATURES.filter((f) => f !== 'shared'); // machines are per job, not shared
+  return [...new Set([...(PLAN_FEATURES as readonly string[]), ...executor, 'masking'])] as RunnerFeature[];
+}
+
+function shortToken(token: string): string {
+  const body = token.replace(/^glrtr?-/, '');
+  return body.slice(0, 8);
+}
+
+export async function runCoordinator(config: FleetConfig, opts: { signals?: boolean } = {}): Promise<number> {
+  const clock = systemClock;
+  const configuredToken = config.gitlab.token ?? config.gitlab.registrationToken!;
+  let currentToken = configuredToken;
+  const logger: Logger = createLogger({ level: config.log.level, format: config.log.format, secrets: () => [configuredToken, currentToken] });
+  const stateDir = config.stateDir ?? join(homedir(), '.fleetrunner');
+  const spoolDir = join(stateDir, 'spool');
+  await mkdir(spoolDir, { recursive: true, mode: 0o700 });
+
+  const { systemId } = await loadSystemId({ machineId: readMachineId(), statePath: join(stateDir, '.runner_system_id') });
+  const features = buildFeatures(advertisedFeatures());
+  const info = buildRunnerInfo({ version: VERSION, revision: REVISION, platform: process.platform, arch: process.arch, executor: 'shell', shell: 'bash', features });
+  const api = createRunnerApi({
+    url: config.gitlab.url,
+    userAgent: buildUserAgent({ version: VERSION, nodeVersion: process.version, platform: process.platform, arch: process.arch }),
+    clock,
+    logger,
+    lastUpdates: new LastUpdateStore(),
+  });
+  const tokenFile = join(stateDir, 'runner-token.json');
+  const identity = new RunnerIdentity({
+    api,
+    clock,
+    configuredToken,
+    systemId,
+    info,
+    ...(config.gitlab.registrationToken !== undefined && {
+      registration: {
+        description: config.gitlab.runner.description,
+        tags: [...config.gitlab.runner.tags],
+        runUntagged: config.gitlab.runner.runUntagged,
+        locked: config.gitlab.runner.locked,
+        ...(config.gitlab.runner.maximumTimeoutS !== undefined && { maximumTimeoutSec: config.gitlab.runner.maximumTimeoutS }),
+        info: registrationInfo(info, buildFeatures([])),
+      },
+    }),
+    ...(await loadPersistedToken(tokenFile, configuredToken)),
+    deleteManagerOnStop: config.gitlab.unregisterOnStop,
+    logger,
+  });
+  identity.onTokenRotated((e) => {
+    currentToken = e.token;
+    void savePersistedToken(tokenFile, configuredToken, { token: e.token, obtainedAt: e.obtainedAt, ...(e.expiresAt !== undefined && { expiresAt: e.expiresAt }) }).catch((err) =>
+      logger.error({ err: errorMessage(err) }, 'could not save the rotated runner token'),
+    );
+  });
+
+  try {
+    await identity.start();
+    currentToken = identity.token;
+  } catch (e) {
+    logger.error({ err: errorMessage(e), url: config.gitlab.url }, 'cannot authenticate to GitLab');
+    process.stderr.write(`fleetrunner: cannot authenticate to GitLab at ${config.gitlab.url}: ${errorMessage(e)}\n`);
+    return 1;
+  }
+
+  const metrics = new FleetMetrics();
+  const metricsServer = config.metrics.listen ? await metrics.serve(config.metrics.listen) : undefined;
+
+  const providers: LocalProvider[] = [];
+  const executors: CoordinatorExecutor[] = config.executors.map((e) => {
+    const provider = new LocalProvider({
+      fleet: config.fleet,
+      network: e.local.network,
+      bootTimeoutMs: e.bootTimeoutMs,
+      logger,
+      ...(e.local.root !== undefined && { root: e.local.root }),
+    });
+    providers.push(provider);
+    const fleet = new ExecutorFleet({ provider, tags: { fleet: config.fleet, executor: e.name, coordinator: systemId }, logger, clock });
+    const executor = new ShellExecutor({
+      logger,
+      clock,
+      connectTimeoutMs: e.bootTimeoutMs,
+      planFor: (job, machine) =>
+        buildPlan(job, {
+          buildsDir: machine.buildsDir,
+          cacheDir: machine.cacheDir,
+          gitlabUrl: config.gitlab.machineUrl,
+          runner: { version: VERSION, revision: REVISION, shortToken: shortToken(identity.token), executorName: e.name, concurrentId: 0, platform: process.platform, arch: process.arch },
+          environment: { ...e.environment },
+          sharedEnvironment: false,
+          afterScriptTimeoutMs: e.afterScriptTimeoutMs,
+        }),
+    });
+    return { name: e.name, maxMachines: e.maxMachines, executor, fleet, ...(e.match && { match: e.match }) };
+  });
+
+  // Machines left by an earlier run of this coordinator (a crash, a kill -9) are removed before any job.
+  for (const e of executors) await e.fleet.collectGarbage().catch((err) => logger.warn({ executor: e.name, err: errorMessage(err) }, 'start-up garbage collection failed'));
+
+  const coordinator = new Coordinator({
+    concurrent: config.concurrent,
+    checkIntervalMs: config.checkIntervalMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    outputLimitBytes: config.outputLimitBytes,
+    spoolDir,
+    executors,
+    feed: gitlabJobFeed({ api, identity, health: new RunnerHealth({ clock }), systemId, info, clock, metrics }),
+    openChannel: gitlabJobChannel({ api, info, clock, logger }),
+    clock,
+    logger,
+    banner: (job, executor) =>
+      `\x1b[0KRunning with fleetrunner ${VERSION} (${REVISION})\x1b[0;m\n\x1b[0K  on ${config.gitlab.runner.description} ${shortToken(identity.token)}, system ID: ${systemId}\x1b[0;m\n\x1b[0K  executor "${executor}"\x1b[0;m\n`,
+    extraSecrets: [configuredToken],
+    onJobFinished: (executor, outcome) => metrics.jobsFinished.inc({ executor, outcome }),
+    maintenance: [
+      { name: 'token-rotation', everyMs: 60_000, run: async () => void (await identity.rotateIfDue()) },
+      { name: 'garbage-collection', everyMs: 60_000, run: async () => void (await Promise.all(executors.map((e) => e.fleet.collectGarbage(10 * 60_000)))) },
+      { name: 'metrics', everyMs: 5_000, run: async () => void metrics.jobsRunning.set(coordinator.runningJobs) },
+    ],
+  });
+
+  const onSignal = (sig: NodeJS.Signals) => {
+    logger.info({ signal: sig }, 'signal received');
+    coordinator.stop();
+  };
+  if (opts.signals !== false) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  logger.info({ url: config.gitlab.url, systemId, concurrent: config.concurrent, executors: executors.map((e) => e.name), features: advertisedFeatures() }, 'coordinator started');
+  try {
+    await coordinator.run();
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    for (const e of executors) await e.fleet.releaseAll().catch((err) => logger.error({ executor: e.name, err: errorMessage(err) }, 'could not remove machines at shutdown'));
+    for (const p of providers) await p.shutdown().catch(() => undefined);
+    await identity.stop().catch((err) => logger.warn({ err: errorMessage(err) }, 'could not unregister from GitLab'));
+    if (config.gitlab.registrationToken !== undefined) await rm(tokenFile, { force: true });
+    metricsServer?.close();
+    logger.info({}, 'coordinator stopped');
+  }
+  return 0;
+}
+
+function readMachineId(): string | undefined {
+  for (const p of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
+    try {
+      const id = readFileSync(p, 'utf8').trim();
+      if (id) return id;
+    } catch {
+      /* not there */
+    }
+  }
+  return undefined;
+}
+
+/** A glrt- token rotated by an earlier run, bound to the configured token it came from. */
+async function loadPersistedToken(file: string, configuredToken: string): Promise<{ persisted?: RunnerTokenState }> {
+  if (!configuredToken.startsWith('glrt-')) return {};
+  try {
+    const saved = JSON.parse(await readFile(file, 'utf8')) as { configuredSuffix: string; state: RunnerTokenState };
+    return saved.configuredSuffix === configuredToken.slice(-6) ? { persisted: saved.state } : {};
+  } catch {
+    return {};
+  }
+}
+
+async function savePersistedToken(file: string, configuredToken: string, state: RunnerTokenState): Promise<void> {
+  await writeFile(file, JSON.stringify({ configuredSuffix: configuredToken.slice(-6), state }), { mode: 0o600 });
+}
