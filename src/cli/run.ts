@@ -1,6 +1,7 @@
 // `fleetrunner run`: the composition root. Reads env/config here only, wires the modules, runs the
 // coordinator until SIGTERM/SIGINT, then drains, removes machines, unregisters and exits 0.
 
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -53,6 +54,9 @@ export async function runCoordinator(config: FleetConfig, opts: { signals?: bool
   await mkdir(spoolDir, { recursive: true, mode: 0o700 });
 
   const { systemId } = await loadSystemId({ machineId: readMachineId(), statePath: join(stateDir, '.runner_system_id') });
+  // Ownership tag: stable across restarts of this coordinator (so it can collect what a crashed run left),
+  // distinct for another coordinator on the same host (another GitLab or runner token), never the token.
+  const coordinatorId = `${systemId}-${createHash('sha256').update(`${config.gitlab.url}\n${configuredToken}`).digest('hex').slice(0, 8)}`;
   const features = buildFeatures(advertisedFeatures());
   const info = buildRunnerInfo({ version: VERSION, revision: REVISION, platform: process.platform, arch: process.arch, executor: 'shell', shell: 'bash', features });
   const api = createRunnerApi({
@@ -67,6 +71,7 @@ export async function runCoordinator(config: FleetConfig, opts: { signals?: bool
     api,
     clock,
     configuredToken,
+    model: config.gitlab.registrationToken !== undefined ? 'registration' : 'runner-authentication',
     systemId,
     info,
     ...(config.gitlab.registrationToken !== undefined && {
@@ -79,7 +84,7 @@ export async function runCoordinator(config: FleetConfig, opts: { signals?: bool
         info: registrationInfo(info, buildFeatures([])),
       },
     }),
-    ...(await loadPersistedToken(tokenFile, configuredToken)),
+    ...(config.gitlab.token !== undefined ? await loadPersistedToken(tokenFile, configuredToken) : {}),
     deleteManagerOnStop: config.gitlab.unregisterOnStop,
     logger,
   });
@@ -112,7 +117,7 @@ export async function runCoordinator(config: FleetConfig, opts: { signals?: bool
       ...(e.local.root !== undefined && { root: e.local.root }),
     });
     providers.push(provider);
-    const fleet = new ExecutorFleet({ provider, tags: { fleet: config.fleet, executor: e.name, coordinator: systemId }, logger, clock });
+    const fleet = new ExecutorFleet({ provider, tags: { fleet: config.fleet, executor: e.name, coordinator: coordinatorId }, logger, clock });
     const executor = new ShellExecutor({
       logger,
       clock,
@@ -164,7 +169,7 @@ export async function runCoordinator(config: FleetConfig, opts: { signals?: bool
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
-  logger.info({ url: config.gitlab.url, systemId, concurrent: config.concurrent, executors: executors.map((e) => e.name), features: advertisedFeatures() }, 'coordinator started');
+  logger.info({ url: config.gitlab.url, systemId, coordinatorId, concurrent: config.concurrent, executors: executors.map((e) => e.name), features: advertisedFeatures() }, 'coordinator started');
   try {
     await coordinator.run();
   } finally {
@@ -194,7 +199,6 @@ function readMachineId(): string | undefined {
 
 /** A glrt- token rotated by an earlier run, bound to the configured token it came from. */
 async function loadPersistedToken(file: string, configuredToken: string): Promise<{ persisted?: RunnerTokenState }> {
-  if (!configuredToken.startsWith('glrt-')) return {};
   try {
     const saved = JSON.parse(await readFile(file, 'utf8')) as { configuredSuffix: string; state: RunnerTokenState };
     return saved.configuredSuffix === configuredToken.slice(-6) ? { persisted: saved.state } : {};

@@ -32,7 +32,9 @@ export function runGit(args: string[], opts: { input?: string | Buffer; env?: Re
       if (code === 0) resolve(Buffer.concat(out).toString('utf8').trim());
       else reject(new Error(`git ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString('utf8').trim()}`));
     });
-    child.stdin.end(opts.input ?? '');
+    child.stdin.on('error', () => undefined); // git may exit before reading; its exit code tells
+    if (opts.input === undefined) child.stdin.end();
+    else child.stdin.end(opts.input);
   });
 }
 

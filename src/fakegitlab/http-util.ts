@@ -40,7 +40,7 @@ export async function readJsonObject(req: IncomingMessage, what: string): Promis
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\b/i.test(type)) {
     throw new HttpError(400, { error: 'Content-Type must be application/json' }, {}, {
-      check: 0,
+      check: 'transport',
       message: `${what}: Content-Type is "${type}", JSON requests must send application/json`,
     });
   }
@@ -48,11 +48,11 @@ export async function readJsonObject(req: IncomingMessage, what: string): Promis
   try {
     parsed = JSON.parse(raw.toString('utf8'));
   } catch {
-    throw new HttpError(400, { error: 'malformed JSON body' }, {}, { check: 0, message: `${what}: malformed JSON body` });
+    throw new HttpError(400, { error: 'malformed JSON body' }, {}, { check: 'transport', message: `${what}: malformed JSON body` });
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new HttpError(400, { error: 'body must be a JSON object' }, {}, {
-      check: 0,
+      check: 'transport',
       message: `${what}: body is not a JSON object`,
     });
   }
@@ -63,7 +63,7 @@ export async function readJsonObject(req: IncomingMessage, what: string): Promis
 export function requireString(body: JsonObject, key: string, what: string): string {
   const v = body[key];
   if (typeof v !== 'string' || v === '') {
-    throw new HttpError(400, { error: `${key} is missing` }, {}, { check: 0, message: `${what}: "${key}" is missing` });
+    throw new HttpError(400, { error: `${key} is missing` }, {}, { check: 'transport', message: `${what}: "${key}" is missing` });
   }
   return v;
 }
@@ -77,18 +77,20 @@ export function asObject(v: unknown): JsonObject | undefined {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as JsonObject) : undefined;
 }
 
+/** Headers go through setHeader so that the request log can read them back with getHeader. */
+export function writeHead(res: ServerResponse, status: number, headers: Record<string, string | number>): void {
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.writeHead(status);
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-  });
+  writeHead(res, status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
 
 export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
-  res.writeHead(status, headers);
+  writeHead(res, status, headers);
   res.end();
 }
 

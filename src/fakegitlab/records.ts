@@ -1,4 +1,5 @@
 // Internal mutable records of the fake. Views handed to tests are copies (see ci-state.ts jobView).
+import type { JobPayload } from '../core/job.js';
 import type {
   JobSpec,
   JobState,
@@ -29,7 +30,8 @@ export interface RunnerRecord {
 
 /** Per runner-token polling history, for checks 2, 5 and 6. */
 export interface PollState {
-  lastUpdateSent?: string;
+  /** Each distinct X-GitLab-Last-Update value sent, with when it became the latest. */
+  lastUpdates: Array<{ value: string; since: number }>;
   last204At?: number;
   last204WasLongPoll: boolean;
   consecutive403: number;
@@ -87,7 +89,7 @@ export interface JobRecord {
   cancelGracefully: boolean;
   /** Two-phase commit: assigned but waiting for PUT state=running. */
   awaitingAck: boolean;
-  payload?: Record<string, unknown>;
+  payload?: JobPayload;
   /** Served with a non-JSON Content-Type by fault injection: the runner must reject it (check 4). */
   servedNonJson: boolean;
 

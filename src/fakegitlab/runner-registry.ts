@@ -117,7 +117,7 @@ export class RunnerRegistry {
   poll(token: string): PollState {
     let p = this.polls.get(token);
     if (!p) {
-      p = { last204WasLongPoll: false, consecutive403: 0 };
+      p = { lastUpdates: [], last204WasLongPoll: false, consecutive403: 0 };
       this.polls.set(token, p);
     }
     return p;

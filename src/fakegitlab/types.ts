@@ -1,5 +1,6 @@
 // Public types of the strict fake GitLab: what tests write (JobSpec, options, faults) and what they read
 // back (JobView, RequestLogEntry). Internal records live in records.ts.
+import type { JobPayload } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 
 export type JobState =
@@ -138,7 +139,7 @@ export interface JobView {
   exitCode?: number;
   runnerId?: number;
   /** The exact 201 body sent, once assigned. */
-  payload?: Record<string, unknown>;
+  payload?: JobPayload;
   trace: Buffer;
   traceText: string;
   updates: JobUpdateRecord[];
@@ -184,7 +185,8 @@ export interface FaultSpec {
   trace416AtOffset?: number[];
   /** Answer 202 (with X-GitLab-Trace-Update-Interval) to the next N final PUTs. */
   finalPut202?: number;
-  /** Statuses for the next final PUTs (e.g. 500), state not applied. */
+  /** Statuses for the next final PUTs (e.g. 500), state not applied. 412 also empties the stored trace,
+   *  so the runner must re-PATCH from 0 (check 19). */
   finalPut?: number[];
   /** Statuses for the next artifact uploads (e.g. 503, 503, or 413). */
   artifactUpload?: number[];

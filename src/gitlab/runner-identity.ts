@@ -37,6 +37,9 @@ export interface RunnerIdentityOptions {
   clock: Pick<Clock, 'now'>;
   /** The token from the config file: glrt-… or a legacy registration token. */
   configuredToken: string;
+  /** Overrides the model told from the token's prefix: a legacy runner token registered earlier (no
+   *  `glrt-` prefix) is verified like a glrt- token, never registered again. */
+  model?: TokenModel;
   systemId: string;
   /** Full info (with executor features) for verify: Rails stores info.features from it. */
   info: RunnerInfo;
@@ -61,7 +64,7 @@ export class RunnerIdentity {
   private readonly logger: Logger;
 
   constructor(private readonly o: RunnerIdentityOptions) {
-    this.model = tokenModel(o.configuredToken);
+    this.model = o.model ?? tokenModel(o.configuredToken);
     this.logger = (o.logger ?? silentLogger).child({ component: 'runner-identity' });
   }
 

@@ -1,6 +1,7 @@
 // One job from GitLab's 201 to its final state: acknowledge, stream the trace, get a machine, run, report,
 // release. Every failure ends in a final state sent to GitLab: no job is left "running".
 
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
@@ -59,7 +60,7 @@ export class JobRun {
   async run(): Promise<JobOutcome | 'dropped'> {
     const { job, logger } = this.o;
     const log = logger.child({ job: job.id, executor: this.o.runtime?.name ?? 'none' });
-    const trace = new JobTrace(join(this.o.spoolDir, `job-${job.id}.trace`), this.o.outputLimitBytes, {
+    const trace = new JobTrace(join(this.o.spoolDir, `job-${job.id}-${randomBytes(4).toString('hex')}.trace`), this.o.outputLimitBytes, {
       secrets: [...secretsOf(job), ...this.o.extraSecrets],
       tokenPrefixes: [...DEFAULT_TOKEN_PREFIXES, ...(job.features?.token_mask_prefixes ?? [])],
     });

@@ -1,0 +1,98 @@
+// Trace-level rules: Content-Range parsing as Rails does it, secret detection across PATCH boundaries
+// (check 24), Rails' own length-preserving masking of the job and registration tokens, the output limit
+// (check 25) and the PATCH cadence heuristic (soft check 13).
+import type { FakeContext } from './context.js';
+import type { JobRecord } from './records.js';
+
+export interface ContentRange {
+  start: number;
+  end?: number;
+  wellFormed: boolean;
+}
+
+/** Rails: `content_range.split('-')[0].to_i`; only start matters. Well-formed is a bare `<start>-<end>`. */
+export function parseContentRange(value: string): ContentRange {
+  const m = /^(\d+)-(\d+)$/.exec(value);
+  if (m) return { start: Number(m[1]), end: Number(m[2]), wellFormed: true };
+  const lead = /^\s*(\d+)/.exec(value.split('-')[0] ?? '');
+  return { start: lead ? Number(lead[1]) : 0, wellFormed: false };
+}
+
+interface Secret {
+  label: string;
+  bytes: Buffer;
+}
+
+function secretsOf(ctx: FakeContext, job: JobRecord): Secret[] {
+  const out: Secret[] = [{ label: 'the job token', bytes: Buffer.from(job.token) }];
+  const vars = job.payload?.variables ?? [];
+  for (const v of vars) {
+    if (v.masked && v.value.length > 0 && v.value !== job.token) {
+      out.push({ label: `the value of masked variable ${v.key}`, bytes: Buffer.from(v.value) });
+    }
+  }
+  for (const t of ctx.runners.runnerTokens()) out.push({ label: 'a runner or registration token', bytes: Buffer.from(t) });
+  return out;
+}
+
+const GLPAT = /glpat-[A-Za-z0-9._=-]{8,}/;
+
+/** Looks at the stored tail plus the new chunk, so that a secret split across PATCHes is still found. */
+export function scanForSecrets(ctx: FakeContext, job: JobRecord, chunk: Buffer): void {
+  const secrets = secretsOf(ctx, job);
+  const longest = Math.max(64, ...secrets.map((s) => s.bytes.length));
+  const tail = job.trace.subarray(Math.max(0, job.trace.length - longest));
+  const window = Buffer.concat([tail, chunk]);
+  for (const s of secrets) {
+    if (job.secretsReported.has(s.label) || window.indexOf(s.bytes) < 0) continue;
+    job.secretsReported.add(s.label);
+    ctx.violations.add(24, `job ${job.id}: the trace contains ${s.label}; it must appear as [MASKED]`);
+  }
+  if (!job.secretsReported.has('glpat') && GLPAT.test(window.toString('latin1'))) {
+    job.secretsReported.add('glpat');
+    ctx.violations.add(24, `job ${job.id}: the trace contains a glpat- personal access token; it must be masked`);
+  }
+}
+
+/** Rails `hide_secrets`: the registration token and the job token become x's of the same length, per chunk. */
+export function railsMask(chunk: Buffer, tokens: string[]): Buffer {
+  let out = chunk;
+  for (const t of tokens) {
+    const needle = Buffer.from(t);
+    if (needle.length === 0) continue;
+    let i = out.indexOf(needle);
+    if (i < 0) continue;
+    out = Buffer.from(out); // copy before writing
+    while (i >= 0) {
+      out.fill('x', i, i + needle.length);
+      i = out.indexOf(needle, i + needle.length);
+    }
+  }
+  return out;
+}
+
+/** Check 25: the trace stays within output_limit plus the runner's notice. */
+export function checkOutputLimit(ctx: FakeContext, job: JobRecord): void {
+  const limit = ctx.opts.outputLimitBytes;
+  if (limit === undefined || job.secretsReported.has('output-limit')) return;
+  if (job.trace.length > limit + 512) {
+    job.secretsReported.add('output-limit');
+    ctx.violations.add(25, `job ${job.id}: trace is ${job.trace.length} bytes, over output_limit ${limit} plus the notice`);
+  }
+}
+
+/** Soft check 13: PATCH ticks (except the final flush) come about one update interval apart. */
+export function checkPatchCadence(ctx: FakeContext, job: JobRecord): void {
+  const patches = job.patches;
+  const intervalMs = Math.min(job.intervalS, 900) * 1000;
+  for (let i = 1; i < patches.length - 1; i++) {
+    const prev = patches[i - 1]!;
+    const cur = patches[i]!;
+    if (prev.status !== 202) continue; // retries after errors or 416 have their own timing
+    const gap = cur.at - prev.at;
+    if (gap < 0.5 * intervalMs) {
+      ctx.violations.warn(13, `job ${job.id}: PATCHes ${gap} ms apart with an update interval of ${job.intervalS} s`);
+      return;
+    }
+  }
+}

@@ -1,0 +1,91 @@
+// Runs the BUILT CLI (`node bin/fleetrunner.js run`) with the contract config of DESIGN.md against the
+// strict fake GitLab; only the URL, the token (through an env var) and an isolated stateDir differ.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeGitLab, type FakeGitLabOptions, type JobView } from '../../src/fakegitlab/index.js';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fleetrunner.js');
+
+export interface Stack {
+  fake: FakeGitLab;
+  token: string;
+  dir: string;
+  child: ChildProcess;
+  /** Everything the coordinator printed so far. */
+  log(): string;
+  /** SIGTERM, then the exit code (or 'timeout'). */
+  stop(timeoutMs?: number): Promise<number | null | 'timeout'>;
+  cleanup(): Promise<void>;
+}
+
+export interface StackOptions {
+  fake?: FakeGitLabOptions;
+  /** Replaces `concurrent: 4` of the contract config. */
+  concurrent?: number;
+  /** Extra top-level YAML lines (keys may be added to the contract). */
+  extra?: string[];
+}
+
+export function contractConfig(url: string, concurrent = 4, extra: string[] = []): string {
+  return [
+    '# fleetrunner.yaml — the smallest working configuration',
+    'gitlab:',
+    `  url: ${url}`,
+    '  token: ${FR_E2E_TOKEN}   # runner authentication token',
+    `concurrent: ${concurrent}`,
+    ...extra,
+    'executors:',
+    '  - name: local',
+    '    provider: local                  # machines are sshd processes on this host',
+    '    style: shell',
+    '    maxMachines: 4',
+    '',
+  ].join('\n');
+}
+
+export async function startStack(o: StackOptions = {}): Promise<Stack> {
+  const fake = new FakeGitLab(o.fake);
+  await fake.start();
+  const { token } = fake.addRunner();
+  const dir = mkdtempSync(join(tmpdir(), 'fr-e2e-'));
+  const configPath = join(dir, 'fleetrunner.yaml');
+  writeFileSync(configPath, contractConfig(fake.url, o.concurrent, [`stateDir: ${join(dir, 'state')}`, ...(o.extra ?? [])]));
+  let out = '';
+  const child = spawn(process.execPath, [BIN, 'run', '--config', configPath], {
+    env: { ...process.env, FR_E2E_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    fake,
+    token,
+    dir,
+    child,
+    log: () => out,
+    async stop(timeoutMs = 30_000) {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs))]);
+    },
+    async cleanup() {
+      if (child.exitCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      await fake.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function createSimplePipeline(fake: FakeGitLab, jobs: Parameters<FakeGitLab['createPipeline']>[1]) {
+  const project = await fake.createProject({ path: `e2e/p${Math.floor(Math.random() * 1e9)}`, files: { 'README.md': 'e2e\n' } });
+  return fake.createPipeline(project, jobs);
+}
+
+export async function waitFinished(fake: FakeGitLab, id: number, timeoutMs = 60_000): Promise<JobView> {
+  return fake.waitForJobState(id, ['success', 'failed', 'canceled', 'skipped'], timeoutMs);
+}

@@ -1,0 +1,80 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSimplePipeline, startStack, waitFinished, type Stack } from './harness.js';
+
+let stack: Stack | undefined;
+afterEach(async () => {
+  await stack?.cleanup();
+  stack = undefined;
+});
+
+describe('e2e: pipelines, capacity and shutdown', () => {
+  it('passes artifacts from one job to the next', async () => {
+    stack = await startStack();
+    const p = await createSimplePipeline(stack.fake, [
+      { name: 'build', stage: 'build', script: ['mkdir -p out', 'echo "artifact-content-42" > out/result.txt'], artifacts: { paths: ['out/'] } },
+      { name: 'use', stage: 'test', dependencies: ['build'], script: ['cat out/result.txt', 'grep -q artifact-content-42 out/result.txt'] },
+    ]);
+    const build = await waitFinished(stack.fake, p.jobs[0]!.id);
+    expect(build.state).toBe('success');
+    expect(build.artifacts.map((a) => a.artifactType)).toContain('archive');
+    const use = await waitFinished(stack.fake, p.jobs[1]!.id);
+    expect(use.state).toBe('success');
+    expect(use.traceText).toContain('artifact-content-42');
+    expect(await stack.stop()).toBe(0);
+    expect(stack.fake.violations).toEqual([]);
+  });
+
+  it('rides out a burst of 5xx answers on job requests', async () => {
+    stack = await startStack();
+    stack.fake.injectFaults({ jobRequest: [502, 503, 500, 503, 502, 500, 503] });
+    const p = await createSimplePipeline(stack.fake, [{ name: 'after-burst', script: ['echo survived'] }]);
+    const job = await waitFinished(stack.fake, p.jobs[0]!.id, 90_000);
+    expect(job.state).toBe('success');
+    expect(await stack.stop()).toBe(0);
+    expect(stack.fake.violations).toEqual([]);
+  });
+
+  it('never runs more than `concurrent: 2` jobs of six', async () => {
+    stack = await startStack({ concurrent: 2 });
+    const p = await createSimplePipeline(
+      stack.fake,
+      Array.from({ length: 6 }, (_, i) => ({ name: `j${i}`, script: ['sleep 1', `echo job ${i}`] })),
+    );
+    for (const j of p.jobs) expect((await waitFinished(stack.fake, j.id, 120_000)).state).toBe('success');
+    expect(stack.fake.maxConcurrentRunning).toBeLessThanOrEqual(2);
+    expect(stack.fake.maxConcurrentRunning).toBe(2);
+    expect(await stack.stop()).toBe(0);
+    expect(stack.fake.violations).toEqual([]);
+  });
+
+  it('on SIGTERM lets the running job finish, removes machines and exits 0', async () => {
+    stack = await startStack({ extra: [] });
+    const p = await createSimplePipeline(stack.fake, [{ name: 'long', script: ['sleep 4', 'echo finished-after-sigterm'] }]);
+    await stack.fake.waitForJobState(p.jobs[0]!.id, ['running'], 30_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    const code = await stack.stop(60_000);
+    expect(code).toBe(0);
+    const job = stack.fake.job(p.jobs[0]!.id);
+    expect(job.state).toBe('success');
+    expect(job.traceText).toContain('finished-after-sigterm');
+    expect(stack.log()).toMatch(/stopping: no new jobs/);
+    expect(stack.fake.violations).toEqual([]);
+  });
+
+  it('cuts off a job that outlasts shutdownTimeout as a system failure', async () => {
+    stack = await startStack({ extra: ['shutdownTimeout: 2s'] });
+    const p = await createSimplePipeline(stack.fake, [{ name: 'stuck', script: ['sleep 120'] }]);
+    await stack.fake.waitForJobState(p.jobs[0]!.id, ['running'], 30_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await stack.stop(60_000)).toBe(0);
+    const job = stack.fake.job(p.jobs[0]!.id);
+    expect(job).toMatchObject({ state: 'failed', failureReason: 'runner_system_failure' });
+    expect(job.traceText).toMatch(/shut down/);
+    expect(stack.fake.violations).toEqual([]);
+  });
+});
+
+export function machineDirsLeft(root: string): string[] {
+  return existsSync(root) ? readdirSync(root) : [];
+}
