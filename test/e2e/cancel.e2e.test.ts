@@ -13,7 +13,7 @@ describe('e2e: cancellation', () => {
     const p = await createSimplePipeline(stack.fake, [
       { name: 'cancel-me', script: ['echo started', 'sleep 60', 'echo not-reached'], after_script: ['echo "after: $CI_JOB_STATUS"'] },
     ]);
-    const id = p.jobs[0]!.id;
+    const id = p.jobIds[0]!;
     await stack.fake.waitForJobState(id, ['running'], 30_000);
     await new Promise((r) => setTimeout(r, 2000));
     stack.fake.cancelJob(id);
@@ -28,7 +28,7 @@ describe('e2e: cancellation', () => {
   it('a job failed server-side is aborted at once: no after_script', async () => {
     stack = await startStack({ fake: { traceUpdateIntervalS: 1 } });
     const p = await createSimplePipeline(stack.fake, [{ name: 'drop-me', script: ['sleep 60'], after_script: ['echo after-should-not-run'] }]);
-    const id = p.jobs[0]!.id;
+    const id = p.jobIds[0]!;
     await stack.fake.waitForJobState(id, ['running'], 30_000);
     await new Promise((r) => setTimeout(r, 1500));
     stack.fake.dropJob(id);

@@ -20,7 +20,7 @@ describe('e2e: jobs through the built CLI', () => {
   it('runs a job to success with its output, sections and final state', async () => {
     stack = await startStack();
     const p = await createSimplePipeline(stack.fake, [{ name: 'hello', script: ['echo "hello from $CI_JOB_NAME"', 'test -f README.md'] }]);
-    const job = await waitFinished(stack.fake, p.jobs[0]!.id);
+    const job = await waitFinished(stack.fake, p.jobIds[0]!);
     expect(job.state).toBe('success');
     expect(job.exitCode).toBeUndefined();
     expect(job.traceText).toContain('$ echo "hello from $CI_JOB_NAME"');
@@ -36,7 +36,7 @@ describe('e2e: jobs through the built CLI', () => {
     const p = await createSimplePipeline(stack.fake, [
       { name: 'fails', script: ['echo before', 'exit 3', 'echo never'], after_script: ['echo "after with $CI_JOB_STATUS"'] },
     ]);
-    const job = await waitFinished(stack.fake, p.jobs[0]!.id);
+    const job = await waitFinished(stack.fake, p.jobIds[0]!);
     expect(job).toMatchObject({ state: 'failed', failureReason: 'script_failure', exitCode: 3 });
     expect(job.traceText).toContain('after with failed');
     expect(job.traceText).not.toContain('\nnever');
@@ -49,7 +49,7 @@ describe('e2e: jobs through the built CLI', () => {
     stack = await startStack();
     const marker = `fr_e2e_timeout_${process.pid}_${Date.now()}`;
     const p = await createSimplePipeline(stack.fake, [{ name: 'slow', timeout: 3, script: [`bash -c 'exec -a ${marker} sleep 60'`] }]);
-    const job = await waitFinished(stack.fake, p.jobs[0]!.id);
+    const job = await waitFinished(stack.fake, p.jobIds[0]!);
     expect(job).toMatchObject({ state: 'failed', failureReason: 'job_execution_timeout' });
     expect(job.traceText).toContain('execution took longer than 3 seconds');
     expect(pgrep(marker)).toBe('');
@@ -67,7 +67,7 @@ describe('e2e: jobs through the built CLI', () => {
         script: ['printf "%s" "${MY_SECRET:0:6}"; sleep 0.5; printf "%s\\n" "${MY_SECRET:6}"', 'echo "whole: $MY_SECRET"', 'echo "pat: glpat-abcdefghijklmnopqrst"'],
       },
     ]);
-    const job = await waitFinished(stack.fake, p.jobs[0]!.id);
+    const job = await waitFinished(stack.fake, p.jobIds[0]!);
     expect(job.state).toBe('success');
     expect(job.traceText).not.toContain(secret);
     expect(job.traceText).toContain('whole: [MASKED]');
@@ -80,7 +80,7 @@ describe('e2e: jobs through the built CLI', () => {
   it('truncates 6 MiB of output at the 4 MiB limit with GitLab notice', async () => {
     stack = await startStack();
     const p = await createSimplePipeline(stack.fake, [{ name: 'loud', script: ["head -c 6291456 /dev/zero | tr '\\0' 'a' | fold -w 99"] }]);
-    const job = await waitFinished(stack.fake, p.jobs[0]!.id, 120_000);
+    const job = await waitFinished(stack.fake, p.jobIds[0]!, 120_000);
     expect(job.state).toBe('success');
     expect(job.trace.length).toBeLessThan(4 * 1024 * 1024 + 300);
     expect(job.trace.length).toBeGreaterThan(4 * 1024 * 1024);

@@ -15,10 +15,10 @@ describe('e2e: pipelines, capacity and shutdown', () => {
       { name: 'build', stage: 'build', script: ['mkdir -p out', 'echo "artifact-content-42" > out/result.txt'], artifacts: { paths: ['out/'] } },
       { name: 'use', stage: 'test', dependencies: ['build'], script: ['cat out/result.txt', 'grep -q artifact-content-42 out/result.txt'] },
     ]);
-    const build = await waitFinished(stack.fake, p.jobs[0]!.id);
+    const build = await waitFinished(stack.fake, p.jobIds[0]!);
     expect(build.state).toBe('success');
-    expect(build.artifacts.map((a) => a.artifactType)).toContain('archive');
-    const use = await waitFinished(stack.fake, p.jobs[1]!.id);
+    expect(build.artifacts.map((a) => a.type)).toContain('archive');
+    const use = await waitFinished(stack.fake, p.jobIds[1]!);
     expect(use.state).toBe('success');
     expect(use.traceText).toContain('artifact-content-42');
     expect(await stack.stop()).toBe(0);
@@ -29,7 +29,7 @@ describe('e2e: pipelines, capacity and shutdown', () => {
     stack = await startStack();
     stack.fake.injectFaults({ jobRequest: [502, 503, 500, 503, 502, 500, 503] });
     const p = await createSimplePipeline(stack.fake, [{ name: 'after-burst', script: ['echo survived'] }]);
-    const job = await waitFinished(stack.fake, p.jobs[0]!.id, 90_000);
+    const job = await waitFinished(stack.fake, p.jobIds[0]!, 90_000);
     expect(job.state).toBe('success');
     expect(await stack.stop()).toBe(0);
     expect(stack.fake.violations).toEqual([]);
@@ -41,7 +41,7 @@ describe('e2e: pipelines, capacity and shutdown', () => {
       stack.fake,
       Array.from({ length: 6 }, (_, i) => ({ name: `j${i}`, script: ['sleep 1', `echo job ${i}`] })),
     );
-    for (const j of p.jobs) expect((await waitFinished(stack.fake, j.id, 120_000)).state).toBe('success');
+    for (const id of p.jobIds) expect((await waitFinished(stack.fake, id, 120_000)).state).toBe('success');
     expect(stack.fake.maxConcurrentRunning).toBeLessThanOrEqual(2);
     expect(stack.fake.maxConcurrentRunning).toBe(2);
     expect(await stack.stop()).toBe(0);
@@ -51,11 +51,11 @@ describe('e2e: pipelines, capacity and shutdown', () => {
   it('on SIGTERM lets the running job finish, removes machines and exits 0', async () => {
     stack = await startStack({ extra: [] });
     const p = await createSimplePipeline(stack.fake, [{ name: 'long', script: ['sleep 4', 'echo finished-after-sigterm'] }]);
-    await stack.fake.waitForJobState(p.jobs[0]!.id, ['running'], 30_000);
+    await stack.fake.waitForJobState(p.jobIds[0]!, ['running'], 30_000);
     await new Promise((r) => setTimeout(r, 1500));
     const code = await stack.stop(60_000);
     expect(code).toBe(0);
-    const job = stack.fake.job(p.jobs[0]!.id);
+    const job = stack.fake.job(p.jobIds[0]!);
     expect(job.state).toBe('success');
     expect(job.traceText).toContain('finished-after-sigterm');
     expect(stack.log()).toMatch(/stopping: no new jobs/);
@@ -65,10 +65,10 @@ describe('e2e: pipelines, capacity and shutdown', () => {
   it('cuts off a job that outlasts shutdownTimeout as a system failure', async () => {
     stack = await startStack({ extra: ['shutdownTimeout: 2s'] });
     const p = await createSimplePipeline(stack.fake, [{ name: 'stuck', script: ['sleep 120'] }]);
-    await stack.fake.waitForJobState(p.jobs[0]!.id, ['running'], 30_000);
+    await stack.fake.waitForJobState(p.jobIds[0]!, ['running'], 30_000);
     await new Promise((r) => setTimeout(r, 1000));
     expect(await stack.stop(60_000)).toBe(0);
-    const job = stack.fake.job(p.jobs[0]!.id);
+    const job = stack.fake.job(p.jobIds[0]!);
     expect(job).toMatchObject({ state: 'failed', failureReason: 'runner_system_failure' });
     expect(job.traceText).toMatch(/shut down/);
     expect(stack.fake.violations).toEqual([]);
