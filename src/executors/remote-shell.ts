@@ -56,6 +56,13 @@ export function killCommand(pidFile: string, graceMs: number): string {
   ].join('\n');
 }
 
+/** ssh2's close arguments: the exit code, or null and the signal ("SIGTERM"); nothing when the server sent neither. */
+export function channelExit(code: number | null | undefined, signalName: string | undefined): StageExit | undefined {
+  if (typeof code === 'number') return { exitCode: code };
+  if (signalName) return { signal: signalName.replace(/^SIG/, '') };
+  return undefined;
+}
+
 export interface RemoteStageOptions {
   conn: SshConnection;
   script: string;
@@ -97,11 +104,10 @@ export async function runRemoteStage(o: RemoteStageOptions): Promise<StageExit> 
     // Output goes to the trace as it arrives; nothing here holds more than one chunk.
     channel.on('data', (chunk: Buffer) => o.trace.write(chunk));
     channel.stderr.on('data', (chunk: Buffer) => o.trace.write(chunk));
-    channel.on('exit', (code: number | null, signalName?: string) => {
-      if (typeof code === 'number') exit = { exitCode: code };
-      else if (signalName) exit = { signal: signalName };
-    });
-    channel.on('close', () => {
+    // The exit status comes with 'close' (ssh2 repeats it there): an 'exit' listener attached after the
+    // exec callback can miss a fast command whose whole answer arrived in one read.
+    channel.on('close', (code?: number | null, signalName?: string) => {
+      exit = channelExit(code, signalName);
       if (o.conn.lost) return finish(o.conn.lost);
       if (stopped) return finish(undefined, exit && 'signal' in exit ? exit : { signal: 'TERM' });
       if (exit) return finish(undefined, exit);

@@ -1,7 +1,10 @@
 // One SSH connection to a machine: retried until the machine answers (bounded), host key pinned to
 // ConnectionInfo.hostPublicKey (never trust on first use), keepalives so a lost machine is noticed.
 
-import { Client, utils, type ClientChannel, type ServerHostKeyAlgorithm } from 'ssh2';
+import ssh2, { Client, type ClientChannel, type ServerHostKeyAlgorithm } from 'ssh2';
+
+// ssh2 is CommonJS: Node's ESM loader exposes `utils` only on the default export.
+const { utils } = ssh2;
 
 import {
   MachineLostError,
@@ -119,19 +122,25 @@ function attempt(info: ConnectionInfo, pin: PinnedKey, timeoutMs: number, o: Ssh
     const client = new Client();
     let presented: Buffer | undefined;
     let settled = false;
+    const onAbort = () => fail(o.signal?.reason instanceof Error ? o.signal.reason : new Error('aborted'));
+    const settle = () => {
+      settled = true;
+      o.signal?.removeEventListener('abort', onAbort);
+      client.removeAllListeners();
+      // Errors after this point belong to the SshConnection (or to nobody, once we gave up).
+      client.on('error', () => undefined);
+    };
     const fail = (e: Error) => {
       if (settled) return;
-      settled = true;
-      client.removeAllListeners();
-      client.on('error', () => undefined);
+      settle();
       client.end();
       if (presented && !presented.equals(pin.blob)) {
         reject(new HostKeyMismatchError(`host key of ${info.host}:${info.port} does not match the expected key`));
       } else reject(e);
     };
+    o.signal?.addEventListener('abort', onAbort, { once: true });
     client.once('ready', () => {
-      settled = true;
-      client.removeAllListeners();
+      settle();
       resolve(client);
     });
     client.on('error', fail);
@@ -165,6 +174,7 @@ export async function connectSsh(info: ConnectionInfo, o: SshConnectOptions): Pr
     const left = deadline - clock.now();
     try {
       const client = await attempt(info, pin, Math.max(500, Math.min(o.attemptTimeoutMs ?? 10_000, left)), o);
+      client.setNoDelay(true);
       log.debug({ attempts: n }, 'ssh connected');
       return new SshConnection(client, target);
     } catch (e) {

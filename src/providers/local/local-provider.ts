@@ -6,7 +6,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
-import { utils } from 'ssh2';
+import ssh2 from 'ssh2';
+
+// ssh2 is CommonJS: Node's ESM loader exposes `utils` only on the default export.
+const { utils } = ssh2;
 
 import {
   NotFoundError,
@@ -23,9 +26,10 @@ import {
   type OwnershipTags,
 } from '../../core/index.js';
 import { MachineDir, machineIds, type LocalMachineRecord } from './machine-dir.js';
-import { createNamespace, deleteNamespace, namespacePids } from './netns.js';
-import { descendantsOf, isProcessAlive, killProcesses, pidsWithEnvEntry } from './processes.js';
-import { machineEnvEntry, renderSshdConfig } from './sshd-config.js';
+import { createNamespace, deleteNamespace } from './netns.js';
+import { killMachineProcesses } from './machine-processes.js';
+import { isProcessAlive, killProcesses, processExists } from './processes.js';
+import { renderSshdConfig } from './sshd-config.js';
 import { ensurePrivsepDir, freeLoopbackPort, logTail, startSshd, waitForSshAnswer } from './sshd-process.js';
 
 export type LocalNetwork = 'loopback' | 'namespace';
@@ -105,23 +109,32 @@ export class LocalProvider implements CapacityProvider {
   async list(filter: Partial<OwnershipTags> & Pick<OwnershipTags, 'fleet'>): Promise<Machine[]> {
     const machines: Machine[] = [];
     for (const id of await machineIds(this.root)) {
-      const dir = new MachineDir(this.root, id);
-      const rec = await dir.readRecord();
-      if (rec === undefined) continue;
-      if (rec === 'corrupt') {
-        this.log.warn({ machine: id }, 'unreadable machine.json: machine not listed');
-        continue;
+      try {
+        const m = await this.describe(new MachineDir(this.root, id), filter);
+        if (m) machines.push(m);
+      } catch (e) {
+        // Most likely terminated while we looked: the next list will not see it either.
+        this.log.warn({ machine: id, err: errorMessage(e) }, 'machine not listed');
       }
-      const t = rec.tags;
-      if (t.fleet !== filter.fleet) continue;
-      if (filter.executor !== undefined && t.executor !== filter.executor) continue;
-      if (filter.coordinator !== undefined && t.coordinator !== filter.coordinator) continue;
-      const state = toMachineState(await this.statusOf(dir, rec));
-      const m: Machine = { id: rec.id, executor: t.executor, state, createdAt: rec.createdAt, tags: { ...t } };
-      if (state === 'running') m.connection = await this.connectionOf(dir, rec);
-      machines.push(m);
     }
     return machines;
+  }
+
+  private async describe(dir: MachineDir, filter: Partial<OwnershipTags> & Pick<OwnershipTags, 'fleet'>): Promise<Machine | undefined> {
+    const rec = await dir.readRecord();
+    if (rec === undefined) return undefined;
+    if (rec === 'corrupt') {
+      this.log.warn({ machine: dir.id }, 'unreadable machine.json: machine not listed');
+      return undefined;
+    }
+    const t = rec.tags;
+    if (t.fleet !== filter.fleet) return undefined;
+    if (filter.executor !== undefined && t.executor !== filter.executor) return undefined;
+    if (filter.coordinator !== undefined && t.coordinator !== filter.coordinator) return undefined;
+    const state = toMachineState(await this.statusOf(dir, rec));
+    const m: Machine = { id: rec.id, executor: t.executor, state, createdAt: rec.createdAt, tags: { ...t } };
+    if (state === 'running') m.connection = await this.connectionOf(dir, rec);
+    return m;
   }
 
   async waitReady(machine: Machine, signal?: AbortSignal): Promise<ConnectionInfo> {
@@ -223,7 +236,8 @@ export class LocalProvider implements CapacityProvider {
             port: rec.port,
             deadline: this.clock.now() + this.bootTimeoutMs,
             clock: this.clock,
-            stillRunning: () => isProcessAlive(pid, dir.sshdConfig),
+            // We spawned it ourselves: existence is enough (its command line changes while `ip netns exec` execs).
+            stillRunning: () => processExists(pid),
           });
           undo.push(kill);
           break;
@@ -259,6 +273,7 @@ export class LocalProvider implements CapacityProvider {
         username: rec.username,
         machineId: rec.id,
         tmpDir: dir.tmpDir,
+        homeDir: dir.homeDir,
       }),
       { mode: 0o600 },
     );
@@ -269,31 +284,15 @@ export class LocalProvider implements CapacityProvider {
     return rec.pid;
   }
 
-  /**
-   * Kills the sshd, its sessions and every process a job started there, found three ways: the sshd's
-   * descendants, the machine marker in /proc/<pid>/environ (survives setsid and double forks), and, in
-   * namespace mode, every pid in the namespace. Then removes namespace and directory.
-   */
   private async terminateOne(id: string): Promise<void> {
     const dir = this.dirOf(id);
     if (!dir) return; // never ours: not-found is success
     const rec = await dir.readRecord();
-    const pids: number[] = [];
-    if (rec && rec !== 'corrupt' && rec.pid !== undefined && (await isProcessAlive(rec.pid, dir.sshdConfig))) {
-      pids.push(rec.pid, ...(await descendantsOf(rec.pid)));
-    }
-    const netns = rec && rec !== 'corrupt' ? rec.netns : undefined;
-    const stragglers = async () => [
-      ...(await pidsWithEnvEntry(machineEnvEntry(id))),
-      ...(netns ? await namespacePids(netns.name) : []),
-    ];
-    pids.push(...(await stragglers()));
-    await killProcesses(pids, this.terminateGraceMs, this.clock);
-    // Anything forked while the first round was dying.
-    await killProcesses(await stragglers(), 0, this.clock);
-    if (netns) {
-      await deleteNamespace(netns);
-      this.reservedSubnets.delete(netns.subnet);
+    const known = rec === 'corrupt' ? undefined : rec;
+    await killMachineProcesses(dir, known, this.terminateGraceMs, this.clock);
+    if (known?.netns) {
+      await deleteNamespace(known.netns);
+      this.reservedSubnets.delete(known.netns.subnet);
     }
     await dir.remove();
     if (rec) this.log.info({ machine: id }, 'local machine terminated');

@@ -70,10 +70,15 @@ export class MachineDir {
     return join(this.path, 'tmp');
   }
 
+  /** $HOME of every session: a fresh machine has an empty home. */
+  get homeDir(): string {
+    return join(this.path, 'home');
+  }
+
   async makeLayout(): Promise<void> {
     await mkdir(this.path, { recursive: true, mode: 0o700 });
     await Promise.all(
-      [join(this.path, 'ssh'), this.buildsDir, this.cacheDir, this.tmpDir].map((d) =>
+      [join(this.path, 'ssh'), this.buildsDir, this.cacheDir, this.tmpDir, this.homeDir].map((d) =>
         mkdir(d, { recursive: true, mode: 0o700 }),
       ),
     );

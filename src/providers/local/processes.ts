@@ -9,6 +9,8 @@ interface ProcStat {
   pid: number;
   ppid: number;
   state: string;
+  /** Start time in clock ticks since boot: with the pid, identifies a process across pid reuse. */
+  startTime: string;
 }
 
 async function readStat(pid: number): Promise<ProcStat | undefined> {
@@ -23,7 +25,7 @@ async function readStat(pid: number): Promise<ProcStat | undefined> {
   const rest = text.slice(close + 2).split(' ');
   const state = rest[0] ?? '?';
   const ppid = Number(rest[1]);
-  return { pid, ppid: Number.isFinite(ppid) ? ppid : 0, state };
+  return { pid, ppid: Number.isFinite(ppid) ? ppid : 0, state, startTime: rest[19] ?? '' };
 }
 
 /** Arguments of a live (non-zombie) process, or undefined when it is gone. */
@@ -38,11 +40,21 @@ export async function readCmdline(pid: number): Promise<string[] | undefined> {
   }
 }
 
+/** True when `pid` exists and is not a zombie. */
+export async function processExists(pid: number): Promise<boolean> {
+  const stat = await readStat(pid);
+  return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
+}
+
 /** True when `pid` runs and its command line contains `marker` (guards against pid reuse). */
-export async function isProcessAlive(pid: number, marker?: string): Promise<boolean> {
-  const args = await readCmdline(pid);
-  if (!args) return false;
-  return marker === undefined || args.some((a) => a.includes(marker));
+export async function isProcessAlive(pid: number, marker: string): Promise<boolean> {
+  let args = await readCmdline(pid);
+  // A process in the middle of execve shows an empty command line for a moment (kernel threads always do).
+  if (args && args.length === 0) {
+    await new Promise((r) => setTimeout(r, 20));
+    args = await readCmdline(pid);
+  }
+  return args !== undefined && args.some((a) => a.includes(marker));
 }
 
 async function allPids(): Promise<number[]> {
@@ -101,16 +113,27 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** SIGTERM, wait up to `graceMs` for them to go, then SIGKILL the rest. Never signals this process or pid 1. */
+/** SIGTERM, wait up to `graceMs` for them to go, then SIGKILL the rest. Never signals this process or pid 1,
+ *  nor a process that took over a pid after ours died (checked by start time). */
 export async function killProcesses(pids: Iterable<number>, graceMs: number, clock: Clock): Promise<void> {
-  const targets = [...new Set(pids)].filter((p) => p > 1 && p !== process.pid);
-  if (targets.length === 0) return;
-  for (const p of targets) signal(p, 'SIGTERM');
+  const targets = new Map<number, string>();
+  for (const pid of new Set(pids)) {
+    if (pid <= 1 || pid === process.pid) continue;
+    const stat = await readStat(pid);
+    if (stat && stat.state !== 'Z' && stat.state !== 'X') targets.set(pid, stat.startTime);
+  }
+  if (targets.size === 0) return;
+  const stillOurs = async (pid: number) => {
+    const stat = await readStat(pid);
+    return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X' && stat.startTime === targets.get(pid);
+  };
+  for (const p of targets.keys()) signal(p, 'SIGTERM');
   const deadline = clock.now() + graceMs;
-  let alive = targets;
-  while (alive.length > 0 && clock.now() < deadline) {
+  let alive = [...targets.keys()];
+  for (;;) {
+    alive = (await Promise.all(alive.map(async (p) => ((await stillOurs(p)) ? p : 0)))).filter((p) => p > 0);
+    if (alive.length === 0 || clock.now() >= deadline) break;
     await clock.sleep(50);
-    alive = (await Promise.all(alive.map(async (p) => ((await readCmdline(p)) ? p : 0)))).filter((p) => p > 0);
   }
   for (const p of alive) signal(p, 'SIGKILL');
 }

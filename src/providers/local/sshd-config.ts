@@ -11,6 +11,8 @@ export interface SshdConfigInput {
   username: string;
   machineId: string;
   tmpDir: string;
+  /** $HOME of sessions: a fresh, empty home per machine instead of the host user's. */
+  homeDir: string;
 }
 
 /** Marker entry ("KEY=value") present in the environment of every process a session starts. */
@@ -45,7 +47,7 @@ export function renderSshdConfig(c: SshdConfigInput): string {
     // The coordinator may die without closing; sshd then drops its sessions.
     `ClientAliveInterval 15`,
     `ClientAliveCountMax 4`,
-    `SetEnv ${machineEnvEntry(c.machineId)} TMPDIR=${quote(c.tmpDir)}`,
+    `SetEnv ${machineEnvEntry(c.machineId)} TMPDIR=${quote(c.tmpDir)} HOME=${quote(c.homeDir)}`,
     `Subsystem sftp internal-sftp`,
     '',
   ].join('\n');

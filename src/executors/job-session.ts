@@ -1,0 +1,258 @@
+// The order of a job's stages and GitLab's rules between them (reference §6.1–6.2), independent of how a
+// stage reaches the machine: the shell style runs stages over SSH, a docker style will run them in
+// containers with the same sequencing.
+//
+// prepare → user → after_script → on-success | on-failure → cleanup
+// - a prepare failure skips user stages and after_script; on-failure stages still run;
+// - after_script runs whenever user stages started, with CI_JOB_STATUS, its own timeout, within the deadline;
+// - graceful cancel stops prepare/user stages only; hard abort stops everything (cleanup still runs);
+// - a lost machine ends the job as runner_system_failure (unless the job had already failed on its own).
+
+import { constants } from 'node:os';
+
+import {
+  MachineLostError,
+  errorMessage,
+  failed,
+  success,
+  type Clock,
+  type JobOutcome,
+  type JobPlan,
+  type JobStatusForAfterScript,
+  type Logger,
+  type Stage,
+} from '../core/index.js';
+import { abortOutcome } from './job-abort.js';
+import type { StageExit } from './remote-shell.js';
+import type { TraceWriter } from './trace-lines.js';
+
+/** Runs one stage on the machine. Aborting `stop` kills it. Rejects with MachineLostError when the machine is gone. */
+export interface StageTransport {
+  runStage(stage: Stage, stop: AbortSignal): Promise<StageExit>;
+}
+
+export interface JobSessionOptions {
+  plan: JobPlan;
+  transport: StageTransport;
+  trace: TraceWriter;
+  cancel: AbortSignal;
+  abort: AbortSignal;
+  clock: Clock;
+  /** When the job started (ms epoch): the job deadline counts from here. */
+  startedAt: number;
+  /** Bound for the cleanup stage, which runs even after an abort. */
+  cleanupTimeoutMs: number;
+  /** Bound for on-failure stages when the job deadline has already passed (so they can still upload). */
+  lateStagesTimeoutMs: number;
+  logger: Logger;
+}
+
+type StopKind = 'abort' | 'cancel' | 'job_timeout' | 'script_timeout' | 'stage_timeout';
+type StageEnd =
+  | { kind: 'exited'; exitCode: number }
+  | { kind: 'stopped'; by: StopKind }
+  | { kind: 'system'; error: Error };
+
+interface Bounds {
+  abort?: boolean;
+  cancel?: boolean;
+  timers: Array<{ at: number; kind: StopKind }>;
+}
+
+const seconds = (ms: number) => Math.round(ms / 1000);
+const tookLonger = (ms: number) => `execution took longer than ${seconds(ms)} seconds`;
+
+function signalExitCode(name: string): number {
+  const n = (constants.signals as Record<string, number | undefined>)[`SIG${name}`];
+  return n === undefined ? 1 : 128 + n;
+}
+
+export function runJobSession(o: JobSessionOptions): Promise<JobOutcome> {
+  return new JobSession(o).run();
+}
+
+class JobSession {
+  private readonly deadline: number;
+  private jobError: JobOutcome | undefined;
+  private status: JobStatusForAfterScript = 'success';
+  private aborted = false;
+  private systemError: Error | undefined;
+
+  constructor(private readonly o: JobSessionOptions) {
+    this.deadline = o.startedAt + o.plan.jobTimeoutMs;
+  }
+
+  async run(): Promise<JobOutcome> {
+    await this.runMain();
+    if (!(this.systemError instanceof MachineLostError)) await this.runCleanup();
+    return this.outcome();
+  }
+
+  private get halted(): boolean {
+    return this.aborted || this.systemError !== undefined;
+  }
+
+  private async runMain(): Promise<void> {
+    const { plan, clock } = this.o;
+    const jobTimer = { at: this.deadline, kind: 'job_timeout' as const };
+    let prepared = true;
+    for (const stage of plan.prepare) {
+      if (!this.record(await this.stage(stage, { abort: true, cancel: true, timers: [jobTimer] }))) {
+        prepared = false;
+        break;
+      }
+    }
+    if (this.halted) return;
+    if (prepared) {
+      const timers: Bounds['timers'] = [jobTimer];
+      if (plan.scriptTimeoutMs !== undefined) timers.push({ at: clock.now() + plan.scriptTimeoutMs, kind: 'script_timeout' });
+      for (const stage of plan.user) {
+        if (!this.record(await this.stage(stage, { abort: true, cancel: true, timers }))) break;
+      }
+      if (this.halted) return;
+      if (plan.after) await this.runAfterScript(plan.after(this.status));
+      if (this.halted) return;
+    }
+    await this.runFinalStages();
+  }
+
+  private async runAfterScript(stage: Stage): Promise<void> {
+    const now = this.o.clock.now();
+    const left = this.deadline - now;
+    if (left <= 0) {
+      this.o.trace.warning('after_script skipped: the job deadline was reached');
+      return;
+    }
+    const budget = Math.min(this.o.plan.afterScriptTimeoutMs, left);
+    const cutByDeadline = left < this.o.plan.afterScriptTimeoutMs;
+    const end = await this.stage(stage, {
+      abort: true,
+      timers: [{ at: now + budget, kind: cutByDeadline ? 'job_timeout' : 'stage_timeout' }],
+    });
+    const ignored = (why: string) => this.o.trace.warning(`after_script failed, but job will continue unaffected: ${why}`);
+    if (end.kind === 'exited' && end.exitCode !== 0) ignored(`exit code ${end.exitCode}`);
+    else if (end.kind === 'stopped' && end.by === 'stage_timeout') ignored(tookLonger(budget));
+    else this.record(end);
+  }
+
+  private async runFinalStages(): Promise<void> {
+    const { plan, clock } = this.o;
+    const stages = this.jobError ? plan.onFailure : plan.onSuccess;
+    const now = clock.now();
+    const timer =
+      this.deadline > now
+        ? { at: this.deadline, kind: 'job_timeout' as const }
+        : { at: now + this.o.lateStagesTimeoutMs, kind: 'stage_timeout' as const };
+    for (const stage of stages) {
+      const end = await this.stage(stage, { abort: true, timers: [timer] });
+      if (end.kind === 'stopped' && end.by === 'stage_timeout') {
+        this.o.trace.warning(`${stage.name}: ${tookLonger(this.o.lateStagesTimeoutMs)}`);
+        return;
+      }
+      // Error priority: the job's own error, then the first failing stage here; later stages still run.
+      if (!this.record(end) && (this.halted || (end.kind === 'stopped' && end.by === 'job_timeout'))) return;
+    }
+  }
+
+  private async runCleanup(): Promise<void> {
+    const timeout = this.o.cleanupTimeoutMs;
+    const end = await this.stage(this.o.plan.cleanup, {
+      timers: [{ at: this.o.clock.now() + timeout, kind: 'stage_timeout' }],
+    });
+    if (end.kind === 'exited' && end.exitCode !== 0) this.o.trace.warning(`cleanup failed: exit code ${end.exitCode}`);
+    else if (end.kind === 'stopped') this.o.trace.warning(`cleanup failed: ${tookLonger(timeout)}`);
+    else if (end.kind === 'system') this.o.trace.warning(`cleanup failed: ${errorMessage(end.error)}`);
+  }
+
+  /** Folds a stage's end into the job state; true when the job may go on to the next stage. */
+  private record(end: StageEnd): boolean {
+    switch (end.kind) {
+      case 'exited':
+        if (end.exitCode === 0) return true;
+        this.fail(failed('script_failure', `exit code ${end.exitCode}`, end.exitCode), 'failed');
+        return false;
+      case 'system':
+        this.systemError = end.error;
+        return false;
+      case 'stopped':
+        switch (end.by) {
+          case 'abort':
+            this.aborted = true;
+            break;
+          case 'cancel':
+            this.fail(failed('job_canceled', 'canceled'), 'canceled');
+            break;
+          case 'job_timeout':
+            this.fail(failed('job_execution_timeout', tookLonger(this.o.plan.jobTimeoutMs)), 'timedout');
+            break;
+          case 'script_timeout':
+            this.fail(failed('job_execution_timeout', tookLonger(this.o.plan.scriptTimeoutMs ?? 0)), 'timedout');
+            break;
+          case 'stage_timeout':
+            break;
+        }
+        return false;
+    }
+  }
+
+  private fail(outcome: JobOutcome, status: JobStatusForAfterScript): void {
+    if (this.jobError) return;
+    this.jobError = outcome;
+    this.status = status;
+  }
+
+  private outcome(): JobOutcome {
+    if (this.aborted) return abortOutcome(this.o.abort.reason);
+    if (this.systemError) {
+      const msg = errorMessage(this.systemError);
+      if (this.jobError) {
+        this.o.trace.warning(msg);
+        return this.jobError;
+      }
+      return failed('runner_system_failure', msg);
+    }
+    return this.jobError ?? success;
+  }
+
+  /** Runs one stage, stopped by whichever bound comes first. (Its section header is the script's own.) */
+  private async stage(stage: Stage, bounds: Bounds): Promise<StageEnd> {
+    const { clock, transport } = this.o;
+    const ctl = new AbortController();
+    const timersOff = new AbortController();
+    let by: StopKind | undefined;
+    const stop = (kind: StopKind) => {
+      if (by) return;
+      by = kind;
+      ctl.abort(kind);
+    };
+    const onAbort = () => stop('abort');
+    const onCancel = () => stop('cancel');
+    if (bounds.abort) {
+      if (this.o.abort.aborted) stop('abort');
+      this.o.abort.addEventListener('abort', onAbort);
+    }
+    if (bounds.cancel) {
+      if (this.o.cancel.aborted) stop('cancel');
+      this.o.cancel.addEventListener('abort', onCancel);
+    }
+    for (const t of bounds.timers) {
+      const ms = t.at - clock.now();
+      if (ms <= 0) stop(t.kind);
+      else clock.sleep(ms, timersOff.signal).then(() => stop(t.kind), () => undefined);
+    }
+    try {
+      if (by) return { kind: 'stopped', by };
+      const exit = await transport.runStage(stage, ctl.signal);
+      if (by) return { kind: 'stopped', by };
+      if ('exitCode' in exit) return { kind: 'exited', exitCode: exit.exitCode };
+      return { kind: 'exited', exitCode: signalExitCode(exit.signal) };
+    } catch (e) {
+      this.o.logger.warn({ stage: stage.name, err: errorMessage(e) }, 'stage could not run');
+      return { kind: 'system', error: e instanceof Error ? e : new Error(String(e)) };
+    } finally {
+      timersOff.abort();
+      this.o.abort.removeEventListener('abort', onAbort);
+      this.o.cancel.removeEventListener('abort', onCancel);
+    }
+  }
+}

@@ -1,0 +1,61 @@
+// The stage preamble and the kill command are shell code: check them against a real bash.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { killCommand, stageInput } from '../../../src/executors/remote-shell.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'fr-remote-shell-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function runStage(script: string, pidFile: string) {
+  return spawnSync('setsid', ['-w', 'bash', '--noprofile', '--norc', '-s'], {
+    input: stageInput(script, pidFile),
+    encoding: 'utf8',
+  });
+}
+
+describe('stage preamble', () => {
+  it('records the process group id before the script runs and passes the exit status on', () => {
+    const pidFile = join(dir, 'a.pid');
+    const r = runStage('echo "pgid=$(ps -o pgid= -p $$ | tr -d \' \') pid=$$"\nexit 5', pidFile);
+    expect(r.status).toBe(5);
+    const pid = readFileSync(pidFile, 'utf8').trim();
+    expect(r.stdout.trim()).toBe(`pgid=${pid} pid=${pid}`);
+  });
+
+  it('runs scripts with quotes, heredocs and functions unchanged', () => {
+    const script = [
+      `f() { echo "it's \\"quoted\\" \${1}"; }`,
+      'f arg',
+      "cat <<'EOF'",
+      '$NOT_EXPANDED',
+      'EOF',
+      'set -e',
+      'false',
+      'echo unreachable',
+    ].join('\n');
+    const r = runStage(script, join(dir, 'b.pid'));
+    expect(r.stdout).toBe(`it's "quoted" arg\n$NOT_EXPANDED\n`);
+    expect(r.status).toBe(1);
+  });
+
+  it('does not start the script when the stage was stopped before it began', () => {
+    const pidFile = join(dir, 'c.pid');
+    writeFileSync(`${pidFile}.cancel`, '');
+    const r = runStage('echo ran', pidFile);
+    expect(r.status).toBe(143);
+    expect(r.stdout).toBe('');
+  });
+
+  it('the kill command is a no-op when the stage never started, and leaves a cancel marker', () => {
+    const pidFile = join(dir, 'd.pid');
+    const r = spawnSync('bash', ['-c', killCommand(pidFile, 200)], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(existsSync(`${pidFile}.cancel`)).toBe(true);
+  });
+});
