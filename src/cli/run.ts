@@ -111,10 +111,10 @@ export async function runCoordinator(config: FleetConfig, opts: { signals?: bool
   const executors: CoordinatorExecutor[] = config.executors.map((e) => {
     const provider = new LocalProvider({
       fleet: config.fleet,
-      network: e.local.network,
+      network: e.local?.network ?? 'loopback',
       bootTimeoutMs: e.bootTimeoutMs,
       logger,
-      ...(e.local.root !== undefined && { root: e.local.root }),
+      ...(e.local?.root !== undefined && { root: e.local.root }),
     });
     providers.push(provider);
     const fleet = new ExecutorFleet({ provider, tags: { fleet: config.fleet, executor: e.name, coordinator: coordinatorId }, logger, clock });

@@ -18,16 +18,73 @@ export interface LocalProviderConfig {
   network: 'loopback' | 'namespace';
 }
 
+export type PullPolicy = 'always' | 'if-not-present' | 'never';
+
+export interface DockerStyleConfig {
+  defaultImage: string;
+  pullPolicy: PullPolicy;
+  allowedPullPolicies: readonly PullPolicy[];
+  volumes: readonly string[];
+  cpus?: string;
+  memory?: string;
+  extraHosts: readonly string[];
+  hostDockerSocket: boolean;
+  servicesPrivileged: boolean;
+  waitForServicesTimeoutMs: number;
+}
+
+export interface S3CacheConfig {
+  bucket: string;
+  prefix: string;
+  region?: string;
+  endpoint?: string;
+  forcePathStyle: boolean;
+  urlExpiryMs: number;
+}
+
+export interface EcrConfig {
+  pullRegistries: readonly string[];
+  pushRegistries: readonly string[];
+}
+
+export interface Ec2ProviderConfig {
+  region?: string;
+  ami?: string;
+  amiParameter: string;
+  instanceTypes: readonly string[];
+  subnets: readonly string[];
+  securityGroups: readonly string[];
+  iamInstanceProfile?: string;
+  spot: boolean;
+  onDemandFallback: boolean;
+  rootVolume: { sizeGb: number; type: 'gp3' | 'gp2' | 'io1' | 'io2'; encrypted: boolean; kmsKeyId?: string; iops?: number; throughput?: number; deviceName: string };
+  associatePublicIp: boolean;
+  connectVia: 'private' | 'public';
+  sshUser: string;
+  tags: Readonly<Record<string, string>>;
+  bakedAmi: boolean;
+  userDataTemplate?: string;
+  capacityCooldownMs: number;
+}
+
 export interface ExecutorConfig {
   name: string;
-  provider: 'local';
-  style: 'shell';
+  provider: 'local' | 'ec2';
+  style: 'shell' | 'docker';
+  privileged: boolean;
   maxMachines: number;
   environment: Readonly<Record<string, string>>;
   bootTimeoutMs: number;
   afterScriptTimeoutMs: number;
   match?: RoutingRules;
-  local: LocalProviderConfig;
+  /** Set when provider is local. */
+  local?: LocalProviderConfig;
+  /** Set when provider is ec2. */
+  ec2?: Ec2ProviderConfig;
+  /** Set when style is docker. */
+  docker?: DockerStyleConfig;
+  cache?: { s3?: S3CacheConfig };
+  ecr?: EcrConfig;
 }
 
 export interface FleetConfig {
@@ -66,6 +123,95 @@ function duration(path: string, v: string | number): number {
   const ms = parseDuration(v);
   if (ms === undefined) throw new ConfigError(path, `expected a duration such as 30s, 5m or 1h30m, got ${JSON.stringify(v)}`);
   return ms;
+}
+
+type RawExecutor = RawConfig['executors'][number];
+
+function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
+  const at = `executors[${i}]`;
+  if (e.provider === 'ec2' && !e.ec2) throw new ConfigError(`${at}.ec2`, 'is required for provider: ec2 (subnets, instanceTypes, …)');
+  if (e.provider !== 'ec2' && e.ec2) throw new ConfigError(`${at}.ec2`, `applies only to provider: ec2 (this executor uses provider: ${e.provider})`);
+  if (e.provider !== 'local' && e.local) throw new ConfigError(`${at}.local`, `applies only to provider: local (this executor uses provider: ${e.provider})`);
+  if (e.style !== 'docker' && e.docker) throw new ConfigError(`${at}.docker`, 'applies only to style: docker');
+  if (e.style !== 'docker' && e.privileged) throw new ConfigError(`${at}.privileged`, 'applies only to style: docker (containers run privileged; a shell job already runs as the machine user)');
+  if (e.provider === 'ec2' && e.style === 'shell' && e.ecr?.pushRegistries.length) {
+    throw new ConfigError(`${at}.ecr.pushRegistries`, 'needs style: docker (the login is handed to the job\'s Docker client)');
+  }
+  const d = e.docker ?? dockerDefaults();
+  const s3 = e.cache?.s3;
+  const ec2 = e.ec2;
+  return {
+    name: e.name,
+    provider: e.provider,
+    style: e.style,
+    privileged: e.privileged,
+    maxMachines: e.maxMachines,
+    environment: e.environment,
+    bootTimeoutMs: duration(`${at}.bootTimeout`, e.bootTimeout),
+    afterScriptTimeoutMs: duration(`${at}.afterScriptTimeout`, e.afterScriptTimeout),
+    ...(e.match !== undefined && { match: e.match }),
+    ...(e.provider === 'local' && { local: { network: e.local?.network ?? 'loopback', ...(e.local?.root !== undefined && { root: e.local.root }) } }),
+    ...(e.style === 'docker' && {
+      docker: {
+        defaultImage: d.defaultImage,
+        pullPolicy: d.pullPolicy,
+        allowedPullPolicies: d.allowedPullPolicies,
+        volumes: d.volumes,
+        ...(d.cpus !== undefined && { cpus: String(d.cpus) }),
+        ...(d.memory !== undefined && { memory: d.memory }),
+        extraHosts: d.extraHosts,
+        hostDockerSocket: d.hostDockerSocket,
+        servicesPrivileged: d.servicesPrivileged ?? e.privileged,
+        waitForServicesTimeoutMs: duration(`${at}.docker.waitForServicesTimeout`, d.waitForServicesTimeout),
+      },
+    }),
+    ...(s3 && {
+      cache: {
+        s3: {
+          bucket: s3.bucket,
+          prefix: s3.prefix,
+          ...(s3.region !== undefined && { region: s3.region }),
+          ...(s3.endpoint !== undefined && { endpoint: s3.endpoint }),
+          forcePathStyle: s3.forcePathStyle,
+          urlExpiryMs: duration(`${at}.cache.s3.urlExpiry`, s3.urlExpiry),
+        },
+      },
+    }),
+    ...(e.ecr && { ecr: { pullRegistries: e.ecr.pullRegistries, pushRegistries: e.ecr.pushRegistries } }),
+    ...(ec2 && {
+      ec2: {
+        ...(ec2.region !== undefined && { region: ec2.region }),
+        ...(ec2.ami !== undefined && { ami: ec2.ami }),
+        amiParameter: ec2.amiParameter,
+        instanceTypes: ec2.instanceTypes,
+        subnets: ec2.subnets,
+        securityGroups: ec2.securityGroups,
+        ...(ec2.iamInstanceProfile !== undefined && { iamInstanceProfile: ec2.iamInstanceProfile }),
+        spot: ec2.spot,
+        onDemandFallback: ec2.onDemandFallback,
+        rootVolume: ec2.rootVolume,
+        associatePublicIp: ec2.associatePublicIp,
+        connectVia: ec2.connectVia,
+        sshUser: ec2.sshUser,
+        tags: ec2.tags,
+        bakedAmi: ec2.bakedAmi,
+        ...(ec2.userDataTemplate !== undefined && { userDataTemplate: ec2.userDataTemplate }),
+        capacityCooldownMs: duration(`${at}.ec2.capacityCooldown`, ec2.capacityCooldown),
+      },
+    }),
+  };
+}
+
+function dockerDefaults(): NonNullable<RawExecutor['docker']> {
+  return {
+    defaultImage: 'alpine:latest',
+    pullPolicy: 'always',
+    allowedPullPolicies: ['always', 'if-not-present', 'never'],
+    volumes: [],
+    extraHosts: [],
+    hostDockerSocket: false,
+    waitForServicesTimeout: '30s',
+  };
 }
 
 function trimSlash(url: string): string {
@@ -117,17 +263,7 @@ export function compileConfig(raw: unknown, env: Record<string, string | undefin
     ...(c.stateDir !== undefined && { stateDir: c.stateDir }),
     log: c.log,
     metrics: c.metrics.listen !== undefined ? { listen: c.metrics.listen } : {},
-    executors: c.executors.map((e, i) => ({
-      name: e.name,
-      provider: e.provider,
-      style: e.style,
-      maxMachines: e.maxMachines,
-      environment: e.environment,
-      bootTimeoutMs: duration(`executors[${i}].bootTimeout`, e.bootTimeout),
-      afterScriptTimeoutMs: duration(`executors[${i}].afterScriptTimeout`, e.afterScriptTimeout),
-      ...(e.match !== undefined && { match: e.match }),
-      local: { network: e.local.network, ...(e.local.root !== undefined && { root: e.local.root }) },
-    })),
+    executors: c.executors.map((e, i) => compileExecutor(e, i)),
   };
   return deepFreeze(config);
 }

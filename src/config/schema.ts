@@ -25,10 +25,95 @@ const routing = z.strictObject({
   variables: z.record(z.string(), z.string()).optional(),
 });
 
+const pullPolicy = z.enum(['always', 'if-not-present', 'never']);
+
+const dockerStyle = z.strictObject({
+  /** Image for jobs that name none. */
+  defaultImage: z.string().default('alpine:latest'),
+  /** Used when the job gives no pull_policy. */
+  pullPolicy: pullPolicy.default('always'),
+  /** Pull policies a job may ask for (gitlab-runner's allowed_pull_policies). */
+  allowedPullPolicies: z.array(pullPolicy).min(1).default(['always', 'if-not-present', 'never']),
+  /** Extra volumes for build and service containers: "/certs/client", "/cache", "host:container[:ro]". */
+  volumes: z.array(z.string()).default([]),
+  cpus: z.union([z.number().positive(), z.string()]).optional(),
+  memory: z.string().regex(/^\d+(\.\d+)?[bkmg]?$/i, 'expected a Docker memory size such as 4g or 512m').optional(),
+  extraHosts: z.array(z.string().regex(/^[^:\s]+:[^\s]+$/, 'expected host:address')).default([]),
+  /** Mount the machine's Docker socket into the build container instead of using docker:dind. */
+  hostDockerSocket: z.boolean().default(false),
+  /** Privileged services (default: the executor's `privileged`). */
+  servicesPrivileged: z.boolean().optional(),
+  /** How long to wait for a service's exposed ports before going on (gitlab-runner: 30 s). */
+  waitForServicesTimeout: duration.default('30s'),
+});
+
+const s3Cache = z.strictObject({
+  bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name'),
+  prefix: z.string().default(''),
+  region: z.string().optional(),
+  /** An S3-compatible endpoint (MinIO, LocalStack); AWS_ENDPOINT_URL_S3 works too. */
+  endpoint: z.url().optional(),
+  forcePathStyle: z.boolean().default(false),
+  /** Lifetime of the presigned URLs handed to a machine. */
+  urlExpiry: duration.default('1h'),
+});
+
+const ecrRegistry = z.string().regex(/^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/, 'expected an ECR registry such as 123456789012.dkr.ecr.eu-west-1.amazonaws.com');
+
+const ec2Provider = z.strictObject({
+  region: z.string().optional(),
+  /** An AMI id; otherwise the SSM parameter below is resolved at start. */
+  ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'expected an AMI id such as ami-0123456789abcdef0').optional(),
+  amiParameter: z.string().default('/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64'),
+  instanceTypes: z.array(z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, 'expected an instance type such as c6i.xlarge')).min(1),
+  subnets: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'expected a subnet id such as subnet-0123abcd')).min(1),
+  securityGroups: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'expected a security group id such as sg-0123abcd')).default([]),
+  iamInstanceProfile: z.string().optional(),
+  spot: z.boolean().default(false),
+  /** With spot: fall back to on-demand when no spot capacity is left in any pool. */
+  onDemandFallback: z.boolean().default(true),
+  rootVolume: z
+    .strictObject({
+      sizeGb: z.number().int().min(8).default(30),
+      type: z.enum(['gp3', 'gp2', 'io1', 'io2']).default('gp3'),
+      encrypted: z.boolean().default(true),
+      kmsKeyId: z.string().optional(),
+      iops: z.number().int().positive().optional(),
+      throughput: z.number().int().positive().optional(),
+      deviceName: z.string().default('/dev/xvda'),
+    })
+    .default({ sizeGb: 30, type: 'gp3', encrypted: true, deviceName: '/dev/xvda' }),
+  associatePublicIp: z.boolean().default(false),
+  /** Connect by private IP (default, the coordinator runs in the VPC) or public IP. */
+  connectVia: z.enum(['private', 'public']).default('private'),
+  sshUser: z.string().default('ec2-user'),
+  /** Extra tags on instances and volumes (never secrets). */
+  tags: z.record(z.string(), z.string()).default({}),
+  /** The AMI already has Docker, git, curl, zip and the ECR credential helper: skip installing them. */
+  bakedAmi: z.boolean().default(false),
+  /** A cloud-init template of your own instead of templates/ec2-user-data.yaml. */
+  userDataTemplate: z.string().optional(),
+  /** How long a subnet/instance-type pool that reported no capacity stays out of rotation. */
+  capacityCooldown: duration.default('5m'),
+});
+
 export const executorSchema = z.strictObject({
   name,
-  provider: z.enum(['local']),
-  style: z.enum(['shell']).default('shell'),
+  provider: z.enum(['local', 'ec2']),
+  style: z.enum(['shell', 'docker']).default('shell'),
+  /** Build and service containers run privileged (style docker; never requested by a job). */
+  privileged: z.boolean().default(false),
+  docker: dockerStyle.optional(),
+  cache: z.strictObject({ s3: s3Cache.optional() }).optional(),
+  ecr: z
+    .strictObject({
+      /** Registries whose login the coordinator fetches for image pulls the instance role cannot do. */
+      pullRegistries: z.array(ecrRegistry).default([]),
+      /** Registries a DinD job may `docker push` to with a short-lived login handed to that job. */
+      pushRegistries: z.array(ecrRegistry).default([]),
+    })
+    .optional(),
+  ec2: ec2Provider.optional(),
   maxMachines: z.number().int().positive(),
   /** Extra variables for every job on this executor (gitlab-runner's `environment`). */
   environment: z.record(z.string(), z.string()).default({}),
@@ -36,7 +121,7 @@ export const executorSchema = z.strictObject({
   afterScriptTimeout: duration.default('5m'),
   /** Ordered routing: the first executor whose rules match takes the job; no rules = matches all. */
   match: routing.optional(),
-  local: localProvider.default({ network: 'loopback' }),
+  local: localProvider.optional(),
 });
 
 export const configSchema = z.strictObject({

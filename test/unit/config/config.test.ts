@@ -84,4 +84,51 @@ describe('config', () => {
   ])('parses duration %s', (input, ms) => expect(parseDuration(input)).toBe(ms));
   it.each(['', 'm', '5 x', '-1s'])('refuses duration %j', (input) => expect(parseDuration(input)).toBeUndefined());
   it.each([['4MiB', 4194304], ['1kb', 1000], [100, 100], ['2G', 2 ** 31]])('parses size %s', (i, b) => expect(parseSize(i)).toBe(b));
+
+  describe('ec2 executors (issue example)', () => {
+    const ec2 = `gitlab:
+  url: https://gitlab.example.com
+  token: glrt-xxxxxxxxxxxxxxxxxxxx
+concurrent: 10
+executors:
+  - name: dind
+    provider: ec2
+    style: docker
+    privileged: true
+    maxMachines: 10
+    ec2:
+      region: eu-west-1
+      subnets: [subnet-0aaa1111, subnet-0bbb2222]
+      securityGroups: [sg-0ccc3333]
+      instanceTypes: [c6i.xlarge, m6i.xlarge]
+      iamInstanceProfile: fleetrunner-executor
+      spot: true
+`;
+    it('validates as written, with defaults', () => {
+      const e = parseConfigText(ec2).executors[0]!;
+      expect(e).toMatchObject({ provider: 'ec2', style: 'docker', privileged: true, maxMachines: 10 });
+      expect(e.ec2).toMatchObject({
+        region: 'eu-west-1', subnets: ['subnet-0aaa1111', 'subnet-0bbb2222'], instanceTypes: ['c6i.xlarge', 'm6i.xlarge'], spot: true, onDemandFallback: true,
+        amiParameter: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64', connectVia: 'private', associatePublicIp: false,
+        rootVolume: { sizeGb: 30, type: 'gp3', encrypted: true },
+      });
+      expect(e.docker).toMatchObject({ defaultImage: 'alpine:latest', pullPolicy: 'always', servicesPrivileged: true });
+    });
+    it('names the key of a malformed subnet id', () => {
+      expect(errorOf(ec2.replace('subnet-0bbb2222', 'sub-2'))).toMatch(/^executors\[0\]\.ec2\.subnets\[1\]: expected a subnet id/);
+    });
+    it('requires the ec2 block for provider ec2', () => {
+      expect(errorOf(ec2.split('    ec2:')[0]!)).toBe('executors[0].ec2: is required for provider: ec2 (subnets, instanceTypes, …)');
+    });
+    it('refuses privileged on a shell executor', () => {
+      expect(errorOf(`${contract}    privileged: true\n`)).toMatch(/^executors\[0\]\.privileged: applies only to style: docker/);
+    });
+    it('accepts an S3 cache and ECR registries, and checks their form', () => {
+      const withCache = `${ec2}    cache:\n      s3: { bucket: my-ci-cache, prefix: runners/ }\n    ecr:\n      pushRegistries: [123456789012.dkr.ecr.eu-west-1.amazonaws.com]\n`;
+      const e = parseConfigText(withCache).executors[0]!;
+      expect(e.cache?.s3).toMatchObject({ bucket: 'my-ci-cache', prefix: 'runners/', urlExpiryMs: 3_600_000 });
+      expect(e.ecr?.pushRegistries).toEqual(['123456789012.dkr.ecr.eu-west-1.amazonaws.com']);
+      expect(errorOf(withCache.replace('123456789012.dkr', 'example.com/x'))).toMatch(/^executors\[0\]\.ecr\.pushRegistries\[0\]: expected an ECR registry/);
+    });
+  });
 });
