@@ -10,6 +10,7 @@ import type { FleetConfig } from '../config/index.js';
 import { systemClock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { CapacityProvider } from '../core/machine.js';
 import { SHELL_EXECUTOR_FEATURES, ShellExecutor } from '../executors/index.js';
 import { ExecutorFleet } from '../fleet/executor-fleet.js';
 import {
@@ -44,11 +45,38 @@ function shortToken(token: string): string {
   return body.slice(0, 8);
 }
 
-export async function runCoordinator(config: FleetConfig, opts: { signals?: boolean } = {}): Promise<number> {
+export interface CoordinatorHandle {
+  /** Resolves with the exit code once the coordinator stopped (after `stop()`), or 1 if it could not start. */
+  readonly done: Promise<number>;
+  /** First call: stop taking jobs and drain; second call: cut running jobs off. */
+  stop(): void;
+}
+
+export interface StartOptions {
+  /** Test/bench seam: the capacity provider of an executor (default: built from its config). */
+  providerFor?: (executor: FleetConfig['executors'][number]) => CapacityProvider;
+  logger?: Logger;
+}
+
+/** `fleetrunner run`: the coordinator in the foreground until SIGTERM/SIGINT. */
+export async function runCoordinator(config: FleetConfig): Promise<number> {
+  const handle = await startCoordinator(config);
+  const onSignal = () => handle.stop();
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    return await handle.done;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
+
+export async function startCoordinator(config: FleetConfig, opts: StartOptions = {}): Promise<CoordinatorHandle> {
   const clock = systemClock;
   const configuredToken = config.gitlab.token ?? config.gitlab.registrationToken!;
   let currentToken = configuredToken;
-  const logger: Logger = createLogger({ level: config.log.level, format: config.log.format, secrets: () => [configuredToken, currentToken] });
+  const logger: Logger = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format, secrets: () => [configuredToken, currentToken] });
   const stateDir = config.stateDir ?? join(homedir(), '.fleetrunner');
   const spoolDir = join(stateDir, 'spool');
   await mkdir(spoolDir, { recursive: true, mode: 0o700 });
@@ -101,21 +129,23 @@ export async function runCoordinator(config: FleetConfig, opts: { signals?: bool
   } catch (e) {
     logger.error({ err: errorMessage(e), url: config.gitlab.url }, 'cannot authenticate to GitLab');
     process.stderr.write(`fleetrunner: cannot authenticate to GitLab at ${config.gitlab.url}: ${errorMessage(e)}\n`);
-    return 1;
+    return { done: Promise.resolve(1), stop: () => undefined };
   }
 
   const metrics = new FleetMetrics();
   const metricsServer = config.metrics.listen ? await metrics.serve(config.metrics.listen) : undefined;
 
-  const providers: LocalProvider[] = [];
+  const providers: CapacityProvider[] = [];
   const executors: CoordinatorExecutor[] = config.executors.map((e) => {
-    const provider = new LocalProvider({
-      fleet: config.fleet,
-      network: e.local?.network ?? 'loopback',
-      bootTimeoutMs: e.bootTimeoutMs,
-      logger,
-      ...(e.local?.root !== undefined && { root: e.local.root }),
-    });
+    const provider =
+      opts.providerFor?.(e) ??
+      new LocalProvider({
+        fleet: config.fleet,
+        network: e.local?.network ?? 'loopback',
+        bootTimeoutMs: e.bootTimeoutMs,
+        logger,
+        ...(e.local?.root !== undefined && { root: e.local.root }),
+      });
     providers.push(provider);
     const fleet = new ExecutorFleet({ provider, tags: { fleet: config.fleet, executor: e.name, coordinator: coordinatorId }, logger, clock });
     const executor = new ShellExecutor({
@@ -161,28 +191,27 @@ export async function runCoordinator(config: FleetConfig, opts: { signals?: bool
     ],
   });
 
-  const onSignal = (sig: NodeJS.Signals) => {
-    logger.info({ signal: sig }, 'signal received');
-    coordinator.stop();
-  };
-  if (opts.signals !== false) {
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  }
   logger.info({ url: config.gitlab.url, systemId, coordinatorId, concurrent: config.concurrent, executors: executors.map((e) => e.name), features: advertisedFeatures() }, 'coordinator started');
-  try {
-    await coordinator.run();
-  } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    for (const e of executors) await e.fleet.releaseAll().catch((err) => logger.error({ executor: e.name, err: errorMessage(err) }, 'could not remove machines at shutdown'));
-    for (const p of providers) await p.shutdown().catch(() => undefined);
-    await identity.stop().catch((err) => logger.warn({ err: errorMessage(err) }, 'could not unregister from GitLab'));
-    if (config.gitlab.registrationToken !== undefined) await rm(tokenFile, { force: true });
-    metricsServer?.close();
-    logger.info({}, 'coordinator stopped');
-  }
-  return 0;
+  const done = (async () => {
+    try {
+      await coordinator.run();
+    } finally {
+      for (const e of executors) await e.fleet.releaseAll().catch((err) => logger.error({ executor: e.name, err: errorMessage(err) }, 'could not remove machines at shutdown'));
+      for (const p of providers) await p.shutdown().catch(() => undefined);
+      await identity.stop().catch((err) => logger.warn({ err: errorMessage(err) }, 'could not unregister from GitLab'));
+      if (config.gitlab.registrationToken !== undefined) await rm(tokenFile, { force: true });
+      metricsServer?.close();
+      logger.info({}, 'coordinator stopped');
+    }
+    return 0;
+  })();
+  return {
+    done,
+    stop: () => {
+      logger.info({}, 'stop requested');
+      coordinator.stop();
+    },
+  };
 }
 
 function readMachineId(): string | undefined {
