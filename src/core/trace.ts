@@ -5,6 +5,8 @@ export interface TraceSink {
   write(chunk: string | Uint8Array): void;
   /** Writes any held-back bytes (masking keeps a tail until it knows no secret spans it). */
   flush(): void;
+  /** Secrets learnt during the job (e.g. a short-lived registry password): masked from now on. */
+  addSecrets(values: readonly string[]): void;
 }
 
 /** The stored, already-masked trace: append-only, read back for PATCHes. */

@@ -85,7 +85,6 @@ export async function runRemoteStage(o: RemoteStageOptions): Promise<StageExit> 
   if (o.stop.aborted) return { signal: 'TERM' };
   const channel = await o.conn.exec(REMOTE_SHELL_COMMAND);
   return new Promise<StageExit>((resolve, reject) => {
-    let exit: StageExit | undefined;
     let stopped = false;
     let settled = false;
     let forceTimer: NodeJS.Timeout | undefined;
@@ -107,7 +106,7 @@ export async function runRemoteStage(o: RemoteStageOptions): Promise<StageExit> 
     // The exit status comes with 'close' (ssh2 repeats it there): an 'exit' listener attached after the
     // exec callback can miss a fast command whose whole answer arrived in one read.
     channel.on('close', (code?: number | null, signalName?: string) => {
-      exit = channelExit(code, signalName);
+      const exit = channelExit(code, signalName);
       if (o.conn.lost) return finish(o.conn.lost);
       if (stopped) return finish(undefined, exit && 'signal' in exit ? exit : { signal: 'TERM' });
       if (exit) return finish(undefined, exit);

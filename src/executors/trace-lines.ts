@@ -31,6 +31,9 @@ export class TraceWriter implements TraceSink {
   flush(): void {
     this.sink.flush();
   }
+  addSecrets(values: readonly string[]): void {
+    this.sink.addSecrets(values);
+  }
 
   line(text: string): void {
     this.put(`${text}\n`);

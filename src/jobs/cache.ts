@@ -1,8 +1,10 @@
-// restore_cache / archive_cache / archive_cache_on_failure with the local store. Cache failures are
-// warnings, never job failures (gitlab-runner's rule).
+// restore_cache / archive_cache / archive_cache_on_failure: the local store here, the presigned (S3)
+// store in cache-presigned.ts. Cache failures are warnings, never job failures (gitlab-runner's rule).
 
 import { posix } from 'node:path';
-import type { JobCache, JobPayload } from '../core/index.js';
+import type { JobPayload } from '../core/index.js';
+import { cacheEntries, hasContent, policyOf, whenMatches, type CacheOutcome } from './cache-keys.js';
+import { writePresignedArchive, writePresignedRestore } from './cache-presigned.js';
 import type { PlanContext } from './context.js';
 import { localCacheFile, type ProjectDirs } from './dirs.js';
 import { UnsupportedJobError } from './errors.js';
@@ -11,54 +13,25 @@ import { op } from './quote.js';
 import type { VariableSet } from './variables.js';
 import type { ShellWriter } from './writer.js';
 
-export type CacheOutcome = 'success' | 'failure';
+export { needsArchive, needsRestore, type CacheOutcome } from './cache-keys.js';
 
-interface CacheEntry {
-  keys: string[]; // the key, then fallbacks
-  cache: JobCache;
-}
-
-function policyOf(c: JobCache): { pull: boolean; push: boolean } {
-  const policy = c.policy ?? 'pull-push';
-  if (policy === 'pull-push') return { pull: true, push: true };
-  if (policy === 'pull') return { pull: true, push: false };
-  if (policy === 'push') return { pull: false, push: true };
-  throw new UnsupportedJobError(`unknown cache policy ${JSON.stringify(policy)}`);
-}
-
-function hasContent(c: JobCache): boolean {
-  return (c.paths?.length ?? 0) > 0 || c.untracked === true;
-}
-
-/** The key (default `<job name>/<ref>`, as gitlab-runner), expanded; fallbacks, then CACHE_FALLBACK_KEY. */
-function entries(job: JobPayload, vars: VariableSet): CacheEntry[] {
-  return (job.cache ?? []).map((cache) => {
-    const key = vars.expand(cache.key ?? '') || `${job.job_info.name}/${job.git_info.ref}`;
-    const keys = [key, ...(cache.fallback_keys ?? []).map((k) => vars.expand(k))];
-    const global = vars.get('CACHE_FALLBACK_KEY');
-    // GitLab ignores a global fallback that would reach a protected cache.
-    if (global && !global.endsWith('-protected')) keys.push(global);
-    return { keys: [...new Set(keys.filter((k) => k !== ''))], cache };
-  });
-}
-
-export function needsRestore(job: JobPayload): boolean {
-  return (job.cache ?? []).some((c) => hasContent(c) && policyOf(c).pull);
-}
-
-export function needsArchive(job: JobPayload, outcome: CacheOutcome): boolean {
-  return (job.cache ?? []).some((c) => hasContent(c) && policyOf(c).push && whenMatches(c.when, outcome));
-}
-
-function whenMatches(when: JobCache['when'], outcome: CacheOutcome): boolean {
-  const w = when ?? 'on_success';
-  return w === 'always' || (outcome === 'success' ? w === 'on_success' : w === 'on_failure');
+/** Throws for a store these scripts do not know (a caller outside TypeScript's checks). */
+export function checkCacheStore(ctx: PlanContext): void {
+  const store = ctx.cacheStore ?? { kind: 'local' };
+  if (store.kind === 'local') return;
+  if (store.kind === 'presigned') {
+    if (typeof store.entries !== 'object' || store.entries === null) throw new TypeError('presigned cache store without entries');
+    return;
+  }
+  throw new UnsupportedJobError(`unsupported cache store ${JSON.stringify((store as { kind: unknown }).kind)}`);
 }
 
 export function writeRestoreCache(w: ShellWriter, job: JobPayload, ctx: PlanContext, vars: VariableSet, dirs: ProjectDirs): void {
+  const store = ctx.cacheStore ?? { kind: 'local' };
+  if (store.kind === 'presigned') return writePresignedRestore(w, job, store, vars, dirs);
   w.use('unzip');
   w.cd(dirs.projectDir);
-  for (const { keys, cache } of entries(job, vars)) {
+  for (const { keys, cache } of cacheEntries(job, vars)) {
     if (!hasContent(cache)) continue;
     const [key = ''] = keys;
     if (!policyOf(cache).pull) {
@@ -98,11 +71,13 @@ export function writeArchiveCache(
   dirs: ProjectDirs,
   outcome: CacheOutcome,
 ): void {
+  const store = ctx.cacheStore ?? { kind: 'local' };
+  if (store.kind === 'presigned') return writePresignedArchive(w, job, store, vars, dirs, outcome);
   w.use('collect');
   w.use('archive');
   w.cd(dirs.projectDir);
   const list = posix.join(dirs.tmpDir, 'cache-files.txt');
-  for (const { keys, cache } of entries(job, vars)) {
+  for (const { keys, cache } of cacheEntries(job, vars)) {
     if (!hasContent(cache) || !whenMatches(cache.when, outcome)) continue;
     const [key = ''] = keys;
     if (!policyOf(cache).push) {

@@ -1,9 +1,21 @@
 // What buildPlan needs besides the payload: where things live on the machine and who the runner is.
 
-/** Where caches are kept. `local` archives to `<cacheDir>/<project id>/<key>/cache.zip` on the machine
- *  (a pooled machine keeps it between jobs). A remote store (S3 through presigned URLs handed over per key)
- *  is meant to join this union as another `kind`. */
-export type CacheStore = { kind: 'local' };
+/** URLs for one cache key: `get` to restore it, `put` to archive it. A missing URL means that direction
+ *  is skipped for the key (with a warning in the job log). */
+export interface PresignedCacheUrls {
+  get?: string;
+  put?: string;
+}
+
+/** Where caches are kept.
+ *  - `local`: `<cacheDir>/<project id>/<key>/cache.zip` on the machine (a pooled machine keeps it).
+ *  - `presigned`: a remote store (S3) that the machine reaches only through URLs presigned by the
+ *    coordinator, keyed by the expanded cache key (see `cacheRequest`). The URLs carry credentials: the
+ *    scripts hand them to curl through a mode-600 config file, never on a command line, and print only
+ *    scheme://host/path. `expiresAt` (ms since the epoch) is when the URLs stop working. */
+export type CacheStore =
+  | { kind: 'local' }
+  | { kind: 'presigned'; entries: Readonly<Record<string, PresignedCacheUrls>>; expiresAt?: number };
 
 export interface RunnerIdentity {
   version: string;

@@ -1,7 +1,8 @@
 // jobs/: a GitLab job payload → stage scripts. Pure: no I/O, no clock.
 
 export { buildPlan, PLAN_FEATURES, DEFAULT_AFTER_SCRIPT_TIMEOUT_MS } from './plan.js';
-export type { PlanContext, RunnerIdentity, CacheStore } from './context.js';
+export type { PlanContext, RunnerIdentity, CacheStore, PresignedCacheUrls } from './context.js';
+export { cacheRequest, type CacheRequest, type CacheKeyUse } from './cache-keys.js';
 export { UnsupportedJobError, isUnsupportedJob } from './errors.js';
 export { expandVariables } from './expand.js';
 export { parseGoDuration } from './duration.js';

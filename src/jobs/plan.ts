@@ -2,11 +2,10 @@
 
 import type { JobPayload, JobPlan, JobStatusForAfterScript, Stage, StagePhase } from '../core/index.js';
 import { artifactsFor, checkArtifacts, dependenciesToDownload, writeDownloadArtifacts, writeUploadArtifacts } from './artifacts.js';
-import { needsArchive, needsRestore, writeArchiveCache, writeRestoreCache } from './cache.js';
+import { checkCacheStore, needsArchive, needsRestore, writeArchiveCache, writeRestoreCache } from './cache.js';
 import type { PlanContext } from './context.js';
 import { projectDirs, type ProjectDirs } from './dirs.js';
 import { parseGoDuration } from './duration.js';
-import { UnsupportedJobError } from './errors.js';
 import { submoduleStrategy, writeGetSources } from './git.js';
 import { writeEnvironment } from './preamble.js';
 import { op } from './quote.js';
@@ -144,8 +143,7 @@ function positive(ms: number | undefined): number | undefined {
 export function buildPlan(job: JobPayload, ctx: PlanContext): JobPlan {
   checkSteps(job);
   checkArtifacts(job);
-  const storeKind = ctx.cacheStore?.kind ?? 'local';
-  if (storeKind !== 'local') throw new UnsupportedJobError(`unsupported cache store ${JSON.stringify(storeKind)}`);
+  checkCacheStore(ctx);
 
   const dirs = projectDirs(job, ctx);
   const varsFor = (status: StageStatus): VariableSet => variableSet(collectVariables(job, ctx, dirs, status));

@@ -6,11 +6,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
-import ssh2 from 'ssh2';
-
-// ssh2 is CommonJS: Node's ESM loader exposes `utils` only on the default export.
-const { utils } = ssh2;
-
 import {
   NotFoundError,
   errorMessage,
@@ -25,6 +20,7 @@ import {
   type MachineState,
   type OwnershipTags,
 } from '../../core/index.js';
+import { generateEd25519 } from './keys.js';
 import { MachineDir, machineIds, type LocalMachineRecord } from './machine-dir.js';
 import { createNamespace, deleteNamespace } from './netns.js';
 import { killMachineProcesses } from './machine-processes.js';
@@ -201,8 +197,8 @@ export class LocalProvider implements CapacityProvider {
       await dir.makeLayout();
       undo.push(() => dir.remove());
 
-      const hostKeys = utils.generateKeyPairSync('ed25519', { comment: `fleetrunner-host-${id}` });
-      const clientKeys = utils.generateKeyPairSync('ed25519', { comment: `fleetrunner-${id}` });
+      const hostKeys = generateEd25519(`fleetrunner-host-${id}`);
+      const clientKeys = generateEd25519(`fleetrunner-${id}`);
       await writeFile(dir.hostKey, hostKeys.private, { mode: 0o600 });
       await writeFile(dir.clientKey, clientKeys.private, { mode: 0o600 });
       await writeFile(dir.authorizedKeys, `${clientKeys.public}\n`, { mode: 0o600 });
@@ -215,7 +211,7 @@ export class LocalProvider implements CapacityProvider {
         host: '127.0.0.1',
         port: 0,
         username: this.username,
-        hostPublicKey: stripComment(hostKeys.public),
+        hostPublicKey: hostKeys.public,
       };
       if (this.network === 'namespace') {
         rec.netns = await createNamespace(id, this.reservedSubnets);
@@ -284,6 +280,7 @@ export class LocalProvider implements CapacityProvider {
     return rec.pid;
   }
 
+  /** Stops the sshd, its sessions and every job process (see machine-processes.ts), then removes it all. */
   private async terminateOne(id: string): Promise<void> {
     const dir = this.dirOf(id);
     if (!dir) return; // never ours: not-found is success
@@ -297,8 +294,4 @@ export class LocalProvider implements CapacityProvider {
     await dir.remove();
     if (rec) this.log.info({ machine: id }, 'local machine terminated');
   }
-}
-
-function stripComment(publicKey: string): string {
-  return publicKey.trim().split(/\s+/).slice(0, 2).join(' ');
 }

@@ -21,6 +21,10 @@ export class JobTrace implements TraceSink {
     if (buf.length) this.utf8.write(buf);
   }
 
+  addSecrets(values: readonly string[]): void {
+    this.masker.addSecrets(values);
+  }
+
   /** Bytes held in memory by the pipeline (masking tail); the rest is on disk. */
   get bufferedBytes(): number {
     return this.masker.heldBytes;

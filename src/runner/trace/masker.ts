@@ -54,11 +54,11 @@ export interface MaskerOptions {
 }
 
 export class StreamMasker {
-  private readonly secrets: Buffer[];
+  private secrets: Buffer[];
   private readonly rules: PrefixRule[];
-  private readonly holdBack: number;
+  private holdBack = 0;
   private readonly needles = new Map<string, Needle>();
-  private readonly pattern: RegExp;
+  private pattern: RegExp = /(?!)/g;
   private pending: Buffer = Buffer.alloc(0);
   /** Inside a token body whose prefix and [MASKED] were already emitted. */
   private openRule: PrefixRule | undefined;
@@ -74,8 +74,22 @@ export class StreamMasker {
       ...[...prefixes].map((p) => ({ prefix: Buffer.from(p), chars: TOKEN_CHARS })),
       ...URL_PARAMS.map((p) => ({ prefix: Buffer.from(`${p}=`), chars: URL_CHARS })),
     ];
+    this.compile();
+  }
+
+  /** Masks more exact values from now on (held-back bytes included). */
+  addSecrets(values: readonly string[]): void {
+    const known = new Set(this.secrets.map((b) => b.toString()));
+    const added = values.map((v) => v.trim()).filter((v) => v.length > 0 && !known.has(v));
+    if (!added.length) return;
+    this.secrets = [...this.secrets, ...added.map((v) => Buffer.from(v))].sort((a, b) => b.length - a.length);
+    this.compile();
+  }
+
+  private compile(): void {
     const longest = Math.max(1, ...this.secrets.map((s) => s.length), ...this.rules.map((r) => r.prefix.length));
     this.holdBack = longest - 1;
+    this.needles.clear();
     // Exact secrets first and longest first, so the alternation prefers the longest at one offset.
     for (const bytes of this.secrets) this.needles.set(bytes.toString('latin1'), { bytes });
     for (const rule of this.rules) if (!this.needles.has(rule.prefix.toString('latin1'))) this.needles.set(rule.prefix.toString('latin1'), { bytes: rule.prefix, rule });

@@ -33,6 +33,7 @@ export async function startMachine(): Promise<TestMachine> {
   const root = mkdtempSync(join(tmpdir(), 'fr-exec-test-'));
   const provider = new LocalProvider({ fleet: 'exec-test', root, bootTimeoutMs: 10_000, terminateGraceMs: 1_000 });
   const r = await provider.create(1, { fleet: 'exec-test', executor: 'local', coordinator: 'test' });
+  if (r.errors.length > 0) rmSync(root, { recursive: true, force: true });
   expect(r.errors).toEqual([]);
   const machine = r.machines[0]!;
   const info = await provider.waitReady(machine);
@@ -41,8 +42,11 @@ export async function startMachine(): Promise<TestMachine> {
     machine,
     info,
     async dispose() {
-      await provider.terminate([machine.id]);
-      rmSync(root, { recursive: true, force: true });
+      try {
+        await provider.terminate([machine.id]);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
     },
   };
 }
@@ -58,6 +62,11 @@ export class RecordingTrace implements TraceSink {
   flushes = 0;
 
   constructor(private readonly keep = true) {}
+
+  secrets: string[] = [];
+  addSecrets(values: readonly string[]): void {
+    this.secrets.push(...values);
+  }
 
   write(chunk: string | Uint8Array): void {
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;

@@ -1,5 +1,9 @@
 // Timeouts, cancel, abort and machine loss, with real remote processes that must really stop.
 
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ANSI, shutdownCutOff } from '../../../src/executors/index.js';
@@ -23,6 +27,17 @@ beforeAll(async () => {
 afterAll(async () => {
   await m?.dispose();
 });
+
+/** Every descendant of `pid`, through `pgrep -P`. */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    // none
+  }
+  return children.flatMap((c) => [c, ...descendants(c)]);
+}
 
 /** A user stage that announces itself, then sleeps in a child process we can look for. */
 function sleeper(secs: string, extra = '') {
@@ -132,6 +147,31 @@ describe('losing the machine', () => {
       expect(run.trace.plain()).toMatch(/ERROR: Job failed \(system failure\): lost SSH connection to /);
       expect(stagesRun(run.trace)).toEqual(['get_sources', 'step_script']);
     } finally {
+      await own.dispose();
+    }
+  });
+
+  it('notices through keepalives a machine that stops answering', async () => {
+    const own = await startMachine();
+    const frozen: number[] = [];
+    try {
+      const run = makeRun();
+      const ex = executorFor(makePlan(own.info, { user: [sleeper(uniqueSleep())] }), {
+        keepaliveIntervalMs: 200,
+        keepaliveCountMax: 2,
+      });
+      const done = ex.run(own.info, run.ctx);
+      await run.trace.waitFor('started');
+      // Freeze the machine's sshd processes: the TCP connection stays up, nothing answers any more.
+      const listener = (JSON.parse(readFileSync(join(own.provider.root, own.machine.id, 'machine.json'), 'utf8')) as { pid: number }).pid;
+      frozen.push(listener, ...descendants(listener));
+      for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+
+      const outcome = await done;
+      expect(outcome).toMatchObject({ state: 'failed', reason: 'runner_system_failure' });
+      expect(run.trace.plain()).toMatch(/ERROR: Job failed \(system failure\): lost SSH connection to .*Keepalive/i);
+    } finally {
+      for (const pid of frozen) process.kill(pid, 'SIGCONT');
       await own.dispose();
     }
   });

@@ -1,14 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { utils } from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import type { ConnectionInfo, OwnershipTags } from '../../../src/core/index.js';
 import { HostKeyMismatchError, connectSsh, type SshConnection } from '../../../src/executors/ssh-connection.js';
 import { LocalProvider, namespacesSupported, type LocalProviderOptions } from '../../../src/providers/local/index.js';
+import { generateEd25519 } from '../../../src/providers/local/keys.js';
 import { describeProviderContract } from './provider-contract.js';
 
 const roots: string[] = [];
@@ -68,7 +68,10 @@ function alive(pid: number): boolean {
 }
 
 afterAll(async () => {
-  for (const { p, ids } of providers) await p.terminate(ids);
+  // Every machine directory under our roots, whatever a failed test left behind.
+  for (const { p, ids } of providers) {
+    await p.terminate([...ids, ...(existsSync(p.root) ? readdirSync(p.root) : [])]);
+  }
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
@@ -95,7 +98,7 @@ describe('LocalProvider', () => {
   it('refuses a machine whose host key is not the expected one, without retrying', async () => {
     const p = provider();
     const { info } = await createOne(p);
-    const other = utils.generateKeyPairSync('ed25519').public;
+    const other = generateEd25519('another machine').public;
     const wrong: ConnectionInfo = { ...info, hostPublicKey: other };
     // A retry loop would run into the test timeout long before this budget is spent.
     await expect(connectSsh(wrong, { connectTimeoutMs: 120_000 })).rejects.toBeInstanceOf(HostKeyMismatchError);

@@ -89,6 +89,10 @@ export class MemoryTrace implements TraceSink {
     this.text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
   }
   flush(): void {}
+  secrets: string[] = [];
+  addSecrets(values: readonly string[]): void {
+    this.secrets.push(...values);
+  }
 }
 
 const st = (name: string, phase: StagePhase): Stage => ({ name, phase, script: `: ${name}` });

@@ -92,4 +92,14 @@ describe('StreamMasker', () => {
       for (const s of secrets) expect(whole).not.toContain(s);
     }
   });
+
+  it('masks secrets added mid-stream, including bytes still held back', () => {
+    const out: Buffer[] = [];
+    const m = new StreamMasker({ secrets: ['x-long-enough-secret'] }, (b) => out.push(Buffer.from(b)));
+    m.write(Buffer.from('before fresh-registry-pw'));
+    m.addSecrets(['fresh-registry-pw']);
+    m.write(Buffer.from(' after fresh-registry-pw\n'));
+    m.flush();
+    expect(Buffer.concat(out).toString()).toBe('before [MASKED] after [MASKED]\n');
+  });
 });

@@ -1,0 +1,89 @@
+// The one place AWS SDK clients are constructed. Everything the SDK resolves by itself stays with the SDK:
+// region (config, else AWS_REGION / the profile), credentials (the default chain: env, web identity, ECS task
+// role, IMDS, profiles), endpoints (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_EC2, … and the profile's services
+// section, which is how a user points fleetrunner at LocalStack). We never pass `endpoint` or `credentials`
+// unless the caller asks, because passing them switches the SDK's own resolution off.
+
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SSMClient } from '@aws-sdk/client-ssm';
+
+export interface AwsClientOptions {
+  /** Region from config; otherwise the SDK's own resolution (AWS_REGION, profile). */
+  region?: string;
+  /**
+   * Environment used only to see whether the user set the SDK's retry/app-id variables, so our defaults
+   * don't override them. Default: process.env.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface S3ClientOptions extends AwsClientOptions {
+  /** An explicit endpoint (S3-compatible store); omitted, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL still apply. */
+  endpoint?: string;
+  forcePathStyle?: boolean;
+}
+
+export interface AwsClients {
+  ec2: EC2Client;
+  ssm: SSMClient;
+  ecr: ECRClient;
+  s3: S3Client;
+}
+
+/**
+ * Retry defaults. 'adaptive' = the standard retry policy (exponential backoff with jitter, a retry quota) plus
+ * a client-side token bucket that slows *every* call of this client once AWS answers with throttling. The
+ * coordinator is a long-running process that shares the account's per-region EC2 request buckets
+ * (RunInstances: 5 burst, 2/s refill) with other tools, so backing off as a whole is what we want; a
+ * short-lived CLI would pick 'standard'. Five attempts keep one call inside ~20 s of backoff; placement and
+ * readiness add their own, slower retries on top for throttling that outlasts that.
+ */
+const DEFAULT_RETRY_MODE = 'adaptive';
+const DEFAULT_MAX_ATTEMPTS = 5;
+const APP_ID = 'fleetrunner';
+
+interface CommonConfig {
+  region?: string;
+  maxAttempts?: number;
+  retryMode?: string;
+  userAgentAppId?: string;
+}
+
+function commonConfig(o: AwsClientOptions): CommonConfig {
+  const env = o.env ?? process.env;
+  const c: CommonConfig = {};
+  if (o.region !== undefined) c.region = o.region;
+  if (!env.AWS_MAX_ATTEMPTS) c.maxAttempts = DEFAULT_MAX_ATTEMPTS;
+  if (!env.AWS_RETRY_MODE) c.retryMode = DEFAULT_RETRY_MODE;
+  // Shows up in CloudTrail's userAgent, so operators can tell our calls from everyone else's.
+  if (!env.AWS_SDK_UA_APP_ID) c.userAgentAppId = APP_ID;
+  // No `logger`: the SDK would log request parameters, and RunInstances carries user data with a host key.
+  return c;
+}
+
+export function createEc2Client(o: AwsClientOptions = {}): EC2Client {
+  return new EC2Client(commonConfig(o));
+}
+
+export function createSsmClient(o: AwsClientOptions = {}): SSMClient {
+  return new SSMClient(commonConfig(o));
+}
+
+export function createEcrClient(o: AwsClientOptions = {}): ECRClient {
+  return new ECRClient(commonConfig(o));
+}
+
+export function createS3Client(o: S3ClientOptions = {}): S3Client {
+  return new S3Client({
+    ...commonConfig(o),
+    ...(o.endpoint !== undefined && { endpoint: o.endpoint }),
+    ...(o.forcePathStyle !== undefined && { forcePathStyle: o.forcePathStyle }),
+  });
+}
+
+/** All four clients for one region. Clients are cheap until first used (credentials resolve lazily). */
+export function createAwsClients(o: AwsClientOptions = {}): AwsClients {
+  return { ec2: createEc2Client(o), ssm: createSsmClient(o), ecr: createEcrClient(o), s3: createS3Client(o) };
+}

@@ -1,0 +1,37 @@
+// Ownership tags on instances (and their volumes), written at launch and the only way instances are found
+// again. Tag values hold names, never a token, a key or anything about a job.
+
+import type { Filter, Tag } from '@aws-sdk/client-ec2';
+
+import type { OwnershipTags } from '../../core/machine.js';
+
+export const TAG_FLEET = 'fleetrunner:fleet';
+export const TAG_EXECUTOR = 'fleetrunner:executor';
+export const TAG_COORDINATOR = 'fleetrunner:coordinator';
+
+/** User tags first, then Name and ownership, so a user tag can never disguise or steal an instance. */
+export function instanceTags(owner: OwnershipTags, userTags: Readonly<Record<string, string>>, name: string): Tag[] {
+  const merged: Record<string, string> = { ...userTags };
+  for (const k of Object.keys(merged)) if (k.startsWith('fleetrunner:')) delete merged[k];
+  merged.Name = name;
+  merged[TAG_FLEET] = owner.fleet;
+  merged[TAG_EXECUTOR] = owner.executor;
+  merged[TAG_COORDINATOR] = owner.coordinator;
+  return Object.entries(merged).map(([Key, Value]) => ({ Key, Value }));
+}
+
+export function ownershipFilters(f: Partial<OwnershipTags> & Pick<OwnershipTags, 'fleet'>): Filter[] {
+  const filters: Filter[] = [{ Name: `tag:${TAG_FLEET}`, Values: [f.fleet] }];
+  if (f.executor !== undefined) filters.push({ Name: `tag:${TAG_EXECUTOR}`, Values: [f.executor] });
+  if (f.coordinator !== undefined) filters.push({ Name: `tag:${TAG_COORDINATOR}`, Values: [f.coordinator] });
+  return filters;
+}
+
+/** The ownership tags an instance carries, or undefined when one is missing (not ours to manage). */
+export function ownershipOf(tags: readonly Tag[] | undefined): OwnershipTags | undefined {
+  const get = (k: string) => tags?.find((t) => t.Key === k)?.Value;
+  const fleet = get(TAG_FLEET);
+  const executor = get(TAG_EXECUTOR);
+  const coordinator = get(TAG_COORDINATOR);
+  return fleet !== undefined && executor !== undefined && coordinator !== undefined ? { fleet, executor, coordinator } : undefined;
+}
