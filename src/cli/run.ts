@@ -185,7 +185,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     extraSecrets: [configuredToken],
     onJobFinished: (executor, outcome) => metrics.jobsFinished.inc({ executor, outcome }),
     maintenance: [
-      { name: 'token-rotation', everyMs: 60_000, run: async () => void (await identity.rotateIfDue()) },
+      { name: 'token-rotation', everyMs: 5_000, run: async () => void (await identity.rotateIfDue()) },
       { name: 'garbage-collection', everyMs: 60_000, run: async () => void (await Promise.all(executors.map((e) => e.fleet.collectGarbage(10 * 60_000)))) },
       { name: 'metrics', everyMs: 5_000, run: async () => void metrics.jobsRunning.set(coordinator.runningJobs) },
     ],

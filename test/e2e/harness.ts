@@ -26,14 +26,16 @@ export interface StackOptions {
   concurrent?: number;
   /** Extra top-level YAML lines (keys may be added to the contract). */
   extra?: string[];
+  /** Use the fake's legacy registration token (gitlab.registrationToken) instead of a glrt- token. */
+  registration?: boolean;
 }
 
-export function contractConfig(url: string, concurrent = 4, extra: string[] = []): string {
+export function contractConfig(url: string, concurrent = 4, extra: string[] = [], registration = false): string {
   return [
     '# fleetrunner.yaml — the smallest working configuration',
     'gitlab:',
     `  url: ${url}`,
-    '  token: ${FR_E2E_TOKEN}   # runner authentication token',
+    registration ? '  registrationToken: ${FR_E2E_TOKEN}' : '  token: ${FR_E2E_TOKEN}   # runner authentication token',
     `concurrent: ${concurrent}`,
     ...extra,
     'executors:',
@@ -48,10 +50,10 @@ export function contractConfig(url: string, concurrent = 4, extra: string[] = []
 export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const fake = new FakeGitLab(o.fake);
   await fake.start();
-  const { token } = fake.addRunner();
+  const token = o.registration ? fake.registrationToken : fake.addRunner().token;
   const dir = mkdtempSync(join(tmpdir(), 'fr-e2e-'));
   const configPath = join(dir, 'fleetrunner.yaml');
-  writeFileSync(configPath, contractConfig(fake.url, o.concurrent, [`stateDir: ${join(dir, 'state')}`, ...(o.extra ?? [])]));
+  writeFileSync(configPath, contractConfig(fake.url, o.concurrent, [`stateDir: ${join(dir, 'state')}`, ...(o.extra ?? [])], o.registration));
   let out = '';
   const child = spawn(process.execPath, [BIN, 'run', '--config', configPath], {
     env: { ...process.env, FR_E2E_TOKEN: token },

@@ -90,6 +90,21 @@ describe('e2e: jobs through the built CLI', () => {
   });
 });
 
+describe('e2e: legacy registration token', () => {
+  it('registers on start, runs a job, and deletes the runner on SIGTERM', async () => {
+    stack = await startStack({ registration: true });
+    const p = await createSimplePipeline(stack.fake, [{ name: 'legacy', script: ['echo legacy-ok'] }]);
+    const job = await waitFinished(stack.fake, p.jobIds[0]!);
+    expect(job.state).toBe('success');
+    expect(await stack.stop()).toBe(0);
+    const calls = stack.fake.requests.map((r) => `${r.method} ${r.path} ${r.status}`);
+    expect(calls).toContain('POST /api/v4/runners 201');
+    expect(calls).toContain('DELETE /api/v4/runners 204');
+    expect(calls.some((c) => c.startsWith('POST /api/v4/runners/verify'))).toBe(false);
+    expectClean(stack, [job.token]);
+  });
+});
+
 function pgrep(pattern: string): string {
   try {
     return execFileSync('pgrep', ['-f', pattern]).toString().trim();
