@@ -1,0 +1,82 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FakeGitLab } from '../../src/fakegitlab/index.js';
+import { contractConfig } from './harness.js';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fleetrunner.js');
+const dir = mkdtempSync(join(tmpdir(), 'fr-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** Async: the fake GitLab lives in this process and must keep answering. */
+function cliAsync(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+describe('fleetrunner CLI', () => {
+  it('validate: the contract config exits 0', () => {
+    const p = file('ok.yaml', contractConfig('http://127.0.0.1:8080').replace('${FR_E2E_TOKEN}', 'glrt-xxxxxxxxxxxxxxxxxxxx'));
+    const r = cli(['validate', '--config', p]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('valid');
+  });
+
+  it('validate: exits 2 naming the key path', () => {
+    const p = file('bad.yaml', contractConfig('http://127.0.0.1:8080').replace('${FR_E2E_TOKEN}', 'glrt-x').replace('maxMachines: 4', 'maxMachines: -1'));
+    const r = cli(['validate', '--config', p]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/executors\[0\]\.maxMachines/);
+  });
+
+  it('validate: a missing env var names the key and the variable, never a value', () => {
+    const p = file('env.yaml', contractConfig('http://127.0.0.1:8080'));
+    const r = cli(['validate', '--config', p], { FR_E2E_TOKEN: '' });
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('gitlab.token: environment variable FR_E2E_TOKEN is not set');
+  });
+
+  it('validate: an unreadable file exits 2', () => {
+    expect(cli(['validate', '--config', join(dir, 'nope.yaml')]).code).toBe(2);
+  });
+
+  it('--help lists the commands; an unknown command exits 2', () => {
+    const h = cli(['--help']);
+    expect(h.code).toBe(0);
+    for (const c of ['run', 'validate', 'demo']) expect(h.out).toContain(`fleetrunner ${c}`);
+    expect(cli(['frobnicate']).code).toBe(2);
+  });
+
+  it('run: a token GitLab refuses exits 1 with a clear message and without the token', async () => {
+    const fake = new FakeGitLab();
+    await fake.start();
+    try {
+      const token = 'glrt-refusedrefusedrefused1';
+      const p = file('refused.yaml', contractConfig(fake.url) + `stateDir: ${join(dir, 'state')}\n`);
+      const r = await cliAsync(['run', '--config', p], { FR_E2E_TOKEN: token });
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(/cannot authenticate to GitLab/);
+      expect(r.out).not.toContain(token);
+    } finally {
+      await fake.stop();
+    }
+  });
+});
