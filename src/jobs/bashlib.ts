@@ -184,19 +184,21 @@ const archive = `_fr_archive() {
 }`;
 
 // Remote cache transfers. $1 is a mode-600 curl config file holding `url = "…"`: a presigned URL carries
-// credentials in its query, so it never goes on curl's command line. curl prints neither the URL nor
-// the response body. --retry covers timeouts, 408, 429 and 5xx.
+// credentials in its query, so it never goes on curl's command line. curl prints neither the URL nor the
+// response body; its own error lines (host and reason only) are shown for failures, not for a 404 miss.
+// --retry covers timeouts, 408, 429 and 5xx.
 // _fr_cache_get: $2 output file. 0 downloaded, 1 not found (404), 2 other failure (warned here).
 const cacheGet = `_fr_cache_get() {
   local code
   rm -f "$2"
-  code=$(curl -fsS --retry 2 --config "$1" -o "$2" -w '%{http_code}') || :
+  code=$(curl -fsS --retry 2 --config "$1" -o "$2" -w '%{http_code}' 2>"$2.log") || :
   code=\${code:-000}
   case $code in
-    200) return 0 ;;
-    404) rm -f "$2"; return 1 ;;
+    200) rm -f "$2.log"; return 0 ;;
+    404) rm -f "$2" "$2.log"; return 1 ;;
   esac
-  rm -f "$2"
+  if [ -s "$2.log" ]; then printf '%s\\n' "$(< "$2.log")"; fi
+  rm -f "$2" "$2.log"
   _fr_warn "WARNING: Downloading cache failed: $code $(_fr_status_text "$code")"
   return 2
 }`;
@@ -204,11 +206,13 @@ const cacheGet = `_fr_cache_get() {
 // _fr_cache_put: $2 archive to upload with PUT (no Content-Type: the URL signs only the host). 0 or 1.
 const cachePut = `_fr_cache_put() {
   local code
-  code=$(curl -fsS --retry 2 --config "$1" --upload-file "$2" -o /dev/null -w '%{http_code}') || :
+  code=$(curl -fsS --retry 2 --config "$1" --upload-file "$2" -o /dev/null -w '%{http_code}' 2>"$2.log") || :
   code=\${code:-000}
   case $code in
-    2??) return 0 ;;
+    2??) rm -f "$2.log"; return 0 ;;
   esac
+  if [ -s "$2.log" ]; then printf '%s\\n' "$(< "$2.log")"; fi
+  rm -f "$2.log"
   _fr_warn "WARNING: Uploading cache failed: $code $(_fr_status_text "$code")"
   return 1
 }`;

@@ -49,7 +49,9 @@ function stage(
 ): Stage {
   const w = new ShellWriter(b.exitCodeCheck);
   write(w);
-  return { name, phase, script: w.finish({ section: { name, header }, debugTrace: b.debugTrace, ignoreErrors }) };
+  // User stages may run in a job image without bash (docker style): they stay POSIX sh.
+  const portable = phase !== 'predefined';
+  return { name, phase, script: w.finish({ section: { name, header }, debugTrace: b.debugTrace, ignoreErrors, portable }) };
 }
 
 /** A stage that works with the job's environment: variables exported first. */

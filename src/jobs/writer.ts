@@ -25,6 +25,9 @@ export interface FinishOptions {
   debugTrace: boolean;
   /** after_script: a failure is printed as a warning and the stage still exits 0. */
   ignoreErrors?: boolean;
+  /** The script may run under a POSIX `sh` (user stages in a job image without bash: busybox ash,
+   *  dash): `pipefail` only where the shell knows it, since dash aborts on an unknown `set -o`. */
+  portable?: boolean;
 }
 
 export class ShellWriter {
@@ -145,8 +148,10 @@ export class ShellWriter {
   }
 
   /** The script body alone (what runs inside the stage's `eval`), for tests and debugging. */
-  body(debugTrace: boolean): string {
-    const head = ['set -eo pipefail', 'set +o noclobber'];
+  body(debugTrace: boolean, portable = false): string {
+    const head = portable
+      ? ['set -e', 'if (set -o pipefail) 2>/dev/null; then set -o pipefail; fi', 'set +o noclobber']
+      : ['set -eo pipefail', 'set +o noclobber'];
     if (debugTrace) head.push('set -o xtrace');
     const libs = BASH_LIB_ORDER.filter((l) => this.libs.has(l)).map((l) => BASH_LIB[l]);
     return [...head, ...libs, ...this.lines].join('\n') + '\n';
@@ -173,7 +178,7 @@ export class ShellWriter {
       ]),
       `_fr_section_end() { ${words(['printf', `section_end:%s:%s\\r${CLEAR}\\n`, op('"$(date +%s)"'), name])}; }`,
       'trap _fr_section_end EXIT',
-      `: | eval ${quote(this.body(options.debugTrace))}`,
+      `: | eval ${quote(this.body(options.debugTrace, options.portable))}`,
     ];
     if (options.ignoreErrors) {
       out.push(

@@ -33,15 +33,20 @@ export interface AwsClients {
 }
 
 /**
- * Retry defaults. 'adaptive' = the standard retry policy (exponential backoff with jitter, a retry quota) plus
- * a client-side token bucket that slows *every* call of this client once AWS answers with throttling. The
- * coordinator is a long-running process that shares the account's per-region EC2 request buckets
- * (RunInstances: 5 burst, 2/s refill) with other tools, so backing off as a whole is what we want; a
- * short-lived CLI would pick 'standard'. Five attempts keep one call inside ~20 s of backoff; placement and
- * readiness add their own, slower retries on top for throttling that outlasts that.
+ * Retries. SSM, ECR and S3 use the SDK's 'adaptive' mode: the standard policy (exponential backoff with
+ * jitter, a retry quota) plus a client-side token bucket that slows every call of the client once AWS
+ * throttles, which suits a long-running coordinator sharing the account's request buckets with other tools
+ * ('standard' would suit a short-lived CLI).
+ *
+ * EC2 gets one attempt: the SDK counts every HTTP 5xx as retryable, and EC2 answers
+ * InsufficientInstanceCapacity with a 500, so the SDK would repeat a launch into a pool that has no capacity
+ * (burning RunInstances tokens: 5 burst, 2/s refill) before we could move to the next pool. The ec2
+ * provider retries throttling and transient errors itself (providers/ec2/throttle-retry.ts), classified in
+ * one place, and paces RunInstances (request-pacer.ts).
  */
 const DEFAULT_RETRY_MODE = 'adaptive';
-const DEFAULT_MAX_ATTEMPTS = 5;
+const DEFAULT_MAX_ATTEMPTS = 3;
+const EC2_MAX_ATTEMPTS = 1;
 const APP_ID = 'fleetrunner';
 
 interface CommonConfig {
@@ -51,11 +56,13 @@ interface CommonConfig {
   userAgentAppId?: string;
 }
 
-function commonConfig(o: AwsClientOptions): CommonConfig {
+function commonConfig(o: AwsClientOptions, forcedMaxAttempts?: number): CommonConfig {
   const env = o.env ?? process.env;
   const c: CommonConfig = {};
   if (o.region !== undefined) c.region = o.region;
-  if (!env.AWS_MAX_ATTEMPTS) c.maxAttempts = DEFAULT_MAX_ATTEMPTS;
+  // A user who sets AWS_MAX_ATTEMPTS / AWS_RETRY_MODE gets what they asked for (except on EC2, see above).
+  if (forcedMaxAttempts !== undefined) c.maxAttempts = forcedMaxAttempts;
+  else if (!env.AWS_MAX_ATTEMPTS) c.maxAttempts = DEFAULT_MAX_ATTEMPTS;
   if (!env.AWS_RETRY_MODE) c.retryMode = DEFAULT_RETRY_MODE;
   // Shows up in CloudTrail's userAgent, so operators can tell our calls from everyone else's.
   if (!env.AWS_SDK_UA_APP_ID) c.userAgentAppId = APP_ID;
@@ -64,7 +71,7 @@ function commonConfig(o: AwsClientOptions): CommonConfig {
 }
 
 export function createEc2Client(o: AwsClientOptions = {}): EC2Client {
-  return new EC2Client(commonConfig(o));
+  return new EC2Client(commonConfig(o, EC2_MAX_ATTEMPTS));
 }
 
 export function createSsmClient(o: AwsClientOptions = {}): SSMClient {

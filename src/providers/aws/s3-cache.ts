@@ -1,5 +1,8 @@
 // The shared cache in S3, reached by the machine through URLs the coordinator presigns per job: the
 // machine's instance role needs no S3 access, and a job can only touch its own project's keys.
+// The coordinator's role needs s3:GetObject and s3:PutObject on `<bucket>/<prefix>*`, and s3:ListBucket on
+// the bucket: without it S3 answers a missing key with 403 instead of 404, and the job log says
+// "Downloading cache failed: 403" where it should say "cache not found".
 
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
