@@ -30,6 +30,8 @@ import { buildPlan, PLAN_FEATURES } from '../jobs/index.js';
 import { FleetMetrics } from '../metrics/metrics.js';
 import { LocalProvider } from '../providers/local/index.js';
 import { Coordinator, type CoordinatorExecutor } from '../runner/coordinator.js';
+import { JobJournal } from '../runner/job-journal.js';
+import { recoverInterruptedJobs } from '../runner/recover.js';
 import { createLogger } from './logger.js';
 import { REVISION, VERSION } from './version.js';
 import { gitlabJobChannel, gitlabJobFeed } from './wiring.js';
@@ -166,8 +168,12 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     return { name: e.name, maxMachines: e.maxMachines, executor, fleet, ...(e.match && { match: e.match }) };
   });
 
-  // Machines left by an earlier run of this coordinator (a crash, a kill -9) are removed before any job.
+  // Machines left by an earlier run of this coordinator (a crash, a kill -9) are removed before any job,
+  // and the jobs that ran on them are reported failed instead of staying "running" in GitLab.
   for (const e of executors) await e.fleet.collectGarbage().catch((err) => logger.warn({ executor: e.name, err: errorMessage(err) }, 'start-up garbage collection failed'));
+  const journal = new JobJournal(join(stateDir, 'jobs'));
+  const openChannel = gitlabJobChannel({ api, info, clock, logger });
+  await recoverInterruptedJobs({ journal, gitlabUrl: config.gitlab.url, openChannel, outputLimitBytes: config.outputLimitBytes, spoolFallback: join(spoolDir, 'recovered'), logger });
 
   const coordinator = new Coordinator({
     concurrent: config.concurrent,
@@ -177,7 +183,9 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     spoolDir,
     executors,
     feed: gitlabJobFeed({ api, identity, health: new RunnerHealth({ clock }), systemId, info, clock, metrics }),
-    openChannel: gitlabJobChannel({ api, info, clock, logger }),
+    openChannel,
+    journal,
+    gitlabUrl: config.gitlab.url,
     clock,
     logger,
     banner: (job, executor) =>

@@ -84,6 +84,9 @@ export interface JobRecord {
 
   // Assignment
   runnerId?: number;
+  /** Its runner re-verified (a new process) since the last PATCH: the first PATCH may miss the offset and
+   *  learn it from the 416, which is how Rails lets a runner resume. */
+  offsetUnknown?: boolean;
   systemId?: string;
   features: Record<string, unknown>;
   cancelGracefully: boolean;

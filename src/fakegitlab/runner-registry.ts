@@ -123,6 +123,12 @@ export class RunnerRegistry {
     return p;
   }
 
+  /** A restarted runner process starts without a long-poll cursor. */
+  forgetLastUpdates(token: string): void {
+    const p = this.polls.get(token);
+    if (p) p.lastUpdates = [];
+  }
+
   expiresAtIso(runner: RunnerRecord): string | null {
     return runner.tokenExpiresAt === undefined ? null : new Date(runner.tokenExpiresAt).toISOString();
   }

@@ -64,6 +64,9 @@ export const runnerRoutes: Route[] = [
       // Rails stores info.features as the manager's runtime_features (needed for cancel_gracefully).
       const features = asObject(asObject(body.info)?.features);
       ctx.runners.heartbeat(runner, systemId, features);
+      // A runner verifies when its process starts: a new process has no last_update yet (check 2).
+      ctx.runners.forgetLastUpdates(token);
+      for (const j of ctx.ci.jobs.values()) if (j.runnerId === runner.id && ctx.ci.isActive(j)) j.offsetUnknown = true;
       sendJson(res, 200, { id: runner.id, token: runner.token, token_expires_at: ctx.runners.expiresAtIso(runner) });
     },
   },

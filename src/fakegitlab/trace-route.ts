@@ -79,7 +79,9 @@ async function patch(
     return reply(416, { Range: `0-${stored}` });
   }
 
-  if (range.start !== job.expectedNextOffset) {
+  const resuming = job.offsetUnknown === true;
+  job.offsetUnknown = false;
+  if (range.start !== job.expectedNextOffset && !resuming) {
     ctx.violations.add(
       11,
       `${where}: PATCH starts at ${range.start}, expected ${job.expectedNextOffset} (from the last 202/416 Range); no gaps, overlaps or re-sends`,

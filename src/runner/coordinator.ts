@@ -6,6 +6,7 @@ import type { JobPayload } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 import type { RoutingRules } from '../config/index.js';
 import { SlotPool } from '../fleet/slots.js';
+import type { JobJournal } from './job-journal.js';
 import { JobRun, ShutdownAbort, type ExecutorRuntime } from './job-run.js';
 import type { JobFeed, MaintenanceTask, OpenJobChannel } from './ports.js';
 import { route } from './routing.js';
@@ -29,6 +30,8 @@ export interface CoordinatorOptions {
   logger: Logger;
   banner: (job: JobPayload, executor: string) => string;
   extraSecrets?: readonly string[];
+  journal?: JobJournal;
+  gitlabUrl?: string;
   /** Observers for metrics. */
   onJobFinished?: (executor: string, outcome: string) => void;
 }
@@ -142,6 +145,7 @@ export class Coordinator {
       clock: this.o.clock,
       banner: this.o.banner(job, runtime?.name ?? 'none'),
       extraSecrets: this.o.extraSecrets ?? [],
+      ...(this.o.journal && { journal: this.o.journal, gitlabUrl: this.o.gitlabUrl ?? '' }),
     });
     if (this.cutOff) run.abort(new ShutdownAbort('the runner is shutting down'));
     const executor = runtime?.name ?? 'none';

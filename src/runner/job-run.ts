@@ -12,6 +12,7 @@ import { failed, type JobOutcome } from '../core/outcome.js';
 import type { ExecutorFleet } from '../fleet/executor-fleet.js';
 import type { JobChannel, OpenJobChannel } from './ports.js';
 import { DEFAULT_TOKEN_PREFIXES } from './trace/masker.js';
+import type { JobJournal } from './job-journal.js';
 import { JobTrace, secretsOf } from './trace/job-trace.js';
 
 export interface ExecutorRuntime {
@@ -33,6 +34,9 @@ export interface JobRunOptions {
   banner: string;
   /** Extra secrets to mask in every trace (e.g. the runner token). */
   extraSecrets: readonly string[];
+  /** Records the job while it runs, so a restart after a crash can report it. */
+  journal?: JobJournal;
+  gitlabUrl?: string;
 }
 
 /** A hard abort caused by the coordinator shutting down: the executor reports it as a system failure. */
@@ -60,7 +64,8 @@ export class JobRun {
   async run(): Promise<JobOutcome | 'dropped'> {
     const { job, logger } = this.o;
     const log = logger.child({ job: job.id, executor: this.o.runtime?.name ?? 'none' });
-    const trace = new JobTrace(join(this.o.spoolDir, `job-${job.id}-${randomBytes(4).toString('hex')}.trace`), this.o.outputLimitBytes, {
+    const spoolPath = join(this.o.spoolDir, `job-${job.id}-${randomBytes(4).toString('hex')}.trace`);
+    const trace = new JobTrace(spoolPath, this.o.outputLimitBytes, {
       secrets: [...secretsOf(job), ...this.o.extraSecrets],
       tokenPrefixes: [...DEFAULT_TOKEN_PREFIXES, ...(job.features?.token_mask_prefixes ?? [])],
     });
@@ -73,6 +78,14 @@ export class JobRun {
         return 'dropped';
       }
       log.info({ project: job.job_info.project_full_path, name: job.job_info.name }, 'job started');
+      this.o.journal?.record({
+        jobId: job.id,
+        jobToken: job.token,
+        gitlabUrl: this.o.gitlabUrl ?? '',
+        spoolPath,
+        ...(job.features?.failure_reasons && { failureReasons: job.features.failure_reasons }),
+        startedAt: this.o.clock.now(),
+      });
       channel.start({
         onCancel: () => {
           log.info({}, 'job canceling (graceful)');
@@ -98,6 +111,7 @@ export class JobRun {
       if (channel) await channel.finish(outcome).catch(() => undefined);
       return outcome;
     } finally {
+      this.o.journal?.remove(job.id, this.o.gitlabUrl ?? '');
       trace.log.dispose();
     }
   }

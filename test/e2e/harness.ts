@@ -13,6 +13,8 @@ export interface Stack {
   token: string;
   dir: string;
   child: ChildProcess;
+  /** Kills the coordinator with SIGKILL (a crash) and starts a new one with the same config. */
+  crashAndRestart(): Promise<void>;
   /** Everything the coordinator printed so far. */
   log(): string;
   /** SIGTERM, then the exit code (or 'timeout'). */
@@ -55,18 +57,28 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const configPath = join(dir, 'fleetrunner.yaml');
   writeFileSync(configPath, contractConfig(fake.url, o.concurrent, [`stateDir: ${join(dir, 'state')}`, ...(o.extra ?? [])], o.registration));
   let out = '';
-  const child = spawn(process.execPath, [BIN, 'run', '--config', configPath], {
-    env: { ...process.env, FR_E2E_TOKEN: token },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const launch = () => {
+    const c = spawn(process.execPath, [BIN, 'run', '--config', configPath], {
+      env: { ...process.env, FR_E2E_TOKEN: token },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    return { c, exit: new Promise<number | null>((resolve) => c.on('exit', (code) => resolve(code))) };
+  };
+  let { c: child, exit: exited } = launch();
   return {
     fake,
     token,
     dir,
-    child,
+    get child() {
+      return child;
+    },
+    async crashAndRestart() {
+      child.kill('SIGKILL');
+      await exited;
+      ({ c: child, exit: exited } = launch());
+    },
     log: () => out,
     async stop(timeoutMs = 30_000) {
       if (child.exitCode === null) child.kill('SIGTERM');

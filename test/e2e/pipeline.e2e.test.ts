@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSimplePipeline, startStack, waitFinished, type Stack } from './harness.js';
@@ -74,6 +75,33 @@ describe('e2e: pipelines, capacity and shutdown', () => {
     expect(stack.fake.violations).toEqual([]);
   });
 });
+
+describe('e2e: crash recovery', () => {
+  it('after a kill -9, the restarted coordinator reports the interrupted job failed and removes its machine', async () => {
+    stack = await startStack();
+    const marker = `fr_e2e_crash_${process.pid}_${Date.now()}`;
+    const p = await createSimplePipeline(stack.fake, [{ name: 'crashed', script: ['echo before-crash', `bash -c 'exec -a ${marker} sleep 300'`] }]);
+    const id = p.jobIds[0]!;
+    await stack.fake.waitForJobState(id, ['running'], 30_000);
+    for (let i = 0; i < 100 && !stack.fake.job(id).traceText.includes('before-crash'); i++) await new Promise((r) => setTimeout(r, 100));
+    await stack.crashAndRestart();
+    const job = await waitFinished(stack.fake, id, 60_000);
+    expect(job).toMatchObject({ state: 'failed', failureReason: 'runner_system_failure' });
+    expect(job.traceText).toContain('before-crash');
+    expect(job.traceText).toContain('coordinator stopped unexpectedly');
+    expect(pgrepCount(marker)).toBe(0);
+    expect(await stack.stop()).toBe(0);
+    expect(stack.fake.violations).toEqual([]);
+  }, 90_000);
+});
+
+function pgrepCount(pattern: string): number {
+  try {
+    return execFileSync('pgrep', ['-f', pattern]).toString().trim().split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
 
 export function machineDirsLeft(root: string): string[] {
   return existsSync(root) ? readdirSync(root) : [];

@@ -1,7 +1,7 @@
 // The stored trace of one job: appended to a spool file, read back for PATCHes (and re-read from 0 after
 // a 412), so a job printing gigabytes costs no memory. CRC-32 and size are kept incrementally.
 
-import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { TraceLog } from '../../core/trace.js';
 import { completeLength } from './utf8.js';
@@ -16,8 +16,35 @@ export class FileTraceLog implements TraceLog {
   constructor(
     private readonly path: string,
     private readonly limitBytes: number,
+    mode: 'create' | 'reopen' = 'create',
   ) {
-    this.fd = openSync(path, 'w+', 0o600);
+    this.fd = openSync(path, mode === 'create' ? 'w+' : 'r+', 0o600);
+    if (mode === 'reopen') this.scanExisting();
+  }
+
+  /** The spool of a job from an earlier run: size and checksum rebuilt from its bytes. */
+  static reopen(path: string, limitBytes: number): FileTraceLog {
+    return new FileTraceLog(path, limitBytes, 'reopen');
+  }
+
+  private scanExisting(): void {
+    const size = fstatSync(this.fd).size;
+    const buf = Buffer.alloc(Math.min(size, 1 << 20));
+    for (let off = 0; off < size; ) {
+      const n = readSync(this.fd, buf, 0, Math.min(buf.length, size - off), off);
+      if (n === 0) break;
+      this.crc = crc32(buf.subarray(0, n), this.crc);
+      off += n;
+    }
+    this.bytes = size;
+    this.truncated = size >= this.limitBytes;
+  }
+
+  /** Stops writing without deleting the spool (the journal still points at it). */
+  close(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
   }
 
   get size(): number {
