@@ -55,12 +55,15 @@ const TRANSIENT = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
   'TimeoutError',
+  'RequestTimeTooSkewed', // the SDK corrects its clock offset from the response: the next try signs right
   'ECONNRESET',
   'ECONNREFUSED',
   'ETIMEDOUT',
   'EPIPE',
   'EAI_AGAIN',
   'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
 ]);
 
 // Only instance ids: InvalidSubnetID.NotFound or InvalidAMIID.NotFound are configuration errors (permanent).

@@ -36,7 +36,7 @@ export function poolKey(p: Pool): string {
 }
 
 export function describePool(p: Pool): string {
-  return `${p.instanceType} in ${p.subnet} (${p.market})`;
+  return `${p.market} ${p.instanceType} in ${p.subnet}`;
 }
 
 export class Placement {

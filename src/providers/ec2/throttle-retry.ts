@@ -1,7 +1,6 @@
-// Retries an AWS call that was throttled or failed transiently, with exponential backoff and jitter. This sits
-// above the SDK's own retries (see aws/clients.ts): by the time an error reaches us the SDK has already tried
-// a few times within ~20 s, so this layer waits longer (1 s, 2 s, 4 s, 8 s … capped at 20 s) and gives up
-// after a few attempts. EC2 refills RunInstances at 2 requests/s and Describe* at 20/s per account and
+// Retries an AWS call that was throttled or failed transiently, with exponential backoff and jitter. For EC2
+// this is the only retry layer (the SDK's is off, see aws/clients.ts, so capacity errors are never repeated):
+// pauses of about 1 s, 2 s, 4 s, 8 s (capped at 20 s), then the error goes up. EC2 refills RunInstances at 2 requests/s and Describe* at 20/s per account and
 // region, so a one-second pause already refills the buckets for us; the jitter keeps concurrent launches
 // from coming back in lockstep. Only 'throttled' and 'transient' are retried; everything else is thrown at once.
 
@@ -10,7 +9,7 @@ import { classifyEc2Error } from './classify-error.js';
 
 export interface ThrottleRetryOptions {
   clock: Clock;
-  /** Total tries including the first. Default 4. */
+  /** Total tries including the first. Default 5. */
   attempts?: number;
   /** First pause. Default 1000 ms. */
   baseDelayMs?: number;
@@ -30,7 +29,7 @@ export function backoffDelay(attempt: number, base: number, max: number, random:
 }
 
 export async function withThrottleRetry<T>(op: () => Promise<T>, o: ThrottleRetryOptions): Promise<T> {
-  const attempts = Math.max(1, o.attempts ?? 4);
+  const attempts = Math.max(1, o.attempts ?? 5);
   const random = o.random ?? Math.random;
   for (let attempt = 1; ; attempt++) {
     o.signal?.throwIfAborted();

@@ -1,0 +1,277 @@
+// Machines that are EC2 instances. EC2 is the source of truth: every instance carries ownership tags from
+// launch and is found again only by them. What this process keeps in memory is each machine's SSH keys
+// (see machine-keys.ts) and the placement's bench of pools that recently had no capacity.
+
+import type { EC2Client, Instance } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+
+import type { Ec2ProviderConfig } from '../../config/compile.js';
+import {
+  PermanentError,
+  RetryableError,
+  errorMessage,
+  silentLogger,
+  systemClock,
+  type CapacityProvider,
+  type Clock,
+  type ConnectionInfo,
+  type CreateResult,
+  type Logger,
+  type Machine,
+  type OwnershipTags,
+} from '../../core/index.js';
+import { AmiResolver } from './ami.js';
+import { LostDuringBootError, ProbeTimeoutError, waitForBoot } from './boot-wait.js';
+import { classifyEc2Error } from './classify-error.js';
+import { InstanceTerminator } from './instance-terminator.js';
+import { InstanceWatcher, WaitTimeoutError, WatcherStoppedError } from './instance-watcher.js';
+import { LISTED_STATES, toMachineState } from './instance-state.js';
+import { runInstancesInput } from './launch-input.js';
+import { Launcher } from './launcher.js';
+import { MachineKeys, defaultKeyPairGenerator, type KeyPairGenerator, type MachineSecrets } from './machine-keys.js';
+import { ownershipFilters, ownershipOf } from './ownership-tags.js';
+import { Placement, describePool } from './placement.js';
+import { RequestPacer } from './request-pacer.js';
+import { sshReadinessProbe, type ReadinessProbe } from './ssh-probe.js';
+import { withThrottleRetry } from './throttle-retry.js';
+import { EC2_BUILDS_DIR, EC2_CACHE_DIR, readUserDataTemplate, renderUserData } from './user-data.js';
+
+export interface Ec2ProviderOptions {
+  /** From aws/clients.ts (one region per executor: `config.region`). */
+  clients: { ec2: EC2Client; ssm: SSMClient };
+  config: Ec2ProviderConfig;
+  /** Executor name: in the Name tag, the user data and logs. */
+  executor: string;
+  /** Fleet name: in the Name tag and logs (ownership tags come with each create call). */
+  fleet: string;
+  /** Bound of waitReady: running, then the readiness probe answering. */
+  bootTimeoutMs: number;
+  clock?: Clock;
+  logger?: Logger;
+  /** Seam: makes the per-machine client and host key pairs. Default: ed25519 via ssh2. */
+  generateKeyPair?: KeyPairGenerator;
+  /** Seam: one readiness check. Default: SSH login with the pinned host key + `docker info`. */
+  readinessProbe?: ReadinessProbe;
+  /** Pause between readiness probe attempts. Default 2 s. */
+  probeIntervalMs?: number;
+  /** DescribeInstances polling while waiting for `running`. Default 2 s growing to 10 s. */
+  pollIntervalMs?: { min: number; max: number };
+  /** Seam: SSH port on the instances. Default 22. */
+  sshPort?: number;
+  /** Seam: [0,1) for backoff jitter. Default Math.random. */
+  random?: () => number;
+  /** Cloud-init template text; default: the file `config.userDataTemplate` names, else the package's. */
+  userDataTemplate?: string;
+}
+
+export class Ec2Provider implements CapacityProvider {
+  readonly name = 'ec2';
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly keys = new MachineKeys();
+  private readonly placement: Placement;
+  private readonly launcher: Launcher;
+  private readonly ami: AmiResolver;
+  private readonly watcher: InstanceWatcher;
+  private readonly terminator: InstanceTerminator;
+  private readonly probe: ReadinessProbe;
+  private readonly template: string;
+  private readonly newKeyPair: KeyPairGenerator;
+
+  constructor(private readonly o: Ec2ProviderOptions) {
+    const c = o.config;
+    if (c.connectVia === 'public' && !c.associatePublicIp) {
+      throw new PermanentError(`executor "${o.executor}": ec2.connectVia public needs ec2.associatePublicIp: true`);
+    }
+    this.clock = o.clock ?? systemClock;
+    this.log = (o.logger ?? silentLogger).child({ provider: 'ec2', executor: o.executor });
+    this.newKeyPair = o.generateKeyPair ?? defaultKeyPairGenerator;
+    this.probe = o.readinessProbe ?? sshReadinessProbe();
+    // Read once at start: a missing or broken template fails the coordinator's start, not every launch.
+    this.template = o.userDataTemplate ?? readUserDataTemplate(c.userDataTemplate);
+    const random = o.random ? { random: o.random } : {};
+    this.placement = new Placement({
+      subnets: c.subnets,
+      instanceTypes: c.instanceTypes,
+      spot: c.spot,
+      onDemandFallback: c.onDemandFallback,
+      cooldownMs: c.capacityCooldownMs,
+      clock: this.clock,
+    });
+    this.launcher = new Launcher({
+      ec2: o.clients.ec2,
+      placement: this.placement,
+      pacer: new RequestPacer({ clock: this.clock }),
+      executor: o.executor,
+      clock: this.clock,
+      logger: this.log,
+      ...random,
+    });
+    this.ami = new AmiResolver({ ssm: o.clients.ssm, parameter: c.amiParameter, clock: this.clock, logger: this.log, ...(c.ami && { ami: c.ami }), ...random });
+    this.watcher = new InstanceWatcher({
+      ec2: o.clients.ec2,
+      clock: this.clock,
+      logger: this.log,
+      ...(o.pollIntervalMs && { minIntervalMs: o.pollIntervalMs.min, maxIntervalMs: o.pollIntervalMs.max }),
+    });
+    this.terminator = new InstanceTerminator({
+      ec2: o.clients.ec2,
+      retrying: (op) => this.retrying(op),
+      onGone: (ids) => ids.forEach((id) => this.keys.forget(id)),
+      logger: this.log,
+    });
+  }
+
+  async create(count: number, tags: OwnershipTags): Promise<CreateResult> {
+    const settled = await Promise.allSettled(Array.from({ length: count }, () => this.createOne(tags)));
+    const result: CreateResult = { machines: [], errors: [] };
+    for (const s of settled) {
+      if (s.status === 'fulfilled') result.machines.push(s.value);
+      else result.errors.push(s.reason instanceof Error ? s.reason : new Error(String(s.reason)));
+    }
+    return result;
+  }
+
+  private async createOne(owner: OwnershipTags): Promise<Machine> {
+    const imageId = await this.ami.imageId();
+    const host = this.newKeyPair(`fleetrunner-host-${this.o.executor}`);
+    const client = this.newKeyPair(`fleetrunner-${this.o.executor}`);
+    const userData = renderUserData(
+      this.o.config,
+      this.o.executor,
+      { clientPublicKey: client.public, hostPrivateKey: host.private, hostPublicKey: host.public },
+      this.template,
+    );
+    const name = `fleetrunner ${owner.fleet}/${owner.executor}`;
+    const { instance, pool } = await this.launcher.launch((p, clientToken) =>
+      runInstancesInput({ config: this.o.config, imageId, pool: p, owner, name, userData, clientToken }),
+    );
+    // The host private key is in the instance's user data now; the coordinator needs only its public half.
+    this.keys.set(instance.InstanceId, { clientPrivateKey: client.private, hostPublicKey: host.public, pool });
+    return {
+      id: instance.InstanceId,
+      executor: owner.executor,
+      state: toMachineState(instance.State?.Name, this.log, instance.InstanceId),
+      createdAt: instance.LaunchTime?.getTime() ?? this.clock.now(),
+      tags: { ...owner },
+    };
+  }
+
+  async list(filter: Partial<OwnershipTags> & Pick<OwnershipTags, 'fleet'>): Promise<Machine[]> {
+    const machines: Machine[] = [];
+    let NextToken: string | undefined;
+    do {
+      const page = await this.retrying(() =>
+        this.o.clients.ec2.send(
+          new DescribeInstancesCommand({
+            Filters: [...ownershipFilters(filter), { Name: 'instance-state-name', Values: [...LISTED_STATES] }],
+            MaxResults: 1000,
+            ...(NextToken && { NextToken }),
+          }),
+        ),
+      ).catch((e) => {
+        throw this.asTyped('DescribeInstances', e);
+      });
+      for (const r of page.Reservations ?? []) for (const i of r.Instances ?? []) {
+        const m = this.toMachine(i);
+        if (m) machines.push(m);
+      }
+      NextToken = page.NextToken;
+    } while (NextToken);
+    return machines;
+  }
+
+  private toMachine(i: Instance): Machine | undefined {
+    const owner = ownershipOf(i.Tags);
+    if (!i.InstanceId || !owner) return undefined;
+    const m: Machine = {
+      id: i.InstanceId,
+      executor: owner.executor,
+      state: toMachineState(i.State?.Name, this.log, i.InstanceId),
+      createdAt: i.LaunchTime?.getTime() ?? 0,
+      tags: owner,
+    };
+    const secrets = this.keys.get(i.InstanceId);
+    const host = this.addressOf(i);
+    if (m.state === 'running' && secrets && host) m.connection = this.connectionOf(secrets, host);
+    return m;
+  }
+
+  async waitReady(machine: Machine, signal?: AbortSignal): Promise<ConnectionInfo> {
+    const secrets = this.keys.get(machine.id);
+    if (!secrets) {
+      throw new PermanentError(
+        `instance ${machine.id} was not launched by this coordinator process: its SSH keys exist only in the memory of the process that launched it (garbage collection terminates it)`,
+      );
+    }
+    const started = this.clock.now();
+    try {
+      const connection = await waitForBoot(
+        machine.id,
+        started + this.o.bootTimeoutMs,
+        {
+          watcher: this.watcher,
+          probe: this.probe,
+          clock: this.clock,
+          probeIntervalMs: this.o.probeIntervalMs ?? 2_000,
+          addressOf: (i) => this.addressOf(i),
+          connectionTo: (host) => this.connectionOf(secrets, host),
+        },
+        signal,
+      );
+      this.log.info({ instance: machine.id, bootMs: this.clock.now() - started }, 'EC2 instance ready');
+      return connection;
+    } catch (e) {
+      // The caller gave up, or we are shutting down: the machine's fate is the fleet's to decide.
+      if (signal?.aborted || e instanceof WatcherStoppedError) throw e;
+      // A spot instance taken back at once means its pool has no spot capacity right now.
+      if (e instanceof LostDuringBootError && /InsufficientInstanceCapacity|Spot/i.test(e.reasonCode)) {
+        this.placement.benchPool(secrets.pool, 'pool', e.reasonCode);
+      }
+      const what = `EC2 instance ${machine.id} (${describePool(secrets.pool)})`;
+      const timedOut = e instanceof WaitTimeoutError || e instanceof ProbeTimeoutError;
+      const why = errorMessage(e);
+      const msg = timedOut ? `${what} was not ready within ${Math.round(this.o.bootTimeoutMs / 1000)} s: ${why}` : `${what} did not become ready: ${why}`;
+      const { errors } = await this.terminate([machine.id]);
+      const cleanup = errors.length ? ` (terminating it failed too: ${errors.map(errorMessage).join('; ')})` : '; terminated it';
+      this.log.warn({ instance: machine.id, err: why }, 'EC2 instance not ready: terminated');
+      throw e instanceof PermanentError ? new PermanentError(msg + cleanup, { cause: e }) : new RetryableError(msg + cleanup, { cause: e });
+    }
+  }
+
+  async terminate(ids: string[]): Promise<{ errors: Error[] }> {
+    return { errors: await this.terminator.terminate(ids) };
+  }
+
+  async shutdown(): Promise<void> {
+    this.watcher.stop();
+  }
+
+  private addressOf(i: Instance): string | undefined {
+    return (this.o.config.connectVia === 'public' ? i.PublicIpAddress : i.PrivateIpAddress) || undefined;
+  }
+
+  private connectionOf(s: MachineSecrets, host: string): ConnectionInfo {
+    return {
+      host,
+      port: this.o.sshPort ?? 22,
+      username: this.o.config.sshUser,
+      privateKey: s.clientPrivateKey,
+      hostPublicKey: s.hostPublicKey,
+      buildsDir: EC2_BUILDS_DIR,
+      cacheDir: EC2_CACHE_DIR,
+    };
+  }
+
+  private retrying<T>(op: () => Promise<T>): Promise<T> {
+    return withThrottleRetry(op, { clock: this.clock, ...(this.o.random && { random: this.o.random }) });
+  }
+
+  private asTyped(op: string, e: unknown): Error {
+    const c = classifyEc2Error(e);
+    const msg = `EC2 ${op} failed: ${c.code}: ${c.message}`;
+    return c.kind === 'throttled' || c.kind === 'transient' ? new RetryableError(msg, { cause: e }) : new PermanentError(msg, { cause: e });
+  }
+}
+

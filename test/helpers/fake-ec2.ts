@@ -1,0 +1,299 @@
+// A stateful fake of the EC2 and SSM APIs at the SDK boundary (aws-sdk-client-mock on real client objects):
+// an in-memory model of instances that honours tag, state and instance-id filters with pagination, moves
+// instances from pending to running, terminates idempotently (and fails the whole call for unknown ids, as
+// EC2 does), and can be told to answer capacity errors per subnet / instance type / market, throttling N
+// times, or any other error. Strict where EC2 is strict, so a request EC2 would refuse fails here too.
+
+import {
+  DescribeInstancesCommand,
+  EC2Client,
+  EC2ServiceException,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+  type DescribeInstancesCommandInput,
+  type Filter,
+  type Instance,
+  type InstanceStateName,
+  type RunInstancesCommandInput,
+  type TerminateInstancesCommandInput,
+} from '@aws-sdk/client-ec2';
+import { GetParameterCommand, SSMClient, SSMServiceException, type GetParameterCommandInput } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+
+export const FAKE_SUBNETS: Readonly<Record<string, string>> = {
+  'subnet-0aaa1111': 'eu-west-1a',
+  'subnet-0bbb2222': 'eu-west-1b',
+  'subnet-0ccc3333': 'eu-west-1c',
+};
+export const FAKE_AMI_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
+export const FAKE_AMI = 'ami-0123456789abcdef0';
+
+export type FakeMarket = 'spot' | 'on-demand';
+export type FakeOp = 'RunInstances' | 'DescribeInstances' | 'TerminateInstances' | 'GetParameter';
+
+export interface FakeInstance {
+  id: string;
+  state: InstanceStateName;
+  tags: Record<string, string>;
+  subnet: string;
+  az: string;
+  instanceType: string;
+  market: FakeMarket;
+  privateIp: string;
+  publicIp?: string;
+  launchTime: Date;
+  /** Decoded user data. */
+  userData: string;
+  /** The RunInstances input that launched it. */
+  input: RunInstancesCommandInput;
+  /** Describes that still show it pending (then it runs). */
+  pendingDescribes: number;
+  stateReason?: { Code: string; Message: string };
+}
+
+export interface CapacityFault {
+  subnet?: string;
+  instanceType?: string;
+  market?: FakeMarket;
+  /** Default InsufficientInstanceCapacity. */
+  code?: string;
+}
+
+interface QueuedError {
+  code: string;
+  message: string;
+  status: number;
+}
+
+export interface FakeEc2Options {
+  /** Describes an instance stays pending before it runs. Default 1; Infinity: until the test says so. */
+  pendingDescribes?: number;
+  /** Private IP for the n-th instance (from 1). Default 10.0.<subnet index>.<n>. */
+  privateIp?: (n: number, subnet: string) => string;
+  /** Launch time source. Default Date.now. */
+  now?: () => number;
+}
+
+export function awsError(code: string, message: string, status = 400): EC2ServiceException {
+  return new EC2ServiceException({ name: code, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status }, message });
+}
+
+const DEFAULT_STATUS: Record<string, number> = {
+  RequestLimitExceeded: 503,
+  InsufficientInstanceCapacity: 500,
+  InsufficientCapacity: 500,
+  InternalError: 500,
+  Unavailable: 503,
+};
+
+export class FakeEc2 {
+  readonly ec2 = new EC2Client({ region: 'eu-west-1', credentials: { accessKeyId: 'AKIAFAKE', secretAccessKey: 'fake' } });
+  readonly ssm = new SSMClient({ region: 'eu-west-1', credentials: { accessKeyId: 'AKIAFAKE', secretAccessKey: 'fake' } });
+  readonly instances = new Map<string, FakeInstance>();
+  /** Every RunInstances input, including the ones that failed. */
+  readonly runInputs: RunInstancesCommandInput[] = [];
+  readonly describeInputs: DescribeInstancesCommandInput[] = [];
+  readonly terminateInputs: string[][] = [];
+  readonly calls: Record<FakeOp, number> = { RunInstances: 0, DescribeInstances: 0, TerminateInstances: 0, GetParameter: 0 };
+  readonly parameters = new Map<string, string>([[FAKE_AMI_PARAMETER, FAKE_AMI]]);
+  pendingDescribes: number;
+  private capacityFaults: CapacityFault[] = [];
+  private readonly queued: Record<FakeOp, QueuedError[]> = { RunInstances: [], DescribeInstances: [], TerminateInstances: [], GetParameter: [] };
+  private seq = 0;
+  private readonly tokens = new Map<string, string>();
+
+  constructor(private readonly o: FakeEc2Options = {}) {
+    this.pendingDescribes = o.pendingDescribes ?? 1;
+    const ec2 = mockClient(this.ec2);
+    ec2.on(RunInstancesCommand).callsFake((i: RunInstancesCommandInput) => this.runInstances(i));
+    ec2.on(DescribeInstancesCommand).callsFake((i: DescribeInstancesCommandInput) => this.describeInstances(i));
+    ec2.on(TerminateInstancesCommand).callsFake((i: TerminateInstancesCommandInput) => this.terminateInstances(i));
+    mockClient(this.ssm)
+      .on(GetParameterCommand)
+      .callsFake((i: GetParameterCommandInput) => this.getParameter(i));
+  }
+
+  // ---- what the test tells the fake ----
+
+  /** Answers a capacity error for every launch matching `f` until cleared. */
+  failCapacity(f: CapacityFault): void {
+    this.capacityFaults.push(f);
+  }
+
+  clearCapacityFaults(): void {
+    this.capacityFaults = [];
+  }
+
+  /** The next `times` calls of `op` fail with `code` (default RequestLimitExceeded). */
+  failNext(op: FakeOp, times = 1, code = 'RequestLimitExceeded', message = `fake ${code}`, status = DEFAULT_STATUS[code] ?? 400): void {
+    for (let i = 0; i < times; i++) this.queued[op].push({ code, message, status });
+  }
+
+  setState(id: string, state: InstanceStateName, reason?: { Code: string; Message: string }): void {
+    const inst = this.instances.get(id);
+    if (!inst) throw new Error(`fake EC2: no instance ${id}`);
+    inst.state = state;
+    if (reason) inst.stateReason = reason;
+  }
+
+  /** An instance launched by someone else (another fleet, executor or tool). */
+  addInstance(p: { tags: Record<string, string>; state?: InstanceStateName; subnet?: string; instanceType?: string }): FakeInstance {
+    const subnet = p.subnet ?? Object.keys(FAKE_SUBNETS)[0]!;
+    const inst = this.newInstance({ subnet, instanceType: p.instanceType ?? 'm6i.large', market: 'on-demand', tags: p.tags, userData: '', input: {} as RunInstancesCommandInput });
+    inst.state = p.state ?? 'running';
+    return inst;
+  }
+
+  live(): FakeInstance[] {
+    return [...this.instances.values()].filter((i) => i.state !== 'terminated' && i.state !== 'shutting-down');
+  }
+
+  // ---- the API ----
+
+  private takeQueued(op: FakeOp): void {
+    this.calls[op]++;
+    const q = this.queued[op].shift();
+    if (q) throw awsError(q.code, q.message, q.status);
+  }
+
+  private runInstances(i: RunInstancesCommandInput) {
+    this.runInputs.push(i);
+    this.takeQueued('RunInstances');
+    if (i.MinCount !== 1 || i.MaxCount !== 1) throw awsError('InvalidParameterValue', 'fake EC2 supports MinCount = MaxCount = 1 only');
+    if (!i.ImageId || ![...this.parameters.values()].includes(i.ImageId)) throw awsError('InvalidAMIID.NotFound', `The image id '[${i.ImageId}]' does not exist`);
+    const nic = i.NetworkInterfaces?.[0];
+    if (nic && (i.SubnetId || i.SecurityGroupIds)) {
+      throw awsError('InvalidParameterCombination', 'Network interfaces and an instance-level subnet ID or security groups may not be specified on the same request');
+    }
+    const subnet = nic?.SubnetId ?? i.SubnetId;
+    if (!subnet || !(subnet in FAKE_SUBNETS)) throw awsError('InvalidSubnetID.NotFound', `The subnet ID '${subnet}' does not exist`);
+    const userData = Buffer.from(i.UserData ?? '', 'base64').toString('utf8');
+    if (Buffer.byteLength(userData) > 16 * 1024) throw awsError('InvalidParameterValue', 'User data is limited to 16384 bytes');
+    const market: FakeMarket = i.InstanceMarketOptions?.MarketType === 'spot' ? 'spot' : 'on-demand';
+    const instanceType = String(i.InstanceType);
+    if (i.ClientToken && this.tokens.has(i.ClientToken)) return this.reservation(this.instances.get(this.tokens.get(i.ClientToken)!)!);
+    const fault = this.capacityFaults.find(
+      (f) => (!f.subnet || f.subnet === subnet) && (!f.instanceType || f.instanceType === instanceType) && (!f.market || f.market === market),
+    );
+    if (fault) {
+      const code = fault.code ?? 'InsufficientInstanceCapacity';
+      throw awsError(code, `We currently do not have sufficient ${instanceType} capacity in the Availability Zone you requested (${FAKE_SUBNETS[subnet]}).`, DEFAULT_STATUS[code] ?? 400);
+    }
+    const tags: Record<string, string> = {};
+    for (const t of i.TagSpecifications?.find((s) => s.ResourceType === 'instance')?.Tags ?? []) tags[t.Key!] = t.Value!;
+    const inst = this.newInstance({ subnet, instanceType, market, tags, userData, input: i });
+    if (nic?.AssociatePublicIpAddress) inst.publicIp = `203.0.113.${this.seq}`;
+    if (i.ClientToken) this.tokens.set(i.ClientToken, inst.id);
+    return this.reservation(inst);
+  }
+
+  private newInstance(p: Pick<FakeInstance, 'subnet' | 'instanceType' | 'market' | 'tags' | 'userData' | 'input'>): FakeInstance {
+    const n = ++this.seq;
+    const subnetIndex = Object.keys(FAKE_SUBNETS).indexOf(p.subnet);
+    const inst: FakeInstance = {
+      ...p,
+      id: `i-${n.toString(16).padStart(17, '0')}`,
+      state: 'pending',
+      az: FAKE_SUBNETS[p.subnet] ?? 'eu-west-1a',
+      privateIp: this.o.privateIp?.(n, p.subnet) ?? `10.0.${subnetIndex + 1}.${n}`,
+      launchTime: new Date(this.o.now?.() ?? Date.now()),
+      pendingDescribes: this.pendingDescribes,
+    };
+    this.instances.set(inst.id, inst);
+    return inst;
+  }
+
+  private reservation(inst: FakeInstance) {
+    return { ReservationId: `r-${inst.id.slice(2)}`, Instances: [this.toApi(inst)] };
+  }
+
+  private toApi(i: FakeInstance): Instance {
+    return {
+      InstanceId: i.id,
+      InstanceType: i.instanceType as Instance['InstanceType'],
+      State: { Name: i.state, Code: STATE_CODES[i.state] },
+      SubnetId: i.subnet,
+      Placement: { AvailabilityZone: i.az },
+      ...(i.state !== 'terminated' && { PrivateIpAddress: i.privateIp }),
+      ...(i.publicIp && i.state === 'running' && { PublicIpAddress: i.publicIp }),
+      LaunchTime: i.launchTime,
+      Tags: Object.entries(i.tags).map(([Key, Value]) => ({ Key, Value })),
+      ...(i.market === 'spot' && { InstanceLifecycle: 'spot' }),
+      ...(i.stateReason && { StateReason: i.stateReason }),
+    };
+  }
+
+  private describeInstances(input: DescribeInstancesCommandInput) {
+    this.describeInputs.push(input);
+    this.takeQueued('DescribeInstances');
+    if (input.MaxResults !== undefined && input.InstanceIds?.length) throw awsError('InvalidParameterCombination', 'The parameter instancesSet cannot be used with the parameter maxResults');
+    if (input.MaxResults !== undefined && (input.MaxResults < 5 || input.MaxResults > 1000)) throw awsError('InvalidParameterValue', 'MaxResults must be between 5 and 1000');
+    for (const id of input.InstanceIds ?? []) if (!this.instances.has(id)) throw awsError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
+    let matched = [...this.instances.values()].filter((i) => (!input.InstanceIds || input.InstanceIds.includes(i.id)) && (input.Filters ?? []).every((f) => matches(i, f)));
+    // Time passes with every look: pending instances start, shutting-down ones finish.
+    for (const i of matched) {
+      if (i.state === 'pending' && --i.pendingDescribes < 0) i.state = 'running';
+      else if (i.state === 'shutting-down') i.state = 'terminated';
+    }
+    matched = matched.filter((i) => (input.Filters ?? []).every((f) => matches(i, f)));
+    const start = input.NextToken ? Number(input.NextToken) : 0;
+    const size = input.MaxResults ?? matched.length;
+    const page = matched.slice(start, start + size);
+    const next = start + size < matched.length ? String(start + size) : undefined;
+    return { Reservations: page.map((i) => ({ ReservationId: `r-${i.id.slice(2)}`, Instances: [this.toApi(i)] })), ...(next && { NextToken: next }) };
+  }
+
+  private terminateInstances(input: TerminateInstancesCommandInput) {
+    const ids = input.InstanceIds ?? [];
+    this.terminateInputs.push([...ids]);
+    this.takeQueued('TerminateInstances');
+    if (ids.length > 1000) throw awsError('InvalidParameterValue', 'at most 1000 instance ids per call');
+    const malformed = ids.filter((id) => !/^i-[0-9a-f]{8,17}$/.test(id));
+    if (malformed.length) throw awsError('InvalidInstanceID.Malformed', `Invalid id: "${malformed[0]}"`);
+    const unknown = ids.filter((id) => !this.instances.has(id));
+    if (unknown.length === 1) throw awsError('InvalidInstanceID.NotFound', `The instance ID '${unknown[0]}' does not exist`);
+    if (unknown.length > 1) throw awsError('InvalidInstanceID.NotFound', `The instance IDs '${unknown.join(', ')}' do not exist`);
+    const TerminatingInstances = ids.map((id) => {
+      const inst = this.instances.get(id)!;
+      const previous = inst.state;
+      if (inst.state !== 'terminated') inst.state = 'shutting-down';
+      return { InstanceId: id, PreviousState: { Name: previous }, CurrentState: { Name: inst.state } };
+    });
+    return { TerminatingInstances };
+  }
+
+  private getParameter(i: GetParameterCommandInput) {
+    this.calls.GetParameter++;
+    const q = this.queued.GetParameter.shift();
+    if (q) throw new SSMServiceException({ name: q.code, $fault: q.status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: q.status }, message: q.message });
+    const value = i.Name ? this.parameters.get(i.Name) : undefined;
+    if (value === undefined) throw new SSMServiceException({ name: 'ParameterNotFound', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: '' });
+    return { Parameter: { Name: i.Name, Type: 'String', Value: value, Version: 1 } };
+  }
+}
+
+const STATE_CODES: Record<InstanceStateName, number> = { pending: 0, running: 16, 'shutting-down': 32, terminated: 48, stopping: 64, stopped: 80 };
+
+/** One EC2 filter: tag:KEY, tag-key, instance-state-name, instance-id, subnet-id, instance-type. */
+function matches(i: FakeInstance, f: Filter): boolean {
+  const values = f.Values ?? [];
+  const name = f.Name ?? '';
+  if (name.startsWith('tag:')) {
+    const v = i.tags[name.slice(4)];
+    return v !== undefined && values.includes(v);
+  }
+  switch (name) {
+    case 'tag-key':
+      return values.some((k) => k in i.tags);
+    case 'instance-state-name':
+      return values.includes(i.state);
+    case 'instance-id':
+      return values.includes(i.id);
+    case 'subnet-id':
+      return values.includes(i.subnet);
+    case 'instance-type':
+      return values.includes(i.instanceType);
+    default:
+      throw awsError('InvalidParameterValue', `The filter '${name}' is invalid`);
+  }
+}
