@@ -9,6 +9,9 @@ Usage:
                                        finish (shutdownTimeout), removes its machines and exits 0;
                                        a second signal cuts running jobs off at once.
   fleetrunner validate --config FILE   Check a config file: exit 0 if valid, 2 with the key path if not.
+  fleetrunner render-userdata --config FILE --executor NAME
+                                       Print the cloud-init user data an ec2 executor's instances get
+                                       (with throwaway example keys: the real ones are made per instance).
   fleetrunner demo [--keep]            Local demo: fake GitLab + the real coordinator + local machines
                                        running a small pipeline; exit 0 when every job ended as expected.
                                        --keep leaves the demo directory (logs, traces) in place.
@@ -22,6 +25,7 @@ export interface CliArgs {
   command: string | undefined;
   config: string | undefined;
   keep: boolean;
+  executor: string | undefined;
   help: boolean;
   version: boolean;
 }
@@ -34,10 +38,11 @@ export function parseCli(argv: string[]): CliArgs {
     options: {
       config: { type: 'string', short: 'c' },
       keep: { type: 'boolean', default: false },
+      executor: { type: 'string', short: 'e' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
   });
   if (positionals.length > 1) throw new Error(`unexpected argument "${positionals[1]}" (see fleetrunner --help)`);
-  return { command: positionals[0], config: values.config, keep: values.keep ?? false, help: values.help ?? false, version: values.version ?? false };
+  return { command: positionals[0], config: values.config, keep: values.keep ?? false, executor: values.executor, help: values.help ?? false, version: values.version ?? false };
 }

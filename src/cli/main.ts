@@ -36,6 +36,26 @@ export async function main(argv: string[]): Promise<number> {
       const { runCoordinator } = await import('./run.js');
       return runCoordinator(loaded);
     }
+    case 'render-userdata': {
+      const loaded = loadConfig(args.config);
+      if (typeof loaded === 'number') return loaded;
+      const name = args.executor ?? loaded.executors.find((e) => e.provider === 'ec2')?.name;
+      if (!name) {
+        process.stderr.write('fleetrunner: --executor NAME is required (no ec2 executor in the config)\n');
+        return 2;
+      }
+      const { renderUserDataForCli } = await import('../providers/ec2/index.js');
+      try {
+        process.stdout.write(renderUserDataForCli(loaded, name));
+      } catch (e) {
+        if (e instanceof ConfigError) {
+          process.stderr.write(`fleetrunner: ${e.message}\n`);
+          return 2;
+        }
+        throw e;
+      }
+      return 0;
+    }
     case 'demo': {
       const { runDemo } = await import('./demo.js');
       return runDemo({ keep: args.keep });

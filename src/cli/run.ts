@@ -11,7 +11,8 @@ import { systemClock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { CapacityProvider } from '../core/machine.js';
-import { SHELL_EXECUTOR_FEATURES, ShellExecutor } from '../executors/index.js';
+import { DOCKER_EXECUTOR_FEATURES } from '../executors/docker/index.js';
+import { SHELL_EXECUTOR_FEATURES } from '../executors/index.js';
 import { ExecutorFleet } from '../fleet/executor-fleet.js';
 import {
   buildFeatures,
@@ -26,20 +27,22 @@ import {
   type RunnerFeature,
   type RunnerTokenState,
 } from '../gitlab/index.js';
-import { buildPlan, PLAN_FEATURES } from '../jobs/index.js';
+import { PLAN_FEATURES } from '../jobs/index.js';
 import { FleetMetrics } from '../metrics/metrics.js';
-import { LocalProvider } from '../providers/local/index.js';
 import { Coordinator, type CoordinatorExecutor } from '../runner/coordinator.js';
 import { JobJournal } from '../runner/job-journal.js';
 import { recoverInterruptedJobs } from '../runner/recover.js';
+import { buildExecutor } from './executors.js';
 import { createLogger } from './logger.js';
 import { REVISION, VERSION } from './version.js';
 import { gitlabJobChannel, gitlabJobFeed } from './wiring.js';
 
-/** Features GitLab sees: what the job scripts, the shell executor and the trace pipeline really do. */
-export function advertisedFeatures(): RunnerFeature[] {
-  const executor = SHELL_EXECUTOR_FEATURES.filter((f) => f !== 'shared'); // machines are per job, not shared
-  return [...new Set([...(PLAN_FEATURES as readonly string[]), ...executor, 'masking'])] as RunnerFeature[];
+/** Features GitLab sees: what the job scripts, the executors and the trace pipeline really do. One runner
+ *  token covers every executor, so this is the union over the configured styles. */
+export function advertisedFeatures(styles: ReadonlyArray<'shell' | 'docker'> = ['shell']): RunnerFeature[] {
+  const shell = SHELL_EXECUTOR_FEATURES.filter((f) => f !== 'shared'); // machines are per job, not shared
+  const docker = styles.includes('docker') ? DOCKER_EXECUTOR_FEATURES : [];
+  return [...new Set([...(PLAN_FEATURES as readonly string[]), ...shell, ...docker, 'masking'])] as RunnerFeature[];
 }
 
 function shortToken(token: string): string {
@@ -56,7 +59,7 @@ export interface CoordinatorHandle {
 
 export interface StartOptions {
   /** Test/bench seam: the capacity provider of an executor (default: built from its config). */
-  providerFor?: (executor: FleetConfig['executors'][number]) => CapacityProvider;
+  providerFor?: (executor: FleetConfig['executors'][number]) => CapacityProvider | undefined;
   logger?: Logger;
 }
 
@@ -87,8 +90,9 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   // Ownership tag: stable across restarts of this coordinator (so it can collect what a crashed run left),
   // distinct for another coordinator on the same host (another GitLab or runner token), never the token.
   const coordinatorId = `${systemId}-${createHash('sha256').update(`${config.gitlab.url}\n${configuredToken}`).digest('hex').slice(0, 8)}`;
-  const features = buildFeatures(advertisedFeatures());
-  const info = buildRunnerInfo({ version: VERSION, revision: REVISION, platform: process.platform, arch: process.arch, executor: 'shell', shell: 'bash', features });
+  const styles = config.executors.map((e) => e.style);
+  const features = buildFeatures(advertisedFeatures(styles));
+  const info = buildRunnerInfo({ version: VERSION, revision: REVISION, platform: process.platform, arch: process.arch, executor: styles.includes('docker') ? 'docker' : 'shell', shell: 'bash', features });
   const api = createRunnerApi({
     url: config.gitlab.url,
     userAgent: buildUserAgent({ version: VERSION, nodeVersion: process.version, platform: process.platform, arch: process.arch }),
@@ -139,32 +143,15 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
 
   const providers: CapacityProvider[] = [];
   const executors: CoordinatorExecutor[] = config.executors.map((e) => {
-    const provider =
-      opts.providerFor?.(e) ??
-      new LocalProvider({
-        fleet: config.fleet,
-        network: e.local?.network ?? 'loopback',
-        bootTimeoutMs: e.bootTimeoutMs,
-        logger,
-        ...(e.local?.root !== undefined && { root: e.local.root }),
-      });
+    const { provider, executor } = buildExecutor(e, {
+      config,
+      clock,
+      logger,
+      shortToken: () => shortToken(identity.token),
+      ...(opts.providerFor && { providerFor: opts.providerFor }),
+    });
     providers.push(provider);
     const fleet = new ExecutorFleet({ provider, tags: { fleet: config.fleet, executor: e.name, coordinator: coordinatorId }, logger, clock });
-    const executor = new ShellExecutor({
-      logger,
-      clock,
-      connectTimeoutMs: e.bootTimeoutMs,
-      planFor: (job, machine) =>
-        buildPlan(job, {
-          buildsDir: machine.buildsDir,
-          cacheDir: machine.cacheDir,
-          gitlabUrl: config.gitlab.machineUrl,
-          runner: { version: VERSION, revision: REVISION, shortToken: shortToken(identity.token), executorName: e.name, concurrentId: 0, platform: process.platform, arch: process.arch },
-          environment: { ...e.environment },
-          sharedEnvironment: false,
-          afterScriptTimeoutMs: e.afterScriptTimeoutMs,
-        }),
-    });
     return { name: e.name, maxMachines: e.maxMachines, executor, fleet, ...(e.match && { match: e.match }) };
   });
 
@@ -199,7 +186,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     ],
   });
 
-  logger.info({ url: config.gitlab.url, systemId, coordinatorId, concurrent: config.concurrent, executors: executors.map((e) => e.name), features: advertisedFeatures() }, 'coordinator started');
+  logger.info({ url: config.gitlab.url, systemId, coordinatorId, concurrent: config.concurrent, executors: executors.map((e) => e.name), features: advertisedFeatures(styles) }, 'coordinator started');
   const done = (async () => {
     try {
       await coordinator.run();

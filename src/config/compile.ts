@@ -137,6 +137,9 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
   if (e.provider === 'ec2' && e.style === 'shell' && e.ecr?.pushRegistries.length) {
     throw new ConfigError(`${at}.ecr.pushRegistries`, 'needs style: docker (the login is handed to the job\'s Docker client)');
   }
+  if (e.ec2?.connectVia === 'public' && !e.ec2.associatePublicIp) {
+    throw new ConfigError(`${at}.ec2.connectVia`, 'public needs ec2.associatePublicIp: true (instances get no public IP otherwise)');
+  }
   const d = e.docker ?? dockerDefaults();
   const s3 = e.cache?.s3;
   const ec2 = e.ec2;

@@ -25,7 +25,7 @@ import { TraceWriter } from './trace-lines.js';
 
 export interface ShellExecutorOptions {
   /** Builds the stage scripts for a job (src/jobs); the machine gives builds and cache dirs. */
-  planFor(job: JobPayload, machine: ConnectionInfo): JobPlan;
+  planFor(job: JobPayload, machine: ConnectionInfo): JobPlan | Promise<JobPlan>;
   logger: Logger;
   clock?: Clock;
   /** Budget for reaching the machine over SSH, retries included. */
@@ -84,7 +84,7 @@ export class ShellExecutor implements Executor {
 
     let plan: JobPlan;
     try {
-      plan = this.o.planFor(ctx.job, machine);
+      plan = await this.o.planFor(ctx.job, machine);
     } catch (e) {
       trace.sectionEnd('prepare_executor');
       const reason = e instanceof ConfigError ? 'runner_configuration_error' : 'runner_system_failure';

@@ -6,7 +6,7 @@
 // machine.
 
 import type { Pool } from './placement.js';
-import { generateEd25519, type KeyPair } from '../local/keys.js';
+import { generateEd25519, type KeyPair } from '../ssh-keys.js';
 
 export type { KeyPair };
 

@@ -20,7 +20,7 @@ import {
   type MachineState,
   type OwnershipTags,
 } from '../../core/index.js';
-import { generateEd25519 } from './keys.js';
+import { generateEd25519 } from '../ssh-keys.js';
 import { MachineDir, machineIds, type LocalMachineRecord } from './machine-dir.js';
 import { createNamespace, deleteNamespace } from './netns.js';
 import { killMachineProcesses } from './machine-processes.js';

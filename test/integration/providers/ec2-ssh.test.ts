@@ -14,7 +14,7 @@ import { parseConfigText } from '../../../src/config/index.js';
 import { RetryableError, systemClock, type OwnershipTags } from '../../../src/core/index.js';
 import { connectSsh } from '../../../src/executors/ssh-connection.js';
 import { Ec2Provider, HostKeyNotPinnedError, sshReadinessProbe } from '../../../src/providers/ec2/index.js';
-import { generateEd25519 } from '../../../src/providers/local/keys.js';
+import { generateEd25519 } from '../../../src/providers/ssh-keys.js';
 import { renderSshdConfig } from '../../../src/providers/local/sshd-config.js';
 import { ensurePrivsepDir, freeLoopbackPort, startSshd, waitForSshAnswer } from '../../../src/providers/local/sshd-process.js';
 import { FakeEc2 } from '../../helpers/fake-ec2.js';

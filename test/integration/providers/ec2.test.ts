@@ -14,7 +14,7 @@ import {
   type OwnershipTags,
 } from '../../../src/core/index.js';
 import { Ec2Provider, type Ec2ProviderOptions, type KeyPair, type ReadinessProbe } from '../../../src/providers/ec2/index.js';
-import { generateEd25519 } from '../../../src/providers/local/keys.js';
+import { generateEd25519 } from '../../../src/providers/ssh-keys.js';
 import { FAKE_AMI, FAKE_AMI_PARAMETER, FAKE_SUBNETS, FakeEc2, type FakeEc2Options } from '../../helpers/fake-ec2.js';
 import { VirtualClock } from '../gitlab/helpers/virtual-clock.js';
 import { describeProviderContract } from './provider-contract.js';

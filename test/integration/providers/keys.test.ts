@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { generateEd25519 } from '../../../src/providers/local/keys.js';
+import { generateEd25519 } from '../../../src/providers/ssh-keys.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fr-keys-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ConnectionInfo, OwnershipTags } from '../../../src/core/index.js';
 import { HostKeyMismatchError, connectSsh, type SshConnection } from '../../../src/executors/ssh-connection.js';
 import { LocalProvider, namespacesSupported, type LocalProviderOptions } from '../../../src/providers/local/index.js';
-import { generateEd25519 } from '../../../src/providers/local/keys.js';
+import { generateEd25519 } from '../../../src/providers/ssh-keys.js';
 import { describeProviderContract } from './provider-contract.js';
 
 const roots: string[] = [];

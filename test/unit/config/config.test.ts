@@ -120,6 +120,9 @@ executors:
     it('requires the ec2 block for provider ec2', () => {
       expect(errorOf(ec2.split('    ec2:')[0]!)).toBe('executors[0].ec2: is required for provider: ec2 (subnets, instanceTypes, …)');
     });
+    it('refuses connectVia public without a public IP', () => {
+      expect(errorOf(`${ec2}      connectVia: public\n`)).toMatch(/^executors\[0\]\.ec2\.connectVia: public needs ec2\.associatePublicIp/);
+    });
     it('refuses privileged on a shell executor', () => {
       expect(errorOf(`${contract}    privileged: true\n`)).toMatch(/^executors\[0\]\.privileged: applies only to style: docker/);
     });

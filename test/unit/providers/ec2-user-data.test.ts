@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseConfigText, type Ec2ProviderConfig } from '../../../src/config/index.js';
 import { ConfigError, PermanentError } from '../../../src/core/index.js';
 import { renderTemplate, renderUserData, renderUserDataForCli, USER_DATA_MAX_BYTES } from '../../../src/providers/ec2/user-data.js';
-import { generateEd25519 } from '../../../src/providers/local/keys.js';
+import { generateEd25519 } from '../../../src/providers/ssh-keys.js';
 
 const CONFIG_TEXT = `gitlab: { url: https://gitlab.example.com, token: glrt-never-in-user-data }
 concurrent: 2
