@@ -58,6 +58,20 @@ describe('fleetrunner CLI', () => {
     expect(cli(['validate', '--config', join(dir, 'nope.yaml')]).code).toBe(2);
   });
 
+  it('render-userdata prints cloud-init for an ec2 executor, without any GitLab token', () => {
+    const token = 'glrt-renderuserdatatoken1';
+    const p = file('ec2.yaml', `gitlab:\n  url: https://gitlab.example.com\n  token: ${token}\nconcurrent: 2\nexecutors:\n  - name: dind\n    provider: ec2\n    style: docker\n    privileged: true\n    maxMachines: 2\n    ec2:\n      subnets: [subnet-0aaa1111]\n      instanceTypes: [c6i.xlarge]\n`);
+    const r = cli(['render-userdata', '--config', p, '--executor', 'dind']);
+    expect(r.code).toBe(0);
+    expect(r.out.startsWith('#cloud-config')).toBe(true);
+    expect(r.out).toContain('ssh-ed25519 ');
+    expect(r.out).not.toContain(token);
+    const local = file('local.yaml', contractConfig('http://127.0.0.1:8080').replace('${FR_E2E_TOKEN}', token));
+    const bad = cli(['render-userdata', '--config', local, '--executor', 'local']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/local/);
+  });
+
   it('--help lists the commands; an unknown command exits 2', () => {
     const h = cli(['--help']);
     expect(h.code).toBe(0);
