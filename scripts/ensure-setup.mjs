@@ -19,7 +19,9 @@ if (!existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSyn
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
-// 2. System programs: binary → Debian package.
+// 2. System programs: binary → Debian package. `--with-docker` (npm test) adds a Docker engine and a
+//    static busybox for the docker-style tests' images.
+const withDocker = process.argv.includes('--with-docker');
 const needed = [
   ['/usr/sbin/sshd', 'openssh-server'],
   ['git', 'git'],
@@ -28,6 +30,7 @@ const needed = [
   ['unzip', 'unzip'],
   ['ip', 'iproute2'],
   ['ps', 'procps'],
+  ...(withDocker ? [['dockerd', 'docker.io'], ['/bin/busybox', 'busybox-static']] : []),
 ];
 const have = (bin) => (bin.startsWith('/') ? existsSync(bin) : spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0);
 const missing = [...new Set(needed.filter(([bin]) => !have(bin)).map(([, pkg]) => pkg))];
@@ -46,3 +49,12 @@ if (missing.length) {
 
 // 3. sshd's privilege-separation directory (normally made by the service unit, which we do not start).
 if (typeof process.getuid === 'function' && process.getuid() === 0 && !existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 });
+
+// 4. A running Docker daemon for the docker-style tests.
+if (withDocker) {
+  const r = spawnSync('bash', [join(root, 'scripts', 'start-dockerd.sh')], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    log('could not start dockerd: the docker-style tests need a running Docker engine (see scripts/start-dockerd.sh)');
+    process.exit(r.status ?? 1);
+  }
+}
