@@ -158,8 +158,8 @@ export class ShellWriter {
   }
 
   /**
-   * The complete script for `bash --noprofile --norc -s`. The body runs as `: | eval '<body>'` (GitLab's
-   * shape): bash reads the script itself from stdin, so the job's commands must get a stdin of their own
+   * The complete script for `bash --noprofile --norc -s`. The body runs as `: | eval '(<body>)'` (GitLab's
+   * shape, plus a subshell): bash reads the script itself from stdin, so the job's commands must get a stdin of their own
    * (an empty pipe) or `cat` in a job would swallow the rest of the script; and the user's text stays one
    * quoted word, so it cannot break the wrapper. The section end is printed from an EXIT trap, so a failing
    * stage still closes its section; the stage's exit status is the body's.
@@ -178,7 +178,9 @@ export class ShellWriter {
       ]),
       `_fr_section_end() { ${words(['printf', `section_end:%s:%s\\r${CLEAR}\\n`, op('"$(date +%s)"'), name])}; }`,
       'trap _fr_section_end EXIT',
-      `: | eval ${quote(this.body(options.debugTrace, options.portable))}`,
+      // The body runs in a subshell: bash 5.2 reports 1, not the failing command's status, when errexit
+      // fires directly inside an eval in a pipeline (`: | eval 'set -e; sh -c "exit 7"'` exits 1).
+      `: | eval ${quote(`(\n${this.body(options.debugTrace, options.portable)})`)}`,
     ];
     if (options.ignoreErrors) {
       out.push(

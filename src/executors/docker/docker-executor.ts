@@ -201,10 +201,15 @@ export class DockerExecutor implements Executor {
       timersOff.abort();
       if (!conn.lost) {
         if (dockerJob) {
-          await dockerJob.teardown(cleanupTimeoutMs).catch((e: unknown) => {
+          const problem = await dockerJob.teardown(cleanupTimeoutMs, prepared).catch((e: unknown) => {
             log.warn({ err: errorMessage(e) }, 'could not remove the job\'s containers');
             trace.warning(`could not remove the job's containers: ${errorMessage(e)}`);
+            return undefined;
           });
+          if (problem !== undefined) {
+            log.warn({ problem }, 'teardown');
+            trace.warning(problem);
+          }
         }
         if (shell) await shell.exec(`rm -rf ${shellQuote(shell.runDir)}`).catch(() => undefined);
       }
