@@ -21,6 +21,7 @@ import { abortOutcome } from './job-abort.js';
 import { runJobSession, type StageTransport } from './job-session.js';
 import { channelExit, runRemoteStage, shellQuote } from './remote-shell.js';
 import { connectSsh, type SshConnection } from './ssh-connection.js';
+import { guardedRun } from './guarded-run.js';
 import { TraceWriter } from './trace-lines.js';
 
 export interface ShellExecutorOptions {
@@ -52,24 +53,8 @@ export class ShellExecutor implements Executor {
     this.clock = o.clock ?? systemClock;
   }
 
-  async run(machine: ConnectionInfo, ctx: JobRunContext): Promise<JobOutcome> {
-    const startedAt = this.clock.now();
-    const log = this.o.logger.child({ job: ctx.job.id, machine: `${machine.host}:${machine.port}` });
-    const trace = new TraceWriter(ctx.trace, this.clock);
-    try {
-      const outcome = await this.runJob(machine, ctx, trace, startedAt, log);
-      trace.outcome(outcome);
-      log.info({ state: outcome.state, reason: outcome.state === 'failed' ? outcome.reason : undefined }, 'job finished');
-      return outcome;
-    } catch (e) {
-      // Defensive: run() never throws; anything unexpected is the runner's own failure.
-      log.error({ err: errorMessage(e) }, 'executor failed');
-      const outcome = failed('runner_system_failure', errorMessage(e));
-      trace.outcome(outcome);
-      return outcome;
-    } finally {
-      ctx.trace.flush();
-    }
+  run(machine: ConnectionInfo, ctx: JobRunContext): Promise<JobOutcome> {
+    return guardedRun(machine, ctx, this.clock, this.o.logger, (trace, startedAt, log) => this.runJob(machine, ctx, trace, startedAt, log));
   }
 
   private async runJob(

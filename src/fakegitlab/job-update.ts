@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { crc32 } from 'node:zlib';
 import type { FakeContext, Route } from './context.js';
 import { ALWAYS_ACCEPTED, GITLAB_FAILURE_REASONS, RUNNER_EMITTABLE, storedFailureReason } from './failure-reasons.js';
-import { asObject, header, HttpError, messageBody, optionalString, readJsonObject, sendJson } from './http-util.js';
+import { asObject, header, HttpError, optionalString, readJsonObject, sendJson } from './http-util.js';
 import {
   checkNoRunnerToken,
   findJob,

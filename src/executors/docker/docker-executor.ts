@@ -24,6 +24,7 @@ import { abortOutcome } from '../job-abort.js';
 import { runJobSession } from '../job-session.js';
 import { shellQuote } from '../remote-shell.js';
 import { connectSsh, type SshConnection } from '../ssh-connection.js';
+import { guardedRun } from '../guarded-run.js';
 import { TraceWriter } from '../trace-lines.js';
 import { DockerStageTransport } from './build-stage.js';
 import { DockerJob } from './docker-job.js';
@@ -69,23 +70,8 @@ export class DockerExecutor implements Executor {
     this.clock = o.clock ?? systemClock;
   }
 
-  async run(machine: ConnectionInfo, ctx: JobRunContext): Promise<JobOutcome> {
-    const startedAt = this.clock.now();
-    const log = this.o.logger.child({ job: ctx.job.id, machine: `${machine.host}:${machine.port}` });
-    const trace = new TraceWriter(ctx.trace, this.clock);
-    try {
-      const outcome = await this.runJob(machine, ctx, trace, startedAt, log);
-      trace.outcome(outcome);
-      log.info({ state: outcome.state, reason: outcome.state === 'failed' ? outcome.reason : undefined }, 'job finished');
-      return outcome;
-    } catch (e) {
-      log.error({ err: errorMessage(e) }, 'executor failed');
-      const outcome = failed('runner_system_failure', errorMessage(e));
-      trace.outcome(outcome);
-      return outcome;
-    } finally {
-      ctx.trace.flush();
-    }
+  run(machine: ConnectionInfo, ctx: JobRunContext): Promise<JobOutcome> {
+    return guardedRun(machine, ctx, this.clock, this.o.logger, (trace, startedAt, log) => this.runJob(machine, ctx, trace, startedAt, log));
   }
 
   private async runJob(machine: ConnectionInfo, ctx: JobRunContext, trace: TraceWriter, startedAt: number, log: Logger): Promise<JobOutcome> {

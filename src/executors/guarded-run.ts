@@ -1,0 +1,26 @@
+// The frame every execution style shares: a TraceWriter, the final "Job succeeded" / "ERROR: Job failed"
+// line, a log line, and the promise that run() never throws (anything unexpected is a system failure).
+
+import { errorMessage, failed, type Clock, type ConnectionInfo, type JobOutcome, type JobRunContext, type Logger } from '../core/index.js';
+import { TraceWriter } from './trace-lines.js';
+
+export type JobBody = (trace: TraceWriter, startedAt: number, log: Logger) => Promise<JobOutcome>;
+
+export async function guardedRun(machine: ConnectionInfo, ctx: JobRunContext, clock: Clock, logger: Logger, body: JobBody): Promise<JobOutcome> {
+  const startedAt = clock.now();
+  const log = logger.child({ job: ctx.job.id, machine: `${machine.host}:${machine.port}` });
+  const trace = new TraceWriter(ctx.trace, clock);
+  try {
+    const outcome = await body(trace, startedAt, log);
+    trace.outcome(outcome);
+    log.info({ state: outcome.state, reason: outcome.state === 'failed' ? outcome.reason : undefined }, 'job finished');
+    return outcome;
+  } catch (e) {
+    log.error({ err: errorMessage(e) }, 'executor failed');
+    const outcome = failed('runner_system_failure', errorMessage(e));
+    trace.outcome(outcome);
+    return outcome;
+  } finally {
+    ctx.trace.flush();
+  }
+}
