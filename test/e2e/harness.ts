@@ -30,9 +30,11 @@ export interface StackOptions {
   extra?: string[];
   /** Use the fake's legacy registration token (gitlab.registrationToken) instead of a glrt- token. */
   registration?: boolean;
+  /** Replaces the contract's `executors:` list (YAML lines, indented as list items). */
+  executors?: string[];
 }
 
-export function contractConfig(url: string, concurrent = 4, extra: string[] = [], registration = false): string {
+export function contractConfig(url: string, concurrent = 4, extra: string[] = [], registration = false, executors?: string[]): string {
   return [
     '# fleetrunner.yaml — the smallest working configuration',
     'gitlab:',
@@ -41,10 +43,12 @@ export function contractConfig(url: string, concurrent = 4, extra: string[] = []
     `concurrent: ${concurrent}`,
     ...extra,
     'executors:',
-    '  - name: local',
-    '    provider: local                  # machines are sshd processes on this host',
-    '    style: shell',
-    '    maxMachines: 4',
+    ...(executors ?? [
+      '  - name: local',
+      '    provider: local                  # machines are sshd processes on this host',
+      '    style: shell',
+      '    maxMachines: 4',
+    ]),
     '',
   ].join('\n');
 }
@@ -55,7 +59,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const token = o.registration ? fake.registrationToken : fake.addRunner().token;
   const dir = mkdtempSync(join(tmpdir(), 'fr-e2e-'));
   const configPath = join(dir, 'fleetrunner.yaml');
-  writeFileSync(configPath, contractConfig(fake.url, o.concurrent, [`stateDir: ${join(dir, 'state')}`, ...(o.extra ?? [])], o.registration));
+  writeFileSync(configPath, contractConfig(fake.url, o.concurrent, [`stateDir: ${join(dir, 'state')}`, ...(o.extra ?? [])], o.registration, o.executors));
   let out = '';
   const launch = () => {
     const c = spawn(process.execPath, [BIN, 'run', '--config', configPath], {
