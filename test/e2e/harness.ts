@@ -32,6 +32,8 @@ export interface StackOptions {
   registration?: boolean;
   /** Replaces the contract's `executors:` list (YAML lines, indented as list items). */
   executors?: string[];
+  /** Extra environment for the coordinator process. */
+  env?: Record<string, string>;
 }
 
 export function contractConfig(url: string, concurrent = 4, extra: string[] = [], registration = false, executors?: string[]): string {
@@ -63,7 +65,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   let out = '';
   const launch = () => {
     const c = spawn(process.execPath, [BIN, 'run', '--config', configPath], {
-      env: { ...process.env, FR_E2E_TOKEN: token },
+      env: { ...process.env, ...o.env, FR_E2E_TOKEN: token },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
