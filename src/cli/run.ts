@@ -63,13 +63,21 @@ export interface StartOptions {
   logger?: Logger;
 }
 
-/** `fleetrunner run`: the coordinator in the foreground until SIGTERM/SIGINT. */
+/** `fleetrunner run`: the coordinator in the foreground until SIGTERM/SIGINT. Signals are handled from
+ *  the first moment: one that arrives during start-up (verify, garbage collection, recovery) is applied
+ *  as soon as the coordinator exists, instead of killing the process half-way. */
 export async function runCoordinator(config: FleetConfig): Promise<number> {
-  const handle = await startCoordinator(config);
-  const onSignal = () => handle.stop();
+  let handle: CoordinatorHandle | undefined;
+  let early = 0;
+  const onSignal = () => {
+    if (handle) handle.stop();
+    else early++;
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
+    handle = await startCoordinator(config);
+    for (let i = 0; i < early; i++) handle.stop();
     return await handle.done;
   } finally {
     process.off('SIGTERM', onSignal);

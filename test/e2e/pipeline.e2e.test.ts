@@ -63,6 +63,12 @@ describe('e2e: pipelines, capacity and shutdown', () => {
     expect(stack.fake.violations).toEqual([]);
   });
 
+  it('a SIGTERM during start-up still ends in a clean exit 0', async () => {
+    stack = await startStack();
+    expect(await stack.stop(30_000)).toBe(0);
+    expect(stack.fake.violations).toEqual([]);
+  });
+
   it('cuts off a job that outlasts shutdownTimeout as a system failure', async () => {
     stack = await startStack({ extra: ['shutdownTimeout: 2s'] });
     const p = await createSimplePipeline(stack.fake, [{ name: 'stuck', script: ['sleep 120'] }]);
