@@ -66,7 +66,9 @@ describe('e2e: pipelines, capacity and shutdown', () => {
   it('a SIGTERM during start-up still ends in a clean exit 0', async () => {
     stack = await startStack();
     // The coordinator has verified its token: it is now in start-up (GC, recovery), before the job loop.
-    for (let i = 0; i < 300 && !stack.fake.requests.some((r) => r.path.endsWith('/runners/verify')); i++) await new Promise((r) => setTimeout(r, 5));
+    const verified = () => stack!.fake.requests.some((r) => r.path.endsWith('/runners/verify'));
+    for (let i = 0; i < 4000 && !verified(); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(verified()).toBe(true);
     expect(await stack.stop(30_000)).toBe(0);
     expect(stack.log()).toMatch(/coordinator stopped/);
     expect(stack.fake.violations).toEqual([]);
