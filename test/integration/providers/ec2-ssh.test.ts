@@ -3,20 +3,19 @@
 // address, and the provider's default SSH readiness probe (and then the executors' SSH client) must log in.
 // A server with any other host key must never be accepted.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
 
 import { parseConfigText } from '../../../src/config/index.js';
 import { RetryableError, systemClock, type OwnershipTags } from '../../../src/core/index.js';
 import { connectSsh } from '../../../src/executors/ssh-connection.js';
 import { Ec2Provider, HostKeyNotPinnedError, sshReadinessProbe } from '../../../src/providers/ec2/index.js';
 import { generateEd25519 } from '../../../src/providers/ssh-keys.js';
-import { renderSshdConfig } from '../../../src/providers/local/sshd-config.js';
-import { ensurePrivsepDir, freeLoopbackPort, startSshd, waitForSshAnswer } from '../../../src/providers/local/sshd-process.js';
+import { freeLoopbackPort } from '../../../src/providers/local/sshd-process.js';
+import { bootFromUserData as bootFromEc2UserData } from '../../helpers/ec2-boot.js';
 import { FakeEc2 } from '../../helpers/fake-ec2.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fr-ec2-ssh-'));
@@ -63,37 +62,8 @@ executors:
   });
 }
 
-interface UserDataDoc {
-  ssh_keys: { ed25519_private: string; ed25519_public: string };
-  write_files: Array<{ path: string; content: string }>;
-}
-
-/** Starts sshd on `port` the way an instance runs it after cloud-init: with the keys from its user data. */
 async function bootFromUserData(name: string, userData: string, port: number, overrideHostKey?: string): Promise<void> {
-  const doc = parseYaml(userData) as UserDataDoc;
-  const dir = join(root, name);
-  mkdirSync(join(dir, 'home'), { recursive: true });
-  mkdirSync(join(dir, 'tmp'), { recursive: true });
-  writeFileSync(join(dir, 'ssh_host_ed25519_key'), overrideHostKey ?? doc.ssh_keys.ed25519_private, { mode: 0o600 });
-  writeFileSync(join(dir, 'authorized_keys'), doc.write_files.find((f) => f.path === '/etc/fleetrunner/authorized_keys')!.content, { mode: 0o600 });
-  writeFileSync(
-    join(dir, 'sshd_config'),
-    renderSshdConfig({
-      listenAddress: '127.0.0.1',
-      port,
-      hostKeyFile: join(dir, 'ssh_host_ed25519_key'),
-      authorizedKeysFile: join(dir, 'authorized_keys'),
-      username: user,
-      machineId: name,
-      tmpDir: join(dir, 'tmp'),
-      homeDir: join(dir, 'home'),
-    }),
-    { mode: 0o600 },
-  );
-  await ensurePrivsepDir();
-  const pid = await startSshd({ sshdPath: '/usr/sbin/sshd', configFile: join(dir, 'sshd_config'), logFile: join(dir, 'sshd.log') });
-  sshdPids.push(pid);
-  await waitForSshAnswer({ host: '127.0.0.1', port, deadline: Date.now() + 10_000, clock: systemClock, stillRunning: async () => true });
+  sshdPids.push(await bootFromEc2UserData(root, name, userData, port, overrideHostKey));
 }
 
 /** Launches one machine whose SSH port will be `port`; returns it with its decoded user data. */
