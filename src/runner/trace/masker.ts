@@ -180,16 +180,23 @@ export class StreamMasker {
     if (enterOpen) this.openRule = enterOpen;
   }
 
+  /** One write per processed chunk, however many values it masked (each write is a syscall downstream). */
   private emit(buf: Buffer, limit: number, ranges: Range[]): void {
     if (limit === 0) return;
+    if (ranges.length === 0 || ranges[0]!.start >= limit) {
+      this.out(buf.subarray(0, limit));
+      return;
+    }
+    const parts: Buffer[] = [];
     let pos = 0;
     for (const r of ranges) {
       if (r.start >= limit) break;
-      if (r.start > pos) this.out(buf.subarray(pos, r.start));
-      this.out(MASK);
+      if (r.start > pos) parts.push(buf.subarray(pos, r.start));
+      parts.push(MASK);
       pos = r.end;
     }
-    if (pos < limit) this.out(buf.subarray(pos, limit));
+    if (pos < limit) parts.push(buf.subarray(pos, limit));
+    this.out(Buffer.concat(parts));
   }
 }
 
