@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,9 @@ import { contractConfig } from './harness.js';
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fleetrunner.js');
 const dir = mkdtempSync(join(tmpdir(), 'fr-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Made at test time: no token-shaped literal lives in the repository. */
+const testToken = () => `glrt-${randomBytes(12).toString('hex')}`;
 
 function cli(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000 });
@@ -34,7 +38,7 @@ function file(name: string, text: string): string {
 
 describe('fleetrunner CLI', () => {
   it('validate: the contract config exits 0', () => {
-    const p = file('ok.yaml', contractConfig('http://127.0.0.1:8080').replace('${FR_E2E_TOKEN}', 'glrt-xxxxxxxxxxxxxxxxxxxx'));
+    const p = file('ok.yaml', contractConfig('http://127.0.0.1:8080').replace('${FR_E2E_TOKEN}', testToken()));
     const r = cli(['validate', '--config', p]);
     expect(r.code).toBe(0);
     expect(r.out).toContain('valid');
@@ -59,7 +63,7 @@ describe('fleetrunner CLI', () => {
   });
 
   it('render-userdata prints cloud-init for an ec2 executor, without any GitLab token', () => {
-    const token = 'glrt-renderuserdatatoken1';
+    const token = testToken();
     const p = file('ec2.yaml', `gitlab:\n  url: https://gitlab.example.com\n  token: ${token}\nconcurrent: 2\nexecutors:\n  - name: dind\n    provider: ec2\n    style: docker\n    privileged: true\n    maxMachines: 2\n    ec2:\n      subnets: [subnet-0aaa1111]\n      instanceTypes: [c6i.xlarge]\n`);
     const r = cli(['render-userdata', '--config', p, '--executor', 'dind']);
     expect(r.code).toBe(0);
@@ -83,7 +87,7 @@ describe('fleetrunner CLI', () => {
     const fake = new FakeGitLab();
     await fake.start();
     try {
-      const token = 'glrt-refusedrefusedrefused1';
+      const token = testToken();
       const p = file('refused.yaml', contractConfig(fake.url) + `stateDir: ${join(dir, 'state')}\n`);
       const r = await cliAsync(['run', '--config', p], { FR_E2E_TOKEN: token });
       expect(r.code).toBe(1);

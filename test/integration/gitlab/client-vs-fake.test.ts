@@ -1,6 +1,7 @@
 // Our GitLab client against our strict fake GitLab: two independent readings of the reference meet here.
 // Every flow must leave the fake's violation list empty.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -139,7 +140,7 @@ describe('client against the strict fake GitLab', () => {
 
   it('stops after 3 consecutive 403s on jobs/request', async () => {
     const health = new RunnerHealth({ clock: systemClock });
-    for (let i = 0; i < 3; i++) health.record(await api.requestJob({ token: 'glrt-not-a-runner-token-xx', systemId: 's_000000000000', info }));
+    for (let i = 0; i < 3; i++) health.record(await api.requestJob({ token: `glrt-${randomBytes(12).toString('hex')}`, systemId: 's_000000000000', info }));
     expect(health.shouldRequest()).toBe(false);
     expect(fake.violations).toEqual([]);
   });

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { GitLabApiError } from '../../../src/gitlab/errors.js';
 import { buildFeatures } from '../../../src/gitlab/features.js';
 import { buildRunnerInfo } from '../../../src/gitlab/info.js';
@@ -8,7 +9,7 @@ import { RunnerApi } from '../../../src/gitlab/runner-api.js';
 import { ScriptedGitLab, type Reply } from './helpers/scripted-gitlab.js';
 import { VirtualClock } from './helpers/virtual-clock.js';
 
-const RUNNER_TOKEN = 'glrt-RunnerTokenSecret_123';
+const RUNNER_TOKEN = `glrt-${randomBytes(12).toString('hex')}`;
 const SYSTEM_ID = 's_0123456789ab';
 const UA = 'fleetrunner 0.1.0 (main; node v20.15.0; linux/amd64)';
 const info = buildRunnerInfo({ version: '0.1.0', platform: 'linux', arch: 'x64', executor: 'docker', features: buildFeatures(['image']) });

@@ -3,6 +3,7 @@
 // ownership tags and readiness. Time is virtual: backoffs and boot timeouts take microseconds.
 
 import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 
 import { parseConfigText, type Ec2ProviderConfig } from '../../../src/config/index.js';
@@ -19,7 +20,7 @@ import { FAKE_AMI, FAKE_AMI_PARAMETER, FAKE_SUBNETS, FakeEc2, type FakeEc2Option
 import { VirtualClock } from '../gitlab/helpers/virtual-clock.js';
 import { describeProviderContract } from './provider-contract.js';
 
-const RUNNER_TOKEN = 'glrt-SECRET-runner-token-do-not-leak';
+const RUNNER_TOKEN = `glrt-${randomBytes(12).toString('hex')}`;
 const SUBNET_A = 'subnet-0aaa1111';
 const SUBNET_B = 'subnet-0bbb2222';
 

