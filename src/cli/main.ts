@@ -44,16 +44,18 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write('fleetrunner: --executor NAME is required (no ec2 executor in the config)\n');
         return 2;
       }
-      const { renderUserDataForCli } = await import('../providers/ec2/index.js');
-      try {
-        process.stdout.write(renderUserDataForCli(loaded, name));
-      } catch (e) {
-        if (e instanceof ConfigError) {
-          process.stderr.write(`fleetrunner: ${e.message}\n`);
-          return 2;
-        }
-        throw e;
+      const i = loaded.executors.findIndex((e) => e.name === name);
+      const executor = loaded.executors[i];
+      if (!executor) {
+        process.stderr.write(`fleetrunner: executors: no executor named "${name}" (have: ${loaded.executors.map((e) => e.name).join(', ')})\n`);
+        return 2;
       }
+      if (!executor.ec2) {
+        process.stderr.write(`fleetrunner: executors[${i}].provider: executor "${name}" uses provider ${executor.provider}, not ec2: it has no user data\n`);
+        return 2;
+      }
+      const { renderUserDataForCli } = await import('../providers/ec2/index.js');
+      process.stdout.write(renderUserDataForCli({ name: executor.name, ec2: executor.ec2 }));
       return 0;
     }
     case 'demo': {

@@ -3,6 +3,9 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import type { Ec2ProviderConfig, S3CacheConfig } from '../core/provider-config.js';
+
+export type { Ec2ProviderConfig, S3CacheConfig } from '../core/provider-config.js';
 import { interpolateEnv } from './interpolate.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { parseDuration, parseSize } from './units.js';
@@ -33,39 +36,12 @@ export interface DockerStyleConfig {
   waitForServicesTimeoutMs: number;
 }
 
-export interface S3CacheConfig {
-  bucket: string;
-  prefix: string;
-  region?: string;
-  endpoint?: string;
-  forcePathStyle: boolean;
-  urlExpiryMs: number;
-}
 
 export interface EcrConfig {
   pullRegistries: readonly string[];
   pushRegistries: readonly string[];
 }
 
-export interface Ec2ProviderConfig {
-  region?: string;
-  ami?: string;
-  amiParameter: string;
-  instanceTypes: readonly string[];
-  subnets: readonly string[];
-  securityGroups: readonly string[];
-  iamInstanceProfile?: string;
-  spot: boolean;
-  onDemandFallback: boolean;
-  rootVolume: { sizeGb: number; type: 'gp3' | 'gp2' | 'io1' | 'io2'; encrypted: boolean; kmsKeyId?: string; iops?: number; throughput?: number; deviceName: string };
-  associatePublicIp: boolean;
-  connectVia: 'private' | 'public';
-  sshUser: string;
-  tags: Readonly<Record<string, string>>;
-  bakedAmi: boolean;
-  userDataTemplate?: string;
-  capacityCooldownMs: number;
-}
 
 export interface ExecutorConfig {
   name: string;

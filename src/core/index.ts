@@ -6,4 +6,5 @@ export * from './logger.js';
 export * from './machine.js';
 export * from './outcome.js';
 export * from './plan.js';
+export * from './provider-config.js';
 export * from './trace.js';

@@ -73,7 +73,10 @@ describe('fleetrunner CLI', () => {
     const local = file('local.yaml', contractConfig('http://127.0.0.1:8080').replace('${FR_E2E_TOKEN}', token));
     const bad = cli(['render-userdata', '--config', local, '--executor', 'local']);
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/local/);
+    expect(bad.err).toMatch(/executors\[0\]\.provider: executor "local" uses provider local, not ec2/);
+    const none = cli(['render-userdata', '--config', p, '--executor', 'nope']);
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/no executor named "nope" \(have: dind\)/);
   });
 
   it('--help lists the commands; an unknown command exits 2', () => {

@@ -6,7 +6,7 @@
 
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { S3CacheConfig } from '../../config/index.js';
+import type { S3CacheConfig } from '../../core/provider-config.js';
 import { PermanentError, RetryableError, errorMessage, type Clock } from '../../core/index.js';
 
 /** SigV4 presigned URLs live at most 7 days. */

@@ -6,7 +6,7 @@ import type { EC2Client, Instance } from '@aws-sdk/client-ec2';
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 
-import type { Ec2ProviderConfig } from '../../config/compile.js';
+import type { Ec2ProviderConfig } from '../../core/provider-config.js';
 import {
   PermanentError,
   RetryableError,

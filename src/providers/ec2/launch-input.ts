@@ -3,7 +3,7 @@
 
 import type { BlockDeviceMapping, RunInstancesCommandInput, TagSpecification } from '@aws-sdk/client-ec2';
 
-import type { Ec2ProviderConfig } from '../../config/compile.js';
+import type { Ec2ProviderConfig } from '../../core/provider-config.js';
 import type { OwnershipTags } from '../../core/machine.js';
 import { instanceTags } from './ownership-tags.js';
 import type { Pool } from './placement.js';

@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-import type { Ec2ProviderConfig, FleetConfig } from '../../config/compile.js';
-import { ConfigError, PermanentError } from '../../core/errors.js';
+import { PermanentError } from '../../core/errors.js';
+import type { Ec2ProviderConfig } from '../../core/provider-config.js';
 import { defaultKeyPairGenerator } from './machine-keys.js';
 
 /** The package's template: three levels up from src/providers/ec2/ and from dist/providers/ec2/ alike. */
@@ -98,11 +98,7 @@ export function renderUserData(config: Ec2ProviderConfig, executorName: string, 
  * What `fleetrunner render-userdata --config F --executor NAME` prints: the user data an instance of that
  * executor gets, with throwaway keys generated for the printout (marked as examples).
  */
-export function renderUserDataForCli(config: FleetConfig, executorName: string): string {
-  const i = config.executors.findIndex((e) => e.name === executorName);
-  const executor = config.executors[i];
-  if (!executor) throw new ConfigError('executors', `no executor named "${executorName}" (have: ${config.executors.map((e) => e.name).join(', ') || 'none'})`);
-  if (!executor.ec2) throw new ConfigError(`executors[${i}].provider`, `executor "${executorName}" uses provider ${executor.provider}, not ec2: it has no user data`);
+export function renderUserDataForCli(executor: { name: string; ec2: Ec2ProviderConfig }): string {
   const host = defaultKeyPairGenerator('EXAMPLE-host-key-generated-for-this-printout');
   const client = defaultKeyPairGenerator('EXAMPLE-client-key-generated-for-this-printout');
   const text = renderUserData(executor.ec2, executor.name, { clientPublicKey: client.public, hostPrivateKey: host.private, hostPublicKey: host.public });
