@@ -187,6 +187,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       `\x1b[0KRunning with fleetrunner ${VERSION} (${REVISION})\x1b[0;m\n\x1b[0K  on ${config.gitlab.runner.description} ${shortToken(identity.token)}, system ID: ${systemId}\x1b[0;m\n\x1b[0K  executor "${executor}"\x1b[0;m\n`,
     extraSecrets: [configuredToken],
     onJobFinished: (executor, outcome) => metrics.jobsFinished.inc({ executor, outcome }),
+    onMachineAcquired: (executor, ms) => metrics.machineAcquireSeconds.observe({ executor }, ms / 1000),
     maintenance: [
       { name: 'token-rotation', everyMs: 5_000, run: async () => void (await identity.rotateIfDue()) },
       { name: 'garbage-collection', everyMs: 60_000, run: async () => void (await Promise.all(executors.map((e) => e.fleet.collectGarbage(10 * 60_000)))) },

@@ -15,7 +15,7 @@ export class FleetMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'fleetrunner_' });
   }
 
-  /** Serves /metrics on "host:port" (or ":port"). */
+  /** Serves /metrics on "host:port" (or ":port"; port 0 picks a free one, see server.address()). */
   async serve(listen: string): Promise<Server> {
     const m = /^(.*):(\d+)$/.exec(listen);
     if (!m) throw new Error(`metrics.listen: expected host:port, got ${JSON.stringify(listen)}`);

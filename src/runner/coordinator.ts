@@ -34,6 +34,7 @@ export interface CoordinatorOptions {
   gitlabUrl?: string;
   /** Observers for metrics. */
   onJobFinished?: (executor: string, outcome: string) => void;
+  onMachineAcquired?: (executor: string, ms: number) => void;
 }
 
 interface Slots {
@@ -146,6 +147,7 @@ export class Coordinator {
       banner: this.o.banner(job, runtime?.name ?? 'none'),
       extraSecrets: this.o.extraSecrets ?? [],
       ...(this.o.journal && { journal: this.o.journal, gitlabUrl: this.o.gitlabUrl ?? '' }),
+      ...(this.o.onMachineAcquired && { onMachineAcquired: this.o.onMachineAcquired }),
     });
     if (this.cutOff) run.abort(new ShutdownAbort('the runner is shutting down'));
     const executor = runtime?.name ?? 'none';

@@ -37,6 +37,8 @@ export interface JobRunOptions {
   /** Records the job while it runs, so a restart after a crash can report it. */
   journal?: JobJournal;
   gitlabUrl?: string;
+  /** Observer: how long getting a ready machine took (metrics). */
+  onMachineAcquired?: (executor: string, ms: number) => void;
 }
 
 /** A hard abort caused by the coordinator shutting down: the executor reports it as a system failure. */
@@ -124,8 +126,10 @@ export class JobRun {
     }
     const { fleet, executor } = this.o.runtime;
     let acquired;
+    const t0 = this.o.clock.now();
     try {
       acquired = await fleet.acquire(this.abortCtl.signal, (line) => trace.write(`${line}\n`));
+      this.o.onMachineAcquired?.(this.o.runtime.name, this.o.clock.now() - t0);
     } catch (e) {
       const why = this.abortCtl.signal.aborted ? abortReason(this.abortCtl.signal) : errorMessage(e);
       trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
