@@ -3,6 +3,7 @@ export { JobAbortReason, abortOutcome, shutdownCutOff } from './job-abort.js';
 export { runJobSession, type JobSessionOptions, type StageTransport } from './job-session.js';
 export { runRemoteStage, type RemoteStageOptions, type StageExit } from './remote-shell.js';
 export { ShellExecutor, type ShellExecutorOptions } from './shell-executor.js';
+export type { SshExecutionOptions } from './ssh-execution-options.js';
 export {
   HostKeyMismatchError,
   SshConnectError,

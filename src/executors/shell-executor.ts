@@ -21,26 +21,13 @@ import { abortOutcome } from './job-abort.js';
 import { runJobSession, type StageTransport } from './job-session.js';
 import { channelExit, runRemoteStage, shellQuote } from './remote-shell.js';
 import { connectSsh, type SshConnection } from './ssh-connection.js';
+import type { SshExecutionOptions } from './ssh-execution-options.js';
 import { guardedRun } from './guarded-run.js';
 import { TraceWriter } from './trace-lines.js';
 
-export interface ShellExecutorOptions {
+export interface ShellExecutorOptions extends SshExecutionOptions {
   /** Builds the stage scripts for a job (src/jobs); the machine gives builds and cache dirs. */
   planFor(job: JobPayload, machine: ConnectionInfo): JobPlan | Promise<JobPlan>;
-  logger: Logger;
-  clock?: Clock;
-  /** Budget for reaching the machine over SSH, retries included. */
-  connectTimeoutMs: number;
-  /** Default 5 s. */
-  keepaliveIntervalMs?: number;
-  /** Default 3. */
-  keepaliveCountMax?: number;
-  /** Between SIGTERM and SIGKILL when a stage is stopped. Default 5 s. */
-  killGraceMs?: number;
-  /** Bound for the cleanup stage. Default 60 s. */
-  cleanupTimeoutMs?: number;
-  /** Bound for on-failure stages after the job deadline passed. Default 5 min. */
-  lateStagesTimeoutMs?: number;
 }
 
 const STAGE_FILE_SAFE = /[^A-Za-z0-9_.-]/g;

@@ -9,6 +9,7 @@ import { posix } from 'node:path';
 import type { JobPayload } from '../core/index.js';
 import { cacheEntries, hasContent, policyOf, whenMatches, type CacheOutcome } from './cache-keys.js';
 import type { CacheStore, PresignedCacheUrls } from './context.js';
+import { writeRestoreLoop } from './cache-restore-loop.js';
 import type { ProjectDirs } from './dirs.js';
 import { collectArgs, relativePatterns } from './paths.js';
 import { op } from './quote.js';
@@ -64,49 +65,32 @@ function files(dirs: ProjectDirs): { config: string; download: string; upload: s
 export function writePresignedRestore(w: ShellWriter, job: JobPayload, store: PresignedStore, vars: VariableSet, dirs: ProjectDirs): void {
   w.use('unzip');
   w.use('cacheGet');
-  w.cd(dirs.projectDir);
   const f = files(dirs);
-  for (const { keys, cache } of cacheEntries(job, vars)) {
-    if (!hasContent(cache)) continue;
-    const [key = ''] = keys;
-    if (!policyOf(cache).pull) {
-      w.notice(`Not downloading cache ${key} due to policy`);
-      continue;
-    }
-    // Try the key, then each fallback, until one downloads and extracts.
-    w.raw('_fr_restored=0');
-    for (const k of keys) {
-      const url = urlsFor(store, k)?.get;
-      w.ifCommand(op('[ "$_fr_restored" = 0 ]'));
-      w.notice(`Checking cache for ${k}...`);
-      if (url === undefined) {
-        w.warning(`WARNING: ${k}: no download URL was provided for this key, skipped`);
-      } else {
-        writeUrlConfig(w, f.config, url);
-        w.echo(`Downloading cache from ${displayUrl(url)}`);
-        w.raw('_fr_cache_rc=0');
-        w.command('_fr_cache_get', f.config, f.download, op('|| _fr_cache_rc=$?'));
-        w.command('rm', '-f', f.config);
-        w.ifCommand(op('[ "$_fr_cache_rc" = 0 ]'));
-        w.ifCommand('_fr_unzip', f.download, dirs.projectDir);
-        w.notice('Successfully extracted cache');
-        w.raw('_fr_restored=1');
-        w.else();
-        w.warning(`WARNING: Failed to extract cache ${k}`);
-        w.endIf();
-        w.else();
-        w.ifCommand(op('[ "$_fr_cache_rc" = 1 ]'));
-        w.warning(`WARNING: ${k}: cache not found`);
-        w.endIf();
-        w.endIf();
-        w.command('rm', '-f', f.download);
-      }
+  writeRestoreLoop(w, job, vars, dirs, (k) => {
+    const url = urlsFor(store, k)?.get;
+    if (url === undefined) {
+      w.warning(`WARNING: ${k}: no download URL was provided for this key, skipped`);
+    } else {
+      writeUrlConfig(w, f.config, url);
+      w.echo(`Downloading cache from ${displayUrl(url)}`);
+      w.raw('_fr_cache_rc=0');
+      w.command('_fr_cache_get', f.config, f.download, op('|| _fr_cache_rc=$?'));
+      w.command('rm', '-f', f.config);
+      w.ifCommand(op('[ "$_fr_cache_rc" = 0 ]'));
+      w.ifCommand('_fr_unzip', f.download, dirs.projectDir);
+      w.notice('Successfully extracted cache');
+      w.raw('_fr_restored=1');
+      w.else();
+      w.warning(`WARNING: Failed to extract cache ${k}`);
       w.endIf();
+      w.else();
+      w.ifCommand(op('[ "$_fr_cache_rc" = 1 ]'));
+      w.warning(`WARNING: ${k}: cache not found`);
+      w.endIf();
+      w.endIf();
+      w.command('rm', '-f', f.download);
     }
-    w.ifCommand(op('[ "$_fr_restored" = 0 ]'));
-    w.warning('Failed to extract cache');
-    w.endIf();
-  }
+  });
 }
 
 export function writePresignedArchive(

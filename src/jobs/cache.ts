@@ -5,6 +5,7 @@ import { posix } from 'node:path';
 import type { JobPayload } from '../core/index.js';
 import { cacheEntries, hasContent, policyOf, whenMatches, type CacheOutcome } from './cache-keys.js';
 import { writePresignedArchive, writePresignedRestore } from './cache-presigned.js';
+import { writeRestoreLoop } from './cache-restore-loop.js';
 import type { PlanContext } from './context.js';
 import { localCacheFile, type ProjectDirs } from './dirs.js';
 import { UnsupportedJobError } from './errors.js';
@@ -30,37 +31,20 @@ export function writeRestoreCache(w: ShellWriter, job: JobPayload, ctx: PlanCont
   const store = ctx.cacheStore ?? { kind: 'local' };
   if (store.kind === 'presigned') return writePresignedRestore(w, job, store, vars, dirs);
   w.use('unzip');
-  w.cd(dirs.projectDir);
-  for (const { keys, cache } of cacheEntries(job, vars)) {
-    if (!hasContent(cache)) continue;
-    const [key = ''] = keys;
-    if (!policyOf(cache).pull) {
-      w.notice(`Not downloading cache ${key} due to policy`);
-      continue;
-    }
-    // Try the key, then each fallback, until one extracts.
-    w.raw('_fr_restored=0');
-    for (const k of keys) {
-      const file = localCacheFile(ctx, job.job_info.project_id, k);
-      w.ifCommand(op('[ "$_fr_restored" = 0 ]'));
-      w.notice(`Checking cache for ${k}...`);
-      w.ifFile(file);
-      w.echo('No URL provided, cache will not be downloaded from shared cache server. Instead a local version of cache will be extracted.');
-      w.ifCommand('_fr_unzip', file, dirs.projectDir);
-      w.notice('Successfully extracted cache');
-      w.raw('_fr_restored=1');
-      w.else();
-      w.warning(`WARNING: Failed to extract cache ${k}`);
-      w.endIf();
-      w.else();
-      w.warning(`WARNING: ${k}: cache not found`);
-      w.endIf();
-      w.endIf();
-    }
-    w.ifCommand(op('[ "$_fr_restored" = 0 ]'));
-    w.warning('Failed to extract cache');
+  writeRestoreLoop(w, job, vars, dirs, (k) => {
+    const file = localCacheFile(ctx, job.job_info.project_id, k);
+    w.ifFile(file);
+    w.echo('No URL provided, cache will not be downloaded from shared cache server. Instead a local version of cache will be extracted.');
+    w.ifCommand('_fr_unzip', file, dirs.projectDir);
+    w.notice('Successfully extracted cache');
+    w.raw('_fr_restored=1');
+    w.else();
+    w.warning(`WARNING: Failed to extract cache ${k}`);
     w.endIf();
-  }
+    w.else();
+    w.warning(`WARNING: ${k}: cache not found`);
+    w.endIf();
+  });
 }
 
 export function writeArchiveCache(

@@ -24,6 +24,7 @@ import { abortOutcome } from '../job-abort.js';
 import { runJobSession } from '../job-session.js';
 import { shellQuote } from '../remote-shell.js';
 import { connectSsh, type SshConnection } from '../ssh-connection.js';
+import type { SshExecutionOptions } from '../ssh-execution-options.js';
 import { guardedRun } from '../guarded-run.js';
 import { TraceWriter } from '../trace-lines.js';
 import { DockerStageTransport } from './build-stage.js';
@@ -33,7 +34,7 @@ import { MachineShell } from './machine-shell.js';
 import type { DockerStyleSettings, RegistryLogin } from './options.js';
 import { authConfigFor, pullAuthConfig, type DockerAuthConfig } from './registry-auth.js';
 
-export interface DockerExecutorOptions {
+export interface DockerExecutorOptions extends SshExecutionOptions {
   /** Builds the stage scripts for a job (src/jobs `buildPlan`); the machine gives builds and cache dirs. */
   planFor(job: JobPayload, machine: ConnectionInfo): JobPlan | Promise<JobPlan>;
   /** The job's image, services and container environment (src/jobs `jobContainers`, same PlanContext). */
@@ -46,20 +47,6 @@ export interface DockerExecutorOptions {
   registryLogins?(job: JobPayload): Promise<RegistryLogin[]>;
   /** Logins handed to the job's own Docker client (DinD `docker push`). Default: none. */
   pushLogins?(job: JobPayload): Promise<RegistryLogin[]>;
-  logger: Logger;
-  clock?: Clock;
-  /** Budget for reaching the machine over SSH, retries included. */
-  connectTimeoutMs: number;
-  /** Default 5 s. */
-  keepaliveIntervalMs?: number;
-  /** Default 3. */
-  keepaliveCountMax?: number;
-  /** Between SIGTERM and SIGKILL when a stage is stopped. Default 5 s. */
-  killGraceMs?: number;
-  /** Bound for the cleanup stage, and for removing the job's containers. Default 60 s. */
-  cleanupTimeoutMs?: number;
-  /** Bound for on-failure stages after the job deadline passed. Default 5 min. */
-  lateStagesTimeoutMs?: number;
 }
 
 export class DockerExecutor implements Executor {
