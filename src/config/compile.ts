@@ -1,8 +1,10 @@
 // YAML text → validated, defaulted, unit-normalised, frozen config. Every error names the key path.
 
+import { CronTime } from 'cron';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { DEFAULT_POOL, type PoolConfig, type PoolSchedule } from '../core/pool-config.js';
 import type { Ec2ProviderConfig, S3CacheConfig } from '../core/provider-config.js';
 
 export type { Ec2ProviderConfig, S3CacheConfig } from '../core/provider-config.js';
@@ -61,6 +63,8 @@ export interface ExecutorConfig {
   docker?: DockerStyleConfig;
   cache?: { s3?: S3CacheConfig };
   ecr?: EcrConfig;
+  /** Always set: DEFAULT_POOL (nothing idle, a fresh machine per job) when the file has no `pool`. */
+  pool: PoolConfig;
 }
 
 export interface FleetConfig {
@@ -102,6 +106,69 @@ function duration(path: string, v: string | number): number {
 }
 
 type RawExecutor = RawConfig['executors'][number];
+type RawPool = NonNullable<RawExecutor['pool']>;
+
+/** Only the classic 5 fields: the cron package also takes a leading seconds field, which a period has no use for. */
+const CRON_FIELDS = 'minute hour day-of-month month day-of-week';
+
+function checkPeriod(path: string, expr: string): void {
+  const fields = expr.trim() === '' ? 0 : expr.trim().split(/\s+/).length;
+  if (fields !== 5) throw new ConfigError(path, `expected a cron expression of 5 fields (${CRON_FIELDS}), got ${fields} in ${JSON.stringify(expr)}`);
+  try {
+    // Parsing with UTC keeps validation independent of the host's zone; the schedule's zone is checked apart.
+    new CronTime(expr, 'UTC');
+  } catch (e) {
+    throw new ConfigError(path, `${JSON.stringify(expr)} is not a valid cron expression (${CRON_FIELDS}): ${(e as Error).message}`);
+  }
+}
+
+function checkTimezone(path: string, tz: string): void {
+  // Intl is what the policy converts times with, so "valid" means valid to Intl. Offsets such as +01:00
+  // are refused although newer Node versions accept them: they are not IANA zones and follow no DST.
+  let ok = !/^[+-]/.test(tz);
+  if (ok) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) throw new ConfigError(path, `expected an IANA time zone such as UTC or Europe/Berlin, got ${JSON.stringify(tz)}`);
+}
+
+/** A pool never plans more machines than the executor may have; a number above it is a typo, not a wish. */
+function checkAtMostMax(path: string, value: number | undefined, maxMachines: number): void {
+  if (value !== undefined && value > maxMachines) throw new ConfigError(path, `${value} is more than maxMachines (${maxMachines})`);
+}
+
+function compilePool(p: RawPool, at: string, maxMachines: number): PoolConfig {
+  checkAtMostMax(`${at}.idleCount`, p.idleCount, maxMachines);
+  checkAtMostMax(`${at}.scaleFactorLimit`, p.scaleFactorLimit, maxMachines);
+  const schedules = p.schedules.map((s, j): PoolSchedule => {
+    const sat = `${at}.schedules[${j}]`;
+    s.periods.forEach((expr, k) => checkPeriod(`${sat}.periods[${k}]`, expr));
+    checkTimezone(`${sat}.timezone`, s.timezone);
+    checkAtMostMax(`${sat}.idleCount`, s.idleCount, maxMachines);
+    checkAtMostMax(`${sat}.scaleFactorLimit`, s.scaleFactorLimit, maxMachines);
+    return {
+      periods: s.periods,
+      timezone: s.timezone,
+      ...(s.idleCount !== undefined && { idleCount: s.idleCount }),
+      ...(s.idleTime !== undefined && { idleTimeMs: duration(`${sat}.idleTime`, s.idleTime) }),
+      ...(s.scaleFactor !== undefined && { scaleFactor: s.scaleFactor }),
+      ...(s.scaleFactorLimit !== undefined && { scaleFactorLimit: s.scaleFactorLimit }),
+    };
+  });
+  return {
+    idleCount: p.idleCount,
+    idleTimeMs: duration(`${at}.idleTime`, p.idleTime),
+    scaleFactor: p.scaleFactor,
+    ...(p.scaleFactorLimit !== undefined && { scaleFactorLimit: p.scaleFactorLimit }),
+    maxUseCount: p.maxUseCount,
+    ...(p.maxGrowthRate !== undefined && { maxGrowthRate: p.maxGrowthRate }),
+    schedules,
+  };
+}
 
 function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
   const at = `executors[${i}]`;
@@ -129,6 +196,7 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
     bootTimeoutMs: duration(`${at}.bootTimeout`, e.bootTimeout),
     afterScriptTimeoutMs: duration(`${at}.afterScriptTimeout`, e.afterScriptTimeout),
     ...(e.match !== undefined && { match: e.match }),
+    pool: e.pool ? compilePool(e.pool, `${at}.pool`, e.maxMachines) : DEFAULT_POOL,
     ...(e.provider === 'local' && { local: { network: e.local?.network ?? 'loopback', ...(e.local?.root !== undefined && { root: e.local.root }) } }),
     ...(e.style === 'docker' && {
       docker: {

@@ -97,6 +97,35 @@ const ec2Provider = z.strictObject({
   capacityCooldown: duration.default('5m'),
 });
 
+/** A window of the week with its own pool size. Cron and timezone are checked in compile.ts (they need maxMachines/cron). */
+const poolSchedule = z.strictObject({
+  /** 5-field cron (minute hour day-of-month month day-of-week); active while the current minute matches any. */
+  periods: z.array(z.string()).min(1, 'expected at least one cron period such as "* 8-18 * * mon-fri"'),
+  /** IANA zone the periods are read in. */
+  timezone: z.string().default('UTC'),
+  idleCount: z.number().int().min(0).optional(),
+  idleTime: duration.optional(),
+  scaleFactor: z.number().min(0).optional(),
+  scaleFactorLimit: z.number().int().min(0).optional(),
+});
+
+/** Warm machines waiting for jobs. Absent = a fresh machine per job and nothing idle (the defaults below). */
+const pool = z.strictObject({
+  /** Machines kept booted and waiting for a job (one job per machine at a time). */
+  idleCount: z.number().int().min(0).default(0),
+  /** An idle machine not needed for the idle target is removed after being idle this long. */
+  idleTime: duration.default('10m'),
+  /** Jobs a machine runs before it is removed; 1 = a fresh machine per job (the safe default for privileged DinD). */
+  maxUseCount: z.number().int().min(1).default(1),
+  /** Pool machines being created at the same time; absent = no limit beyond maxMachines. */
+  maxGrowthRate: z.number().int().min(1).optional(),
+  /** Idle target = max(idleCount, min(ceil(scaleFactor × busy machines), scaleFactorLimit)). */
+  scaleFactor: z.number().min(0).default(0),
+  scaleFactorLimit: z.number().int().min(0).optional(),
+  /** The LAST schedule with a matching period overrides the keys it sets. */
+  schedules: z.array(poolSchedule).default([]),
+});
+
 export const executorSchema = z.strictObject({
   name,
   provider: z.enum(['local', 'ec2']),
@@ -122,6 +151,7 @@ export const executorSchema = z.strictObject({
   /** Ordered routing: the first executor whose rules match takes the job; no rules = matches all. */
   match: routing.optional(),
   local: localProvider.optional(),
+  pool: pool.optional(),
 });
 
 export const configSchema = z.strictObject({

@@ -6,5 +6,6 @@ export * from './logger.js';
 export * from './machine.js';
 export * from './outcome.js';
 export * from './plan.js';
+export * from './pool-config.js';
 export * from './provider-config.js';
 export * from './trace.js';
