@@ -1,39 +1,24 @@
 // Job pickup latency: from the fake GitLab handing a job out (its 201) to the job's first user command
 // running on the machine (GIT_STRATEGY none, script `date +%s%3N`). The real coordinator, GitLab client,
 // SSH executor and job scripts; machines from the local provider.
-//   - ready machine: machines started before the clock runs ("a machine already up")
-//   - baseline in the same run: a fresh local machine per job (what the per-job path costs today)
+//   - ready machine: the executor's idle pool (pool.idleCount: 1) has a machine up, its SSH connection
+//     held, before the job is handed out ("a machine already up"); the bench waits for the pool to refill
+//     between jobs
+//   - baseline in the same run: no pool, a fresh local machine per job
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileConfig } from '../dist/config/index.js';
 import { startCoordinator } from '../dist/cli/run.js';
 import { FakeGitLab } from '../dist/fakegitlab/index.js';
-import { LocalProvider } from '../dist/providers/local/index.js';
 import { silentLogger } from '../dist/core/logger.js';
 
-/** Hands out machines started in advance; terminates through the real provider. */
-class ReadyMachines {
-  name = 'ready-local';
-  constructor(inner) { this.inner = inner; this.ready = []; }
-  async warm(n, tags) {
-    const { machines, errors } = await this.inner.create(n, tags);
-    if (errors.length) throw errors[0];
-    for (const m of machines) await this.inner.waitReady(m);
-    this.ready.push(...machines);
+async function poolReady(handle) {
+  const deadline = Date.now() + 30_000;
+  while (handle.machines().bench?.idle !== 1 || handle.machines().bench?.busy !== 0) {
+    if (Date.now() > deadline) throw new Error(`bench: the idle pool did not refill: ${JSON.stringify(handle.machines())}`);
+    await new Promise((r) => setTimeout(r, 10));
   }
-  async create(count, tags) {
-    const machines = this.ready.splice(0, count);
-    if (machines.length < count) {
-      const more = await this.inner.create(count - machines.length, tags);
-      machines.push(...more.machines);
-    }
-    return { machines, errors: [] };
-  }
-  list(tags) { return this.inner.list(tags); }
-  waitReady(m, s) { return this.inner.waitReady(m, s); }
-  terminate(ids) { return this.inner.terminate(ids); }
-  shutdown() { return this.inner.shutdown(); }
 }
 
 function percentile(sorted, p) {
@@ -47,20 +32,15 @@ async function measure(jobs, { warm }) {
   const runner = fake.addRunner();
   const config = compileConfig({
     gitlab: { url: fake.url, token: runner.token }, concurrent: 1, checkInterval: '20ms', stateDir: join(dir, 'state'),
-    log: { level: 'error' }, executors: [{ name: 'bench', provider: 'local', maxMachines: 1, local: { root: join(dir, 'machines') } }],
+    log: { level: 'error' },
+    executors: [{ name: 'bench', provider: 'local', maxMachines: 2, local: { root: join(dir, 'machines') }, ...(warm && { pool: { idleCount: 1 } }) }],
   });
-  const local = new LocalProvider({ fleet: config.fleet, root: join(dir, 'machines'), logger: silentLogger });
-  let ready;
-  const handle = await startCoordinator(config, {
-    logger: silentLogger,
-    providerFor: () => (warm ? (ready = new ReadyMachines(local)) : local),
-  });
+  const handle = await startCoordinator(config, { logger: silentLogger });
   const project = await fake.createProject({ path: 'bench/pickup', files: { 'README.md': 'bench\n' } });
   const samples = [];
   try {
     for (let i = 0; i < jobs; i++) {
-      // The coordinator's ownership tags are internal; ReadyMachines warms with the same tags it will be asked for.
-      if (warm) await ready.warm(1, (await local.list({ fleet: config.fleet }))[0]?.tags ?? { fleet: config.fleet, executor: 'bench', coordinator: 'bench' });
+      if (warm) await poolReady(handle);
       const p = await fake.createPipeline(project, [{ name: `pickup-${i}`, git_strategy: 'none', script: ['date +%s%3N'] }]);
       const job = await fake.waitForJobState(p.jobIds[0], ['success', 'failed'], 30_000);
       if (job.state !== 'success') throw new Error(`bench job failed: ${job.traceText.slice(-500)}`);
@@ -78,7 +58,7 @@ async function measure(jobs, { warm }) {
 }
 
 export async function benchPickup() {
-  const warm = await measure(40, { warm: true });
+  const warm = await measure(100, { warm: true });
   const cold = await measure(15, { warm: false });
   return [
     { name: 'pickup_ready_machine_median', value: percentile(warm, 50), unit: 'ms' },

@@ -13,7 +13,8 @@ import type { Logger } from '../core/logger.js';
 import type { CapacityProvider } from '../core/machine.js';
 import { DOCKER_EXECUTOR_FEATURES } from '../executors/docker/index.js';
 import { SHELL_EXECUTOR_FEATURES } from '../executors/index.js';
-import { ExecutorFleet } from '../fleet/executor-fleet.js';
+import { ExecutorFleet, type FleetCounts } from '../fleet/executor-fleet.js';
+import type { Executor, MachineWarmer } from '../core/executor.js';
 import {
   buildFeatures,
   buildRunnerInfo,
@@ -55,6 +56,8 @@ export interface CoordinatorHandle {
   readonly done: Promise<number>;
   /** First call: stop taking jobs and drain; second call: cut running jobs off. */
   stop(): void;
+  /** Machines per executor by state (what the metrics report). */
+  machines(): Record<string, FleetCounts>;
 }
 
 export interface StartOptions {
@@ -143,7 +146,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   } catch (e) {
     logger.error({ err: errorMessage(e), url: config.gitlab.url }, 'cannot authenticate to GitLab');
     process.stderr.write(`fleetrunner: cannot authenticate to GitLab at ${config.gitlab.url}: ${errorMessage(e)}\n`);
-    return { done: Promise.resolve(1), stop: () => undefined };
+    return { done: Promise.resolve(1), stop: () => undefined, machines: () => ({}) };
   }
 
   const metrics = new FleetMetrics();
@@ -159,7 +162,15 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       ...(opts.providerFor && { providerFor: opts.providerFor }),
     });
     providers.push(provider);
-    const fleet = new ExecutorFleet({ provider, tags: { fleet: config.fleet, executor: e.name, coordinator: coordinatorId }, logger, clock });
+    const fleet = new ExecutorFleet({
+      provider,
+      tags: { fleet: config.fleet, executor: e.name, coordinator: coordinatorId },
+      logger,
+      clock,
+      maxMachines: e.maxMachines,
+      pool: e.pool,
+      ...(isWarmer(executor) && { warmer: executor }),
+    });
     return { name: e.name, maxMachines: e.maxMachines, executor, fleet, ...(e.match && { match: e.match }) };
   });
 
@@ -191,7 +202,15 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     maintenance: [
       { name: 'token-rotation', everyMs: 5_000, run: async () => void (await identity.rotateIfDue()) },
       { name: 'garbage-collection', everyMs: 60_000, run: async () => void (await Promise.all(executors.map((e) => e.fleet.collectGarbage(10 * 60_000)))) },
-      { name: 'metrics', everyMs: 5_000, run: async () => void metrics.jobsRunning.set(coordinator.runningJobs) },
+      { name: 'idle-pool', everyMs: 5_000, run: async () => void (await Promise.all(executors.map((e) => e.fleet.reconcile()))) },
+      {
+        name: 'metrics',
+        everyMs: 5_000,
+        run: async () => {
+          metrics.jobsRunning.set(coordinator.runningJobs);
+          for (const e of executors) metrics.setMachines(e.name, e.fleet.counts());
+        },
+      },
     ],
   });
 
@@ -215,6 +234,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       logger.info({}, 'stop requested');
       coordinator.stop();
     },
+    machines: () => Object.fromEntries(executors.map((e) => [e.name, e.fleet.counts()])),
   };
 }
 
@@ -242,4 +262,9 @@ async function loadPersistedToken(file: string, configuredToken: string): Promis
 
 async function savePersistedToken(file: string, configuredToken: string, state: RunnerTokenState): Promise<void> {
   await writeFile(file, JSON.stringify({ configuredSuffix: configuredToken.slice(-6), state }), { mode: 0o600 });
+}
+
+function isWarmer(executor: Executor): executor is Executor & MachineWarmer {
+  const e = executor as Partial<MachineWarmer>;
+  return typeof e.warm === 'function' && typeof e.cool === 'function';
 }

@@ -22,3 +22,14 @@ export interface Executor {
   /** Runs the whole job; never throws for job or machine failures: they become the outcome. */
   run(machine: ConnectionInfo, ctx: JobRunContext): Promise<JobOutcome>;
 }
+
+/**
+ * Keeps an idle machine ready for its next job (the idle pool): an executor that implements this opens what
+ * a job on the machine needs (its SSH connection) ahead of time, so picking the machine up costs no
+ * connection setup. `onLost` is called once if the machine stops answering while it is held.
+ */
+export interface MachineWarmer {
+  warm(machine: ConnectionInfo, onLost: (reason: Error) => void, signal?: AbortSignal): Promise<void>;
+  /** Lets go of what `warm` opened (the machine leaves the pool). Idempotent. */
+  cool(machine: ConnectionInfo): void;
+}

@@ -7,6 +7,8 @@
 
 import { randomBytes } from 'node:crypto';
 
+import type { ClientChannel } from 'ssh2';
+
 import { MachineLostError, type TraceSink } from '../core/index.js';
 import type { SshConnection } from './ssh-connection.js';
 
@@ -24,12 +26,16 @@ export function shellQuote(s: string): string {
  * What goes to the remote bash on stdin: record the pgid, honour an early cancel, then run the script with
  * stdin from /dev/null (read whole first, so a command reading stdin cannot swallow the rest of the script).
  */
-export function stageInput(script: string, pidFile: string): string {
+export function stageInput(script: string, pidFile: string, makeDir?: string): string {
   let eof: string;
   do eof = `__FLEETRUNNER_EOF_${randomBytes(8).toString('hex')}__`;
   while (script.includes(eof));
   const f = shellQuote(pidFile);
   return [
+    // The job's run directory, made by its first stage (no round trip of its own). Its name is random and
+    // mkdir fails if it exists, so nobody can have prepared it; a stop that came first made it (see
+    // killCommand) and this stage then ends here.
+    ...(makeDir !== undefined ? [`mkdir -m 700 ${shellQuote(makeDir)} || exit 1`] : []),
     `printf '%s\\n' "$$" > ${f} || exit 1`,
     `if [ -e ${f}.cancel ]; then exit 143; fi`,
     `IFS= read -r -d '' __fleetrunner_script <<'${eof}'`,
@@ -43,8 +49,12 @@ export function stageInput(script: string, pidFile: string): string {
 /** Remote command that stops the stage's process group: TERM, then KILL after `graceMs`. */
 export function killCommand(pidFile: string, graceMs: number): string {
   const f = shellQuote(pidFile);
+  const dir = shellQuote(pidFile.slice(0, Math.max(1, pidFile.lastIndexOf('/'))));
   const rounds = Math.max(1, Math.ceil(graceMs / 100));
   return [
+    // A first stage stopped before it started has not made the run directory yet: make it, so the marker
+    // can be left (and that stage's own mkdir fails, which ends it).
+    `[ -d ${dir} ] || mkdir -m 700 ${dir} 2>/dev/null`,
     `: > ${f}.cancel`,
     `pg=$(cat ${f} 2>/dev/null)`,
     `[ -n "$pg" ] || exit 0`,
@@ -75,6 +85,47 @@ export interface RemoteStageOptions {
   killGraceMs: number;
   /** After the kill, how long to wait for the channel to close before giving up on it. Default 5 s. */
   closeWaitMs?: number;
+  /** A channel already opened with REMOTE_SHELL_COMMAND (see StageShells); default: open one now. */
+  channel?: Promise<ClientChannel>;
+  /** The pid file's directory does not exist yet: this stage makes it (mode 700). */
+  makeDir?: string;
+}
+
+/**
+ * Opens each stage's remote shell one stage ahead: the next bash is started (sshd session, login shell,
+ * setsid, bash: ~15 ms) while the current stage runs, and waits on its stdin for the script. A stage
+ * therefore costs its own commands plus one round trip, not a process start-up. The shell left over at
+ * the end reads end-of-file and exits without running anything.
+ */
+export class StageShells {
+  private next: Promise<ClientChannel> | undefined;
+
+  constructor(private readonly conn: SshConnection) {}
+
+  /** Starts the first shell now (before anything else the job does on the machine). */
+  prefetch(): void {
+    this.next ??= this.open();
+  }
+
+  /** A shell for the stage about to run; the one after it starts opening at once. */
+  take(): Promise<ClientChannel> {
+    const ch = this.next ?? this.open();
+    this.next = this.conn.lost ? undefined : this.open();
+    return ch;
+  }
+
+  /** Lets go of the shell opened ahead (end of the job). */
+  close(): void {
+    const left = this.next;
+    this.next = undefined;
+    void left?.then((ch) => ch.end(), () => undefined);
+  }
+
+  private open(): Promise<ClientChannel> {
+    const p = this.conn.exec(REMOTE_SHELL_COMMAND);
+    p.catch(() => undefined); // an unused prefetch may fail with the connection; whoever takes it sees the error
+    return p;
+  }
 }
 
 /**
@@ -82,8 +133,11 @@ export interface RemoteStageOptions {
  * Rejects with MachineLostError when the connection drops.
  */
 export async function runRemoteStage(o: RemoteStageOptions): Promise<StageExit> {
-  if (o.stop.aborted) return { signal: 'TERM' };
-  const channel = await o.conn.exec(REMOTE_SHELL_COMMAND);
+  if (o.stop.aborted) {
+    void o.channel?.then((ch) => ch.end(), () => undefined);
+    return { signal: 'TERM' };
+  }
+  const channel = await (o.channel ?? o.conn.exec(REMOTE_SHELL_COMMAND));
   return new Promise<StageExit>((resolve, reject) => {
     let stopped = false;
     let settled = false;
@@ -129,7 +183,7 @@ export async function runRemoteStage(o: RemoteStageOptions): Promise<StageExit> 
     };
     o.stop.addEventListener('abort', onStop, { once: true });
 
-    channel.end(stageInput(o.script, o.pidFile));
+    channel.end(stageInput(o.script, o.pidFile, o.makeDir));
     if (o.stop.aborted) onStop();
   });
 }

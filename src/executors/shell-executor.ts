@@ -16,11 +16,14 @@ import {
   type JobPlan,
   type JobRunContext,
   type Logger,
+  type MachineWarmer,
 } from '../core/index.js';
+import { joinStages } from '../jobs/index.js';
 import { abortOutcome } from './job-abort.js';
 import { runJobSession, type StageTransport } from './job-session.js';
-import { channelExit, runRemoteStage, shellQuote } from './remote-shell.js';
-import { connectSsh, type SshConnection } from './ssh-connection.js';
+import { StageShells, runRemoteStage, shellQuote } from './remote-shell.js';
+import { MachineConnections } from './machine-connections.js';
+import type { SshConnection } from './ssh-connection.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
 import { guardedRun } from './guarded-run.js';
 import { TraceWriter } from './trace-lines.js';
@@ -32,12 +35,22 @@ export interface ShellExecutorOptions extends SshExecutionOptions {
 
 const STAGE_FILE_SAFE = /[^A-Za-z0-9_.-]/g;
 
-export class ShellExecutor implements Executor {
+export class ShellExecutor implements Executor, MachineWarmer {
   readonly style = 'shell' as const;
   private readonly clock: Clock;
+  private readonly connections: MachineConnections;
 
   constructor(private readonly o: ShellExecutorOptions) {
     this.clock = o.clock ?? systemClock;
+    this.connections = new MachineConnections(o);
+  }
+
+  warm(machine: ConnectionInfo, onLost: (reason: Error) => void, signal?: AbortSignal): Promise<void> {
+    return this.connections.warm(machine, onLost, signal);
+  }
+
+  cool(machine: ConnectionInfo): void {
+    this.connections.cool(machine);
   }
 
   run(machine: ConnectionInfo, ctx: JobRunContext): Promise<JobOutcome> {
@@ -56,7 +69,10 @@ export class ShellExecutor implements Executor {
 
     let plan: JobPlan;
     try {
-      plan = await this.o.planFor(ctx.job, machine);
+      const built = await this.o.planFor(ctx.job, machine);
+      // One remote shell for all the predefined stages before the user's script: a stage costs a process
+      // start and a round trip, and these share their bounds and their stop-at-first-failure rule.
+      plan = built.prepare.length > 1 ? { ...built, prepare: [joinStages(built.prepare)] } : built;
     } catch (e) {
       trace.sectionEnd('prepare_executor');
       const reason = e instanceof ConfigError ? 'runner_configuration_error' : 'runner_system_failure';
@@ -67,14 +83,7 @@ export class ShellExecutor implements Executor {
     const connectStop = AbortSignal.any([ctx.abort, ctx.cancel]);
     let conn: SshConnection;
     try {
-      conn = await connectSsh(machine, {
-        connectTimeoutMs: this.o.connectTimeoutMs,
-        keepaliveIntervalMs: this.o.keepaliveIntervalMs ?? 5_000,
-        keepaliveCountMax: this.o.keepaliveCountMax ?? 3,
-        clock: this.clock,
-        logger: log,
-        signal: connectStop,
-      });
+      conn = await this.connections.connect(machine, log, connectStop);
     } catch (e) {
       trace.sectionEnd('prepare_executor');
       if (ctx.abort.aborted) return abortOutcome(ctx.abort.reason);
@@ -83,12 +92,16 @@ export class ShellExecutor implements Executor {
     }
 
     let runDir: string | undefined;
+    const shells = new StageShells(conn);
     try {
+      // The first stage's shell starts now; an idle-pool connection already knows the temporary directory.
+      shells.prefetch();
+      // A private directory for the stages' pid files, made by the first stage.
+      runDir = `${await conn.remoteTmpDir()}/fleetrunner-job-${ctx.job.id}-${randomBytes(4).toString('hex')}`;
       // "Running on <host> via <executor>..." comes from the plan's prepare_script, as in gitlab-runner.
-      runDir = await this.makeRunDir(conn, ctx.job.id);
       trace.sectionEnd('prepare_executor');
 
-      const transport = this.transport(conn, runDir, trace);
+      const transport = this.transport(conn, shells, runDir, trace);
       return await runJobSession({
         plan,
         transport,
@@ -105,17 +118,20 @@ export class ShellExecutor implements Executor {
       if (!runDir) trace.sectionEnd('prepare_executor');
       return failed('runner_system_failure', errorMessage(e));
     } finally {
-      if (runDir && !conn.lost) await this.exec(conn, `rm -rf ${shellQuote(runDir)}`).catch(() => undefined);
+      shells.close();
+      if (runDir && !conn.lost) await conn.output(`rm -rf ${shellQuote(runDir)}`).catch(() => undefined);
       conn.close();
     }
   }
 
-  private transport(conn: SshConnection, runDir: string, trace: TraceWriter): StageTransport {
+  private transport(conn: SshConnection, shells: StageShells, runDir: string, trace: TraceWriter): StageTransport {
     let n = 0;
     return {
       runStage: (stage, stop) =>
         runRemoteStage({
           conn,
+          channel: shells.take(),
+          ...(n === 0 && { makeDir: runDir }),
           script: stage.script,
           pidFile: `${runDir}/${++n}-${stage.name.replace(STAGE_FILE_SAFE, '_')}.pid`,
           trace,
@@ -123,33 +139,5 @@ export class ShellExecutor implements Executor {
           killGraceMs: this.o.killGraceMs ?? 5_000,
         }),
     };
-  }
-
-  /** Creates the job's private directory for stage pid files in the machine's $TMPDIR; returns its path. */
-  private async makeRunDir(conn: SshConnection, jobId: number): Promise<string> {
-    const name = `fleetrunner-job-${jobId}-${randomBytes(4).toString('hex')}`;
-    const out = await this.exec(conn, `d="\${TMPDIR:-/tmp}/${name}" && mkdir -m 700 "$d" && printf '%s\\n' "$d"`);
-    const runDir = out.split('\n')[0] ?? '';
-    if (!runDir.startsWith('/')) throw new Error(`could not prepare the machine: ${out.trim() || 'no output'}`);
-    return runDir;
-  }
-
-  /** Runs a short housekeeping command; rejects on a non-zero exit. */
-  private async exec(conn: SshConnection, command: string): Promise<string> {
-    const ch = await conn.exec(command);
-    return new Promise((resolve, reject) => {
-      let out = '';
-      let err = '';
-      const off = conn.onLost(reject);
-      ch.on('data', (d: Buffer) => (out += d.toString('utf8')));
-      ch.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-      ch.on('close', (code?: number | null, signal?: string) => {
-        off();
-        const exit = channelExit(code, signal);
-        if (exit && 'exitCode' in exit && exit.exitCode === 0) return resolve(out);
-        const how = !exit ? 'no exit status' : 'exitCode' in exit ? `exit ${exit.exitCode}` : `signal ${exit.signal}`;
-        reject(new Error(`housekeeping command failed (${how}): ${(err || out).trim()}`));
-      });
-    });
   }
 }

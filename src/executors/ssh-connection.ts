@@ -59,6 +59,7 @@ function pinnedKey(hostPublicKey: string): PinnedKey {
 /** An open connection. `exec` opens a channel; `lost` tells whether the machine went away. */
 export class SshConnection {
   private lostErr: MachineLostError | undefined;
+  private tmpDir: Promise<string> | undefined;
   private closing = false;
   private readonly lostListeners = new Set<(e: MachineLostError) => void>();
 
@@ -100,6 +101,34 @@ export class SshConnection {
         off();
         if (err) reject(this.lostErr ?? err);
         else resolve(channel);
+      });
+    });
+  }
+
+  /** The machine's temporary directory ($TMPDIR, else /tmp) as the SSH user sees it; asked once per connection. */
+  remoteTmpDir(): Promise<string> {
+    this.tmpDir ??= this.output(`printf '%s\\n' "\${TMPDIR:-/tmp}"`).then((out) => {
+      const dir = out.split('\n')[0] ?? '';
+      if (!dir.startsWith('/')) throw new Error(`the machine reported no usable temporary directory: ${JSON.stringify(out.slice(0, 200))}`);
+      return dir.replace(/\/+$/, '') || '/';
+    });
+    return this.tmpDir;
+  }
+
+  /** Runs a short housekeeping command and resolves with its stdout; rejects on a non-zero exit. */
+  async output(command: string): Promise<string> {
+    const ch = await this.exec(command);
+    return new Promise((resolve, reject) => {
+      let out = '';
+      let err = '';
+      const off = this.onLost(reject);
+      ch.on('data', (d: Buffer) => (out += d.toString('utf8')));
+      ch.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+      ch.on('close', (code?: number | null, signal?: string) => {
+        off();
+        if (code === 0) return resolve(out);
+        const how = typeof code === 'number' ? `exit ${code}` : signal ? `signal ${signal}` : 'no exit status';
+        reject(new Error(`housekeeping command failed (${how}): ${(err || out).trim()}`));
       });
     });
   }

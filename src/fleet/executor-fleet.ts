@@ -1,11 +1,20 @@
-// The machines of one executor: acquire a ready machine for a job, release it after, and garbage-collect
-// machines that carry our ownership tags but are not in use (left by a crash or a lost release).
-// The provider's list is the source of truth; `inUse` is only a cache of what we handed out.
+// The machines of one executor: hand a ready machine to a job, take it back after, keep the idle pool at
+// the size its policy asks for, and garbage-collect machines that carry our ownership tags but are not
+// ours to keep (left by a crash or a lost release). The provider's list is the source of truth; the map
+// here is only what this process started and still tracks.
+//
+// A machine's life here: booting (created, not yet ready) → idle (ready, its SSH connection held by the
+// executor) → busy (running one job) → idle again while it has uses left, or removed. Machines created
+// for a job that found no idle one go straight from booting to busy. Every state counts against
+// maxMachines, so the pool can never push the executor over its cap.
 
 import type { Clock } from '../core/clock.js';
 import { errorMessage, InsufficientCapacityError } from '../core/errors.js';
+import type { MachineWarmer } from '../core/executor.js';
 import type { Logger } from '../core/logger.js';
 import type { CapacityProvider, ConnectionInfo, Machine, OwnershipTags } from '../core/machine.js';
+import { DEFAULT_POOL, type PoolConfig } from '../core/pool-config.js';
+import { activeSettings, planPool } from './pool-policy.js';
 
 export interface AcquiredMachine {
   machine: Machine;
@@ -17,77 +26,165 @@ export interface ExecutorFleetOptions {
   tags: OwnershipTags;
   logger: Logger;
   clock: Clock;
+  /** Machines in every state together never exceed this. Default: no cap (the runner's slots bound jobs). */
+  maxMachines?: number;
+  /** The idle pool's policy. Default: nothing idle, one job per machine. */
+  pool?: PoolConfig;
+  /** Opens an idle machine's SSH connection ahead of its job (the executor). */
+  warmer?: MachineWarmer;
   /** Attempts to get a ready machine before the job fails as a system failure. */
   acquireAttempts?: number;
   /** Pause before retrying a failed creation (grows per attempt, at most 5×). */
   retryDelayMs?: number;
 }
 
+export interface FleetCounts {
+  booting: number;
+  idle: number;
+  busy: number;
+}
+
+export interface ReleaseOptions {
+  /** The job ended in a way that leaves the machine healthy (not a system failure, not cut off). */
+  reusable?: boolean;
+}
+
 export class MachineUnavailableError extends Error {}
 
+type Phase = 'booting' | 'idle' | 'busy' | 'leaving';
+
+interface Tracked {
+  machine: Machine;
+  phase: Phase;
+  /** Booting for the pool (true) or for a waiting job. */
+  forPool: boolean;
+  connection?: ConnectionInfo;
+  uses: number;
+  idleSince: number;
+}
+
+const POOL_RETRY_MIN_MS = 5_000;
+const POOL_RETRY_MAX_MS = 5 * 60_000;
+
 export class ExecutorFleet {
-  private readonly inUse = new Map<string, Machine>();
+  private readonly tracked = new Map<string, Tracked>();
   private readonly attempts: number;
+  private readonly maxMachines: number;
+  private readonly pool: PoolConfig;
+  private readonly stopCtl = new AbortController();
+  /** Creations asked of the provider that have not returned a machine yet (for jobs and for the pool). */
+  private creating = 0;
+  private creatingForPool = 0;
+  /** Callers waiting for any change (a machine became idle, or one went away). */
+  private waiters = new Set<() => void>();
+  private poolFailures = 0;
+  private poolRetryAt = 0;
+  private activeSchedule: number | undefined;
+  private reconciling = false;
+  private reconcileAgain = false;
 
   constructor(private readonly opts: ExecutorFleetOptions) {
     this.attempts = opts.acquireAttempts ?? 3;
+    this.maxMachines = opts.maxMachines ?? Number.POSITIVE_INFINITY;
+    this.pool = opts.pool ?? DEFAULT_POOL;
   }
 
   get machinesInUse(): number {
-    return this.inUse.size;
+    return this.counts().busy;
   }
 
-  /** A ready machine, or MachineUnavailableError after `acquireAttempts` with every reason joined. */
+  counts(): FleetCounts {
+    const c: FleetCounts = { booting: this.creating, idle: 0, busy: 0 };
+    for (const t of this.tracked.values()) {
+      if (t.phase === 'idle') c.idle++;
+      else if (t.phase === 'busy') c.busy++;
+      else if (t.phase === 'booting') c.booting++;
+    }
+    return c;
+  }
+
+  /** A ready machine: an idle one if there is one, else a new one; MachineUnavailableError after
+   *  `acquireAttempts` failed creations, with every reason joined. */
   async acquire(signal: AbortSignal, onProgress: (line: string) => void): Promise<AcquiredMachine> {
     const reasons: string[] = [];
-    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+    let attempt = 0;
+    for (;;) {
       signal.throwIfAborted();
-      const { machines, errors } = await this.opts.provider.create(1, this.opts.tags);
-      const machine = machines[0];
-      if (!machine) {
-        const why = errors.map(errorMessage).join('; ') || 'the provider returned no machine';
-        reasons.push(why);
-        this.opts.logger.warn({ executor: this.opts.tags.executor, attempt, reason: why }, 'machine creation failed');
-        onProgress(`WARNING: could not create a machine (attempt ${attempt}/${this.attempts}): ${why}`);
-        if (!errors.some((e) => e instanceof InsufficientCapacityError)) await this.opts.clock.sleep((this.opts.retryDelayMs ?? 1000) * Math.min(attempt, 5), signal);
+      const idle = this.takeIdle();
+      if (idle) return idle;
+      if (this.total() >= this.maxMachines) {
+        // Every machine is busy or booting for the pool: the next one to become idle is ours.
+        await this.nextChange(signal);
         continue;
       }
-      this.inUse.set(machine.id, machine);
-      try {
-        const connection = await this.opts.provider.waitReady(machine, signal);
-        this.opts.logger.info({ executor: this.opts.tags.executor, machine: machine.id }, 'machine ready');
-        return { machine, connection };
-      } catch (e) {
-        const why = errorMessage(e);
-        reasons.push(why);
-        this.opts.logger.warn({ executor: this.opts.tags.executor, machine: machine.id, attempt, reason: why }, 'machine did not become ready');
-        onProgress(`WARNING: machine ${machine.id} did not become ready (attempt ${attempt}/${this.attempts}): ${why}`);
-        await this.release(machine);
-        signal.throwIfAborted();
+      attempt++;
+      const got = await this.createForJob(signal, onProgress, attempt, reasons);
+      if (got) return got;
+      if (attempt >= this.attempts) {
+        throw new MachineUnavailableError(`no machine could be made ready after ${this.attempts} attempts: ${reasons.join('; ')}`);
       }
     }
-    throw new MachineUnavailableError(`no machine could be made ready after ${this.attempts} attempts: ${reasons.join('; ')}`);
   }
 
-  /** Removes the machine (one job per machine). Never throws: failures are logged and left to GC. */
-  async release(machine: Machine): Promise<void> {
+  /** Takes the machine back after its job: to the idle pool while it has uses left and the job left it
+   *  healthy, otherwise removed. Never throws: failures are logged and left to garbage collection. */
+  async release(machine: Machine, o: ReleaseOptions = {}): Promise<void> {
+    const t = this.tracked.get(machine.id);
+    if (t && o.reusable && t.connection && t.uses < this.pool.maxUseCount && !this.stopCtl.signal.aborted) {
+      // Back to the pool in the background: the job's final state need not wait for the connection.
+      t.phase = 'booting';
+      void this.makeIdle(t, t.connection).then(async (why) => {
+        if (why === undefined) return;
+        this.opts.logger.warn({ executor: this.opts.tags.executor, machine: machine.id, reason: why }, 'machine could not go back to the idle pool');
+        await this.remove(machine);
+      });
+      return;
+    }
+    await this.remove(machine);
+  }
+
+  /**
+   * Brings the pool to what its policy asks for now: boots machines up to the idle target (within
+   * maxMachines and maxGrowthRate) and removes machines idle past idleTime beyond it. Runs on a timer and
+   * after every change; concurrent calls fold into one.
+   */
+  async reconcile(): Promise<void> {
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return;
+    }
+    this.reconciling = true;
     try {
-      const { errors } = await this.opts.provider.terminate([machine.id]);
-      for (const e of errors) this.opts.logger.error({ machine: machine.id, err: errorMessage(e) }, 'terminate failed; garbage collection will retry');
-      if (errors.length === 0) this.inUse.delete(machine.id);
-    } catch (e) {
-      this.opts.logger.error({ machine: machine.id, err: errorMessage(e) }, 'terminate failed; garbage collection will retry');
+      do {
+        this.reconcileAgain = false;
+        await this.reconcileOnce();
+      } while (this.reconcileAgain && !this.stopCtl.signal.aborted);
+    } finally {
+      this.reconciling = false;
     }
   }
 
-  /** Terminates owned machines that are not in use and older than `minAgeMs` (younger ones may still be
-   *  on their way back from `create`). Returns the ids it removed. */
+  /** Stops growing the pool and removes idle machines (the coordinator stopped taking jobs). */
+  async stopPool(): Promise<void> {
+    if (!this.stopCtl.signal.aborted) this.stopCtl.abort(new Error('the executor is shutting down'));
+    const idle = [...this.tracked.values()].filter((t) => t.phase === 'idle');
+    await Promise.all(idle.map((t) => this.remove(t.machine)));
+    this.wake();
+  }
+
+  /** Terminates owned machines that this process does not track (or failed to terminate) and that are
+   *  older than `minAgeMs` (younger ones may still be on their way back from `create`). Returns the ids it removed. */
   async collectGarbage(minAgeMs = 0): Promise<string[]> {
     const owned = await this.opts.provider.list(this.opts.tags);
     const now = this.opts.clock.now();
-    const stray = owned.filter((m) => !this.inUse.has(m.id) && m.state !== 'terminated' && now - m.createdAt >= minAgeMs);
+    const ours = (id: string) => {
+      const t = this.tracked.get(id);
+      return t !== undefined && t.phase !== 'leaving';
+    };
+    const stray = owned.filter((m) => !ours(m.id) && m.state !== 'terminated' && now - m.createdAt >= minAgeMs);
     if (stray.length) {
       const { errors } = await this.opts.provider.terminate(stray.map((m) => m.id));
+      if (errors.length === 0) for (const m of stray) this.tracked.delete(m.id);
       this.opts.logger.info({ executor: this.opts.tags.executor, removed: stray.map((m) => m.id), errors: errors.map(errorMessage) }, 'removed stray machines');
     }
     return stray.map((m) => m.id);
@@ -95,12 +192,231 @@ export class ExecutorFleet {
 
   /** Terminates every machine this executor owns (shutdown). */
   async releaseAll(): Promise<void> {
+    if (!this.stopCtl.signal.aborted) this.stopCtl.abort(new Error('the executor is shutting down'));
+    for (const t of this.tracked.values()) if (t.connection) this.opts.warmer?.cool(t.connection);
     const owned = await this.opts.provider.list(this.opts.tags);
     const ids = owned.filter((m) => m.state !== 'terminated').map((m) => m.id);
     if (ids.length) {
       const { errors } = await this.opts.provider.terminate(ids);
       for (const e of errors) this.opts.logger.error({ err: errorMessage(e) }, 'terminate at shutdown failed');
     }
-    this.inUse.clear();
+    this.tracked.clear();
+    this.wake();
+  }
+
+  private total(): number {
+    let n = this.creating;
+    for (const t of this.tracked.values()) if (t.phase !== 'leaving') n++;
+    return n;
+  }
+
+  /** The machine idle the longest, marked busy; undefined when none is idle. */
+  private takeIdle(): AcquiredMachine | undefined {
+    let oldest: Tracked | undefined;
+    for (const t of this.tracked.values()) if (t.phase === 'idle' && (!oldest || t.idleSince < oldest.idleSince)) oldest = t;
+    if (!oldest?.connection) return undefined;
+    oldest.phase = 'busy';
+    oldest.uses++;
+    this.opts.logger.debug({ executor: this.opts.tags.executor, machine: oldest.machine.id }, 'machine taken from the idle pool');
+    this.kick();
+    return { machine: oldest.machine, connection: oldest.connection };
+  }
+
+  private async createForJob(signal: AbortSignal, onProgress: (line: string) => void, attempt: number, reasons: string[]): Promise<AcquiredMachine | undefined> {
+    this.creating++;
+    let machine: Machine | undefined;
+    let errors: Error[];
+    try {
+      ({ machines: [machine], errors } = await this.opts.provider.create(1, this.opts.tags));
+    } finally {
+      this.creating--;
+    }
+    if (!machine) {
+      const why = errors.map(errorMessage).join('; ') || 'the provider returned no machine';
+      reasons.push(why);
+      this.opts.logger.warn({ executor: this.opts.tags.executor, attempt, reason: why }, 'machine creation failed');
+      onProgress(`WARNING: could not create a machine (attempt ${attempt}/${this.attempts}): ${why}`);
+      this.wake();
+      if (attempt < this.attempts && !errors.some((e) => e instanceof InsufficientCapacityError)) {
+        await this.opts.clock.sleep((this.opts.retryDelayMs ?? 1000) * Math.min(attempt, 5), signal);
+      }
+      return undefined;
+    }
+    const t: Tracked = { machine, phase: 'booting', forPool: false, uses: 1, idleSince: 0 };
+    this.tracked.set(machine.id, t);
+    try {
+      const connection = await this.opts.provider.waitReady(machine, signal);
+      t.connection = connection;
+      t.phase = 'busy';
+      this.opts.logger.info({ executor: this.opts.tags.executor, machine: machine.id }, 'machine ready');
+      return { machine, connection };
+    } catch (e) {
+      const why = errorMessage(e);
+      reasons.push(why);
+      this.opts.logger.warn({ executor: this.opts.tags.executor, machine: machine.id, attempt, reason: why }, 'machine did not become ready');
+      onProgress(`WARNING: machine ${machine.id} did not become ready (attempt ${attempt}/${this.attempts}): ${why}`);
+      await this.remove(machine);
+      signal.throwIfAborted();
+      return undefined;
+    }
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    if (this.stopCtl.signal.aborted) return;
+    const now = this.opts.clock.now();
+    const settings = activeSettings(this.pool, now);
+    if (settings.schedule !== this.activeSchedule) {
+      this.activeSchedule = settings.schedule;
+      this.opts.logger.info(
+        { executor: this.opts.tags.executor, schedule: settings.schedule ?? 'none', idleCount: settings.idleCount, idleTimeMs: settings.idleTimeMs, scaleFactor: settings.scaleFactor },
+        'idle pool policy changed',
+      );
+    }
+    const idle: Array<{ id: string; idleSince: number }> = [];
+    let busy = 0;
+    let poolBooting = this.creatingForPool;
+    for (const t of this.tracked.values()) {
+      if (t.phase === 'idle') idle.push({ id: t.machine.id, idleSince: t.idleSince });
+      else if (t.phase === 'busy' || (t.phase === 'booting' && !t.forPool)) busy++;
+      else if (t.phase === 'booting') poolBooting++;
+    }
+    // Machines being created for waiting jobs are as good as busy.
+    busy += this.creating - this.creatingForPool;
+    const plan = planPool(
+      { idle, busy, booting: poolBooting },
+      settings,
+      { maxMachines: this.maxMachines, ...(this.pool.maxGrowthRate !== undefined && { maxGrowthRate: this.pool.maxGrowthRate }) },
+      now,
+    );
+    for (const id of plan.remove) {
+      const t = this.tracked.get(id);
+      if (!t || t.phase !== 'idle') continue;
+      this.opts.logger.info({ executor: this.opts.tags.executor, machine: id, idleMs: now - t.idleSince }, 'removing an idle machine the pool no longer needs');
+      void this.remove(t.machine);
+    }
+    if (plan.create > 0 && now >= this.poolRetryAt) {
+      for (let i = 0; i < plan.create; i++) void this.bootForPool();
+    }
+  }
+
+  private async bootForPool(): Promise<void> {
+    const log = this.opts.logger;
+    this.creating++;
+    this.creatingForPool++;
+    let machine: Machine | undefined;
+    let errors: Error[] = [];
+    try {
+      ({ machines: [machine], errors } = await this.opts.provider.create(1, this.opts.tags));
+    } catch (e) {
+      errors = [e instanceof Error ? e : new Error(String(e))];
+    } finally {
+      this.creating--;
+      this.creatingForPool--;
+    }
+    if (!machine) {
+      this.poolFailed(errors.map(errorMessage).join('; ') || 'the provider returned no machine');
+      return;
+    }
+    const t: Tracked = { machine, phase: 'booting', forPool: true, uses: 0, idleSince: 0 };
+    this.tracked.set(machine.id, t);
+    if (this.stopCtl.signal.aborted) {
+      await this.remove(machine);
+      return;
+    }
+    try {
+      const connection = await this.opts.provider.waitReady(machine, this.stopCtl.signal);
+      t.connection = connection;
+      const why = await this.makeIdle(t, connection);
+      if (why === undefined) {
+        this.poolFailures = 0;
+        log.info({ executor: this.opts.tags.executor, machine: machine.id }, 'machine ready and idle');
+      } else {
+        if (!this.stopCtl.signal.aborted) this.poolFailed(why);
+        await this.remove(machine);
+      }
+    } catch (e) {
+      if (!this.stopCtl.signal.aborted) this.poolFailed(`machine ${machine.id} did not become ready: ${errorMessage(e)}`);
+      await this.remove(machine);
+    }
+  }
+
+  /** Opens the machine's connection ahead of its next job and puts it in the idle pool; otherwise says
+   *  why (the caller removes it). */
+  private async makeIdle(t: Tracked, connection: ConnectionInfo): Promise<string | undefined> {
+    const id = t.machine.id;
+    try {
+      await this.opts.warmer?.warm(
+        connection,
+        (reason) => {
+          if (this.tracked.get(id) !== t || t.phase !== 'idle') return;
+          this.opts.logger.warn({ executor: this.opts.tags.executor, machine: id, reason: errorMessage(reason) }, 'idle machine stopped answering; replacing it');
+          void this.remove(t.machine).then(() => this.kick());
+        },
+        this.stopCtl.signal,
+      );
+    } catch (e) {
+      return `could not connect to machine ${id}: ${errorMessage(e)}`;
+    }
+    if (this.stopCtl.signal.aborted || this.tracked.get(id) !== t) return 'the pool stopped';
+    t.phase = 'idle';
+    t.idleSince = this.opts.clock.now();
+    this.wake();
+    this.kick();
+    return undefined;
+  }
+
+  private poolFailed(why: string): void {
+    this.poolFailures++;
+    const backoff = Math.min(POOL_RETRY_MAX_MS, POOL_RETRY_MIN_MS * 2 ** (this.poolFailures - 1));
+    this.poolRetryAt = this.opts.clock.now() + backoff;
+    this.opts.logger.warn({ executor: this.opts.tags.executor, reason: why, retryInMs: backoff }, 'could not add a machine to the idle pool');
+    this.wake();
+  }
+
+  /** Terminates the machine and forgets it once the provider confirmed. */
+  private async remove(machine: Machine): Promise<void> {
+    const t = this.tracked.get(machine.id);
+    if (t) {
+      t.phase = 'leaving';
+      if (t.connection) this.opts.warmer?.cool(t.connection);
+    }
+    try {
+      const { errors } = await this.opts.provider.terminate([machine.id]);
+      for (const e of errors) this.opts.logger.error({ machine: machine.id, err: errorMessage(e) }, 'terminate failed; garbage collection will retry');
+      if (errors.length === 0) this.tracked.delete(machine.id);
+    } catch (e) {
+      this.opts.logger.error({ machine: machine.id, err: errorMessage(e) }, 'terminate failed; garbage collection will retry');
+    }
+    // A failed terminate leaves the machine tracked as leaving: not counted against the cap, and the next
+    // garbage collection tries again.
+    this.wake();
+    this.kick();
+  }
+
+  /** Schedules a reconcile soon (after the current turn), so the pool refills right after a job takes a machine. */
+  private kick(): void {
+    if (this.stopCtl.signal.aborted) return;
+    queueMicrotask(() => void this.reconcile().catch((e) => this.opts.logger.warn({ err: errorMessage(e) }, 'idle pool reconcile failed')));
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = new Set();
+    for (const w of waiters) w();
+  }
+
+  private nextChange(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.waiters.delete(done);
+        reject(signal.reason);
+      };
+      const done = () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.add(done);
+    });
   }
 }

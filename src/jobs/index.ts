@@ -8,4 +8,5 @@ export { expandVariables } from './expand.js';
 export { parseGoDuration } from './duration.js';
 export { quote } from './quote.js';
 export { ShellWriter } from './writer.js';
+export { joinStages } from './join-stages.js';
 export { jobContainers, splitAliases, type ContainerImage, type EnvVariable, type JobContainers } from './containers.js';

@@ -17,7 +17,8 @@ export function exportable(v: ResolvedVariable): boolean {
 }
 
 export function writeEnvironment(w: ShellWriter, variables: readonly ResolvedVariable[], dirs: ProjectDirs): void {
-  w.mkdirPrivate(dirs.tmpDir);
+  // prepare_script made it private for this job; later stages only recreate it if a job removed it.
+  w.ensurePrivateDir(dirs.tmpDir);
   for (const v of variables) {
     if (!exportable(v)) continue;
     if (v.filePath !== undefined) {
@@ -30,7 +31,7 @@ export function writeEnvironment(w: ShellWriter, variables: readonly ResolvedVar
   // GITLAB_ENV: KEY=value lines a stage appends are exported by every later stage.
   const envFile = posix.join(dirs.tmpDir, 'gitlab_runner_env');
   w.exportVariable('GITLAB_ENV', envFile);
-  w.command('touch', envFile);
+  w.ensureFile(envFile);
   w.raw('while IFS= read -r _fr_line || [ -n "$_fr_line" ]; do');
   w.raw('  if [ -n "$_fr_line" ]; then export -- "$_fr_line" 2>/dev/null || true; fi');
   w.command(op('done <'), envFile);

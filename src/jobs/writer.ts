@@ -11,6 +11,8 @@ const YELLOW = '\\033[0;33m';
 const BOLD_RED = '\\033[31;1m';
 const BOLD_CYAN = '\\033[36;1m';
 const CLEAR = '\\033[0K';
+/** Section timestamps: bash 5's EPOCHSECONDS needs no process; other shells run `date`. */
+const NOW = '"${EPOCHSECONDS:-$(date +%s)}"';
 
 export interface Section {
   /** GitLab's section name: get_sources, step_script, … ([A-Za-z0-9_.-] only). */
@@ -75,8 +77,19 @@ export class ShellWriter {
 
   /** A directory only the job's user can read (file variables, credentials live there). */
   mkdirPrivate(path: string): void {
-    this.command(op('(umask 077 && mkdir -p'), path, op(')'));
-    this.command('chmod', '700', path);
+    // One process either way: chmod an existing directory (a pooled machine's), or make it private.
+    this.command(op('if [ -d'), path, op(']; then chmod 700'), path, op('; else mkdir -p -m 700'), path, op('; fi'));
+  }
+
+  /** Creates the directory private if it is missing; one made by mkdirPrivate earlier in the job is left
+   *  as it is (a builtin test: no process for the common case). */
+  ensurePrivateDir(path: string): void {
+    this.command(op('[ -d'), path, op('] || (umask 077 && mkdir -p'), path, op(')'));
+  }
+
+  /** Creates the file if it is missing, without a process (`touch` would be one). */
+  ensureFile(path: string): void {
+    this.command(op(':'), op('>>'), path);
   }
 
   rmTree(path: string): void {
@@ -158,9 +171,9 @@ export class ShellWriter {
   }
 
   /**
-   * The complete script for `bash --noprofile --norc -s`. The body runs as `: | eval '(<body>)'` (GitLab's
-   * shape, plus a subshell): bash reads the script itself from stdin, so the job's commands must get a stdin of their own
-   * (an empty pipe) or `cat` in a job would swallow the rest of the script; and the user's text stays one
+   * The complete script for `bash --noprofile --norc -s`. The body runs as `eval '(<body>)' </dev/null`:
+   * bash reads the script itself from stdin, so the job's commands must get a stdin of their own (empty)
+   * or `cat` in a job would swallow the rest of the script; and the user's text stays one
    * quoted word, so it cannot break the wrapper. The section end is printed from an EXIT trap, so a failing
    * stage still closes its section; the stage's exit status is the body's.
    */
@@ -172,15 +185,16 @@ export class ShellWriter {
       words([
         'printf',
         `section_start:%s:%s\\r${CLEAR}${BOLD_CYAN}%s${RESET}\\n`,
-        op('"$(date +%s)"'),
+        op(NOW),
         name,
         header,
       ]),
-      `_fr_section_end() { ${words(['printf', `section_end:%s:%s\\r${CLEAR}\\n`, op('"$(date +%s)"'), name])}; }`,
+      `_fr_section_end() { ${words(['printf', `section_end:%s:%s\\r${CLEAR}\\n`, op(NOW), name])}; }`,
       'trap _fr_section_end EXIT',
-      // The body runs in a subshell: bash 5.2 reports 1, not the failing command's status, when errexit
-      // fires directly inside an eval in a pipeline (`: | eval 'set -e; sh -c "exit 7"'` exits 1).
-      `: | eval ${quote(`(\n${this.body(options.debugTrace, options.portable)})`)}`,
+      // The body runs in a subshell, so errexit ends the subshell with the failing command's status (bash
+      // 5.2 reports 1 when errexit fires directly inside an eval). Its stdin is /dev/null rather than
+      // GitLab's `: |` pipe: the same empty stdin without the two processes a pipeline costs.
+      `eval ${quote(`(\n${this.body(options.debugTrace, options.portable)})`)} </dev/null`,
     ];
     if (options.ignoreErrors) {
       out.push(

@@ -75,6 +75,8 @@ export class Coordinator {
     } finally {
       maintenance();
     }
+    // No new jobs: idle machines have nothing left to wait for.
+    await Promise.all(this.o.executors.map((e) => e.fleet.stopPool().catch((err) => this.o.logger.warn({ executor: e.name, err: errorMessage(err) }, 'could not empty the idle pool'))));
     await this.drain();
   }
 

@@ -135,15 +135,19 @@ export class JobRun {
       trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
       return failed('runner_system_failure', why);
     }
+    let outcome: JobOutcome | undefined;
     try {
-      const outcome = await executor.run(acquired.connection, { job: this.o.job, trace, cancel: this.cancelCtl.signal, abort: this.abortCtl.signal });
+      outcome = await executor.run(acquired.connection, { job: this.o.job, trace, cancel: this.cancelCtl.signal, abort: this.abortCtl.signal });
       // A shutdown cut-off is the runner's doing, not the job's: GitLab must see a system failure.
       if (outcome.state === 'failed' && this.abortCtl.signal.reason instanceof ShutdownAbort) {
-        return { ...outcome, reason: 'runner_system_failure' };
+        outcome = { ...outcome, reason: 'runner_system_failure' };
       }
       return outcome;
     } finally {
-      await fleet.release(acquired.machine);
+      // A machine goes back to the pool only after a job that ended on its own terms: after a system
+      // failure or a hard abort its state is unknown.
+      const reusable = outcome !== undefined && !this.abortCtl.signal.aborted && (outcome.state === 'success' || outcome.reason !== 'runner_system_failure');
+      await fleet.release(acquired.machine, { reusable });
     }
   }
 }

@@ -18,12 +18,14 @@ import {
   type JobPlan,
   type JobRunContext,
   type Logger,
+  type MachineWarmer,
 } from '../../core/index.js';
 import type { JobContainers } from '../../jobs/index.js';
 import { abortOutcome } from '../job-abort.js';
 import { runJobSession } from '../job-session.js';
 import { shellQuote } from '../remote-shell.js';
-import { connectSsh, type SshConnection } from '../ssh-connection.js';
+import { MachineConnections } from '../machine-connections.js';
+import type { SshConnection } from '../ssh-connection.js';
 import type { SshExecutionOptions } from '../ssh-execution-options.js';
 import { guardedRun } from '../guarded-run.js';
 import { TraceWriter } from '../trace-lines.js';
@@ -49,12 +51,22 @@ export interface DockerExecutorOptions extends SshExecutionOptions {
   pushLogins?(job: JobPayload): Promise<RegistryLogin[]>;
 }
 
-export class DockerExecutor implements Executor {
+export class DockerExecutor implements Executor, MachineWarmer {
   readonly style = 'docker' as const;
   private readonly clock: Clock;
+  private readonly connections: MachineConnections;
 
   constructor(private readonly o: DockerExecutorOptions) {
     this.clock = o.clock ?? systemClock;
+    this.connections = new MachineConnections(o);
+  }
+
+  warm(machine: ConnectionInfo, onLost: (reason: Error) => void, signal?: AbortSignal): Promise<void> {
+    return this.connections.warm(machine, onLost, signal);
+  }
+
+  cool(machine: ConnectionInfo): void {
+    this.connections.cool(machine);
   }
 
   run(machine: ConnectionInfo, ctx: JobRunContext): Promise<JobOutcome> {
@@ -104,14 +116,7 @@ export class DockerExecutor implements Executor {
 
     let conn: SshConnection;
     try {
-      conn = await connectSsh(machine, {
-        connectTimeoutMs: this.o.connectTimeoutMs,
-        keepaliveIntervalMs: this.o.keepaliveIntervalMs ?? 5_000,
-        keepaliveCountMax: this.o.keepaliveCountMax ?? 3,
-        clock: this.clock,
-        logger: log,
-        signal: prepareStop,
-      });
+      conn = await this.connections.connect(machine, log, prepareStop);
     } catch (e) {
       timersOff.abort();
       return endPrepare(prepareStop.aborted ? stoppedOutcome() : failed('runner_system_failure', errorMessage(e)));

@@ -1,7 +1,7 @@
 // The stage preamble and the kill command are shell code: check them against a real bash.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,9 +12,9 @@ import { killCommand, stageInput } from '../../../src/executors/remote-shell.js'
 const dir = mkdtempSync(join(tmpdir(), 'fr-remote-shell-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function runStage(script: string, pidFile: string) {
+function runStage(script: string, pidFile: string, makeDir?: string) {
   return spawnSync('setsid', ['-w', 'bash', '--noprofile', '--norc', '-s'], {
-    input: stageInput(script, pidFile),
+    input: stageInput(script, pidFile, makeDir),
     encoding: 'utf8',
   });
 }
@@ -49,6 +49,28 @@ describe('stage preamble', () => {
     writeFileSync(`${pidFile}.cancel`, '');
     const r = runStage('echo ran', pidFile);
     expect(r.status).toBe(143);
+    expect(r.stdout).toBe('');
+  });
+
+  it('the first stage makes the private run directory, and refuses one that exists already', () => {
+    const runDir = join(dir, 'run-1');
+    const r = runStage('echo ran', join(runDir, '1.pid'), runDir);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('ran\n');
+    expect(statSync(runDir).mode & 0o777).toBe(0o700);
+    const again = runStage('echo ran again', join(runDir, '2.pid'), runDir);
+    expect(again.status).toBe(1);
+    expect(again.stdout).toBe('');
+  });
+
+  it('a first stage stopped before it began: the kill command makes the directory for its marker, and the stage never runs', () => {
+    const runDir = join(dir, 'run-2');
+    const pidFile = join(runDir, '1.pid');
+    const k = spawnSync('bash', ['-c', killCommand(pidFile, 200)], { encoding: 'utf8' });
+    expect(k.status).toBe(0);
+    expect(existsSync(`${pidFile}.cancel`)).toBe(true);
+    const r = runStage('echo ran', pidFile, runDir);
+    expect(r.status).not.toBe(0);
     expect(r.stdout).toBe('');
   });
 

@@ -41,9 +41,9 @@ export function job(over: Partial<JobPayload> = {}): JobPayload {
   };
 }
 
-/** The body a stage script evals: the single-quoted word after `: | eval `, read back. */
+/** The body a stage script evals: the single-quoted word after `eval `, read back. */
 export function body(script: string): string {
-  const marker = '\n: | eval ';
+  const marker = '\neval ';
   let i = script.indexOf(marker);
   if (i < 0) throw new Error('no eval line');
   i += marker.length;

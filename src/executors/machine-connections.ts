@@ -1,0 +1,87 @@
+// SSH connections of one executor, opened per job or ahead of it. An idle-pool machine gets its connection
+// when it joins the pool (warm), so the job that picks it up starts without the ~100 ms of SSH handshake,
+// key exchange and authentication; the job takes the held connection and closes it when it ends, like one
+// it opened itself. A held connection that drops tells the pool, which replaces the machine.
+
+import { systemClock, type Clock, type ConnectionInfo, type Logger, type MachineWarmer } from '../core/index.js';
+import { connectSsh, type SshConnection } from './ssh-connection.js';
+import type { SshExecutionOptions } from './ssh-execution-options.js';
+
+interface Held {
+  conn: SshConnection;
+  unsubscribe: () => void;
+}
+
+/** One key per machine endpoint and host key: a new machine reusing an address never gets an old connection. */
+function keyOf(m: ConnectionInfo): string {
+  return `${m.username}@${m.host}:${m.port} ${m.hostPublicKey}`;
+}
+
+export class MachineConnections implements MachineWarmer {
+  private readonly held = new Map<string, Held>();
+  private readonly clock: Clock;
+
+  constructor(private readonly o: SshExecutionOptions) {
+    this.clock = o.clock ?? systemClock;
+  }
+
+  /** Connections held for idle machines right now. */
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  async warm(machine: ConnectionInfo, onLost: (reason: Error) => void, signal?: AbortSignal): Promise<void> {
+    const conn = await this.open(machine, this.o.logger, signal);
+    try {
+      // Asked now so the job does not have to: its stages' pid files live there.
+      await conn.remoteTmpDir();
+    } catch (e) {
+      conn.close();
+      throw e;
+    }
+    const key = keyOf(machine);
+    this.drop(key);
+    const unsubscribe = conn.onLost((e) => {
+      if (this.held.get(key)?.conn !== conn) return;
+      this.held.delete(key);
+      onLost(e);
+    });
+    this.held.set(key, { conn, unsubscribe });
+  }
+
+  cool(machine: ConnectionInfo): void {
+    this.drop(keyOf(machine));
+  }
+
+  /** The connection held for this machine (handed over: the caller closes it), or a new one. */
+  async connect(machine: ConnectionInfo, log: Logger, signal: AbortSignal): Promise<SshConnection> {
+    const key = keyOf(machine);
+    const held = this.held.get(key);
+    if (held) {
+      this.held.delete(key);
+      held.unsubscribe();
+      if (!held.conn.lost) return held.conn;
+      held.conn.close();
+    }
+    return this.open(machine, log, signal);
+  }
+
+  private open(machine: ConnectionInfo, log: Logger, signal?: AbortSignal): Promise<SshConnection> {
+    return connectSsh(machine, {
+      connectTimeoutMs: this.o.connectTimeoutMs,
+      keepaliveIntervalMs: this.o.keepaliveIntervalMs ?? 5_000,
+      keepaliveCountMax: this.o.keepaliveCountMax ?? 3,
+      clock: this.clock,
+      logger: log,
+      ...(signal && { signal }),
+    });
+  }
+
+  private drop(key: string): void {
+    const held = this.held.get(key);
+    if (!held) return;
+    this.held.delete(key);
+    held.unsubscribe();
+    held.conn.close();
+  }
+}

@@ -1,0 +1,222 @@
+// The fleet of one executor with its idle pool: in-memory provider, stepped clock, a warmer that records.
+import { describe, expect, it } from 'vitest';
+
+import { silentLogger, type ConnectionInfo, type MachineWarmer } from '../../../src/core/index.js';
+import { DEFAULT_POOL, type PoolConfig } from '../../../src/core/pool-config.js';
+import { ExecutorFleet } from '../../../src/fleet/executor-fleet.js';
+import { MemoryProvider } from '../../helpers/memory-provider.js';
+import { FakeClock } from '../executors/fakes.js';
+
+const tags = { fleet: 'f', executor: 'e', coordinator: 'c' };
+
+class RecordingWarmer implements MachineWarmer {
+  warmed: string[] = [];
+  cooled: string[] = [];
+  lost = new Map<string, (e: Error) => void>();
+  failFor = new Set<string>();
+  async warm(m: ConnectionInfo, onLost: (e: Error) => void): Promise<void> {
+    if (this.failFor.has(m.host)) throw new Error(`ssh: ${m.host} refused`);
+    this.warmed.push(m.host);
+    this.lost.set(m.host, onLost);
+  }
+  cool(m: ConnectionInfo): void {
+    this.cooled.push(m.host);
+  }
+}
+
+/** Lets queued microtasks and immediate callbacks (background boots, kicks) run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+}
+
+function setup(pool: Partial<PoolConfig>, maxMachines = 4) {
+  const provider = new MemoryProvider();
+  const clock = new FakeClock();
+  const warmer = new RecordingWarmer();
+  const fleet = new ExecutorFleet({ provider, tags, logger: silentLogger, clock, maxMachines, pool: { ...DEFAULT_POOL, ...pool }, warmer });
+  return { provider, clock, warmer, fleet };
+}
+
+const never = new AbortController().signal;
+const noProgress = () => undefined;
+
+describe('ExecutorFleet without a pool', () => {
+  it('creates a machine per job and removes it after', async () => {
+    const { provider, fleet, warmer } = setup({});
+    await fleet.reconcile();
+    await settle();
+    expect(provider.created).toBe(0);
+    const got = await fleet.acquire(never, noProgress);
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 0, busy: 1 });
+    await fleet.release(got.machine, { reusable: true });
+    expect(provider.terminated).toEqual([got.machine.id]);
+    expect(warmer.warmed).toEqual([]);
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 0, busy: 0 });
+  });
+});
+
+describe('ExecutorFleet idle pool', () => {
+  it('boots idleCount machines, warms them, hands one out without creating, then refills', async () => {
+    const { provider, fleet, warmer } = setup({ idleCount: 2 });
+    await fleet.reconcile();
+    await settle();
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 2, busy: 0 });
+    expect(warmer.warmed).toEqual(['m-1', 'm-2']);
+
+    const got = await fleet.acquire(never, noProgress);
+    expect(got.machine.id).toBe('m-1'); // idle the longest first, not a new one
+    await settle();
+    expect(provider.created).toBe(3);
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 2, busy: 1 });
+
+    await fleet.release(got.machine, { reusable: true }); // maxUseCount 1: removed
+    expect(provider.terminated).toEqual(['m-1']);
+    expect(warmer.cooled).toContain('m-1');
+  });
+
+  it('never goes over maxMachines, counting busy and booting machines', async () => {
+    const { provider, fleet } = setup({ idleCount: 3 }, 3);
+    await fleet.reconcile();
+    await settle();
+    const a = await fleet.acquire(never, noProgress);
+    const b = await fleet.acquire(never, noProgress);
+    await settle();
+    expect(provider.machines.size).toBe(3);
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 1, busy: 2 });
+    await fleet.release(a.machine);
+    await fleet.release(b.machine);
+    await settle();
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 3, busy: 0 });
+    expect(provider.machines.size).toBe(3);
+  });
+
+  it('a job at the cap waits for the pool machine that is booting instead of creating another', async () => {
+    const { provider, fleet } = setup({ idleCount: 1 }, 1);
+    let ready!: () => void;
+    const gate = new Promise<void>((r) => (ready = r));
+    const inner = provider.waitReady.bind(provider);
+    provider.waitReady = async (m) => {
+      await gate;
+      return inner(m);
+    };
+    await fleet.reconcile();
+    await settle();
+    expect(fleet.counts().booting).toBe(1);
+    let done = false;
+    const pending = fleet.acquire(never, noProgress).then((x) => {
+      done = true;
+      return x;
+    });
+    await settle();
+    expect(done).toBe(false);
+    expect(provider.created).toBe(1);
+    ready();
+    const got = await pending;
+    expect(got.machine.id).toBe('m-1');
+    expect(provider.created).toBe(1);
+  });
+
+  it('reuses a machine up to maxUseCount, and never after a job that left it unhealthy', async () => {
+    const { provider, fleet, warmer } = setup({ idleCount: 1, maxUseCount: 2 });
+    await fleet.reconcile();
+    await settle();
+    const first = await fleet.acquire(never, noProgress);
+    await fleet.release(first.machine, { reusable: true });
+    await settle();
+    expect(provider.terminated).toEqual([]);
+    expect(warmer.warmed.filter((h) => h === first.machine.id)).toHaveLength(2); // warmed again on return
+    // m-1 has been idle longest: it is handed out again, now its second and last use.
+    const second = await fleet.acquire(never, noProgress);
+    expect(second.machine.id).toBe(first.machine.id);
+    await fleet.release(second.machine, { reusable: true });
+    expect(provider.terminated).toEqual([first.machine.id]);
+
+    await settle();
+    const third = await fleet.acquire(never, noProgress);
+    await fleet.release(third.machine, { reusable: false });
+    expect(provider.terminated).toContain(third.machine.id);
+  });
+
+  it('removes idle machines beyond the target once they were idle for idleTime', async () => {
+    const { provider, fleet, clock } = setup({ idleCount: 0, maxUseCount: 5, idleTimeMs: 10 * 60_000 });
+    const got = await fleet.acquire(never, noProgress);
+    await fleet.release(got.machine, { reusable: true });
+    await settle();
+    expect(fleet.counts().idle).toBe(1);
+    clock.advance(9 * 60_000);
+    await fleet.reconcile();
+    await settle();
+    expect(provider.terminated).toEqual([]);
+    clock.advance(60_000);
+    await fleet.reconcile();
+    await settle();
+    expect(provider.terminated).toEqual([got.machine.id]);
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 0, busy: 0 });
+  });
+
+  it('replaces an idle machine whose held connection dropped', async () => {
+    const { provider, fleet, warmer } = setup({ idleCount: 1 });
+    await fleet.reconcile();
+    await settle();
+    warmer.lost.get('m-1')!(new Error('connection reset'));
+    await settle();
+    expect(provider.terminated).toEqual(['m-1']);
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 1, busy: 0 });
+    expect(provider.machines.has('m-2')).toBe(true);
+  });
+
+  it('a machine the executor cannot connect to never joins the pool', async () => {
+    const { provider, fleet, warmer } = setup({ idleCount: 1 });
+    warmer.failFor.add('m-1');
+    await fleet.reconcile();
+    await settle();
+    expect(provider.terminated).toEqual(['m-1']);
+    expect(fleet.counts().idle).toBe(0);
+  });
+
+  it('backs off after a failed pool creation instead of hammering the provider', async () => {
+    const { provider, fleet, clock } = setup({ idleCount: 1 });
+    provider.failNextCreates = 1;
+    await fleet.reconcile();
+    await settle();
+    expect(fleet.counts().idle).toBe(0);
+    await fleet.reconcile();
+    await settle();
+    expect(provider.created).toBe(0); // still backing off
+    clock.advance(5_000);
+    await fleet.reconcile();
+    await settle();
+    expect(fleet.counts().idle).toBe(1);
+  });
+
+  it('stopPool removes idle machines, stops refilling, and removes a machine that finishes booting after', async () => {
+    const { provider, fleet } = setup({ idleCount: 2 });
+    await fleet.reconcile();
+    await settle();
+    const busy = await fleet.acquire(never, noProgress); // a refill starts booting
+    await fleet.stopPool();
+    await settle();
+    expect(provider.machines.size).toBe(1);
+    expect([...provider.machines.keys()]).toEqual([busy.machine.id]);
+    await fleet.reconcile();
+    await settle();
+    expect(provider.machines.size).toBe(1);
+    await fleet.release(busy.machine, { reusable: true }); // no way back into a stopped pool
+    expect(provider.machines.size).toBe(0);
+  });
+
+  it('garbage collection leaves pool machines alone and retries a failed terminate', async () => {
+    const { provider, fleet } = setup({ idleCount: 1 });
+    await fleet.reconcile();
+    await settle();
+    expect(await fleet.collectGarbage()).toEqual([]);
+    const got = await fleet.acquire(never, noProgress);
+    const terminate = provider.terminate.bind(provider);
+    provider.terminate = async () => ({ errors: [new Error('throttled')] });
+    await fleet.release(got.machine);
+    provider.terminate = terminate;
+    await settle();
+    expect(await fleet.collectGarbage()).toEqual([got.machine.id]);
+    expect(provider.machines.has(got.machine.id)).toBe(false);
+  });
+});
