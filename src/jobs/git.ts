@@ -87,14 +87,19 @@ export function writeGetSources(w: ShellWriter, input: GetSourcesInput): void {
   w.raw('export GIT_TERMINAL_PROMPT=0');
   const userSkipsSmudge = vars.get('GIT_LFS_SKIP_SMUDGE') !== undefined;
   if (!userSkipsSmudge) w.raw('export GIT_LFS_SKIP_SMUDGE=1'); // LFS objects come with `git lfs pull`
-  w.mkdir(parent);
-  w.cd(parent);
-  if (strategy !== 'none') input.writeHook('pre_get_sources_script');
-
   if (strategy === 'none') {
+    // mkdir -p makes the parent too: one process instead of two.
     w.notice('Skipping Git repository setup');
     w.mkdir(projectDir);
-  } else if (strategy === 'empty') {
+    w.cd(projectDir);
+    input.writeHook('post_get_sources_script');
+    return;
+  }
+  w.mkdir(parent);
+  w.cd(parent);
+  input.writeHook('pre_get_sources_script');
+
+  if (strategy === 'empty') {
     w.notice('Skipping Git repository setup and creating an empty build directory');
     w.rmTree(projectDir);
     w.mkdir(projectDir);

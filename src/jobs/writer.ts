@@ -72,7 +72,8 @@ export class ShellWriter {
   }
 
   mkdir(path: string): void {
-    this.command('mkdir', '-p', path);
+    // The builtin test spares a process when the directory is there (a pooled machine's second job).
+    this.command(op('[ -d'), path, op('] || mkdir -p'), path);
   }
 
   /** A directory only the job's user can read (file variables, credentials live there). */

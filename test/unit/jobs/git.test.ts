@@ -51,7 +51,7 @@ describe('get_sources', () => {
     expect(none).toContain('Skipping Git repository setup');
     expect(none).not.toContain('git ');
     const empty = sources(job({ variables: [{ key: 'GIT_STRATEGY', value: 'empty' }] }));
-    expect(empty).toContain('rm -rf /home/fr/builds/group/sub/app\nmkdir -p /home/fr/builds/group/sub/app\n');
+    expect(empty).toContain('rm -rf /home/fr/builds/group/sub/app\n[ -d /home/fr/builds/group/sub/app ] || mkdir -p /home/fr/builds/group/sub/app\n');
   });
 
   it('updates submodules per GIT_SUBMODULE_* variables', () => {
