@@ -7,6 +7,8 @@ import { systemClock, type Clock, type ConnectionInfo, type Logger, type Machine
 import { connectSsh, type SshConnection } from './ssh-connection.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
 
+const WARM_CONNECT_TIMEOUT_MS = 10_000;
+
 interface Held {
   conn: SshConnection;
   unsubscribe: () => void;
@@ -31,7 +33,9 @@ export class MachineConnections implements MachineWarmer {
   }
 
   async warm(machine: ConnectionInfo, onLost: (reason: Error) => void, signal?: AbortSignal): Promise<void> {
-    const conn = await this.open(machine, this.o.logger, signal);
+    // The machine answered a moment ago (its readiness check, or its last job): no boot budget here, or a
+    // machine that died in between would hold its place in the pool for minutes.
+    const conn = await this.open(machine, this.o.logger, signal, Math.min(this.o.connectTimeoutMs, WARM_CONNECT_TIMEOUT_MS));
     try {
       // Asked now so the job does not have to: its stages' pid files live there.
       await conn.remoteTmpDir();
@@ -66,9 +70,9 @@ export class MachineConnections implements MachineWarmer {
     return this.open(machine, log, signal);
   }
 
-  private open(machine: ConnectionInfo, log: Logger, signal?: AbortSignal): Promise<SshConnection> {
+  private open(machine: ConnectionInfo, log: Logger, signal?: AbortSignal, connectTimeoutMs = this.o.connectTimeoutMs): Promise<SshConnection> {
     return connectSsh(machine, {
-      connectTimeoutMs: this.o.connectTimeoutMs,
+      connectTimeoutMs,
       keepaliveIntervalMs: this.o.keepaliveIntervalMs ?? 5_000,
       keepaliveCountMax: this.o.keepaliveCountMax ?? 3,
       clock: this.clock,

@@ -134,7 +134,10 @@ export class ExecutorFleet {
       // Back to the pool in the background: the job's final state need not wait for the connection.
       t.phase = 'booting';
       void this.makeIdle(t, t.connection).then(async (why) => {
-        if (why === undefined) return;
+        if (why === undefined) {
+          this.opts.logger.info({ executor: this.opts.tags.executor, machine: machine.id, uses: t.uses }, 'machine back in the idle pool');
+          return;
+        }
         this.opts.logger.warn({ executor: this.opts.tags.executor, machine: machine.id, reason: why }, 'machine could not go back to the idle pool');
         await this.remove(machine);
       });
@@ -210,16 +213,18 @@ export class ExecutorFleet {
     return n;
   }
 
-  /** The machine idle the longest, marked busy; undefined when none is idle. */
+  /** The machine that became idle last, marked busy; undefined when none is idle. Last in, first out: a
+   *  reused machine's caches (Docker layers, the local cache) are the warmest, and the machines left
+   *  waiting are the ones idle longest, which idleTime removes first when the pool shrinks. */
   private takeIdle(): AcquiredMachine | undefined {
-    let oldest: Tracked | undefined;
-    for (const t of this.tracked.values()) if (t.phase === 'idle' && (!oldest || t.idleSince < oldest.idleSince)) oldest = t;
-    if (!oldest?.connection) return undefined;
-    oldest.phase = 'busy';
-    oldest.uses++;
-    this.opts.logger.debug({ executor: this.opts.tags.executor, machine: oldest.machine.id }, 'machine taken from the idle pool');
+    let newest: Tracked | undefined;
+    for (const t of this.tracked.values()) if (t.phase === 'idle' && (!newest || t.idleSince > newest.idleSince)) newest = t;
+    if (!newest?.connection) return undefined;
+    newest.phase = 'busy';
+    newest.uses++;
+    this.opts.logger.debug({ executor: this.opts.tags.executor, machine: newest.machine.id }, 'machine taken from the idle pool');
     this.kick();
-    return { machine: oldest.machine, connection: oldest.connection };
+    return { machine: newest.machine, connection: newest.connection };
   }
 
   private async createForJob(signal: AbortSignal, onProgress: (line: string) => void, attempt: number, reasons: string[]): Promise<AcquiredMachine | undefined> {

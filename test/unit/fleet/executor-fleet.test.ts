@@ -64,14 +64,14 @@ describe('ExecutorFleet idle pool', () => {
     expect(warmer.warmed).toEqual(['m-1', 'm-2']);
 
     const got = await fleet.acquire(never, noProgress);
-    expect(got.machine.id).toBe('m-1'); // idle the longest first, not a new one
+    expect(['m-1', 'm-2']).toContain(got.machine.id); // an idle one, not a new one
     await settle();
     expect(provider.created).toBe(3);
     expect(fleet.counts()).toEqual({ booting: 0, idle: 2, busy: 1 });
 
     await fleet.release(got.machine, { reusable: true }); // maxUseCount 1: removed
-    expect(provider.terminated).toEqual(['m-1']);
-    expect(warmer.cooled).toContain('m-1');
+    expect(provider.terminated).toEqual([got.machine.id]);
+    expect(warmer.cooled).toContain(got.machine.id);
   });
 
   it('never goes over maxMachines, counting busy and booting machines', async () => {
@@ -116,16 +116,17 @@ describe('ExecutorFleet idle pool', () => {
     expect(provider.created).toBe(1);
   });
 
-  it('reuses a machine up to maxUseCount, and never after a job that left it unhealthy', async () => {
-    const { provider, fleet, warmer } = setup({ idleCount: 1, maxUseCount: 2 });
+  it('reuses a machine up to maxUseCount, the most recently idle first, and never after a job that left it unhealthy', async () => {
+    const { provider, fleet, warmer, clock } = setup({ idleCount: 1, maxUseCount: 2 });
     await fleet.reconcile();
     await settle();
     const first = await fleet.acquire(never, noProgress);
+    clock.advance(1_000);
     await fleet.release(first.machine, { reusable: true });
     await settle();
     expect(provider.terminated).toEqual([]);
     expect(warmer.warmed.filter((h) => h === first.machine.id)).toHaveLength(2); // warmed again on return
-    // m-1 has been idle longest: it is handed out again, now its second and last use.
+    // m-1 became idle last (after its job): it is handed out again, now its second and last use.
     const second = await fleet.acquire(never, noProgress);
     expect(second.machine.id).toBe(first.machine.id);
     await fleet.release(second.machine, { reusable: true });
