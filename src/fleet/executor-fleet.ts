@@ -36,6 +36,9 @@ export interface ExecutorFleetOptions {
   acquireAttempts?: number;
   /** Pause before retrying a failed creation (grows per attempt, at most 5×). */
   retryDelayMs?: number;
+  /** A change (a job took a machine, a machine left) reconciles the pool after this pause, so a burst of
+   *  changes is one reconcile and the refill does not compete with the job that just started. Default 250 ms. */
+  settleMs?: number;
 }
 
 export interface FleetCounts {
@@ -81,6 +84,7 @@ export class ExecutorFleet {
   private poolRetryAt = 0;
   private activeSchedule: number | undefined;
   private reconciling = false;
+  private kickPending = false;
   private reconcileAgain = false;
 
   constructor(private readonly opts: ExecutorFleetOptions) {
@@ -398,10 +402,17 @@ export class ExecutorFleet {
     this.kick();
   }
 
-  /** Schedules a reconcile soon (after the current turn), so the pool refills right after a job takes a machine. */
+  /** Schedules a reconcile soon (see `settleMs`), so the pool refills right after a job takes a machine. */
   private kick(): void {
-    if (this.stopCtl.signal.aborted) return;
-    queueMicrotask(() => void this.reconcile().catch((e) => this.opts.logger.warn({ err: errorMessage(e) }, 'idle pool reconcile failed')));
+    if (this.stopCtl.signal.aborted || this.kickPending) return;
+    this.kickPending = true;
+    const run = () => {
+      this.kickPending = false;
+      void this.reconcile().catch((e) => this.opts.logger.warn({ err: errorMessage(e) }, 'idle pool reconcile failed'));
+    };
+    const settle = this.opts.settleMs ?? 250;
+    if (settle <= 0) queueMicrotask(run);
+    else this.opts.clock.sleep(settle, this.stopCtl.signal).then(run, () => (this.kickPending = false));
   }
 
   private wake(): void {

@@ -33,7 +33,7 @@ function setup(pool: Partial<PoolConfig>, maxMachines = 4) {
   const provider = new MemoryProvider();
   const clock = new FakeClock();
   const warmer = new RecordingWarmer();
-  const fleet = new ExecutorFleet({ provider, tags, logger: silentLogger, clock, maxMachines, pool: { ...DEFAULT_POOL, ...pool }, warmer });
+  const fleet = new ExecutorFleet({ provider, tags, logger: silentLogger, clock, maxMachines, pool: { ...DEFAULT_POOL, ...pool }, warmer, settleMs: 0 });
   return { provider, clock, warmer, fleet };
 }
 
@@ -204,6 +204,23 @@ describe('ExecutorFleet idle pool', () => {
     expect(provider.machines.size).toBe(1);
     await fleet.release(busy.machine, { reusable: true }); // no way back into a stopped pool
     expect(provider.machines.size).toBe(0);
+  });
+
+  it('coalesces the reconciles of a burst of changes into one, after settleMs', async () => {
+    const provider = new MemoryProvider();
+    const clock = new FakeClock();
+    const fleet = new ExecutorFleet({ provider, tags, logger: silentLogger, clock, maxMachines: 6, pool: { ...DEFAULT_POOL, idleCount: 3 }, warmer: new RecordingWarmer(), settleMs: 250 });
+    await fleet.reconcile();
+    await settle();
+    expect(provider.created).toBe(3);
+    await fleet.acquire(never, noProgress);
+    await fleet.acquire(never, noProgress);
+    await settle();
+    expect(provider.created).toBe(3); // nothing yet: the refill waits for the burst to settle
+    clock.advance(250);
+    await settle();
+    expect(provider.created).toBe(5);
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 3, busy: 2 });
   });
 
   it('garbage collection leaves pool machines alone and retries a failed terminate', async () => {
