@@ -14,7 +14,7 @@ interface UserDataDoc {
 }
 
 /** Starts sshd on `port` with the keys from `userData` (or another host key, to play an impostor). Returns its pid. */
-export async function bootFromUserData(root: string, name: string, userData: string, port: number, overrideHostKey?: string): Promise<number> {
+export async function bootFromUserData(root: string, name: string, userData: string, port: number, overrideHostKey?: string, listenAddress = '127.0.0.1'): Promise<number> {
   const doc = parseYaml(userData) as UserDataDoc;
   const dir = join(root, name);
   mkdirSync(join(dir, 'home'), { recursive: true });
@@ -24,7 +24,7 @@ export async function bootFromUserData(root: string, name: string, userData: str
   writeFileSync(
     join(dir, 'sshd_config'),
     renderSshdConfig({
-      listenAddress: '127.0.0.1',
+      listenAddress,
       port,
       hostKeyFile: join(dir, 'ssh_host_ed25519_key'),
       authorizedKeysFile: join(dir, 'authorized_keys'),
@@ -37,6 +37,6 @@ export async function bootFromUserData(root: string, name: string, userData: str
   );
   await ensurePrivsepDir();
   const pid = await startSshd({ sshdPath: '/usr/sbin/sshd', configFile: join(dir, 'sshd_config'), logFile: join(dir, 'sshd.log') });
-  await waitForSshAnswer({ host: '127.0.0.1', port, deadline: Date.now() + 10_000, clock: systemClock, stillRunning: async () => true });
+  await waitForSshAnswer({ host: listenAddress, port, deadline: Date.now() + 10_000, clock: systemClock, stillRunning: async () => true });
   return pid;
 }
