@@ -3,11 +3,11 @@
 // a folder per machine (machine.json), its sshd pid in /proc, and the held SSH connection of an idle
 // machine as a session process under that sshd.
 import { readdirSync, readFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/fakegitlab/index.js';
+import { freeLoopbackPort } from '../../src/providers/local/sshd-process.js';
 import { startStack, waitFinished, type Stack, type StackOptions } from './harness.js';
 
 let stack: Stack | undefined;
@@ -224,18 +224,6 @@ function expectRanOn(job: JobView, m: HostMachine) {
   expect(project.startsWith(`${join(m.dir, 'builds')}/`)).toBe(true);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 describe('e2e: warm idle pool', () => {
   it('idleCount 1: a job runs on the waiting machine, which is then replaced by a fresh idle one (maxUseCount 1)', async () => {
     const { stack: s, root: r } = await startPoolStack({ idleCount: 1, maxUseCount: 1 });
@@ -348,7 +336,7 @@ describe('e2e: warm idle pool', () => {
   }, 120_000);
 
   it('metrics: fleetrunner_machines reports the idle machine', async () => {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const { stack: s, root: r } = await startPoolStack({ idleCount: 1, maxUseCount: 1 }, { extra: ['metrics:', `  listen: 127.0.0.1:${port}`] });
     await waitOneIdle(s, r);
     // The gauge is refreshed every 5 s: allow one refresh after the pool came up.

@@ -8,23 +8,16 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startCoordinator } from '../../../src/cli/run.js';
 import { compileConfig } from '../../../src/config/index.js';
-import { silentLogger, systemClock, type CapacityProvider } from '../../../src/core/index.js';
+import { silentLogger } from '../../../src/core/index.js';
 import { FakeGitLab } from '../../../src/fakegitlab/index.js';
-import { Ec2Provider, sshReadinessProbe } from '../../../src/providers/ec2/index.js';
 import { freeLoopbackPort } from '../../../src/providers/local/sshd-process.js';
-import { bootFromUserData } from '../../helpers/ec2-boot.js';
+import { bootingEc2Provider, stopBooted } from '../../helpers/ec2-boot.js';
 import { FakeEc2 } from '../../helpers/fake-ec2.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fr-fullpath-'));
 const sshdPids: number[] = [];
 afterAll(() => {
-  for (const pid of sshdPids) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-  }
+  stopBooted(sshdPids);
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -45,33 +38,8 @@ describe('full path on EC2 (fake EC2, real SSH/git/job)', () => {
         { name: 'dind', provider: 'ec2', style: 'shell', maxMachines: 1, bootTimeout: '20s', ec2: { subnets: ['subnet-0aaa1111', 'subnet-0bbb2222'], instanceTypes: ['c6i.xlarge'], sshUser: userInfo().username } },
       ],
     });
-    const inner = new Ec2Provider({
-      clients: ec2,
-      config: config.executors[0]!.ec2!,
-      executor: 'dind',
-      fleet: config.fleet,
-      bootTimeoutMs: 20_000,
-      clock: systemClock,
-      sshPort: port,
-      pollIntervalMs: { min: 50, max: 200 },
-      probeIntervalMs: 100,
-      // `true` instead of `docker info`: the docker style has its own end-to-end tests.
-      readinessProbe: sshReadinessProbe({ command: 'true', attemptTimeoutMs: 3_000 }),
-    });
-    // The instance's disk: /builds and /cache on a real instance, a temp dir here.
-    const provider: CapacityProvider = {
-      name: inner.name,
-      create: async (n, tags) => {
-        const r = await inner.create(n, tags);
-        const userData = Buffer.from(ec2.runInputs.at(-1)!.UserData!, 'base64').toString('utf8');
-        sshdPids.push(await bootFromUserData(root, `i-${sshdPids.length}`, userData, port)); // cloud-init "boots"
-        return r;
-      },
-      list: (t) => inner.list(t),
-      waitReady: async (m, s) => ({ ...(await inner.waitReady(m, s)), buildsDir: join(root, 'builds'), cacheDir: join(root, 'cache') }),
-      terminate: (ids) => inner.terminate(ids),
-      shutdown: () => inner.shutdown(),
-    };
+    // The instance's disk (/builds and /cache on a real instance) is a temp dir here.
+    const provider = bootingEc2Provider({ ec2, config: config.executors[0]!.ec2!, executor: 'dind', fleet: config.fleet, port, root, pids: sshdPids });
     const handle = await startCoordinator(config, { logger: silentLogger, providerFor: () => provider });
     try {
       const project = await gitlab.createProject({ path: 'infra/app', files: { 'Dockerfile': 'FROM scratch\n' } });

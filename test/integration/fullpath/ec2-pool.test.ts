@@ -8,23 +8,16 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startCoordinator } from '../../../src/cli/run.js';
 import { compileConfig } from '../../../src/config/index.js';
-import { silentLogger, systemClock, type CapacityProvider } from '../../../src/core/index.js';
+import { silentLogger } from '../../../src/core/index.js';
 import { FakeGitLab } from '../../../src/fakegitlab/index.js';
-import { Ec2Provider, sshReadinessProbe } from '../../../src/providers/ec2/index.js';
 import { freeLoopbackPort } from '../../../src/providers/local/sshd-process.js';
-import { bootFromUserData } from '../../helpers/ec2-boot.js';
+import { bootingEc2Provider, stopBooted } from '../../helpers/ec2-boot.js';
 import { FakeEc2 } from '../../helpers/fake-ec2.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fr-ec2-pool-'));
 const sshdPids: number[] = [];
 afterAll(() => {
-  for (const pid of sshdPids) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-  }
+  stopBooted(sshdPids);
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -62,34 +55,7 @@ describe('idle pool on EC2 (fake EC2, real SSH/job)', () => {
         },
       ],
     });
-    const inner = new Ec2Provider({
-      clients: ec2,
-      config: config.executors[0]!.ec2!,
-      executor: 'dind',
-      fleet: config.fleet,
-      bootTimeoutMs: 20_000,
-      clock: systemClock,
-      sshPort: port,
-      pollIntervalMs: { min: 50, max: 200 },
-      probeIntervalMs: 100,
-      readinessProbe: sshReadinessProbe({ command: 'true', attemptTimeoutMs: 3_000 }),
-    });
-    const provider: CapacityProvider = {
-      name: inner.name,
-      create: async (n, tags) => {
-        const r = await inner.create(n, tags);
-        for (const m of r.machines) {
-          const instance = ec2.live().find((i) => i.id === m.id)!;
-          const userData = Buffer.from(ec2.runInputs.at(-1)!.UserData!, 'base64').toString('utf8');
-          sshdPids.push(await bootFromUserData(root, m.id, userData, port, undefined, instance.privateIp));
-        }
-        return r;
-      },
-      list: (t) => inner.list(t),
-      waitReady: async (m, s) => ({ ...(await inner.waitReady(m, s)), buildsDir: join(root, 'builds'), cacheDir: join(root, 'cache') }),
-      terminate: (ids) => inner.terminate(ids),
-      shutdown: () => inner.shutdown(),
-    };
+    const provider = bootingEc2Provider({ ec2, config: config.executors[0]!.ec2!, executor: 'dind', fleet: config.fleet, port, root, pids: sshdPids });
     const handle = await startCoordinator(config, { logger: silentLogger, providerFor: () => provider });
     try {
       await until('an idle instance', () => handle.machines().dind?.idle === 1);
