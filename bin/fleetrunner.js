@@ -1,7 +1,4 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+import { runCli } from '../dist/cli/main.js';
 
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err) => { console.error(`fleetrunner: ${err instanceof Error ? err.message : String(err)}`); process.exitCode = 1; },
-);
+runCli(process.argv.slice(2));

@@ -1,7 +1,8 @@
 // The composition root's entry: parse the command line and dispatch. Exit codes: 0 ok, 1 runtime
 // failure, 2 bad usage or invalid config.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../core/errors.js';
 import { parseConfigText, type FleetConfig } from '../config/index.js';
 import { HELP, parseCli } from './args.js';
@@ -92,3 +93,29 @@ function loadConfig(path: string | undefined): FleetConfig | number {
     throw e;
   }
 }
+
+/** Runs the CLI in this process: the exit code becomes the process's; an unexpected error prints and exits 1. */
+export function runCli(argv: string[]): void {
+  main(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`fleetrunner: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+/** `node dist/cli/main.js …` is the CLI too, like the installed `fleetrunner` (bin/fleetrunner.js). */
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) runCli(process.argv.slice(2));

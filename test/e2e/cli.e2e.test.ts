@@ -86,6 +86,16 @@ describe('fleetrunner CLI', () => {
     expect(cli(['frobnicate']).code).toBe(2);
   });
 
+  it('dist/cli/main.js is the CLI too, as installed bin/fleetrunner.js is', () => {
+    const main = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+    const v = spawnSync(process.execPath, [main, '--version'], { encoding: 'utf8', timeout: 30_000 });
+    expect(v.status).toBe(0);
+    expect(v.stdout).toMatch(/^fleetrunner \d+\.\d+\.\d+/);
+    const bad = spawnSync(process.execPath, [main, 'validate', '--config', join(dir, 'missing.yaml')], { encoding: 'utf8', timeout: 30_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('cannot read config');
+  });
+
   it('run: a token GitLab refuses exits 1 with a clear message and without the token', async () => {
     const fake = new FakeGitLab();
     await fake.start();
