@@ -114,8 +114,10 @@ export class JobTraceSession {
   async acknowledge(): Promise<AckResult> {
     const res = await this.put({ state: 'running' });
     if (res.status === 200) this.lastSentAt = this.o.clock.now();
-    if (res.jobStatus === 'canceling' || res.jobStatus === 'canceled') return 'canceled';
-    if (res.status === 403 || res.status === 404 || res.jobStatus === 'failed') return 'drop';
+    // canceling: the job is failed as canceled (gitlab-runner: CancelRequested → trace.Fail(job_canceled)).
+    // 403/404, or a job already canceled or failed: GitLab wants nothing more for it.
+    if (res.status === 403 || res.status === 404 || res.jobStatus === 'failed' || res.jobStatus === 'canceled') return 'drop';
+    if (res.jobStatus === 'canceling') return 'canceled';
     // Anything else (5xx after retries, 409, no answer): run it, as gitlab-runner does; later PATCH/PUT
     // answers abort it if GitLab really does not want it.
     if (res.status !== 200) this.logger.warn({ status: res.status, message: res.message }, 'job acknowledgement not confirmed');

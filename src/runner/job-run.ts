@@ -75,9 +75,20 @@ export class JobRun {
     try {
       channel = this.o.openChannel(job, trace.log);
       const ack = await channel.acknowledge();
-      if (ack !== 'ok') {
+      if (ack === 'drop') {
         log.info({ ack }, 'job dropped at acknowledgement');
         return 'dropped';
+      }
+      if (ack === 'canceled') {
+        // Canceled while it was being handed out (Job-Status: canceling): fail it as canceled, as
+        // gitlab-runner does, so it does not stay "canceling" in GitLab.
+        log.info({}, 'job canceled at acknowledgement');
+        const outcome = failed('job_canceled', 'canceled');
+        trace.write(this.o.banner);
+        trace.write(`${RED}ERROR: Job failed: canceled before it started${RESET}\n`);
+        trace.flush();
+        await channel.finish(outcome);
+        return outcome;
       }
       log.info({ project: job.job_info.project_full_path, name: job.job_info.name }, 'job started');
       this.o.journal?.record({
@@ -136,17 +147,23 @@ export class JobRun {
       return failed('runner_system_failure', why);
     }
     let outcome: JobOutcome | undefined;
+    let unclean = false;
+    const markUnclean = (why: string) => {
+      unclean = true;
+      this.o.logger.warn({ job: this.o.job.id, machine: acquired.machine.id, why }, 'machine left unclean: it will not be reused');
+    };
     try {
-      outcome = await executor.run(acquired.connection, { job: this.o.job, trace, cancel: this.cancelCtl.signal, abort: this.abortCtl.signal });
+      outcome = await executor.run(acquired.connection, { job: this.o.job, trace, cancel: this.cancelCtl.signal, abort: this.abortCtl.signal, markUnclean });
       // A shutdown cut-off is the runner's doing, not the job's: GitLab must see a system failure.
       if (outcome.state === 'failed' && this.abortCtl.signal.reason instanceof ShutdownAbort) {
         outcome = { ...outcome, reason: 'runner_system_failure' };
       }
       return outcome;
     } finally {
-      // A machine goes back to the pool only after a job that ended on its own terms: after a system
-      // failure or a hard abort its state is unknown.
-      const reusable = outcome !== undefined && !this.abortCtl.signal.aborted && (outcome.state === 'success' || outcome.reason !== 'runner_system_failure');
+      // A machine goes back to the pool only after a job whose stages all ran to their own end (success or
+      // a script failure) and were cleaned up after. A stopped job (cancel, timeout, abort) may have left
+      // processes that escaped the kill; a system failure leaves the machine's state unknown.
+      const reusable = !unclean && !this.abortCtl.signal.aborted && outcome !== undefined && (outcome.state === 'success' || outcome.reason === 'script_failure');
       await fleet.release(acquired.machine, { reusable });
     }
   }

@@ -26,7 +26,8 @@ export interface JobChannelCallbacks {
 
 /** One job's conversation with GitLab after it was handed out. */
 export interface JobChannel {
-  /** The `running` acknowledgement. 'drop': GitLab no longer wants this job; 'canceled': canceled already. */
+  /** The `running` acknowledgement. 'drop': GitLab no longer wants this job; 'canceled': GitLab is canceling
+   *  it (Job-Status: canceling), so it is failed as canceled without running. */
   acknowledge(): Promise<'ok' | 'drop' | 'canceled'>;
   /** Starts periodic trace PATCHes and keep-alives. */
   start(callbacks: JobChannelCallbacks): void;

@@ -70,7 +70,8 @@ const crc = (b: Buffer) => `crc32:${crc32(b).toString(16).padStart(8, '0')}`;
 describe('acknowledgement (PUT state=running after the 201)', () => {
   it.each<[string, Reply, string]>([
     ['200 → running', { status: 200, headers: { 'Job-Status': 'running' } }, 'running'],
-    ['403 → dropped silently', { status: 403, headers: { 'Job-Status': 'canceled' } }, 'canceled'],
+    ['403 + Job-Status: canceled → dropped silently', { status: 403, headers: { 'Job-Status': 'canceled' } }, 'drop'],
+    ['200 + Job-Status: canceled → dropped (nothing left to report)', { status: 200, headers: { 'Job-Status': 'canceled' } }, 'drop'],
     ['403 → dropped silently', { status: 403 }, 'drop'],
     ['404 → dropped silently', { status: 404 }, 'drop'],
     ['200 + Job-Status: canceling → canceled', { status: 200, headers: { 'Job-Status': 'canceling' } }, 'canceled'],

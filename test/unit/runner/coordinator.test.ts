@@ -63,7 +63,7 @@ class ControlledExecutor implements Executor {
   }
 }
 
-function setup(opts: { jobs: number; concurrent: number; maxMachines: number; shutdownTimeoutMs?: number }) {
+function setup(opts: { jobs: number; concurrent: number; maxMachines: number; shutdownTimeoutMs?: number; ack?: 'ok' | 'drop' | 'canceled' }) {
   const spoolDir = mkdtempSync(join(tmpdir(), 'fr-coord-'));
   dirs.push(spoolDir);
   const executor = new ControlledExecutor();
@@ -76,7 +76,7 @@ function setup(opts: { jobs: number; concurrent: number; maxMachines: number; sh
     executors: [{ name: 'local', maxMachines: opts.maxMachines, executor, fleet: new ExecutorFleet({ provider, tags: { fleet: 'f', executor: 'local', coordinator: 'c' }, logger: silentLogger, clock: systemClock, retryDelayMs: 1 }) }],
     feed,
     openChannel: (j, log): JobChannel => ({
-      acknowledge: async () => 'ok',
+      acknowledge: async () => opts.ack ?? 'ok',
       start: () => undefined,
       finish: async (outcome) => {
         finals.set(j.id, outcome);
@@ -107,6 +107,28 @@ describe('Coordinator', () => {
     expect(executor.peak).toBe(2);
     expect(Math.max(...feed.busyAtRequest)).toBeLessThan(2);
     expect([...finals.values()].every((o) => o.state === 'success')).toBe(true);
+  });
+
+  it('a job GitLab is canceling at acknowledgement is failed as canceled without taking a machine', async () => {
+    const { coordinator, executor, provider, finals, traces } = setup({ jobs: 1, concurrent: 1, maxMachines: 1, ack: 'canceled' });
+    const done = coordinator.run();
+    await until(() => finals.size === 1);
+    coordinator.stop();
+    await done;
+    expect(finals.get(1)).toMatchObject({ state: 'failed', reason: 'job_canceled' });
+    expect(traces.get(1)).toContain('canceled before it started');
+    expect(executor.peak).toBe(0);
+    expect(provider.created).toBe(0);
+  });
+
+  it('a job dropped at acknowledgement gets no final state and no machine', async () => {
+    const { coordinator, feed, provider, finals } = setup({ jobs: 1, concurrent: 1, maxMachines: 1, ack: 'drop' });
+    const done = coordinator.run();
+    await until(() => feed.busyAtRequest.length >= 2);
+    coordinator.stop();
+    await done;
+    expect(finals.size).toBe(0);
+    expect(provider.created).toBe(0);
   });
 
   it('honours the executor cap below concurrent', async () => {
