@@ -89,6 +89,7 @@ export class Coordinator {
         continue;
       }
       let outcome;
+      const askedAt = this.o.clock.now();
       try {
         outcome = await this.o.feed.requestJob(stop);
       } catch (e) {
@@ -101,7 +102,11 @@ export class Coordinator {
       this.giveBack(reserved, undefined);
       if (stop.aborted) break;
       if (outcome.kind === 'none') {
-        if (!outcome.longPolled) await this.pause(this.o.checkIntervalMs);
+        // At most one request per checkInterval, long-polled or not: Workhorse marks even the 204s it gives
+        // at once with `Gitlab-Ci-Builds-Polling: yes` (no last_update yet, queue just changed), and a
+        // request held for its ~50 s has already waited longer than the interval.
+        const waited = this.o.clock.now() - askedAt;
+        if (waited < this.o.checkIntervalMs) await this.pause(this.o.checkIntervalMs - waited);
       } else if (outcome.kind === 'paused') {
         this.o.logger.warn({ reason: outcome.reason, retryInMs: outcome.retryInMs }, 'not asking GitLab for jobs for a while');
         await this.pause(outcome.retryInMs);

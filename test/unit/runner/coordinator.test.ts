@@ -183,3 +183,56 @@ describe('Coordinator', () => {
     expect(traces.get(1)).toContain('no machine could be made ready after 3 attempts');
   });
 });
+
+describe('Coordinator polling pace', () => {
+  /** Time moves only when the coordinator sleeps; requests take `requestMs` of it. */
+  class PacedClock {
+    t = 0;
+    sleeps: number[] = [];
+    now = () => this.t;
+    sleep = (ms: number, signal?: AbortSignal) =>
+      new Promise<void>((resolve, reject) => {
+        if (signal?.aborted) return reject(signal.reason);
+        this.sleeps.push(ms);
+        setImmediate(() => {
+          this.t += ms;
+          resolve();
+        });
+      });
+  }
+
+  async function pollTimes(requestMs: number, longPolled: boolean): Promise<{ starts: number[]; sleeps: number[] }> {
+    const clock = new PacedClock();
+    const starts: number[] = [];
+    let coordinator!: Coordinator;
+    const feed: JobFeed = {
+      requestJob: async () => {
+        starts.push(clock.t);
+        clock.t += requestMs;
+        if (starts.length === 5) coordinator.stop();
+        return { kind: 'none', longPolled };
+      },
+    };
+    const spoolDir = mkdtempSync(join(tmpdir(), 'fr-coord-'));
+    dirs.push(spoolDir);
+    coordinator = new Coordinator({
+      concurrent: 1, checkIntervalMs: 3_000, shutdownTimeoutMs: 1_000, outputLimitBytes: 1 << 20, spoolDir,
+      executors: [{ name: 'local', maxMachines: 1, executor: new ControlledExecutor(), fleet: new ExecutorFleet({ provider: new MemoryProvider(), tags: { fleet: 'f', executor: 'local', coordinator: 'c' }, logger: silentLogger, clock }) }],
+      feed,
+      openChannel: () => { throw new Error('no job expected'); },
+      clock, logger: silentLogger, banner: () => '',
+    });
+    await coordinator.run();
+    return { starts, sleeps: clock.sleeps.filter((ms) => ms !== 5_000 && ms !== 60_000) };
+  }
+
+  it('asks at most once per checkInterval even when every 204 says Gitlab-Ci-Builds-Polling: yes at once', async () => {
+    const { starts } = await pollTimes(5, true);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBe(3_000);
+  });
+
+  it('asks again at once after a request GitLab held longer than checkInterval (long polling)', async () => {
+    const { starts } = await pollTimes(50_000, true);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBe(50_000);
+  });
+});
