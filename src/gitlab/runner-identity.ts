@@ -5,6 +5,7 @@ import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { IssuedToken, RegisterParams } from './api-types.js';
+import { GitLabApiError } from './errors.js';
 import type { RunnerInfo } from './info.js';
 import type { RunnerApi } from './runner-api.js';
 import { tokenModel, type TokenModel } from './token-model.js';
@@ -87,8 +88,18 @@ export class RunnerIdentity {
     const now = this.o.clock.now();
     const opts = signal ? { signal } : {};
     if (this.model === 'runner-authentication') {
-      const candidate = this.o.persisted ?? { token: this.o.configuredToken, obtainedAt: now };
-      const v = await this.o.api.verify(candidate.token, this.o.systemId, this.o.info, opts);
+      let candidate = this.o.persisted ?? { token: this.o.configuredToken, obtainedAt: now };
+      let v;
+      try {
+        v = await this.o.api.verify(candidate.token, this.o.systemId, this.o.info, opts);
+      } catch (e) {
+        // A token this process rotated earlier and that GitLab no longer knows (the runner was reset or
+        // recreated): the configured token is the one to trust now.
+        if (!(e instanceof GitLabApiError && e.kind === 'forbidden') || candidate.token === this.o.configuredToken) throw e;
+        this.logger.warn({}, 'the rotated runner token saved by an earlier run was refused; verifying the configured token');
+        candidate = { token: this.o.configuredToken, obtainedAt: now };
+        v = await this.o.api.verify(candidate.token, this.o.systemId, this.o.info, opts);
+      }
       this.id = v.id;
       const expiresAt = v.tokenExpiresAt ?? candidate.expiresAt;
       this.state = { token: v.token, obtainedAt: candidate.obtainedAt, ...(expiresAt !== undefined ? { expiresAt } : {}) };

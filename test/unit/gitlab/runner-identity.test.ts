@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IssuedToken, RegisterParams, VerifyResult } from '../../../src/gitlab/api-types.js';
-import { TokenModelError } from '../../../src/gitlab/errors.js';
+import { GitLabApiError, TokenModelError } from '../../../src/gitlab/errors.js';
 import { buildRunnerInfo } from '../../../src/gitlab/info.js';
 import { RunnerApi } from '../../../src/gitlab/runner-api.js';
 import { rotationDueAt, RunnerIdentity, type RunnerIdentityOptions, type TokenRotatedEvent } from '../../../src/gitlab/runner-identity.js';
@@ -89,6 +89,35 @@ describe('token models', () => {
     await id.start();
     expect(api.calls).toEqual(['verify glrt-saved']);
     expect(id.rotationDueAt()).toBe(40 * HOUR + 0.75 * 60 * HOUR);
+  });
+
+  it('falls back to the configured token when GitLab refuses the persisted one; other errors are not retried', async () => {
+    const api = fakeApi();
+    const verify = api.verify.bind(api);
+    api.verify = async (token, ...rest) => {
+      if (token === 'glrt-saved') {
+        api.calls.push(`verify ${token}`);
+        throw new GitLabApiError('forbidden', 403, 'POST /runners/verify', 'runner token is invalid');
+      }
+      return verify(token, ...rest);
+    };
+    const id = new RunnerIdentity({
+      api, clock: clock(50 * HOUR), configuredToken: 'glrt-configured', systemId: 's_0123456789ab', info,
+      persisted: { token: 'glrt-saved', obtainedAt: 40 * HOUR, expiresAt: 100 * HOUR },
+    });
+    await id.start();
+    expect(api.calls).toEqual(['verify glrt-saved', 'verify glrt-configured']);
+    expect(id.token).toBe('glrt-configured');
+
+    const down = fakeApi();
+    down.verify = async () => {
+      throw new GitLabApiError('http', 0, 'POST /runners/verify', 'no answer');
+    };
+    const id2 = new RunnerIdentity({
+      api: down, clock: clock(50 * HOUR), configuredToken: 'glrt-configured', systemId: 's_0123456789ab', info,
+      persisted: { token: 'glrt-saved', obtainedAt: 40 * HOUR, expiresAt: 100 * HOUR },
+    });
+    await expect(id2.start()).rejects.toThrow('no answer');
   });
 
   it('the API itself refuses the wrong endpoint for a glrt- token', async () => {
