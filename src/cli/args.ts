@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 export const HELP = `fleetrunner — a GitLab runner manager for AWS
 
 Usage:
-  fleetrunner run --config FILE        Run the coordinator in the foreground until SIGTERM/SIGINT.
+  fleetrunner run --config FILE        Run the coordinator in the foreground until SIGTERM/SIGINT/SIGQUIT.
                                        On the first signal it stops taking jobs, lets running jobs
                                        finish (shutdownTimeout), removes its machines and exits 0;
                                        a second signal cuts running jobs off at once.

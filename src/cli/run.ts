@@ -1,5 +1,5 @@
 // `fleetrunner run`: the composition root. Reads env/config here only, wires the modules, runs the
-// coordinator until SIGTERM/SIGINT, then drains, removes machines, unregisters and exits 0.
+// coordinator until SIGTERM/SIGINT/SIGQUIT, then drains, removes machines, unregisters and exits 0.
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -66,7 +66,7 @@ export interface StartOptions {
   logger?: Logger;
 }
 
-/** `fleetrunner run`: the coordinator in the foreground until SIGTERM/SIGINT. Signals are handled from
+/** `fleetrunner run`: the coordinator in the foreground until SIGTERM/SIGINT/SIGQUIT (gitlab-runner's graceful stop). Signals are handled from
  *  the first moment: one that arrives during start-up (verify, garbage collection, recovery) is applied
  *  as soon as the coordinator exists, instead of killing the process half-way. */
 export async function runCoordinator(config: FleetConfig): Promise<number> {
@@ -78,6 +78,7 @@ export async function runCoordinator(config: FleetConfig): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGQUIT', onSignal);
   try {
     handle = await startCoordinator(config);
     for (let i = 0; i < early; i++) handle.stop();
@@ -85,6 +86,7 @@ export async function runCoordinator(config: FleetConfig): Promise<number> {
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off('SIGQUIT', onSignal);
   }
 }
 
@@ -200,7 +202,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     onJobFinished: (executor, outcome) => metrics.jobsFinished.inc({ executor, outcome }),
     onMachineAcquired: (executor, ms) => metrics.machineAcquireSeconds.observe({ executor }, ms / 1000),
     maintenance: [
-      { name: 'token-rotation', everyMs: 5_000, run: async () => void (await identity.rotateIfDue()) },
+      { name: 'token-rotation', everyMs: 1_000, run: async () => void (await identity.rotateIfDue()) },
       { name: 'garbage-collection', everyMs: 60_000, run: async () => void (await Promise.all(executors.map((e) => e.fleet.collectGarbage(10 * 60_000)))) },
       { name: 'idle-pool', everyMs: 5_000, run: async () => void (await Promise.all(executors.map((e) => e.fleet.reconcile()))) },
       {

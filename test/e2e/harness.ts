@@ -17,8 +17,8 @@ export interface Stack {
   crashAndRestart(): Promise<void>;
   /** Everything the coordinator printed so far. */
   log(): string;
-  /** SIGTERM, then the exit code (or 'timeout'). */
-  stop(timeoutMs?: number): Promise<number | null | 'timeout'>;
+  /** SIGTERM (or the given signal), then the exit code (or 'timeout'). */
+  stop(timeoutMs?: number, signal?: NodeJS.Signals): Promise<number | null | 'timeout'>;
   cleanup(): Promise<void>;
 }
 
@@ -86,8 +86,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       ({ c: child, exit: exited } = launch());
     },
     log: () => out,
-    async stop(timeoutMs = 30_000) {
-      if (child.exitCode === null) child.kill('SIGTERM');
+    async stop(timeoutMs = 30_000, signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal);
       return Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs))]);
     },
     async cleanup() {

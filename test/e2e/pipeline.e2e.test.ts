@@ -63,6 +63,18 @@ describe('e2e: pipelines, capacity and shutdown', () => {
     expect(stack.fake.violations).toEqual([]);
   });
 
+  it('SIGQUIT (gitlab-runner\'s graceful stop) drains the same way and exits 0', async () => {
+    stack = await startStack({ extra: [] });
+    const p = await createSimplePipeline(stack.fake, [{ name: 'long', script: ['sleep 2', 'echo finished-after-sigquit'] }]);
+    await stack.fake.waitForJobState(p.jobIds[0]!, ['running'], 30_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await stack.stop(60_000, 'SIGQUIT')).toBe(0);
+    const job = stack.fake.job(p.jobIds[0]!);
+    expect(job.state).toBe('success');
+    expect(job.traceText).toContain('finished-after-sigquit');
+    expect(stack.fake.violations).toEqual([]);
+  });
+
   it('a SIGTERM during start-up still ends in a clean exit 0', async () => {
     stack = await startStack();
     // The coordinator has verified its token: it is now in start-up (GC, recovery), before the job loop.
