@@ -15,6 +15,9 @@ export interface JobRunContext {
   cancel: AbortSignal;
   /** Hard abort (`canceled`/`failed`/403, or shutdown cut-off): stop everything now, no after_script. */
   abort: AbortSignal;
+  /** The executor could not clean up after the job (containers, credential files): the machine must not
+   *  run another job, whatever the pool's maxUseCount says. */
+  markUnclean?: (why: string) => void;
 }
 
 export interface Executor {

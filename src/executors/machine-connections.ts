@@ -9,6 +9,12 @@ import type { SshExecutionOptions } from './ssh-execution-options.js';
 
 const WARM_CONNECT_TIMEOUT_MS = 10_000;
 
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 interface Held {
   conn: SshConnection;
   unsubscribe: () => void;
@@ -37,8 +43,9 @@ export class MachineConnections implements MachineWarmer {
     // machine that died in between would hold its place in the pool for minutes.
     const conn = await this.open(machine, this.o.logger, signal, Math.min(this.o.connectTimeoutMs, WARM_CONNECT_TIMEOUT_MS));
     try {
-      // Asked now so the job does not have to: its stages' pid files live there.
-      await conn.remoteTmpDir();
+      // Asked now so the job does not have to: its stages' pid files live there. Bounded, so a machine
+      // that answers keepalives but not commands cannot hold its place in the pool.
+      await withTimeout(conn.remoteTmpDir(), WARM_CONNECT_TIMEOUT_MS, `the machine did not answer a command within ${WARM_CONNECT_TIMEOUT_MS} ms`);
     } catch (e) {
       conn.close();
       throw e;
@@ -51,6 +58,11 @@ export class MachineConnections implements MachineWarmer {
       onLost(e);
     });
     this.held.set(key, { conn, unsubscribe });
+    // Lost in between (onLost ran before the entry existed): report it as a failed warm-up instead.
+    if (conn.lost) {
+      this.drop(key);
+      throw conn.lost;
+    }
   }
 
   cool(machine: ConnectionInfo): void {

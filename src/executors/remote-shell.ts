@@ -26,7 +26,7 @@ export function shellQuote(s: string): string {
  * What goes to the remote bash on stdin: record the pgid, honour an early cancel, then run the script with
  * stdin from /dev/null (read whole first, so a command reading stdin cannot swallow the rest of the script).
  */
-export function stageInput(script: string, pidFile: string, makeDir?: string): string {
+export function stageInput(script: string, pidFile: string, makeDir?: string, dirMayExist = false): string {
   let eof: string;
   do eof = `__FLEETRUNNER_EOF_${randomBytes(8).toString('hex')}__`;
   while (script.includes(eof));
@@ -35,7 +35,11 @@ export function stageInput(script: string, pidFile: string, makeDir?: string): s
     // The job's run directory, made by its first stage (no round trip of its own). Its name is random and
     // mkdir fails if it exists, so nobody can have prepared it; a stop that came first made it (see
     // killCommand) and this stage then ends here.
-    ...(makeDir !== undefined ? [`mkdir -m 700 ${shellQuote(makeDir)} || exit 1`] : []),
+    ...(makeDir === undefined
+      ? []
+      : dirMayExist
+        ? [`[ -d ${shellQuote(makeDir)} ] || mkdir -m 700 ${shellQuote(makeDir)} || exit 1`]
+        : [`mkdir -m 700 ${shellQuote(makeDir)} || exit 1`]),
     `printf '%s\\n' "$$" > ${f} || exit 1`,
     `if [ -e ${f}.cancel ]; then exit 143; fi`,
     `IFS= read -r -d '' __fleetrunner_script <<'${eof}'`,
@@ -87,8 +91,10 @@ export interface RemoteStageOptions {
   closeWaitMs?: number;
   /** A channel already opened with REMOTE_SHELL_COMMAND (see StageShells); default: open one now. */
   channel?: Promise<ClientChannel>;
-  /** The pid file's directory does not exist yet: this stage makes it (mode 700). */
+  /** The pid file's directory, made by the stage if missing (mode 700). */
   makeDir?: string;
+  /** Another stage may have made `makeDir` already; otherwise an existing one is refused (first stage). */
+  dirMayExist?: boolean;
 }
 
 /**
@@ -183,7 +189,7 @@ export async function runRemoteStage(o: RemoteStageOptions): Promise<StageExit> 
     };
     o.stop.addEventListener('abort', onStop, { once: true });
 
-    channel.end(stageInput(o.script, o.pidFile, o.makeDir));
+    channel.end(stageInput(o.script, o.pidFile, o.makeDir, o.dirMayExist));
     if (o.stop.aborted) onStop();
   });
 }

@@ -119,7 +119,9 @@ export class ShellExecutor implements Executor, MachineWarmer {
       return failed('runner_system_failure', errorMessage(e));
     } finally {
       shells.close();
-      if (runDir && !conn.lost) await conn.output(`rm -rf ${shellQuote(runDir)}`).catch(() => undefined);
+      if (runDir && !conn.lost) {
+        await conn.output(`rm -rf ${shellQuote(runDir)}`).catch((e: unknown) => ctx.markUnclean?.(`could not remove ${runDir}: ${errorMessage(e)}`));
+      }
       conn.close();
     }
   }
@@ -131,7 +133,10 @@ export class ShellExecutor implements Executor, MachineWarmer {
         runRemoteStage({
           conn,
           channel: shells.take(),
-          ...(n === 0 && { makeDir: runDir }),
+          // The first stage makes the run directory and refuses one that exists; later stages make it only
+          // if the first never got to (its channel failed, or it was stopped before it started).
+          makeDir: runDir,
+          dirMayExist: n > 0,
           script: stage.script,
           pidFile: `${runDir}/${++n}-${stage.name.replace(STAGE_FILE_SAFE, '_')}.pid`,
           trace,

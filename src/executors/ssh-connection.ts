@@ -174,20 +174,28 @@ function attempt(info: ConnectionInfo, pin: PinnedKey, timeoutMs: number, o: Ssh
     });
     client.on('error', fail);
     client.on('close', () => fail(new Error('connection closed during the handshake')));
-    client.connect({
-      host: info.host,
-      port: info.port,
-      username: info.username,
-      privateKey: info.privateKey,
-      readyTimeout: timeoutMs,
-      keepaliveInterval: o.keepaliveIntervalMs ?? 5_000,
-      keepaliveCountMax: o.keepaliveCountMax ?? 3,
-      algorithms: { serverHostKey: pin.algorithms },
-      hostVerifier: (key: Buffer) => {
-        presented = Buffer.from(key);
-        return presented.equals(pin.blob);
-      },
-    });
+    try {
+      connect();
+    } catch (e) {
+      // ssh2 throws synchronously on a key it cannot parse: settle, so the abort listener goes too.
+      fail(e instanceof Error ? e : new Error(String(e)));
+    }
+    function connect() {
+      client.connect({
+        host: info.host,
+        port: info.port,
+        username: info.username,
+        privateKey: info.privateKey,
+        readyTimeout: timeoutMs,
+        keepaliveInterval: o.keepaliveIntervalMs ?? 5_000,
+        keepaliveCountMax: o.keepaliveCountMax ?? 3,
+        algorithms: { serverHostKey: pin.algorithms },
+        hostVerifier: (key: Buffer) => {
+          presented = Buffer.from(key);
+          return presented.equals(pin.blob);
+        },
+      });
+    }
   });
 }
 

@@ -45,6 +45,9 @@ export interface FleetCounts {
   booting: number;
   idle: number;
   busy: number;
+  /** Being terminated, or a terminate that failed and waits for garbage collection: still counted
+   *  against maxMachines until the provider confirmed it is gone. */
+  removing: number;
 }
 
 export interface ReleaseOptions {
@@ -74,7 +77,12 @@ export class ExecutorFleet {
   private readonly attempts: number;
   private readonly maxMachines: number;
   private readonly pool: PoolConfig;
+  /** The pool stops growing (the coordinator takes no more jobs); machines booting for waiting jobs finish. */
   private readonly stopCtl = new AbortController();
+  /** Everything stops: boots and connections in flight are abandoned (releaseAll). */
+  private readonly shutdownCtl = new AbortController();
+  /** Boots and warm-ups in flight, so a shutdown can wait for them and remove what they made. */
+  private readonly inFlight = new Set<Promise<unknown>>();
   /** Creations asked of the provider that have not returned a machine yet (for jobs and for the pool). */
   private creating = 0;
   private creatingForPool = 0;
@@ -98,11 +106,12 @@ export class ExecutorFleet {
   }
 
   counts(): FleetCounts {
-    const c: FleetCounts = { booting: this.creating, idle: 0, busy: 0 };
+    const c: FleetCounts = { booting: this.creating, idle: 0, busy: 0, removing: 0 };
     for (const t of this.tracked.values()) {
       if (t.phase === 'idle') c.idle++;
       else if (t.phase === 'busy') c.busy++;
       else if (t.phase === 'booting') c.booting++;
+      else c.removing++;
     }
     return c;
   }
@@ -137,14 +146,14 @@ export class ExecutorFleet {
     if (t && o.reusable && t.connection && t.uses < this.pool.maxUseCount && !this.stopCtl.signal.aborted) {
       // Back to the pool in the background: the job's final state need not wait for the connection.
       t.phase = 'booting';
-      void this.makeIdle(t, t.connection).then(async (why) => {
+      this.track(this.makeIdle(t, t.connection).then(async (why) => {
         if (why === undefined) {
           this.opts.logger.info({ executor: this.opts.tags.executor, machine: machine.id, uses: t.uses }, 'machine back in the idle pool');
           return;
         }
         this.opts.logger.warn({ executor: this.opts.tags.executor, machine: machine.id, reason: why }, 'machine could not go back to the idle pool');
         await this.remove(machine);
-      });
+      }));
       return;
     }
     await this.remove(machine);
@@ -171,7 +180,8 @@ export class ExecutorFleet {
     }
   }
 
-  /** Stops growing the pool and removes idle machines (the coordinator stopped taking jobs). */
+  /** Stops growing the pool and removes idle machines (the coordinator stopped taking jobs). A pool
+   *  machine still booting goes to a job waiting for one, or is removed once it is up. */
   async stopPool(): Promise<void> {
     if (!this.stopCtl.signal.aborted) this.stopCtl.abort(new Error('the executor is shutting down'));
     const idle = [...this.tracked.values()].filter((t) => t.phase === 'idle');
@@ -184,37 +194,49 @@ export class ExecutorFleet {
   async collectGarbage(minAgeMs = 0): Promise<string[]> {
     const owned = await this.opts.provider.list(this.opts.tags);
     const now = this.opts.clock.now();
-    const ours = (id: string) => {
-      const t = this.tracked.get(id);
-      return t !== undefined && t.phase !== 'leaving';
-    };
-    const stray = owned.filter((m) => !ours(m.id) && m.state !== 'terminated' && now - m.createdAt >= minAgeMs);
+    // A machine whose terminate failed is retried whatever its age: it still counts against the cap.
+    const stray = owned.filter((m) => {
+      if (m.state === 'terminated') return false;
+      const t = this.tracked.get(m.id);
+      if (t) return t.phase === 'leaving';
+      return now - m.createdAt >= minAgeMs;
+    });
+    // Leaving machines the provider no longer lists as live are gone: stop counting them.
+    const live = new Set(owned.filter((m) => m.state !== 'terminated').map((m) => m.id));
+    for (const [id, t] of this.tracked) if (t.phase === 'leaving' && !live.has(id)) this.tracked.delete(id);
     if (stray.length) {
       const { errors } = await this.opts.provider.terminate(stray.map((m) => m.id));
       if (errors.length === 0) for (const m of stray) this.tracked.delete(m.id);
       this.opts.logger.info({ executor: this.opts.tags.executor, removed: stray.map((m) => m.id), errors: errors.map(errorMessage) }, 'removed stray machines');
     }
+    this.wake();
     return stray.map((m) => m.id);
   }
 
-  /** Terminates every machine this executor owns (shutdown). */
+  /** Terminates every machine this executor owns (shutdown): what the provider lists and what this process
+   *  tracks, after boots in flight have returned (a launch that lands later would otherwise be missed). */
   async releaseAll(): Promise<void> {
     if (!this.stopCtl.signal.aborted) this.stopCtl.abort(new Error('the executor is shutting down'));
+    if (!this.shutdownCtl.signal.aborted) this.shutdownCtl.abort(new Error('the executor is shutting down'));
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     for (const t of this.tracked.values()) if (t.connection) this.opts.warmer?.cool(t.connection);
-    const owned = await this.opts.provider.list(this.opts.tags);
-    const ids = owned.filter((m) => m.state !== 'terminated').map((m) => m.id);
-    if (ids.length) {
-      const { errors } = await this.opts.provider.terminate(ids);
+    const ids = new Set(this.tracked.keys());
+    try {
+      for (const m of await this.opts.provider.list(this.opts.tags)) if (m.state !== 'terminated') ids.add(m.id);
+    } catch (e) {
+      this.opts.logger.error({ executor: this.opts.tags.executor, err: errorMessage(e) }, 'could not list machines at shutdown; removing the ones this process knows');
+    }
+    if (ids.size) {
+      const { errors } = await this.opts.provider.terminate([...ids]);
       for (const e of errors) this.opts.logger.error({ err: errorMessage(e) }, 'terminate at shutdown failed');
     }
     this.tracked.clear();
     this.wake();
   }
 
+  /** Machines that exist or are being created, in every phase: what maxMachines bounds. */
   private total(): number {
-    let n = this.creating;
-    for (const t of this.tracked.values()) if (t.phase !== 'leaving') n++;
-    return n;
+    return this.creating + this.tracked.size;
   }
 
   /** The machine that became idle last, marked busy; undefined when none is idle. Last in, first out: a
@@ -234,9 +256,11 @@ export class ExecutorFleet {
   private async createForJob(signal: AbortSignal, onProgress: (line: string) => void, attempt: number, reasons: string[]): Promise<AcquiredMachine | undefined> {
     this.creating++;
     let machine: Machine | undefined;
-    let errors: Error[];
+    let errors: Error[] = [];
     try {
       ({ machines: [machine], errors } = await this.opts.provider.create(1, this.opts.tags));
+    } catch (e) {
+      errors = [e instanceof Error ? e : new Error(String(e))];
     } finally {
       this.creating--;
     }
@@ -286,7 +310,8 @@ export class ExecutorFleet {
     let poolBooting = this.creatingForPool;
     for (const t of this.tracked.values()) {
       if (t.phase === 'idle') idle.push({ id: t.machine.id, idleSince: t.idleSince });
-      else if (t.phase === 'busy' || (t.phase === 'booting' && !t.forPool)) busy++;
+      // Leaving machines still occupy capacity until they are confirmed gone.
+      else if (t.phase === 'busy' || t.phase === 'leaving' || (t.phase === 'booting' && !t.forPool)) busy++;
       else if (t.phase === 'booting') poolBooting++;
     }
     // Machines being created for waiting jobs are as good as busy.
@@ -308,7 +333,21 @@ export class ExecutorFleet {
     }
   }
 
-  private async bootForPool(): Promise<void> {
+  private bootForPool(): void {
+    this.track(this.bootOne());
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  /** After the pool stopped, a machine still has a use only for a job already waiting for one. */
+  private get poolClosed(): boolean {
+    return this.shutdownCtl.signal.aborted || (this.stopCtl.signal.aborted && this.waiters.size === 0);
+  }
+
+  private async bootOne(): Promise<void> {
     const log = this.opts.logger;
     this.creating++;
     this.creatingForPool++;
@@ -328,23 +367,23 @@ export class ExecutorFleet {
     }
     const t: Tracked = { machine, phase: 'booting', forPool: true, uses: 0, idleSince: 0 };
     this.tracked.set(machine.id, t);
-    if (this.stopCtl.signal.aborted) {
+    if (this.poolClosed) {
       await this.remove(machine);
       return;
     }
     try {
-      const connection = await this.opts.provider.waitReady(machine, this.stopCtl.signal);
+      const connection = await this.opts.provider.waitReady(machine, this.shutdownCtl.signal);
       t.connection = connection;
       const why = await this.makeIdle(t, connection);
       if (why === undefined) {
         this.poolFailures = 0;
         log.info({ executor: this.opts.tags.executor, machine: machine.id }, 'machine ready and idle');
       } else {
-        if (!this.stopCtl.signal.aborted) this.poolFailed(why);
+        if (!this.poolClosed) this.poolFailed(why);
         await this.remove(machine);
       }
     } catch (e) {
-      if (!this.stopCtl.signal.aborted) this.poolFailed(`machine ${machine.id} did not become ready: ${errorMessage(e)}`);
+      if (!this.poolClosed) this.poolFailed(`machine ${machine.id} did not become ready: ${errorMessage(e)}`);
       await this.remove(machine);
     }
   }
@@ -361,12 +400,16 @@ export class ExecutorFleet {
           this.opts.logger.warn({ executor: this.opts.tags.executor, machine: id, reason: errorMessage(reason) }, 'idle machine stopped answering; replacing it');
           void this.remove(t.machine).then(() => this.kick());
         },
-        this.stopCtl.signal,
+        this.shutdownCtl.signal,
       );
     } catch (e) {
       return `could not connect to machine ${id}: ${errorMessage(e)}`;
     }
-    if (this.stopCtl.signal.aborted || this.tracked.get(id) !== t) return 'the pool stopped';
+    if (this.poolClosed || this.tracked.get(id) !== t) {
+      // The caller's remove() may no longer find it (releaseAll forgot it): let go of the connection here.
+      this.opts.warmer?.cool(connection);
+      return 'the pool stopped';
+    }
     t.phase = 'idle';
     t.idleSince = this.opts.clock.now();
     this.wake();
@@ -396,8 +439,8 @@ export class ExecutorFleet {
     } catch (e) {
       this.opts.logger.error({ machine: machine.id, err: errorMessage(e) }, 'terminate failed; garbage collection will retry');
     }
-    // A failed terminate leaves the machine tracked as leaving: not counted against the cap, and the next
-    // garbage collection tries again.
+    // A failed terminate leaves the machine tracked as leaving: it still counts against the cap, and the
+    // next garbage collection tries again.
     this.wake();
     this.kick();
   }

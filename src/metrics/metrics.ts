@@ -11,14 +11,14 @@ export class FleetMetrics {
   readonly jobRequests = new Counter({ name: 'fleetrunner_job_requests_total', help: 'POST /jobs/request calls, by result', labelNames: ['result'], registers: [this.registry] });
   readonly machineAcquireSeconds = new Histogram({ name: 'fleetrunner_machine_acquire_seconds', help: 'Time to get a ready machine', labelNames: ['executor'], buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300], registers: [this.registry] });
 
-  readonly machines = new Gauge({ name: 'fleetrunner_machines', help: 'Machines by executor and state (booting, idle, busy)', labelNames: ['executor', 'state'], registers: [this.registry] });
+  readonly machines = new Gauge({ name: 'fleetrunner_machines', help: 'Machines by executor and state (booting, idle, busy, removing)', labelNames: ['executor', 'state'], registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'fleetrunner_' });
   }
 
-  setMachines(executor: string, counts: { booting: number; idle: number; busy: number }): void {
-    for (const state of ['booting', 'idle', 'busy'] as const) this.machines.set({ executor, state }, counts[state]);
+  setMachines(executor: string, counts: { booting: number; idle: number; busy: number; removing: number }): void {
+    for (const state of ['booting', 'idle', 'busy', 'removing'] as const) this.machines.set({ executor, state }, counts[state]);
   }
 
   /** Serves /metrics on "host:port" (or ":port"; port 0 picks a free one, see server.address()). */

@@ -182,14 +182,19 @@ export class DockerExecutor implements Executor, MachineWarmer {
           const problem = await dockerJob.teardown(cleanupTimeoutMs, prepared).catch((e: unknown) => {
             log.warn({ err: errorMessage(e) }, 'could not remove the job\'s containers');
             trace.warning(`could not remove the job's containers: ${errorMessage(e)}`);
+            ctx.markUnclean?.(`could not remove the job's containers: ${errorMessage(e)}`);
             return undefined;
           });
           if (problem !== undefined) {
             log.warn({ problem }, 'teardown');
             trace.warning(problem);
+            ctx.markUnclean?.(problem);
           }
         }
-        if (shell) await shell.exec(`rm -rf ${shellQuote(shell.runDir)}`).catch(() => undefined);
+        if (shell) {
+          const runDir = shell.runDir;
+          await shell.exec(`rm -rf ${shellQuote(runDir)}`).catch((e: unknown) => ctx.markUnclean?.(`could not remove ${runDir}: ${errorMessage(e)}`));
+        }
       }
       conn.close();
     }

@@ -47,11 +47,11 @@ describe('ExecutorFleet without a pool', () => {
     await settle();
     expect(provider.created).toBe(0);
     const got = await fleet.acquire(never, noProgress);
-    expect(fleet.counts()).toEqual({ booting: 0, idle: 0, busy: 1 });
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 0, busy: 1, removing: 0 });
     await fleet.release(got.machine, { reusable: true });
     expect(provider.terminated).toEqual([got.machine.id]);
     expect(warmer.warmed).toEqual([]);
-    expect(fleet.counts()).toEqual({ booting: 0, idle: 0, busy: 0 });
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 0, busy: 0, removing: 0 });
   });
 });
 
@@ -60,14 +60,14 @@ describe('ExecutorFleet idle pool', () => {
     const { provider, fleet, warmer } = setup({ idleCount: 2 });
     await fleet.reconcile();
     await settle();
-    expect(fleet.counts()).toEqual({ booting: 0, idle: 2, busy: 0 });
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 2, busy: 0, removing: 0 });
     expect(warmer.warmed).toEqual(['m-1', 'm-2']);
 
     const got = await fleet.acquire(never, noProgress);
     expect(['m-1', 'm-2']).toContain(got.machine.id); // an idle one, not a new one
     await settle();
     expect(provider.created).toBe(3);
-    expect(fleet.counts()).toEqual({ booting: 0, idle: 2, busy: 1 });
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 2, busy: 1, removing: 0 });
 
     await fleet.release(got.machine, { reusable: true }); // maxUseCount 1: removed
     expect(provider.terminated).toEqual([got.machine.id]);
@@ -82,11 +82,11 @@ describe('ExecutorFleet idle pool', () => {
     const b = await fleet.acquire(never, noProgress);
     await settle();
     expect(provider.machines.size).toBe(3);
-    expect(fleet.counts()).toEqual({ booting: 0, idle: 1, busy: 2 });
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 1, busy: 2, removing: 0 });
     await fleet.release(a.machine);
     await fleet.release(b.machine);
     await settle();
-    expect(fleet.counts()).toEqual({ booting: 0, idle: 3, busy: 0 });
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 3, busy: 0, removing: 0 });
     expect(provider.machines.size).toBe(3);
   });
 
@@ -152,7 +152,7 @@ describe('ExecutorFleet idle pool', () => {
     await fleet.reconcile();
     await settle();
     expect(provider.terminated).toEqual([got.machine.id]);
-    expect(fleet.counts()).toEqual({ booting: 0, idle: 0, busy: 0 });
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 0, busy: 0, removing: 0 });
   });
 
   it('replaces an idle machine whose held connection dropped', async () => {
@@ -162,7 +162,7 @@ describe('ExecutorFleet idle pool', () => {
     warmer.lost.get('m-1')!(new Error('connection reset'));
     await settle();
     expect(provider.terminated).toEqual(['m-1']);
-    expect(fleet.counts()).toEqual({ booting: 0, idle: 1, busy: 0 });
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 1, busy: 0, removing: 0 });
     expect(provider.machines.has('m-2')).toBe(true);
   });
 
@@ -220,7 +220,77 @@ describe('ExecutorFleet idle pool', () => {
     clock.advance(250);
     await settle();
     expect(provider.created).toBe(5);
-    expect(fleet.counts()).toEqual({ booting: 0, idle: 3, busy: 2 });
+    expect(fleet.counts()).toEqual({ booting: 0, idle: 3, busy: 2, removing: 0 });
+  });
+
+  it('a machine whose terminate failed still counts against maxMachines until garbage collection removes it', async () => {
+    const { provider, fleet } = setup({}, 1);
+    const terminate = provider.terminate.bind(provider);
+    provider.terminate = async () => ({ errors: [new Error('throttled')] });
+    const first = await fleet.acquire(never, noProgress);
+    await fleet.release(first.machine);
+    expect(fleet.counts()).toMatchObject({ busy: 0, removing: 1 });
+    const ctl = new AbortController();
+    let second: Promise<unknown> | undefined = fleet.acquire(ctl.signal, noProgress);
+    await settle();
+    expect(provider.created).toBe(1); // at the cap: it waits instead of launching a second machine
+    provider.terminate = terminate;
+    await fleet.collectGarbage(10 * 60_000); // a failed terminate is retried whatever the machine's age
+    await second;
+    second = undefined;
+    expect(provider.created).toBe(2);
+    expect(provider.machines.size).toBe(1);
+  });
+
+  it('a provider whose create throws fails that attempt and wakes a job waiting at the cap', async () => {
+    const provider = new MemoryProvider();
+    const fleet = new ExecutorFleet({ provider, tags, logger: silentLogger, clock: new FakeClock(), maxMachines: 1, acquireAttempts: 1, settleMs: 0 });
+    let calls = 0;
+    const create = provider.create.bind(provider);
+    provider.create = async (n, t) => {
+      if (++calls === 1) {
+        await new Promise((r) => setImmediate(r));
+        throw new Error('API exploded');
+      }
+      return create(n, t);
+    };
+    const a = fleet.acquire(never, noProgress);
+    const b = fleet.acquire(never, noProgress); // at the cap while a's creation is in flight: it waits
+    await expect(a).rejects.toThrow(/API exploded/);
+    expect((await b).machine.id).toBe('m-1');
+  });
+
+  it('stopPool hands a pool machine that is still booting to a job waiting for it', async () => {
+    const { provider, fleet } = setup({ idleCount: 1 }, 1);
+    let ready!: () => void;
+    const gate = new Promise<void>((r) => (ready = r));
+    const inner = provider.waitReady.bind(provider);
+    provider.waitReady = async (m) => {
+      await gate;
+      return inner(m);
+    };
+    await fleet.reconcile();
+    await settle();
+    const waiting = fleet.acquire(never, noProgress);
+    await settle();
+    await fleet.stopPool();
+    ready();
+    const got = await waiting;
+    expect(got.machine.id).toBe('m-1');
+    expect(provider.created).toBe(1);
+  });
+
+  it('releaseAll terminates what it tracks even when listing fails, after boots in flight returned', async () => {
+    const { provider, fleet } = setup({ idleCount: 2 });
+    await fleet.reconcile();
+    await settle();
+    const busy = await fleet.acquire(never, noProgress);
+    provider.list = async () => {
+      throw new Error('DescribeInstances unavailable');
+    };
+    await fleet.releaseAll();
+    expect(provider.machines.size).toBe(0);
+    expect(provider.terminated).toContain(busy.machine.id);
   });
 
   it('garbage collection leaves pool machines alone and retries a failed terminate', async () => {
