@@ -38,6 +38,13 @@ interface Needle {
   rule?: PrefixRule;
 }
 
+/** A needle with its KMP failure table, to find the longest tail of a chunk that is a proper prefix of it. */
+interface TailMatcher {
+  bytes: Buffer;
+  /** fail[q]: length of the longest proper border of bytes[0, q). */
+  fail: Int32Array;
+}
+
 interface Range {
   /** Where the match begins (the prefix, for prefixed tokens): bytes from here on are held together. */
   from: number;
@@ -56,8 +63,9 @@ export interface MaskerOptions {
 export class StreamMasker {
   private secrets: Buffer[];
   private readonly rules: PrefixRule[];
-  private holdBack = 0;
   private readonly needles = new Map<string, Needle>();
+  /** Every needle of 2+ bytes, longest first (a 1-byte needle has no proper prefix to wait for). */
+  private tails: TailMatcher[] = [];
   private pattern: RegExp = /(?!)/g;
   private pending: Buffer = Buffer.alloc(0);
   /** Inside a token body whose prefix and [MASKED] were already emitted. */
@@ -87,14 +95,44 @@ export class StreamMasker {
   }
 
   private compile(): void {
-    const longest = Math.max(1, ...this.secrets.map((s) => s.length), ...this.rules.map((r) => r.prefix.length));
-    this.holdBack = longest - 1;
     this.needles.clear();
     // Exact secrets first and longest first, so the alternation prefers the longest at one offset.
     for (const bytes of this.secrets) this.needles.set(bytes.toString('latin1'), { bytes });
     for (const rule of this.rules) if (!this.needles.has(rule.prefix.toString('latin1'))) this.needles.set(rule.prefix.toString('latin1'), { bytes: rule.prefix, rule });
     const alternatives = [...this.needles.keys()].map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     this.pattern = new RegExp(alternatives.length ? alternatives.join('|') : '(?!)', 'g');
+    this.tails = [...this.needles.values()]
+      .filter((n) => n.bytes.length > 1)
+      .sort((a, b) => b.bytes.length - a.bytes.length)
+      .map((n) => ({ bytes: n.bytes, fail: failureTable(n.bytes) }));
+  }
+
+  /**
+   * Where the bytes that could still begin a match start: the earliest i such that buf[i, end) is a proper
+   * prefix of some needle (exact secret or token/URL prefix), or buf.length if there is none. Whatever
+   * starts before it is decided by this chunk alone: every needle that can match there lies wholly inside
+   * it, so more output cannot change which needle matches at such an offset. (A prefixed token whose body
+   * runs up to the end is held by process() itself.) One KMP pass per needle over at most its length − 1
+   * last bytes: linear, whatever the output and the secrets look like.
+   */
+  private tailStart(buf: Buffer): number {
+    const n = buf.length;
+    let start = n;
+    for (const t of this.tails) {
+      const pat = t.bytes;
+      const from = n - (pat.length - 1);
+      // Needles are sorted longest first: once the window can no longer reach before `start`, none can.
+      if (from >= start || start === 0) break;
+      const fail = t.fail;
+      let q = 0; // the longest suffix of buf[from', i) that is a prefix of pat (never all of it: too short)
+      for (let i = from > 0 ? from : 0; i < n; i++) {
+        const c = buf[i]!;
+        while (q > 0 && pat[q] !== c) q = fail[q]!;
+        if (pat[q] === c) q++;
+      }
+      if (n - q < start) start = n - q;
+    }
+    return start;
   }
 
   /** Bytes held back, waiting to know whether they start a secret. */
@@ -123,8 +161,10 @@ export class StreamMasker {
 
   private process(buf: Buffer, final: boolean): void {
     const ranges: Range[] = [];
-    let limit = final ? buf.length : Math.max(0, buf.length - this.holdBack);
+    let limit = final ? buf.length : this.tailStart(buf);
     let openAt = -1;
+    /** Prefixes with an empty body, [from, end): they still hide prefixes starting inside them. */
+    let bare: Range[] | undefined;
     let openRule: PrefixRule | undefined;
     // One compiled alternation of every needle over a latin1 view (one char per byte, so indexes are byte
     // offsets): V8's regex engine scans once, where an indexOf per needle would scan the buffer 20-40 times.
@@ -152,6 +192,8 @@ export class StreamMasker {
         }
       } else if (bodyEnd > bodyStart) {
         ranges.push({ from: i, start: bodyStart, end: bodyEnd });
+      } else if (!final) {
+        (bare ??= []).push({ from: i, start: bodyEnd, end: bodyEnd });
       }
       skipUntil = Math.max(skipUntil, bodyEnd);
     }
@@ -169,11 +211,18 @@ export class StreamMasker {
       }
     }
     const merged = mergeRanges(ranges);
-    // A match straddling the limit waits whole for the next write (merged ranges are disjoint, so one
-    // backward pass settles it); this keeps a prefix and its value together.
-    for (let k = merged.length - 1; k >= 0; k--) {
-      const r = merged[k]!;
-      if (r.from < limit && r.end > limit) limit = r.from;
+    // A match straddling the limit waits whole for the next write (merged ranges are disjoint and sorted,
+    // so one backward pass settles it); this keeps a prefix and its value together. A bare prefix that
+    // straddles it waits too, so that the next pass skips the same prefixes inside it as a one-shot pass.
+    for (;;) {
+      for (let k = merged.length - 1; k >= 0; k--) {
+        const r = merged[k]!;
+        if (r.end <= limit) break;
+        if (r.from < limit) limit = r.from;
+      }
+      const before = limit;
+      for (const b of bare ?? []) if (b.from < limit && b.end > limit) limit = b.from;
+      if (limit === before) break;
     }
     this.emit(buf, limit, merged);
     this.pending = limit < buf.length ? Buffer.from(buf.subarray(limit)) : Buffer.alloc(0);
@@ -198,6 +247,16 @@ export class StreamMasker {
     if (pos < limit) parts.push(buf.subarray(pos, limit));
     this.out(Buffer.concat(parts));
   }
+}
+
+function failureTable(pat: Uint8Array): Int32Array {
+  const fail = new Int32Array(pat.length + 1);
+  for (let i = 1, k = 0; i < pat.length; i++) {
+    while (k > 0 && pat[i] !== pat[k]) k = fail[k]!;
+    if (pat[i] === pat[k]) k++;
+    fail[i + 1] = k;
+  }
+  return fail;
 }
 
 function spanOf(buf: Uint8Array, from: number, chars: Uint8Array): number {
