@@ -36,12 +36,15 @@ export class RunnerHealth {
     return this.failures >= this.limit && this.o.clock.now() < this.skipUntil ? this.skipUntil : undefined;
   }
 
-  /** Feeds one jobs/request outcome: 403 counts against the runner; any other answer (including 503,
+  /** Feeds one jobs/request outcome: 403 counts against the runner, and so does a 201 whose job cannot be
+   *  read (gitlab-runner counts that client error as unhealthy too); any other answer (including 503,
    *  where GitLab itself is the problem) proves the token good and resets the count. No answer at all
    *  (status 0) says nothing about the token and changes nothing. */
   record(result: JobRequestResult | 'healthy' | 'unhealthy'): void {
     if (typeof result === 'object' && result.kind === 'error' && result.status === 0) return;
-    const bad = result === 'unhealthy' || (typeof result === 'object' && result.kind === 'forbidden');
+    const bad =
+      result === 'unhealthy' ||
+      (typeof result === 'object' && (result.kind === 'forbidden' || (result.kind === 'error' && result.status === 201)));
     if (!bad) {
       this.failures = 0;
       return;

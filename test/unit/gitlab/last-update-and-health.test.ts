@@ -59,4 +59,13 @@ describe('RunnerHealth', () => {
     h.record({ kind: 'forbidden' });
     expect(h.shouldRequest()).toBe(false);
   });
+
+  it('a 201 whose job cannot be read counts as unhealthy, like a 403', () => {
+    const h = new RunnerHealth({ clock: clock() });
+    h.record({ kind: 'forbidden' });
+    h.record({ kind: 'error', status: 201, message: 'client error: not JSON' });
+    expect(h.shouldRequest()).toBe(true);
+    h.record({ kind: 'error', status: 201, message: 'client error: not JSON' });
+    expect(h.shouldRequest()).toBe(false);
+  });
 });
