@@ -75,8 +75,8 @@ describe('StreamMasker', () => {
   it('equals a one-shot pass for random splits (fuzz)', () => {
     let seed = 42;
     const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
-    const secrets = ['hunter2hunter2', 'AKIAEXAMPLE', 'p@ss:w/rd'];
-    const alphabet = ['a', ' ', '\n', 'hunter2', 'hunter2hunter2', 'glpat-', 'gl', 'pat-', 'AKIA', 'EXAMPLE', 'p@ss:w/rd', '=', '?private_token=', 'x'];
+    const secrets = ['hunter2hunter2', 'ak1a-sample', 'p@ss:w/rd'];
+    const alphabet = ['a', ' ', '\n', 'hunter2', 'hunter2hunter2', 'glpat-', 'gl', 'pat-', 'ak1a', '-sample', 'p@ss:w/rd', '=', '?private_token=', 'x'];
     for (let round = 0; round < 300; round++) {
       let text = '';
       for (let k = 0; k < 20; k++) text += alphabet[rnd(alphabet.length)];
@@ -199,8 +199,8 @@ describe('StreamMasker hold-back (only what could still become a match)', () => 
   });
 
   it('equals a one-shot pass for secrets split at every position', () => {
-    const secrets = ['hunter2hunter2', 'AKIAEXAMPLE', 'p@ss:w/rd'];
-    for (const text of ['a hunter2hunter2 b', 'AKIAEXAMPLEAKIAEXAMPLE', 'xp@ss:w/rdp@ss:w/r', 'hunter2hunter', 'AKIA']) {
+    const secrets = ['hunter2hunter2', 'ak1a-sample', 'p@ss:w/rd'];
+    for (const text of ['a hunter2hunter2 b', 'ak1a-sampleak1a-sample', 'xp@ss:w/rdp@ss:w/r', 'hunter2hunter', 'ak1a']) {
       expectAllSplitsEqual(Buffer.from(text), secrets);
     }
   });
