@@ -101,3 +101,22 @@ export class MachineConnections implements MachineWarmer {
     held.conn.close();
   }
 }
+
+/** What every SSH-based execution style shares: its clock, its connections, and warming idle machines. */
+export abstract class SshExecutorBase implements MachineWarmer {
+  protected readonly clock: Clock;
+  protected readonly connections: MachineConnections;
+
+  constructor(o: SshExecutionOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.connections = new MachineConnections(o);
+  }
+
+  warm(machine: ConnectionInfo, onLost: (reason: Error) => void, signal?: AbortSignal): Promise<void> {
+    return this.connections.warm(machine, onLost, signal);
+  }
+
+  cool(machine: ConnectionInfo): void {
+    this.connections.cool(machine);
+  }
+}

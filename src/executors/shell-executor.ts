@@ -7,8 +7,6 @@ import {
   ConfigError,
   errorMessage,
   failed,
-  systemClock,
-  type Clock,
   type ConnectionInfo,
   type Executor,
   type JobOutcome,
@@ -16,13 +14,12 @@ import {
   type JobPlan,
   type JobRunContext,
   type Logger,
-  type MachineWarmer,
 } from '../core/index.js';
 import { joinStages } from '../jobs/index.js';
 import { abortOutcome } from './job-abort.js';
 import { runJobSession, type StageTransport } from './job-session.js';
 import { StageShells, runRemoteStage, shellQuote } from './remote-shell.js';
-import { MachineConnections } from './machine-connections.js';
+import { SshExecutorBase } from './machine-connections.js';
 import type { SshConnection } from './ssh-connection.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
 import { guardedRun } from './guarded-run.js';
@@ -35,22 +32,11 @@ export interface ShellExecutorOptions extends SshExecutionOptions {
 
 const STAGE_FILE_SAFE = /[^A-Za-z0-9_.-]/g;
 
-export class ShellExecutor implements Executor, MachineWarmer {
+export class ShellExecutor extends SshExecutorBase implements Executor {
   readonly style = 'shell' as const;
-  private readonly clock: Clock;
-  private readonly connections: MachineConnections;
 
   constructor(private readonly o: ShellExecutorOptions) {
-    this.clock = o.clock ?? systemClock;
-    this.connections = new MachineConnections(o);
-  }
-
-  warm(machine: ConnectionInfo, onLost: (reason: Error) => void, signal?: AbortSignal): Promise<void> {
-    return this.connections.warm(machine, onLost, signal);
-  }
-
-  cool(machine: ConnectionInfo): void {
-    this.connections.cool(machine);
+    super(o);
   }
 
   run(machine: ConnectionInfo, ctx: JobRunContext): Promise<JobOutcome> {

@@ -254,16 +254,7 @@ export class ExecutorFleet {
   }
 
   private async createForJob(signal: AbortSignal, onProgress: (line: string) => void, attempt: number, reasons: string[]): Promise<AcquiredMachine | undefined> {
-    this.creating++;
-    let machine: Machine | undefined;
-    let errors: Error[] = [];
-    try {
-      ({ machines: [machine], errors } = await this.opts.provider.create(1, this.opts.tags));
-    } catch (e) {
-      errors = [e instanceof Error ? e : new Error(String(e))];
-    } finally {
-      this.creating--;
-    }
+    const { machine, errors } = await this.createOne(false);
     if (!machine) {
       const why = errors.map(errorMessage).join('; ') || 'the provider returned no machine';
       reasons.push(why);
@@ -275,8 +266,12 @@ export class ExecutorFleet {
       }
       return undefined;
     }
-    const t: Tracked = { machine, phase: 'booting', forPool: false, uses: 1, idleSince: 0 };
-    this.tracked.set(machine.id, t);
+    const t = this.tracked.get(machine.id);
+    if (!t) {
+      // Forgotten by a shutdown's releaseAll in between: make sure it goes.
+      await this.remove(machine);
+      return undefined;
+    }
     try {
       const connection = await this.opts.provider.waitReady(machine, signal);
       t.connection = connection;
@@ -347,27 +342,34 @@ export class ExecutorFleet {
     return this.shutdownCtl.signal.aborted || (this.stopCtl.signal.aborted && this.waiters.size === 0);
   }
 
-  private async bootOne(): Promise<void> {
-    const log = this.opts.logger;
+  /** One machine from the provider, counted as being created while the call runs and tracked as booting
+   *  from the same turn on (so no reconcile can see it in neither count); a provider that throws is a
+   *  failed creation like one that reports errors. */
+  private async createOne(forPool: boolean): Promise<{ machine?: Machine; errors: Error[] }> {
     this.creating++;
-    this.creatingForPool++;
-    let machine: Machine | undefined;
-    let errors: Error[] = [];
+    if (forPool) this.creatingForPool++;
     try {
-      ({ machines: [machine], errors } = await this.opts.provider.create(1, this.opts.tags));
+      const { machines, errors } = await this.opts.provider.create(1, this.opts.tags);
+      const machine = machines[0];
+      if (machine) this.tracked.set(machine.id, { machine, phase: 'booting', forPool, uses: forPool ? 0 : 1, idleSince: 0 });
+      return { ...(machine && { machine }), errors };
     } catch (e) {
-      errors = [e instanceof Error ? e : new Error(String(e))];
+      return { errors: [e instanceof Error ? e : new Error(String(e))] };
     } finally {
       this.creating--;
-      this.creatingForPool--;
+      if (forPool) this.creatingForPool--;
     }
+  }
+
+  private async bootOne(): Promise<void> {
+    const log = this.opts.logger;
+    const { machine, errors } = await this.createOne(true);
     if (!machine) {
       this.poolFailed(errors.map(errorMessage).join('; ') || 'the provider returned no machine');
       return;
     }
-    const t: Tracked = { machine, phase: 'booting', forPool: true, uses: 0, idleSince: 0 };
-    this.tracked.set(machine.id, t);
-    if (this.poolClosed) {
+    const t = this.tracked.get(machine.id);
+    if (!t || this.poolClosed) {
       await this.remove(machine);
       return;
     }

@@ -9,8 +9,6 @@ import {
   ConfigError,
   errorMessage,
   failed,
-  systemClock,
-  type Clock,
   type ConnectionInfo,
   type Executor,
   type JobOutcome,
@@ -18,13 +16,12 @@ import {
   type JobPlan,
   type JobRunContext,
   type Logger,
-  type MachineWarmer,
 } from '../../core/index.js';
 import type { JobContainers } from '../../jobs/index.js';
 import { abortOutcome } from '../job-abort.js';
 import { runJobSession } from '../job-session.js';
 import { shellQuote } from '../remote-shell.js';
-import { MachineConnections } from '../machine-connections.js';
+import { SshExecutorBase } from '../machine-connections.js';
 import type { SshConnection } from '../ssh-connection.js';
 import type { SshExecutionOptions } from '../ssh-execution-options.js';
 import { guardedRun } from '../guarded-run.js';
@@ -51,22 +48,11 @@ export interface DockerExecutorOptions extends SshExecutionOptions {
   pushLogins?(job: JobPayload): Promise<RegistryLogin[]>;
 }
 
-export class DockerExecutor implements Executor, MachineWarmer {
+export class DockerExecutor extends SshExecutorBase implements Executor {
   readonly style = 'docker' as const;
-  private readonly clock: Clock;
-  private readonly connections: MachineConnections;
 
   constructor(private readonly o: DockerExecutorOptions) {
-    this.clock = o.clock ?? systemClock;
-    this.connections = new MachineConnections(o);
-  }
-
-  warm(machine: ConnectionInfo, onLost: (reason: Error) => void, signal?: AbortSignal): Promise<void> {
-    return this.connections.warm(machine, onLost, signal);
-  }
-
-  cool(machine: ConnectionInfo): void {
-    this.connections.cool(machine);
+    super(o);
   }
 
   run(machine: ConnectionInfo, ctx: JobRunContext): Promise<JobOutcome> {
