@@ -37,6 +37,18 @@ function setup(pool: Partial<PoolConfig>, maxMachines = 4) {
   return { provider, clock, warmer, fleet };
 }
 
+/** Holds every machine in waitReady until the returned function is called. */
+function holdWaitReady(provider: MemoryProvider): () => void {
+  let ready!: () => void;
+  const gate = new Promise<void>((r) => (ready = r));
+  const inner = provider.waitReady.bind(provider);
+  provider.waitReady = async (m) => {
+    await gate;
+    return inner(m);
+  };
+  return ready;
+}
+
 const never = new AbortController().signal;
 const noProgress = () => undefined;
 
@@ -92,13 +104,7 @@ describe('ExecutorFleet idle pool', () => {
 
   it('a job at the cap waits for the pool machine that is booting instead of creating another', async () => {
     const { provider, fleet } = setup({ idleCount: 1 }, 1);
-    let ready!: () => void;
-    const gate = new Promise<void>((r) => (ready = r));
-    const inner = provider.waitReady.bind(provider);
-    provider.waitReady = async (m) => {
-      await gate;
-      return inner(m);
-    };
+    const ready = holdWaitReady(provider);
     await fleet.reconcile();
     await settle();
     expect(fleet.counts().booting).toBe(1);
@@ -262,13 +268,7 @@ describe('ExecutorFleet idle pool', () => {
 
   it('stopPool hands a pool machine that is still booting to a job waiting for it', async () => {
     const { provider, fleet } = setup({ idleCount: 1 }, 1);
-    let ready!: () => void;
-    const gate = new Promise<void>((r) => (ready = r));
-    const inner = provider.waitReady.bind(provider);
-    provider.waitReady = async (m) => {
-      await gate;
-      return inner(m);
-    };
+    const ready = holdWaitReady(provider);
     await fleet.reconcile();
     await settle();
     const waiting = fleet.acquire(never, noProgress);
