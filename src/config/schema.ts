@@ -1,4 +1,4 @@
-// The config file's shape. Keys may be added over time; existing keys never change meaning (DESIGN.md).
+// The config file's shape. Keys may be added over time; existing keys never change meaning (docs/architecture.md).
 // Durations/sizes accept human units and are normalised by compile.ts.
 
 import { z } from 'zod';

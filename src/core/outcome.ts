@@ -1,4 +1,4 @@
-// How a job ended, in GitLab's vocabulary. Reference §3.4 and §6.2.
+// How a job ended, in GitLab's vocabulary. docs/gitlab-protocol.md §3.4 and §6.2.
 
 /** Failure reasons the runner may send; GitLab accepts the first three always, the rest only if listed
  *  in the job's `features.failure_reasons` (see `gitlab/failure-reasons.ts` for the fallback mapping). */

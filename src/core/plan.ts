@@ -1,4 +1,4 @@
-// A job turned into stage scripts (built by jobs/, run by executors/). Reference §6.1.
+// A job turned into stage scripts (built by jobs/, run by executors/). docs/gitlab-protocol.md §6.1.
 
 import type { JobStatusForAfterScript } from './outcome.js';
 

@@ -1,4 +1,4 @@
-// Features the shell executor itself provides, for `info.features` (reference §2.4), as names to pass to
+// Features the shell executor itself provides, for `info.features` (docs/gitlab-protocol.md §2.4), as names to pass to
 // gitlab/'s buildFeatures. The network layer (trace_*, cancelable, cancel_gracefully) and the script
 // layer (jobs/: artifacts, cache, refspecs, …; runner/: masking) add their own.
 

@@ -1,4 +1,4 @@
-// The order of a job's stages and GitLab's rules between them (reference §6.1–6.2), independent of how a
+// The order of a job's stages and GitLab's rules between them (docs/gitlab-protocol.md §6.1–6.2), independent of how a
 // stage reaches the machine: the shell style runs stages over SSH, a docker style will run them in
 // containers with the same sequencing.
 //

@@ -1,4 +1,4 @@
-// Our failure reasons → what this GitLab accepts (reference §3.4, gitlab-runner's failure_reason_mapper).
+// Our failure reasons → what this GitLab accepts (docs/gitlab-protocol.md §3.4, gitlab-runner's failure_reason_mapper).
 // Rails turns a reason it does not know into unknown_failure anyway; mapping here keeps the nearest
 // meaning instead (an image pull failure is still a runner system failure on old GitLab).
 

@@ -1,4 +1,4 @@
-// The `info.features` map GitLab reads (reference §2.4). Rails decides from it which jobs it may hand us
+// The `info.features` map GitLab reads (docs/gitlab-protocol.md §2.4). Rails decides from it which jobs it may hand us
 // (missing required feature → job dropped as runner_unsupported) and whether `canceling` is used.
 
 /** Every feature name gitlab-runner knows, in its FeaturesInfo order. */

@@ -57,7 +57,7 @@ export function buildRunnerInfo(p: RunnerInfoParams): RunnerInfo {
   return info;
 }
 
-/** The register-time info: no executor context, network features only (reference §1). */
+/** The register-time info: no executor context, network features only (docs/gitlab-protocol.md §1). */
 export function registrationInfo(info: RunnerInfo, networkFeatures: Partial<FeatureMap>): RunnerInfo {
   const { executor: _executor, shell: _shell, ...rest } = info;
   return { ...rest, features: { ...networkFeatures } };

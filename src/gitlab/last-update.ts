@@ -1,4 +1,4 @@
-// GitLab's long-poll cursor (reference §2.2): the last non-empty `X-GitLab-Last-Update` seen on any JSON
+// GitLab's long-poll cursor (docs/gitlab-protocol.md §2.2): the last non-empty `X-GitLab-Last-Update` seen on any JSON
 // answer for a runner's credentials goes back as `last_update` on the next jobs/request, so Workhorse
 // can hold the request until the queue changes.
 

@@ -1,7 +1,7 @@
 // Builds log and error text that can never carry a token. GitLab error bodies may echo what we sent, and
 // our own messages may be built from values that hold tokens, so every message passes through here.
 
-/** GitLab's token prefixes (the runner's default mask list, reference §6.4) and the session cookie. An
+/** GitLab's token prefixes (the runner's default mask list, docs/gitlab-protocol.md §6.4) and the session cookie. An
  *  explicit list: a generic gl…- pattern would also eat words such as "global-" or "glibc-". */
 const PREFIXES = ['glpat-', 'gloas-', 'gldt-', 'glrt-', 'glrtr-', 'glcbt-', 'glptt-', 'glft-', 'glimt-', 'glagent-', 'glsoat-', 'glffct-', 'gltok-', '_gitlab_session='];
 const GITLAB_TOKEN = new RegExp(`(?<![A-Za-z0-9_])(?:${PREFIXES.join('|')})[A-Za-z0-9._=-]+`, 'g');

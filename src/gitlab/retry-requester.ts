@@ -1,4 +1,4 @@
-// Transport retry as a decorator (reference §0): statuses that mean "not now" are retried a few times,
+// Transport retry as a decorator (docs/gitlab-protocol.md §0): statuses that mean "not now" are retried a few times,
 // waiting as long as GitLab asks, else backing off exponentially with jitter.
 
 import type { Clock } from '../core/clock.js';

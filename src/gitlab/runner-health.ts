@@ -1,4 +1,4 @@
-// Stops hammering GitLab with a token it keeps refusing (reference §2.2, check 6): after 3 consecutive
+// Stops hammering GitLab with a token it keeps refusing (docs/gitlab-protocol.md §2.2, check 6): after 3 consecutive
 // 403s on jobs/request the runner is skipped for 60 min, then tried again.
 
 import type { Clock } from '../core/clock.js';

@@ -1,5 +1,5 @@
 // Who we are to GitLab: the runner token for the configured token model, and its rotation
-// (reference §1). Starting verifies (glrt-) or registers (legacy); stopping unregisters what we registered.
+// (docs/gitlab-protocol.md §1). Starting verifies (glrt-) or registers (legacy); stopping unregisters what we registered.
 
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';

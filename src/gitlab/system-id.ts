@@ -1,4 +1,4 @@
-// The runner manager's system_id (reference §1): stable per machine so GitLab keeps one manager record
+// The runner manager's system_id (docs/gitlab-protocol.md §1): stable per machine so GitLab keeps one manager record
 // for us, sent on verify, jobs/request and DELETE /runners/managers.
 
 import { createHmac, randomInt } from 'node:crypto';

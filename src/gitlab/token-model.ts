@@ -1,4 +1,4 @@
-// GitLab's two token models (reference §1), told apart only by the literal `glrt-` prefix.
+// GitLab's two token models (docs/gitlab-protocol.md §1), told apart only by the literal `glrt-` prefix.
 
 export type TokenModel =
   /** `glrt-…` made in GitLab's UI or by POST /user/runners: verified, never registered or deleted. */

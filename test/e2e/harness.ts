@@ -1,4 +1,4 @@
-// Runs the BUILT CLI (`node bin/fleetrunner.js run`) with the contract config of DESIGN.md against the
+// Runs the BUILT CLI (`node bin/fleetrunner.js run`) with the contract config of docs/architecture.md against the
 // strict fake GitLab; only the URL, the token (through an env var) and an isolated stateDir differ.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

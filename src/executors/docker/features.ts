@@ -1,4 +1,4 @@
-// Features the docker style provides, for `info.features` (reference §2.4), as names for gitlab/'s
+// Features the docker style provides, for `info.features` (docs/gitlab-protocol.md §2.4), as names for gitlab/'s
 // buildFeatures. The network and script layers add their own (see ../features.ts).
 
 export const DOCKER_EXECUTOR_FEATURES = [

@@ -1,4 +1,4 @@
-// Streaming secret masking for the job trace (reference §6.4), correct across write boundaries and
+// Streaming secret masking for the job trace (docs/gitlab-protocol.md §6.4), correct across write boundaries and
 // bounded in memory: it holds back only the bytes that could still be the start of a secret.
 //
 // - exact values (masked variables, the job token) are replaced whole by [MASKED];

@@ -1,4 +1,4 @@
-// GitLab stores traces as UTF-8: invalid sequences are replaced before buffering (reference §4), and a
+// GitLab stores traces as UTF-8: invalid sequences are replaced before buffering (docs/gitlab-protocol.md §4), and a
 // multi-byte character split across two writes must not be mistaken for an invalid one.
 
 import { isUtf8 } from 'node:buffer';

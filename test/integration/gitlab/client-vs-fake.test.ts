@@ -1,4 +1,4 @@
-// Our GitLab client against our strict fake GitLab: two independent readings of the reference meet here.
+// Our GitLab client against our strict fake GitLab: two independent readings of docs/gitlab-protocol.md meet here.
 // Every flow must leave the fake's violation list empty.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../../src/config/index.js';
 import { parseDuration, parseSize } from '../../../src/config/units.js';
 
-/** The contract config of DESIGN.md; its placeholder token is built here, not stored as a literal. */
+/** The contract config of docs/architecture.md; its placeholder token is built here, not stored as a literal. */
 const PLACEHOLDER = `glrt-${'x'.repeat(20)}`;
 
 const contract = `# fleetrunner.yaml — the smallest working configuration

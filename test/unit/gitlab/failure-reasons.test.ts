@@ -27,7 +27,7 @@ describe('mapFailureReason', () => {
     ['runner_configuration_error', MODERN, 'runner_configuration_error'],
     ['runner_external_dependency_failure', MODERN, 'runner_external_dependency_failure'],
     ['unknown_failure', MODERN, 'unknown_failure'],
-    // not listed → fallback (reference §3.4)
+    // not listed → fallback (docs/gitlab-protocol.md §3.4)
     ['image_pull_failure', [], 'runner_system_failure'],
     ['runner_configuration_error', [], 'script_failure'],
     ['runner_external_dependency_failure', undefined, 'runner_system_failure'],
