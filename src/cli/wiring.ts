@@ -28,7 +28,7 @@ export function gitlabJobFeed(o: {
       o.metrics?.jobRequests.inc({ result: r.kind });
       switch (r.kind) {
         case 'job':
-          return { kind: 'job', job: r.job };
+          return r.unreadable ? { kind: 'job', job: r.job, unreadable: r.unreadable } : { kind: 'job', job: r.job };
         case 'none':
           return { kind: 'none', longPolled: r.longPolled };
         case 'forbidden':

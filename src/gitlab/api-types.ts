@@ -1,4 +1,4 @@
-// Shapes of the runner API calls (reference §1–§4), in our vocabulary: camelCase, times in ms since epoch.
+// Shapes of the runner API calls (docs/gitlab-protocol.md §1–§4), in our vocabulary: camelCase, times in ms since epoch.
 
 import type { JobPayload } from '../core/job.js';
 import type { RunnerInfo } from './info.js';
@@ -53,8 +53,10 @@ export interface JobRequestParams extends CallOptions {
 }
 
 export type JobRequestResult =
-  /** 201: a job is ours; acknowledge it at once (JobTraceSession.acknowledge). */
-  | { kind: 'job'; job: JobPayload; lastUpdate?: string }
+  /** 201: a job is ours; acknowledge it at once (JobTraceSession.acknowledge). `unreadable`: the body named
+   *  the job but could not be read (each problem with its field path); `job` is then only a stand-in
+   *  (unreadableJob) for failing it. */
+  | { kind: 'job'; job: JobPayload; unreadable?: string[]; lastUpdate?: string }
   /** 204: nothing to do. `longPolled` when Workhorse held the request (`Gitlab-Ci-Builds-Polling: yes`). */
   | { kind: 'none'; lastUpdate?: string; longPolled: boolean }
   /** 403: bad, expired or unknown token; feed RunnerHealth. */
@@ -77,7 +79,7 @@ export interface UpdateJobBody {
   runtime_environment_key?: string;
 }
 
-/** What GitLab says about a job on PUT and PATCH answers (reference §3.2, §3.3). */
+/** What GitLab says about a job on PUT and PATCH answers (docs/gitlab-protocol.md §3.2, §3.3). */
 export interface JobStateResponse {
   /** HTTP status, or 0 when no answer came. */
   status: number;

@@ -15,6 +15,7 @@ export {
   type TraceAbortReason,
   type TraceTiming,
 } from './job-trace-session.js';
+export { parseJobPayload, unreadableJob, type JobPayloadParse } from './job-payload.js';
 export { LastUpdateStore, LAST_UPDATE_HEADER } from './last-update.js';
 export { redact, MASK } from './redact.js';
 export {

@@ -1,4 +1,4 @@
-// One job's conversation with GitLab after the 201 (reference §3, §4): the acknowledgement, periodic trace
+// One job's conversation with GitLab after the 201 (docs/gitlab-protocol.md §3, §4): the acknowledgement, periodic trace
 // PATCHes with keep-alive PUTs while it runs, and the final flush + PUT. GitLab's answers steer it:
 // Range moves the offset, Job-Status cancels or aborts, X-GitLab-Trace-Update-Interval sets the pace.
 
@@ -110,7 +110,7 @@ export class JobTraceSession {
     return this.abortReason;
   }
 
-  /** PUT state=running right after the 201 (reference §2.2). */
+  /** PUT state=running right after the 201 (docs/gitlab-protocol.md §2.2). */
   async acknowledge(): Promise<AckResult> {
     const res = await this.put({ state: 'running' });
     if (res.status === 200) this.lastSentAt = this.o.clock.now();
@@ -148,7 +148,7 @@ export class JobTraceSession {
         if (round === 'accepted') result.accepted = true;
         if (round !== 'failed') break;
         failures++;
-        // An aborted job gets at most one more PATCH and one PUT (reference §3.3).
+        // An aborted job gets at most one more PATCH and one PUT (docs/gitlab-protocol.md §3.3).
         if (abortedBefore || failures >= this.t.finalUpdateRetryLimit) {
           this.logger.error({ failures, lastStatus: result.lastStatus }, 'final job update not accepted; giving up');
           break;

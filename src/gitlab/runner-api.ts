@@ -1,10 +1,9 @@
-// GitLab's runner API, one method per endpoint (reference §1–§4). Runner-scoped calls throw GitLabApiError
+// GitLab's runner API, one method per endpoint (docs/gitlab-protocol.md §1–§4). Runner-scoped calls throw GitLabApiError
 // for answers they cannot use; job-scoped calls (PUT/PATCH) return the status so the trace session can run
 // GitLab's state machine. The runner token only ever goes to /runners* and /jobs/request: the /jobs/:id*
 // methods take the job token alone, so they cannot send it.
 
 import { randomBytes } from 'node:crypto';
-import type { JobPayload } from '../core/job.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type {
   CallOptions,
@@ -21,6 +20,7 @@ import type {
 } from './api-types.js';
 import { GitLabApiError, TokenModelError, type GitLabErrorKind } from './errors.js';
 import type { RunnerInfo } from './info.js';
+import { parseJobPayload, unreadableJob } from './job-payload.js';
 import { LAST_UPDATE_HEADER, LastUpdateStore } from './last-update.js';
 import { redact } from './redact.js';
 import { isJsonResponse, responseJson, type HttpMethod, type HttpResponse, type Requester } from './requester.js';
@@ -179,16 +179,20 @@ export class RunnerApi {
     const withCursor = <T extends object>(r: T): T & { lastUpdate?: string } => (seen ? { ...r, lastUpdate: seen } : r);
     switch (res.status) {
       case 201: {
-        let job: JobPayload;
+        let body: unknown;
         try {
-          job = this.decode(call, res) as JobPayload;
+          body = this.decode(call, res);
         } catch (e) {
           return { kind: 'error', status: 201, message: (e as Error).message };
         }
-        if (typeof job?.id !== 'number' || typeof job.token !== 'string' || !job.token) {
-          return { kind: 'error', status: 201, message: 'client error: POST /jobs/request answered 201 without a job id and token' };
+        const parsed = parseJobPayload(body);
+        if (parsed.ok) return withCursor({ kind: 'job' as const, job: parsed.job });
+        if (parsed.id === undefined || parsed.token === undefined) {
+          return { kind: 'error', status: 201, message: `client error: POST /jobs/request answered 201 without a job id and token (${parsed.problems.slice(0, 3).join('; ')})` };
         }
-        return withCursor({ kind: 'job' as const, job });
+        // GitLab handed us this job: it must still end, failed, with the reason in its trace.
+        this.logger.error({ job: parsed.id, problems: parsed.problems }, 'job payload could not be read');
+        return withCursor({ kind: 'job' as const, job: unreadableJob(parsed.id, parsed.token, parsed.failureReasons), unreadable: parsed.problems });
       }
       case 204:
         return withCursor({ kind: 'none' as const, longPolled: res.headers.get('gitlab-ci-builds-polling')?.trim().toLowerCase() === 'yes' });

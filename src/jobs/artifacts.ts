@@ -1,4 +1,4 @@
-// download_artifacts and upload_artifacts_on_success/_on_failure (reference §5). The JOB-TOKEN header goes
+// download_artifacts and upload_artifacts_on_success/_on_failure (docs/gitlab-protocol.md §5). The JOB-TOKEN header goes
 // to curl through a header file written with the printf builtin, so no token is ever in argv.
 
 import { posix } from 'node:path';
@@ -17,12 +17,12 @@ type Format = 'zip' | 'gzip' | 'raw';
 const EXTENSION: Record<Format, string> = { zip: '.zip', gzip: '.gz', raw: '' };
 
 export function dependenciesToDownload(job: JobPayload): JobDependency[] {
-  return (job.dependencies ?? []).filter((d) => (d.artifacts_file?.filename ?? '') !== '');
+  return job.dependencies.filter((d) => d.artifacts_file !== undefined);
 }
 
 export function artifactsFor(job: JobPayload, outcome: ArtifactOutcome): JobArtifact[] {
-  return (job.artifacts ?? []).filter((a) => {
-    if ((a.paths?.length ?? 0) === 0 && a.untracked !== true) return false;
+  return job.artifacts.filter((a) => {
+    if (a.paths.length === 0 && !a.untracked) return false;
     const when = a.when ?? 'on_success';
     return when === 'always' || (outcome === 'success' ? when === 'on_success' : when === 'on_failure');
   });
@@ -36,7 +36,7 @@ function formatOf(a: JobArtifact): Format {
 
 /** Validates every entry up front, so an unsupported format fails the plan, not the upload stage. */
 export function checkArtifacts(job: JobPayload): void {
-  for (const a of job.artifacts ?? []) formatOf(a);
+  for (const a of job.artifacts) formatOf(a);
 }
 
 /** The multipart file name: `<name or "default">` + the format's extension (not doubled). */

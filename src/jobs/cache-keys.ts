@@ -12,43 +12,51 @@ export type CacheOutcome = 'success' | 'failure';
 export interface CacheEntry {
   keys: string[]; // the key, then fallbacks
   cache: JobCache;
+  /** The policy, resolved (cachePolicy): restore may download, archive may upload. */
+  pull: boolean;
+  push: boolean;
 }
 
-export function policyOf(c: JobCache): { pull: boolean; push: boolean } {
-  const policy = c.policy ?? 'pull-push';
-  if (policy === 'pull-push') return { pull: true, push: true };
+/**
+ * `cache:policy` as the job runs it. GitLab (16.1+) passes `$VARIABLE` references through unexpanded, so
+ * it is expanded here against the job's variables; empty means pull-push. Anything else fails the job
+ * (UnsupportedJobError) with the value and where it came from.
+ */
+export function cachePolicy(c: JobCache, vars: VariableSet, index = 0): { pull: boolean; push: boolean } {
+  const policy = vars.expand(c.policy);
+  if (policy === '' || policy === 'pull-push') return { pull: true, push: true };
   if (policy === 'pull') return { pull: true, push: false };
   if (policy === 'push') return { pull: false, push: true };
-  throw new UnsupportedJobError(`unknown cache policy ${JSON.stringify(policy)}`);
+  const from = policy === c.policy ? '' : ` (from ${JSON.stringify(c.policy)})`;
+  throw new UnsupportedJobError(`cache[${index}].policy: unknown cache policy ${JSON.stringify(policy)}${from}; expected pull, push or pull-push`);
 }
 
 export function hasContent(c: JobCache): boolean {
-  return (c.paths?.length ?? 0) > 0 || c.untracked === true;
+  return c.paths.length > 0 || c.untracked;
 }
 
 export function whenMatches(when: JobCache['when'], outcome: CacheOutcome): boolean {
-  const w = when ?? 'on_success';
-  return w === 'always' || (outcome === 'success' ? w === 'on_success' : w === 'on_failure');
+  return when === 'always' || (outcome === 'success' ? when === 'on_success' : when === 'on_failure');
 }
 
 /** The key (default `<job name>/<ref>`, as gitlab-runner), expanded; fallbacks, then CACHE_FALLBACK_KEY. */
 export function cacheEntries(job: JobPayload, vars: VariableSet): CacheEntry[] {
-  return (job.cache ?? []).map((cache) => {
-    const key = vars.expand(cache.key ?? '') || `${job.job_info.name}/${job.git_info.ref}`;
-    const keys = [key, ...(cache.fallback_keys ?? []).map((k) => vars.expand(k))];
+  return job.cache.map((cache, i) => {
+    const key = vars.expand(cache.key) || `${job.job_info.name}/${job.git_info.ref}`;
+    const keys = [key, ...cache.fallback_keys.map((k) => vars.expand(k))];
     const global = vars.get('CACHE_FALLBACK_KEY');
     // GitLab ignores a global fallback that would reach a protected cache.
     if (global && !global.endsWith('-protected')) keys.push(global);
-    return { keys: [...new Set(keys.filter((k) => k !== ''))], cache };
+    return { keys: [...new Set(keys.filter((k) => k !== ''))], cache, ...cachePolicy(cache, vars, i) };
   });
 }
 
-export function needsRestore(job: JobPayload): boolean {
-  return (job.cache ?? []).some((c) => hasContent(c) && policyOf(c).pull);
+export function needsRestore(job: JobPayload, vars: VariableSet): boolean {
+  return cacheEntries(job, vars).some((e) => hasContent(e.cache) && e.pull);
 }
 
-export function needsArchive(job: JobPayload, outcome: CacheOutcome): boolean {
-  return (job.cache ?? []).some((c) => hasContent(c) && policyOf(c).push && whenMatches(c.when, outcome));
+export function needsArchive(job: JobPayload, vars: VariableSet, outcome: CacheOutcome): boolean {
+  return cacheEntries(job, vars).some((e) => hasContent(e.cache) && e.push && whenMatches(e.cache.when, outcome));
 }
 
 /** One expanded cache key and what the job's scripts may do with it. */
@@ -78,16 +86,13 @@ export function cacheRequest(job: JobPayload, ctx: PlanContext): CacheRequest {
     const u = uses.get(key) ?? { key, pull: false, push: false };
     uses.set(key, { key, pull: u.pull || pull, push: u.push || push });
   };
-  if (needsRestore(job)) {
-    for (const { keys, cache } of cacheEntries(job, vars('running'))) {
-      if (hasContent(cache) && policyOf(cache).pull) for (const k of keys) add(k, true, false);
-    }
+  for (const { keys, cache, pull } of cacheEntries(job, vars('running'))) {
+    if (hasContent(cache) && pull) for (const k of keys) add(k, true, false);
   }
   for (const [outcome, status] of [['success', 'success'], ['failure', 'failed']] as const) {
-    if (!needsArchive(job, outcome)) continue;
-    for (const { keys, cache } of cacheEntries(job, vars(status))) {
+    for (const { keys, cache, push } of cacheEntries(job, vars(status))) {
       const [key] = keys;
-      if (key !== undefined && hasContent(cache) && policyOf(cache).push && whenMatches(cache.when, outcome)) add(key, false, true);
+      if (key !== undefined && hasContent(cache) && push && whenMatches(cache.when, outcome)) add(key, false, true);
     }
   }
   return { projectId: job.job_info.project_id, keys: [...uses.values()] };

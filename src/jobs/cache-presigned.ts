@@ -7,7 +7,7 @@
 
 import { posix } from 'node:path';
 import type { JobPayload } from '../core/index.js';
-import { cacheEntries, hasContent, policyOf, whenMatches, type CacheOutcome } from './cache-keys.js';
+import { cacheEntries, hasContent, whenMatches, type CacheOutcome } from './cache-keys.js';
 import type { CacheStore, PresignedCacheUrls } from './context.js';
 import { writeRestoreLoop } from './cache-restore-loop.js';
 import type { ProjectDirs } from './dirs.js';
@@ -106,10 +106,10 @@ export function writePresignedArchive(
   w.use('cachePut');
   w.cd(dirs.projectDir);
   const f = files(dirs);
-  for (const { keys, cache } of cacheEntries(job, vars)) {
+  for (const { keys, cache, push } of cacheEntries(job, vars)) {
     if (!hasContent(cache) || !whenMatches(cache.when, outcome)) continue;
     const [key = ''] = keys;
-    if (!policyOf(cache).push) {
+    if (!push) {
       w.notice(`Not uploading cache ${key} due to policy`);
       continue;
     }
@@ -119,7 +119,7 @@ export function writePresignedArchive(
       w.warning(`WARNING: ${key}: no upload URL was provided for this key, cache not created`);
       continue;
     }
-    w.command('_fr_collect', f.list, ...collectArgs(relativePatterns(w, cache.paths, vars), [], cache.untracked === true));
+    w.command('_fr_collect', f.list, ...collectArgs(relativePatterns(w, cache.paths, vars), [], cache.untracked));
     w.ifCommand(op('[ -s'), f.list, op(']'));
     w.ifCommand('_fr_archive', 'zip', f.list, f.upload);
     writeUrlConfig(w, f.config, url);

@@ -3,7 +3,7 @@
 // key; it runs inside "nothing restored yet" and sets _fr_restored=1 when it extracted.
 
 import type { JobPayload } from '../core/index.js';
-import { cacheEntries, hasContent, policyOf } from './cache-keys.js';
+import { cacheEntries, hasContent } from './cache-keys.js';
 import type { ProjectDirs } from './dirs.js';
 import { op } from './quote.js';
 import type { VariableSet } from './variables.js';
@@ -11,10 +11,10 @@ import type { ShellWriter } from './writer.js';
 
 export function writeRestoreLoop(w: ShellWriter, job: JobPayload, vars: VariableSet, dirs: ProjectDirs, tryKey: (key: string) => void): void {
   w.cd(dirs.projectDir);
-  for (const { keys, cache } of cacheEntries(job, vars)) {
+  for (const { keys, cache, pull } of cacheEntries(job, vars)) {
     if (!hasContent(cache)) continue;
     const [key = ''] = keys;
-    if (!policyOf(cache).pull) {
+    if (!pull) {
       w.notice(`Not downloading cache ${key} due to policy`);
       continue;
     }

@@ -3,7 +3,7 @@
 
 import { posix } from 'node:path';
 import type { JobPayload } from '../core/index.js';
-import { cacheEntries, hasContent, policyOf, whenMatches, type CacheOutcome } from './cache-keys.js';
+import { cacheEntries, hasContent, whenMatches, type CacheOutcome } from './cache-keys.js';
 import { writePresignedArchive, writePresignedRestore } from './cache-presigned.js';
 import { writeRestoreLoop } from './cache-restore-loop.js';
 import type { PlanContext } from './context.js';
@@ -61,17 +61,17 @@ export function writeArchiveCache(
   w.use('archive');
   w.cd(dirs.projectDir);
   const list = posix.join(dirs.tmpDir, 'cache-files.txt');
-  for (const { keys, cache } of cacheEntries(job, vars)) {
+  for (const { keys, cache, push } of cacheEntries(job, vars)) {
     if (!hasContent(cache) || !whenMatches(cache.when, outcome)) continue;
     const [key = ''] = keys;
-    if (!policyOf(cache).push) {
+    if (!push) {
       w.notice(`Not uploading cache ${key} due to policy`);
       continue;
     }
     const file = localCacheFile(ctx, job.job_info.project_id, key);
     const partial = `${file}.partial`;
     w.notice(`Creating cache ${key}...`);
-    w.command('_fr_collect', list, ...collectArgs(relativePatterns(w, cache.paths, vars), [], cache.untracked === true));
+    w.command('_fr_collect', list, ...collectArgs(relativePatterns(w, cache.paths, vars), [], cache.untracked));
     w.ifCommand(op('[ -s'), list, op(']'));
     // Build beside the target and rename: a concurrent restore never sees half an archive.
     w.command('mkdir', '-p', posix.dirname(file));

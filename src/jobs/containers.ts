@@ -1,5 +1,5 @@
 // What a container-based executor needs from the payload besides the stage scripts: the job image and
-// services with GitLab's variable expansion applied (reference §6.4: image and service names and aliases
+// services with GitLab's variable expansion applied (docs/gitlab-protocol.md §6.4: image and service names and aliases
 // are expanded), and the environment containers start with. Pure.
 
 import type { JobImage, JobPayload, JobVariable } from '../core/index.js';
@@ -44,8 +44,19 @@ export function splitAliases(alias: string | undefined): string[] {
   return (alias ?? '').split(/[\s,]+/).filter((a) => a !== '');
 }
 
+/**
+ * The job's image and service names as the executor will use them, expanded against the job's variables
+ * from GitLab (`image: $CI_REGISTRY_IMAGE/builder:1`). Routing decides on these, never on the raw `$…`.
+ * Runner-added variables (paths, versions) are not needed to name an image.
+ */
+export function expandedImageNames(job: JobPayload): { image?: string; services: string[] } {
+  const services = job.services.map((s) => expand(s.name, job.variables)).filter((n) => n !== '');
+  const image = job.image ? expand(job.image.name, job.variables) : '';
+  return image ? { image, services } : { services };
+}
+
 function containerImage(img: JobImage, list: readonly JobVariable[]): ContainerImage {
-  const own = img.variables ?? [];
+  const own = img.variables;
   const all = [...list, ...own];
   const out: ContainerImage = {
     name: expand(img.name, list),
@@ -54,9 +65,10 @@ function containerImage(img: JobImage, list: readonly JobVariable[]): ContainerI
       .filter((v) => own.some((o) => o.key === v.key) && v.filePath === undefined)
       .map((v) => ({ key: v.key, value: v.value })),
   };
-  if (img.entrypoint !== undefined) out.entrypoint = [...img.entrypoint];
-  if (img.command !== undefined) out.command = [...img.command];
-  if (img.pull_policy !== undefined) out.pullPolicies = [...img.pull_policy];
+  // Empty lists (GitLab's null) leave the image's own entrypoint and command, and the executor's policy.
+  if (img.entrypoint.length > 0) out.entrypoint = [...img.entrypoint];
+  if (img.command.length > 0) out.command = [...img.command];
+  if (img.pull_policy.length > 0) out.pullPolicies = [...img.pull_policy];
   const docker = img.executor_opts?.docker;
   if (docker?.platform) out.platform = docker.platform;
   if (docker?.user) out.user = docker.user;
@@ -74,9 +86,10 @@ export function jobContainers(job: JobPayload, ctx: PlanContext): JobContainers 
     })
     .map((v) => ({ key: v.key, value: v.value }));
   const out: JobContainers = {
-    services: (job.services ?? []).filter((s) => s.name).map((s) => containerImage(s, list)),
+    services: job.services.map((s) => containerImage(s, list)).filter((s) => s.name !== ''),
     environment,
   };
-  if (job.image?.name) out.image = containerImage(job.image, list);
+  const image = job.image ? containerImage(job.image, list) : undefined;
+  if (image?.name) out.image = image;
   return out;
 }

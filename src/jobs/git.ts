@@ -1,4 +1,4 @@
-// get_sources (reference §6.3). The job token never reaches a command line: the remote URL has no
+// get_sources (docs/gitlab-protocol.md §6.3). The job token never reaches a command line: the remote URL has no
 // credentials, and git asks a credential helper (from a config file in the temp dir) that echoes
 // $CI_JOB_TOKEN from the environment with shell builtins.
 
@@ -49,7 +49,7 @@ export function remoteOf(repoUrl: string): { url: string; credentialOrigin?: str
 /** `git fetch` arguments after `git`: refspecs, depth and GIT_FETCH_EXTRA_FLAGS. */
 export function fetchArgs(job: JobPayload, vars: VariableSet, unshallow: boolean): string[] {
   const { depth = 0, ref, ref_type: refType } = job.git_info;
-  let refspecs = job.git_info.refspecs ?? [];
+  let refspecs = job.git_info.refspecs;
   if (refspecs.length === 0) {
     // Payloads older than `refspecs`: gitlab-runner's former defaults.
     refspecs =

@@ -1,7 +1,8 @@
-// JobPayload → JobPlan: one bash script per GitLab stage (reference §6.1), in GitLab's order and names.
+// JobPayload → JobPlan: one bash script per GitLab stage (docs/gitlab-protocol.md §6.1), in GitLab's order and names.
 
 import type { JobPayload, JobPlan, JobStatusForAfterScript, Stage, StagePhase } from '../core/index.js';
 import { artifactsFor, checkArtifacts, dependenciesToDownload, writeDownloadArtifacts, writeUploadArtifacts } from './artifacts.js';
+import { cacheEntries } from './cache-keys.js';
 import { checkCacheStore, needsArchive, needsRestore, writeArchiveCache, writeRestoreCache } from './cache.js';
 import type { PlanContext } from './context.js';
 import { projectDirs, type ProjectDirs } from './dirs.js';
@@ -90,11 +91,11 @@ function prepareStages(b: Builder): Stage[] {
         job,
         vars,
         dirs,
-        writeHook: (hookName) => writeCommands(w, job.hooks?.find((h) => h.name === hookName)?.script ?? []),
+        writeHook: (hookName) => writeCommands(w, job.hooks.find((h) => h.name === hookName)?.script ?? []),
       }),
     ),
   ];
-  if (needsRestore(job)) {
+  if (needsRestore(job, b.varsFor('running'))) {
     stages.push(
       envStage(b, 'running', 'restore_cache', 'predefined', 'Restoring cache', (w, vars) =>
         writeRestoreCache(w, job, ctx, vars, dirs),
@@ -115,7 +116,7 @@ function finalStages(b: Builder, outcome: 'success' | 'failure'): Stage[] {
   const { job, ctx, dirs } = b;
   const status = outcome === 'success' ? 'success' : 'failed';
   const stages: Stage[] = [];
-  if (needsArchive(job, outcome)) {
+  if (needsArchive(job, b.varsFor(status), outcome)) {
     const name = outcome === 'success' ? 'archive_cache' : 'archive_cache_on_failure';
     const header = outcome === 'success' ? 'Saving cache for successful job' : 'Saving cache for failed job';
     stages.push(
@@ -151,6 +152,7 @@ export function buildPlan(job: JobPayload, ctx: PlanContext): JobPlan {
   const varsFor = (status: StageStatus): VariableSet => variableSet(collectVariables(job, ctx, dirs, status));
   const running = varsFor('running');
   submoduleStrategy(running); // fail the plan, not get_sources, on an unknown value
+  cacheEntries(job, running); // the same for an unknown cache policy
   const b: Builder = {
     job,
     ctx,

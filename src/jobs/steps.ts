@@ -8,25 +8,24 @@ export const AFTER_SCRIPT = 'after_script';
 
 /** Rejects payloads whose job script this plan cannot run (GitLab: runner_system_failure). */
 export function checkSteps(job: JobPayload): void {
-  if (job.run !== undefined && job.run !== null && job.run !== '') {
+  if (job.run !== undefined) {
     throw new UnsupportedJobError('this job uses `run:` (CI steps), which fleetrunner does not support; use `script:`');
   }
-  for (const step of job.steps ?? []) {
+  for (const step of job.steps) {
     if (!/^[A-Za-z0-9_]+$/.test(step.name)) {
       throw new UnsupportedJobError(`unsupported step name ${JSON.stringify(step.name)}`);
     }
-    if (!Array.isArray(step.script)) throw new UnsupportedJobError(`step ${step.name} has no script list`);
   }
 }
 
 /** step_script first (GitLab runs it first whatever the payload order), then the others in order. */
 export function userSteps(job: JobPayload): JobStep[] {
-  const steps = (job.steps ?? []).filter((s) => s.name !== AFTER_SCRIPT);
+  const steps = job.steps.filter((s) => s.name !== AFTER_SCRIPT);
   return [...steps.filter((s) => s.name === 'script'), ...steps.filter((s) => s.name !== 'script')];
 }
 
 export function afterScriptStep(job: JobPayload): JobStep | undefined {
-  const s = (job.steps ?? []).find((step) => step.name === AFTER_SCRIPT);
+  const s = job.steps.find((step) => step.name === AFTER_SCRIPT);
   return s !== undefined && s.script.some((line) => line.trim() !== '') ? s : undefined;
 }
 

@@ -1,4 +1,4 @@
-// The job's variable list in gitlab-runner's order (reference §6.4), expanded once, last definition wins.
+// The job's variable list in gitlab-runner's order (docs/gitlab-protocol.md §6.4), expanded once, last definition wins.
 
 import type { JobPayload, JobStatusForAfterScript, JobVariable } from '../core/index.js';
 import type { PlanContext } from './context.js';

@@ -29,7 +29,8 @@ export interface CoordinatorOptions {
   clock: Clock;
   logger: Logger;
   banner: (job: JobPayload, executor: string) => string;
-  extraSecrets?: readonly string[];
+  /** Secrets to mask in every trace, read when each job starts (the runner token may rotate). */
+  extraSecrets?: () => readonly string[];
   journal?: JobJournal;
   gitlabUrl?: string;
   /** Observers for metrics. */
@@ -96,7 +97,7 @@ export class Coordinator {
         outcome = stop.aborted ? ({ kind: 'none', longPolled: true } as const) : ({ kind: 'error', message: errorMessage(e) } as const);
       }
       if (outcome.kind === 'job') {
-        this.startJob(outcome.job, reserved);
+        this.startJob(outcome.job, reserved, outcome.unreadable);
         continue;
       }
       this.giveBack(reserved, undefined);
@@ -138,9 +139,10 @@ export class Coordinator {
     this.capacityChanged();
   }
 
-  private startJob(job: JobPayload, slots: Slots): void {
-    const runtime = route(this.o.executors, job);
-    if (!runtime) this.o.logger.error({ job: job.id }, 'no executor matches this job');
+  private startJob(job: JobPayload, slots: Slots, unreadable: string[] | undefined): void {
+    // A payload that could not be read goes nowhere: the job is failed with the problems in its trace.
+    const runtime = unreadable ? undefined : route(this.o.executors, job);
+    if (!runtime && !unreadable) this.o.logger.error({ job: job.id }, 'no executor matches this job');
     // Keep the chosen executor's slot for the job's lifetime; an unroutable job keeps only the global one.
     this.giveBack(slots, runtime?.name ?? '');
     const run = new JobRun({
@@ -152,7 +154,8 @@ export class Coordinator {
       logger: this.o.logger,
       clock: this.o.clock,
       banner: this.o.banner(job, runtime?.name ?? 'none'),
-      extraSecrets: this.o.extraSecrets ?? [],
+      ...(unreadable && { unreadable }),
+      extraSecrets: this.o.extraSecrets?.() ?? [],
       ...(this.o.journal && { journal: this.o.journal, gitlabUrl: this.o.gitlabUrl ?? '' }),
       ...(this.o.onMachineAcquired && { onMachineAcquired: this.o.onMachineAcquired }),
     });

@@ -37,6 +37,8 @@ export interface JobRunOptions {
   /** Records the job while it runs, so a restart after a crash can report it. */
   journal?: JobJournal;
   gitlabUrl?: string;
+  /** GitLab's payload for this job could not be read (field paths and problems): fail it with them. */
+  unreadable?: readonly string[];
   /** Observer: how long getting a ready machine took (metrics). */
   onMachineAcquired?: (executor: string, ms: number) => void;
 }
@@ -130,6 +132,12 @@ export class JobRun {
   }
 
   private async execute(trace: JobTrace): Promise<JobOutcome> {
+    if (this.o.unreadable) {
+      const why = 'the job payload GitLab sent could not be read';
+      trace.write(`${RED}ERROR: Job failed (system failure): ${why}:${RESET}\n`);
+      for (const problem of this.o.unreadable) trace.write(`${RED}  ${problem}${RESET}\n`);
+      return failed('runner_system_failure', `${why}: ${this.o.unreadable.join('; ')}`);
+    }
     if (!this.o.runtime) {
       const why = 'no executor of this runner matches the job (see executors[].match in the fleetrunner config)';
       trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);

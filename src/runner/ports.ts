@@ -6,7 +6,8 @@ import type { JobOutcome } from '../core/outcome.js';
 import type { TraceLog } from '../core/trace.js';
 
 export type JobRequestOutcome =
-  | { kind: 'job'; job: JobPayload }
+  /** `unreadable`: GitLab's payload could not be read (problems with field paths); the job is failed. */
+  | { kind: 'job'; job: JobPayload; unreadable?: string[] }
   /** No job. `longPolled`: GitLab already held the request, so poll again at once. */
   | { kind: 'none'; longPolled: boolean }
   /** The runner token is not usable for a while (e.g. three 403s in a row). */

@@ -2,6 +2,7 @@
 
 import type { RoutingRules } from '../config/index.js';
 import type { JobPayload } from '../core/job.js';
+import { expandedImageNames } from '../jobs/containers.js';
 
 export interface Routable {
   name: string;
@@ -10,12 +11,14 @@ export interface Routable {
 
 export function matches(rules: RoutingRules | undefined, job: JobPayload): boolean {
   if (!rules) return true;
+  // Names as the executor will use them: `$CI_REGISTRY_IMAGE/builder:1` routes as what it expands to.
+  const expanded = expandedImageNames(job);
   if (rules.services?.length) {
-    const names = (job.services ?? []).map((s) => s.name);
+    const names = expanded.services;
     if (!rules.services.some((prefix) => names.some((n) => n.startsWith(prefix)))) return false;
   }
   if (rules.images?.length) {
-    const image = job.image?.name ?? '';
+    const image = expanded.image ?? '';
     if (!rules.images.some((prefix) => image.startsWith(prefix))) return false;
   }
   if (rules.variables) {

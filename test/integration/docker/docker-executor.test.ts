@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { BUSYBOX_IMAGE, ENTRYPOINT_IMAGE, HTTPD_IMAGE, IMAGE_MARKER, MISSING_IMAGE, docker, ensureTestImages, jobResources } from '../../helpers/docker-images.js';
+import { jobImage } from '../../helpers/job-payload.js';
 import { makeRun, startMachine, type TestMachine } from '../executors/harness.js';
 import { dockerExecutor, dockerJob, settings } from './harness.js';
 
@@ -72,7 +73,7 @@ describe('DockerExecutor', () => {
   it('honours the image ENTRYPOINT, which sees the job variables (as docker:cli needs DOCKER_TLS_CERTDIR); masked values stay out of the container config', async () => {
     const run = makeRun();
     run.ctx.job = dockerJob({
-      image: { name: ENTRYPOINT_IMAGE },
+      image: jobImage({ name: ENTRYPOINT_IMAGE }),
       variables: [
         { key: 'ENTRY_INPUT', value: 'from-the-job', public: true },
         { key: 'SECRET_VAR', value: 'sup3r-s3cret-value', public: false, masked: true },
@@ -95,7 +96,7 @@ describe('DockerExecutor', () => {
   it('honours a job entrypoint override ([""] clears the image entrypoint)', async () => {
     const run = makeRun();
     run.ctx.job = dockerJob({
-      image: { name: ENTRYPOINT_IMAGE, entrypoint: [''] },
+      image: jobImage({ name: ENTRYPOINT_IMAGE, entrypoint: [''] }),
       variables: [{ key: 'ENTRY_INPUT', value: 'x', public: true }],
       script: ['echo "saw=[${ENTRYPOINT_SAW:-}]"'],
     });
@@ -118,13 +119,13 @@ describe('services', () => {
     run.ctx.job = dockerJob({
       variables: [{ key: 'SHARED', value: 'job-level', public: true }],
       services: [
-        {
+        jobImage({
           name: HTTPD_IMAGE,
           alias: 'web, www2 web',
           variables: [{ key: 'SVC_ONLY', value: 'svc-$SHARED' }],
           entrypoint: ['/bin/sh', '-c'],
           command: ['echo "$SVC_ONLY $SHARED $CI_JOB_ID" > /www/env.txt && exec httpd -f -p 80 -h /www'],
-        },
+        }),
       ],
       script: [
         'wget -qO- http://web/',
@@ -150,7 +151,7 @@ describe('services', () => {
   it('warns (does not fail) when a service never opens its port, with its logs', async () => {
     const run = makeRun();
     run.ctx.job = dockerJob({
-      services: [{ name: HTTPD_IMAGE, alias: 'slow', command: ['sh', '-c', 'echo "service log line"; sleep 600'], entrypoint: [''] }],
+      services: [jobImage({ name: HTTPD_IMAGE, alias: 'slow', command: ['sh', '-c', 'echo "service log line"; sleep 600'], entrypoint: [''] })],
       script: ['echo "script ran"'],
     });
     const outcome = await dockerExecutor({ docker: settings({ waitForServicesTimeoutMs: 2_000 }) }).run(m.info, run.ctx);
@@ -168,7 +169,7 @@ describe('services', () => {
   it('shares a config volume ("/path") between a service and the build container, and removes it at the end', async () => {
     const run = makeRun();
     run.ctx.job = dockerJob({
-      services: [{ name: HTTPD_IMAGE, alias: 'writer', entrypoint: ['/bin/sh', '-c'], command: ['echo "written by the service" > /certs/client/ca.pem && exec httpd -f -p 80 -h /www'] }],
+      services: [jobImage({ name: HTTPD_IMAGE, alias: 'writer', entrypoint: ['/bin/sh', '-c'], command: ['echo "written by the service" > /certs/client/ca.pem && exec httpd -f -p 80 -h /www'] })],
       script: ['cat /certs/client/ca.pem'],
     });
     const done = dockerExecutor({ docker: settings({ volumes: ['/certs/client'] }) }).run(m.info, run.ctx);
@@ -187,7 +188,7 @@ describe('services', () => {
 describe('pull policies', () => {
   it('never + an image that is not on the machine → image_pull_failure with a clear ERROR line; nothing is left', async () => {
     const run = makeRun();
-    run.ctx.job = dockerJob({ image: { name: MISSING_IMAGE, pull_policy: ['never'] }, script: ['echo "must not run"'] });
+    run.ctx.job = dockerJob({ image: jobImage({ name: MISSING_IMAGE, pull_policy: ['never'] }), script: ['echo "must not run"'] });
     const outcome = await dockerExecutor().run(m.info, run.ctx);
     const plain = run.trace.plain();
 
@@ -199,7 +200,7 @@ describe('pull policies', () => {
 
   it('always + an image no registry has → image_pull_failure carrying Docker\'s message', async () => {
     const run = makeRun();
-    run.ctx.job = dockerJob({ image: { name: MISSING_IMAGE, pull_policy: ['always'] }, script: ['true'] });
+    run.ctx.job = dockerJob({ image: jobImage({ name: MISSING_IMAGE, pull_policy: ['always'] }), script: ['true'] });
     const outcome = await dockerExecutor().run(m.info, run.ctx);
 
     expect(outcome.state === 'failed' && outcome.reason).toBe('image_pull_failure');
@@ -209,7 +210,7 @@ describe('pull policies', () => {
 
   it('if-not-present uses the local image without any registry', async () => {
     const run = makeRun();
-    run.ctx.job = dockerJob({ image: { name: BUSYBOX_IMAGE, pull_policy: ['if-not-present'] }, script: ['echo ran-local'] });
+    run.ctx.job = dockerJob({ image: jobImage({ name: BUSYBOX_IMAGE, pull_policy: ['if-not-present'] }), script: ['echo ran-local'] });
     const outcome = await dockerExecutor({ docker: settings({ pullPolicy: 'always' }) }).run(m.info, run.ctx);
 
     expect(outcome).toEqual({ state: 'success' });
@@ -219,14 +220,14 @@ describe('pull policies', () => {
 
   it('falls back along the job\'s policies: always fails, if-not-present finds it', async () => {
     const run = makeRun();
-    run.ctx.job = dockerJob({ image: { name: BUSYBOX_IMAGE, pull_policy: ['always', 'if-not-present'] }, script: ['echo fell-back'] });
+    run.ctx.job = dockerJob({ image: jobImage({ name: BUSYBOX_IMAGE, pull_policy: ['always', 'if-not-present'] }), script: ['echo fell-back'] });
     expect(await dockerExecutor().run(m.info, run.ctx)).toEqual({ state: 'success' });
     expect(run.trace.plain()).toContain('fell-back');
   });
 
   it('refuses a policy the executor does not allow, before creating anything', async () => {
     const run = makeRun();
-    run.ctx.job = dockerJob({ image: { name: BUSYBOX_IMAGE, pull_policy: ['always'] }, script: ['true'] });
+    run.ctx.job = dockerJob({ image: jobImage({ name: BUSYBOX_IMAGE, pull_policy: ['always'] }), script: ['true'] });
     const outcome = await dockerExecutor({ docker: settings({ allowedPullPolicies: ['if-not-present', 'never'] }) }).run(m.info, run.ctx);
 
     expect(outcome).toMatchObject({ state: 'failed', reason: 'runner_configuration_error' });
@@ -297,7 +298,7 @@ describe('pull credentials', () => {
         const password = 'registry-Passw0rd-xyz-123';
         const run = makeRun();
         run.ctx.job = dockerJob({
-          image: { name: `${registry}/grp/app:1`, pull_policy: ['always'] },
+          image: jobImage({ name: `${registry}/grp/app:1`, pull_policy: ['always'] }),
           script: ['true'],
           ...(source === 'job credentials' && { credentials: [{ type: 'registry', url: registry, username: user, password }] }),
           ...(source === 'DOCKER_AUTH_CONFIG' && {

@@ -5,6 +5,7 @@ import { silentLogger, type ConnectionInfo, type JobImage, type JobPayload, type
 import { DockerExecutor, type DockerExecutorOptions, type DockerStyleSettings } from '../../../src/executors/docker/index.js';
 import { buildPlan, jobContainers, type PlanContext } from '../../../src/jobs/index.js';
 import { BUSYBOX_IMAGE } from '../../helpers/docker-images.js';
+import { jobImage, jobStep } from '../../helpers/job-payload.js';
 import { makeJob } from '../executors/harness.js';
 
 export function settings(over: Partial<DockerStyleSettings> = {}): DockerStyleSettings {
@@ -60,11 +61,11 @@ export function dockerJob(spec: DockerJobSpec): JobPayload {
   // Job ids label the Docker resources: test files run in parallel against one dockerd, so each job gets
   // an id no other file will use (makeJob's counter is per file).
   const job = { ...makeJob(), id: 1_000_000 + Math.floor(Math.random() * 1_000_000_000) };
-  const steps: JobStep[] = [{ name: 'script', script: spec.script, when: 'on_success' }];
-  if (spec.afterScript) steps.push({ name: 'after_script', script: spec.afterScript, when: 'always' });
+  const steps: JobStep[] = [jobStep({ name: 'script', script: spec.script, when: 'on_success' })];
+  if (spec.afterScript) steps.push(jobStep({ name: 'after_script', script: spec.afterScript, when: 'always' }));
   return {
     ...job,
-    job_info: { name: 'docker-test', project_id: 7, project_full_path: 'grp/proj' },
+    job_info: { ...job.job_info, name: 'docker-test', project_id: 7, project_full_path: 'grp/proj' },
     runner_info: { timeout: spec.timeoutS ?? 120 },
     variables: [
       { key: 'CI_JOB_ID', value: String(job.id), public: true },
@@ -73,7 +74,7 @@ export function dockerJob(spec: DockerJobSpec): JobPayload {
       ...(spec.variables ?? []),
     ],
     steps,
-    image: spec.image ?? { name: BUSYBOX_IMAGE },
+    image: spec.image ?? jobImage({ name: BUSYBOX_IMAGE }),
     services: spec.services ?? [],
     ...(spec.credentials && { credentials: spec.credentials }),
   };

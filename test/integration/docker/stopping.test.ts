@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { shutdownCutOff } from '../../../src/executors/index.js';
 import { HTTPD_IMAGE, ensureTestImages, jobResources, runningContainers } from '../../helpers/docker-images.js';
+import { jobImage } from '../../helpers/job-payload.js';
 import { makeRun, startMachine, type TestMachine } from '../executors/harness.js';
 import { dockerExecutor, dockerJob, settings } from './harness.js';
 
@@ -20,7 +21,7 @@ afterAll(async () => {
 
 const withService = (script: string[], afterScript?: string[], timeoutS?: number) =>
   dockerJob({
-    services: [{ name: HTTPD_IMAGE, alias: 'web' }],
+    services: [jobImage({ name: HTTPD_IMAGE, alias: 'web' })],
     script,
     ...(afterScript && { afterScript }),
     ...(timeoutS !== undefined && { timeoutS }),
@@ -69,7 +70,7 @@ describe('stopping a docker job', () => {
   it('a cancel while services are being waited for ends the job as canceled, with nothing left', async () => {
     const run = makeRun();
     run.ctx.job = dockerJob({
-      services: [{ name: HTTPD_IMAGE, alias: 'mute', entrypoint: [''], command: ['sleep', '600'] }],
+      services: [jobImage({ name: HTTPD_IMAGE, alias: 'mute', entrypoint: [''], command: ['sleep', '600'] })],
       script: ['echo "must not "run'],
     });
     const done = dockerExecutor({ docker: settings({ waitForServicesTimeoutMs: 60_000 }) }).run(m.info, run.ctx);

@@ -21,6 +21,7 @@ import {
 } from '../../../src/core/index.js';
 import { ShellExecutor, type ShellExecutorOptions } from '../../../src/executors/index.js';
 import { LocalProvider } from '../../../src/providers/local/index.js';
+import { jobPayload } from '../../helpers/job-payload.js';
 
 export interface TestMachine {
   provider: LocalProvider;
@@ -131,14 +132,14 @@ let nextJobId = 1000;
 
 export function makeJob(): JobPayload {
   const id = nextJobId++;
-  return {
+  return jobPayload({
     id,
     token: 'glcbt-test-token',
     job_info: { name: 'test', project_id: 1 },
     git_info: { repo_url: 'http://example.invalid/repo.git', ref: 'main', sha: '0'.repeat(40) },
     runner_info: {},
     variables: [],
-  };
+  });
 }
 
 export interface TestRun {

@@ -6,11 +6,14 @@ import { buildRunnerInfo } from '../../../src/gitlab/info.js';
 import { JobTraceSession, type JobTraceSessionOptions, type TraceAbortReason } from '../../../src/gitlab/job-trace-session.js';
 import { FetchRequester } from '../../../src/gitlab/requester.js';
 import { RunnerApi } from '../../../src/gitlab/runner-api.js';
+import { jobPayload } from '../../helpers/job-payload.js';
 import { MemoryTrace } from './helpers/memory-trace.js';
 import { ScriptedGitLab, type RecordedRequest, type Reply } from './helpers/scripted-gitlab.js';
 import { VirtualClock } from './helpers/virtual-clock.js';
 
-const JOB = { id: 7, token: 'glcbt-JobTokenSecret_1', features: { failure_reasons: ['script_failure', 'image_pull_failure'] } };
+/** What GitLab sends (Rails' shape) and what the session gets once the boundary has read it. */
+const JOB_WIRE = { id: 7, token: 'glcbt-JobTokenSecret_1', features: { failure_reasons: ['script_failure', 'image_pull_failure'] } };
+const JOB = jobPayload(JOB_WIRE);
 const MiB = 1024 * 1024;
 const info = buildRunnerInfo({ version: '0.1.0', platform: 'linux', arch: 'x64', features: buildFeatures([]) });
 
@@ -374,7 +377,7 @@ describe('credentials on /jobs calls', () => {
       name: 'job assigned',
       method: 'POST',
       path: '/jobs/request',
-      reply: { status: 201, body: { ...JOB, job_info: { name: 'j', project_id: 1 }, git_info: {}, runner_info: {}, variables: [] } },
+      reply: { status: 201, body: { ...JOB_WIRE, job_info: { name: 'j', project_id: 1 }, git_info: {}, runner_info: {}, variables: [] } },
     });
     const r = await api.requestJob({ token: RUNNER_TOKEN, systemId: 's_0123456789ab', info });
     expect(r.kind).toBe('job');

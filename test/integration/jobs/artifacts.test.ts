@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { JobArtifact, JobPayload, JobPlan } from '../../../src/core/index.js';
 import { buildPlan } from '../../../src/jobs/index.js';
+import { jobArtifact } from '../../helpers/job-payload.js';
 import { context, FakeGitLab, JOB_TOKEN, payload, runStage, tempDir, type RecordedRequest, removeTempDirs } from './helpers.js';
 
 afterAll(removeTempDirs);
@@ -46,7 +47,7 @@ describe('artifacts over HTTP', () => {
     return execFileSync('zipinfo', ['-1', file], { encoding: 'utf8' }).trim().split('\n').sort();
   }
 
-  const archive: JobArtifact = {
+  const archive: JobArtifact = jobArtifact({
     name: 'my-$CI_PROJECT_ID',
     paths: ['dist/**/*.js', 'report.txt', 'missing/'],
     exclude: ['dist/skip/**'],
@@ -54,15 +55,15 @@ describe('artifacts over HTTP', () => {
     expire_in: '1 week',
     artifact_type: 'archive',
     artifact_format: 'zip',
-  };
-  const junit: JobArtifact = {
+  });
+  const junit: JobArtifact = jobArtifact({
     name: 'junit.xml',
     paths: ['junit.xml'],
     when: 'always',
     expire_in: '1 week',
     artifact_type: 'junit',
     artifact_format: 'gzip',
-  };
+  });
 
   function writeBuildOutput(dir: string): void {
     mkdirSync(join(dir, 'dist', 'a', 'b'), { recursive: true });

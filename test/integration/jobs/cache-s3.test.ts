@@ -10,6 +10,7 @@ import type { S3CacheConfig } from '../../../src/config/index.js';
 import { systemClock, type Clock, type JobCache, type JobPayload, type JobPlan, type Stage } from '../../../src/core/index.js';
 import { buildPlan, cacheRequest } from '../../../src/jobs/index.js';
 import { S3CacheSigner } from '../../../src/providers/aws/s3-cache.js';
+import { jobCache } from '../../helpers/job-payload.js';
 import { startLocalS3, type LocalS3 } from '../aws/s3rver.js';
 import { context, payload, removeTempDirs, runStage, tempDir } from './helpers.js';
 
@@ -85,7 +86,7 @@ async function objectExists(key: string): Promise<boolean> {
 }
 
 describe('presigned S3 cache round trip (s3rver)', () => {
-  const cache: JobCache[] = [{ key: 'deps-$CI_COMMIT_REF_SLUG', paths: ['vendor/', '**/*.bin'], policy: 'pull-push', when: 'on_success' }];
+  const cache: JobCache[] = [jobCache({ key: 'deps-$CI_COMMIT_REF_SLUG', paths: ['vendor/', '**/*.bin'], policy: 'pull-push', when: 'on_success' })];
   const vars = [{ key: 'CI_COMMIT_REF_SLUG', value: 'main' }];
 
   it('archives on one machine and restores on another', async () => {
@@ -131,7 +132,7 @@ describe('presigned S3 cache round trip (s3rver)', () => {
 
   it('falls back to fallback_keys in order', async () => {
     const seedMachine = { root: tempDir('fr-machine-s-') };
-    const seed = await planOn(seedMachine, [{ key: 'main/branch', paths: ['out'], policy: 'push', when: 'always' }]);
+    const seed = await planOn(seedMachine, [jobCache({ key: 'main/branch', paths: ['out'], policy: 'push', when: 'always' })]);
     await run(seed.prepare, seedMachine);
     mkdirSync(join(seed.projectDir, 'out'));
     writeFileSync(join(seed.projectDir, 'out', 'f'), 'seeded');
@@ -139,7 +140,7 @@ describe('presigned S3 cache round trip (s3rver)', () => {
     expect(await objectExists('runner-cache/7/main%2Fbranch/cache.zip')).toBe(true);
 
     const d = { root: tempDir('fr-machine-d-') };
-    const p = await planOn(d, [{ key: 'feature/x', fallback_keys: ['missing', 'main/branch'], paths: ['out'], policy: 'pull' }]);
+    const p = await planOn(d, [jobCache({ key: 'feature/x', fallback_keys: ['missing', 'main/branch'], paths: ['out'], policy: 'pull' })]);
     const out = await run(p.prepare, d);
     const order = ['Checking cache for feature/x...', 'feature/x: cache not found', 'Checking cache for missing...', 'Checking cache for main/branch...', 'Successfully extracted cache'];
     const at = order.map((line) => out.indexOf(line));
@@ -152,7 +153,7 @@ describe('presigned S3 cache round trip (s3rver)', () => {
   it('an expired upload URL is a warning, not a failed stage', async () => {
     const e = { root: tempDir('fr-machine-e-') };
     const twoHoursAgo: Clock = { now: () => Date.now() - 2 * 3600_000, sleep: systemClock.sleep };
-    const p = await planOn(e, [{ key: 'late', paths: ['out'] }], { clock: twoHoursAgo, config: { urlExpiryMs: 60_000 } });
+    const p = await planOn(e, [jobCache({ key: 'late', paths: ['out'] })], { clock: twoHoursAgo, config: { urlExpiryMs: 60_000 } });
     await run(p.prepare, e);
     mkdirSync(join(p.projectDir, 'out'));
     writeFileSync(join(p.projectDir, 'out', 'f'), 'x');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobCache, JobPayload, JobPlan } from '../../../src/core/index.js';
 import { buildPlan } from '../../../src/jobs/index.js';
+import { jobCache } from '../../helpers/job-payload.js';
 import { context, payload, runStage, tempDir, removeTempDirs } from './helpers.js';
 
 afterAll(removeTempDirs);
@@ -32,7 +33,7 @@ describe('local cache round trip', () => {
   }
 
   it('archives on success and restores into a fresh project dir', async () => {
-    const cache: JobCache[] = [{ key: 'deps-$CI_COMMIT_REF_SLUG', paths: ['vendor/', '**/*.bin'], policy: 'pull-push', when: 'on_success' }];
+    const cache: JobCache[] = [jobCache({ key: 'deps-$CI_COMMIT_REF_SLUG', paths: ['vendor/', '**/*.bin'], policy: 'pull-push', when: 'on_success' })];
     const vars = [{ key: 'CI_COMMIT_REF_SLUG', value: 'main' }];
     const a = plan('b-a', cache, vars);
     expect(a.prepare.map((s) => s.name)).toEqual(['prepare_script', 'get_sources', 'restore_cache']);
@@ -65,7 +66,7 @@ describe('local cache round trip', () => {
   });
 
   it('falls back to fallback_keys, and `pull` never archives', async () => {
-    const seed = plan('b-seed', [{ key: 'main-branch', paths: ['out'], policy: 'push', when: 'always' }]);
+    const seed = plan('b-seed', [jobCache({ key: 'main-branch', paths: ['out'], policy: 'push', when: 'always' })]);
     expect(seed.prepare.map((s) => s.name)).not.toContain('restore_cache');
     await run(seed.prepare);
     mkdirSync(join(seed.projectDir, 'out'));
@@ -73,7 +74,7 @@ describe('local cache round trip', () => {
     expect(seed.onFailure.map((s) => s.name)).toEqual(['archive_cache_on_failure']);
     await run(seed.onFailure);
 
-    const c = plan('b-c', [{ key: 'feature/x', fallback_keys: ['missing', 'main-branch'], paths: ['out'], policy: 'pull' }]);
+    const c = plan('b-c', [jobCache({ key: 'feature/x', fallback_keys: ['missing', 'main-branch'], paths: ['out'], policy: 'pull' })]);
     const out = await run(c.prepare);
     expect(out).toContain('Checking cache for feature/x...');
     expect(out).toContain('Checking cache for missing...');
@@ -84,7 +85,7 @@ describe('local cache round trip', () => {
   });
 
   it('a key cannot escape its directory', async () => {
-    const p = plan('b-esc', [{ key: '../../escape', paths: ['x'] }]);
+    const p = plan('b-esc', [jobCache({ key: '../../escape', paths: ['x'] })]);
     await run(p.prepare);
     writeFileSync(join(p.projectDir, 'x'), 'x');
     await run(p.onSuccess);

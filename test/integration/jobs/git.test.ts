@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPlan } from '../../../src/jobs/index.js';
 import type { JobPayload, Stage } from '../../../src/core/index.js';
+import { jobCache, jobStep } from '../../helpers/job-payload.js';
 import { context, FakeGitLab, git, JOB_TOKEN, makeRepo, payload, runStage, tempDir, removeTempDirs } from './helpers.js';
 
 afterAll(removeTempDirs);
@@ -100,7 +101,7 @@ describe('get_sources against git http-backend with Basic auth', () => {
   });
 
   it('a later stage can use git with the same credentials, and cleanup removes them', async () => {
-    const p = plan({ steps: [{ name: 'script', script: ['git fetch -q origin main', 'git ls-remote origin main'] }] }, 'builds-user');
+    const p = plan({ steps: [jobStep({ name: 'script', script: ['git fetch -q origin main', 'git ls-remote origin main'] })] }, 'builds-user');
     expect((await runStage(stageNamed(p.prepare, 'get_sources'), root)).code).toBe(0);
     const step = await runStage(p.user[0]!, root);
     expect(step.code).toBe(0);
@@ -117,7 +118,7 @@ describe('untracked files in a checkout', () => {
     const gl = new FakeGitLab(join(root, 'srv'));
     await gl.start();
     try {
-      const job = payload(gl.url, repo.sha, { cache: [{ key: 'u', untracked: true, policy: 'push' }] });
+      const job = payload(gl.url, repo.sha, { cache: [jobCache({ key: 'u', untracked: true, policy: 'push' })] });
       const p = buildPlan(job, context(root, gl.url));
       for (const s of p.prepare) expect((await runStage(s, root)).code).toBe(0);
       writeFileSync(join(p.projectDir, 'new.txt'), 'n');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import busboy from 'busboy';
 import type { JobPayload, Stage } from '../../../src/core/index.js';
 import type { PlanContext } from '../../../src/jobs/index.js';
+import { jobPayload } from '../../helpers/job-payload.js';
 
 export const JOB_TOKEN = 'glcbt-64_TestJobToken1234567890';
 
@@ -209,7 +210,7 @@ export function context(root: string, gitlabUrl: string, over: Partial<PlanConte
 }
 
 export function payload(gitlabUrl: string, sha: string, over: Partial<JobPayload> = {}): JobPayload {
-  return {
+  const base = jobPayload({
     id: 101,
     token: JOB_TOKEN,
     allow_git_fetch: true,
@@ -228,6 +229,6 @@ export function payload(gitlabUrl: string, sha: string, over: Partial<JobPayload
       { key: 'CI_PROJECT_ID', value: '7', public: true },
     ],
     steps: [{ name: 'script', script: ['echo hello'], when: 'on_success' }],
-    ...over,
-  };
+  });
+  return { ...base, ...over };
 }

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import type { JobPayload } from '../../../src/core/index.js';
 import { buildPlan, type PlanContext } from '../../../src/jobs/index.js';
+import { jobPayload, jobStep } from '../../helpers/job-payload.js';
 import { removeTempDirs, tempDir } from './helpers.js';
 
 afterAll(() => removeTempDirs());
@@ -33,7 +34,7 @@ function setup(): { ctx: PlanContext; job: JobPayload; projectDir: string } {
     runner: { version: '1', revision: 'r', shortToken: 'abcdefgh', executorName: 'x', concurrentId: 0, platform: 'linux', arch: 'amd64' },
     sharedEnvironment: false,
   };
-  const job: JobPayload = {
+  const job: JobPayload = jobPayload({
     id: 5,
     token: 'glcbt-tok',
     job_info: { name: 't', project_id: 1, project_full_path: 'g/p' },
@@ -51,7 +52,7 @@ function setup(): { ctx: PlanContext; job: JobPayload; projectDir: string } {
       },
       { name: 'after_script', script: ['echo "after status=$CI_JOB_STATUS next=$NEXT"'] },
     ],
-  };
+  });
   const projectDir = join(ctx.buildsDir, 'g/p');
   mkdirSync(projectDir, { recursive: true });
   return { ctx, job, projectDir };
@@ -80,7 +81,7 @@ describe.each(shells)('user stages under %s', (_name, cmd) => {
   it('stops at the first failing command with its exit status', () => {
     const { ctx, job } = setup();
     // A failing command (not an explicit `exit`): its status must survive errexit in every shell.
-    job.steps = [{ name: 'script', script: ['echo one', 'sh -c "exit 7"', 'echo never'] }];
+    job.steps = [jobStep({ name: 'script', script: ['echo one', 'sh -c "exit 7"', 'echo never'] })];
     const r = run(cmd, buildPlan(job, ctx).user[0]!.script);
     expect(r.status).toBe(7);
     expect(r.out).toContain('one');

@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobPayload, JobPlan } from '../../../src/core/index.js';
 import { buildPlan } from '../../../src/jobs/index.js';
+import { jobStep } from '../../helpers/job-payload.js';
 import { context, payload, runStage, tempDir, removeTempDirs } from './helpers.js';
 
 afterAll(removeTempDirs);
@@ -24,7 +25,7 @@ describe('stage scripts run by bash', () => {
     return plan;
   }
 
-  const script = (...lines: string[]): Partial<JobPayload> => ({ steps: [{ name: 'script', script: lines }] });
+  const script = (...lines: string[]): Partial<JobPayload> => ({ steps: [jobStep({ name: 'script', script: lines })] });
 
   it('stops at the first failing command and exits with its code', async () => {
     const plan = await prepared(script('echo one', 'exit 3', 'echo never'));
@@ -102,8 +103,8 @@ describe('stage scripts run by bash', () => {
   it('shares GITLAB_ENV lines with later stages', async () => {
     const plan = await prepared({
       steps: [
-        { name: 'script', script: ['echo "FROM_ENV=hello world" >> "$GITLAB_ENV"'] },
-        { name: 'release', script: ['echo "got=$FROM_ENV"'] },
+        jobStep({ name: 'script', script: ['echo "FROM_ENV=hello world" >> "$GITLAB_ENV"'] }),
+        jobStep({ name: 'release', script: ['echo "got=$FROM_ENV"'] }),
       ],
     });
     expect(plan.user.map((s) => s.name)).toEqual(['step_script', 'step_release']);
@@ -122,7 +123,7 @@ describe('stage scripts run by bash', () => {
   describe('after_script', () => {
     const withAfter = (...lines: string[]): Partial<JobPayload> => ({
       steps: [
-        { name: 'script', script: ['true'] },
+        jobStep({ name: 'script', script: ['true'] }),
         { name: 'after_script', script: lines, when: 'always', allow_failure: true },
       ],
     });

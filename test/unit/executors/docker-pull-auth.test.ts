@@ -4,6 +4,7 @@ import type { JobPayload } from '../../../src/core/index.js';
 import { normalizeRegistry, registryOf, repositoryOf } from '../../../src/executors/docker/image-ref.js';
 import { resolvePullPolicies } from '../../../src/executors/docker/pull-policy.js';
 import { coversRegistry, pullAuthConfig, renderDockerConfig } from '../../../src/executors/docker/registry-auth.js';
+import { jobPayload } from '../../helpers/job-payload.js';
 
 const cfg = (pullPolicy: 'always' | 'if-not-present' | 'never', allowed: Array<'always' | 'if-not-present' | 'never'> = ['always', 'if-not-present', 'never']) => ({
   pullPolicy,
@@ -65,12 +66,14 @@ describe('image references', () => {
 });
 
 const job = (over: Partial<JobPayload>): JobPayload => ({
-  id: 1,
-  token: 't',
-  job_info: { name: 't', project_id: 1 },
-  git_info: { repo_url: 'https://x/g/p.git', ref: 'main', sha: '0'.repeat(40) },
-  runner_info: {},
-  variables: [],
+  ...jobPayload({
+    id: 1,
+    token: 't',
+    job_info: { name: 't', project_id: 1 },
+    git_info: { repo_url: 'https://x/g/p.git', ref: 'main', sha: '0'.repeat(40) },
+    runner_info: {},
+    variables: [],
+  }),
   ...over,
 });
 

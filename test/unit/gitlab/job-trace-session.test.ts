@@ -4,6 +4,7 @@ import { success } from '../../../src/core/outcome.js';
 import type { TraceLog } from '../../../src/core/trace.js';
 import type { JobStateResponse, TracePatchResponse, UpdateJobBody } from '../../../src/gitlab/api-types.js';
 import { JobTraceSession, type JobTraceSessionOptions } from '../../../src/gitlab/job-trace-session.js';
+import { jobPayload } from '../../helpers/job-payload.js';
 
 // Clock whose sleeps only end by abort: shows what happens when time does not move.
 const frozen: Clock = {
@@ -31,7 +32,7 @@ function api(put: (body: UpdateJobBody) => JobStateResponse): JobTraceSessionOpt
 describe('JobTraceSession lifecycle', () => {
   it('stop() ends a final update that is waiting to retry', async () => {
     const a = api(() => ({ status: 500 }));
-    const s = new JobTraceSession({ api: a, job: { id: 1, token: 't' }, trace: emptyTrace, clock: frozen });
+    const s = new JobTraceSession({ api: a, job: jobPayload({ id: 1, token: 't' }), trace: emptyTrace, clock: frozen });
     const done = s.finish(success);
     await new Promise((r) => setImmediate(r));
     await s.stop();
@@ -40,7 +41,7 @@ describe('JobTraceSession lifecycle', () => {
   });
 
   it('refuses to finish twice or start after finishing', async () => {
-    const s = new JobTraceSession({ api: api(() => ({ status: 200 })), job: { id: 1, token: 't' }, trace: emptyTrace, clock: frozen });
+    const s = new JobTraceSession({ api: api(() => ({ status: 200 })), job: jobPayload({ id: 1, token: 't' }), trace: emptyTrace, clock: frozen });
     await s.finish(success);
     await expect(s.finish(success)).rejects.toThrow(/phase done/);
     expect(() => s.start()).toThrow(/phase done/);
@@ -50,7 +51,7 @@ describe('JobTraceSession lifecycle', () => {
     const a = api(() => ({ status: 200, jobStatus: 'canceling' }));
     const clock: Clock = { now: (() => { let t = 0; return () => (t += 40_000); })(), sleep: () => new Promise((r) => setImmediate(r)) };
     const s = new JobTraceSession({
-      api: a, job: { id: 1, token: 't' }, trace: emptyTrace, clock,
+      api: a, job: jobPayload({ id: 1, token: 't' }), trace: emptyTrace, clock,
       onCancel: () => { throw new Error('boom'); },
     });
     s.start();

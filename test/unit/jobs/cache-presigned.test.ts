@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { JobCache, JobPlan } from '../../../src/core/index.js';
 import { curlConfigUrl, displayUrl } from '../../../src/jobs/cache-presigned.js';
 import { buildPlan, cacheRequest, UnsupportedJobError, type CacheStore, type PlanContext } from '../../../src/jobs/index.js';
+import { jobCache } from '../../helpers/job-payload.js';
 import { body, ctx, job } from './fixtures.js';
 
 const HOST = 'https://fr-cache.s3.eu-west-1.amazonaws.com';
@@ -31,7 +32,7 @@ function cacheBodies(plan: JobPlan): string[] {
 describe('cacheRequest', () => {
   it('lists the key, its fallbacks and CACHE_FALLBACK_KEY in restore order; only the key is pushed', () => {
     const j = job({
-      cache: [{ key: 'deps-$CI_COMMIT_REF_SLUG', fallback_keys: ['deps-main', 'deps-$CI_DEFAULT_BRANCH'], paths: ['vendor'] }],
+      cache: [jobCache({ key: 'deps-$CI_COMMIT_REF_SLUG', fallback_keys: ['deps-main', 'deps-$CI_DEFAULT_BRANCH'], paths: ['vendor'] })],
       variables: [
         ...job().variables,
         { key: 'CI_COMMIT_REF_SLUG', value: 'feat-x' },
@@ -53,10 +54,10 @@ describe('cacheRequest', () => {
   it('follows policy and skips caches without paths; the default key is <job name>/<ref>', () => {
     const j = job({
       cache: [
-        { key: 'only-pull', paths: ['a'], policy: 'pull' },
-        { key: 'only-push', paths: ['b'], policy: 'push', when: 'on_failure' },
-        { key: 'empty', paths: [] },
-        { key: '', paths: ['c'] },
+        jobCache({ key: 'only-pull', paths: ['a'], policy: 'pull' }),
+        jobCache({ key: 'only-push', paths: ['b'], policy: 'push', when: 'on_failure' }),
+        jobCache({ key: 'empty', paths: [] }),
+        jobCache({ key: '', paths: ['c'] }),
       ],
     });
     expect(cacheRequest(j, ctx()).keys).toEqual([
@@ -68,7 +69,7 @@ describe('cacheRequest', () => {
 });
 
 describe('restore/archive with a presigned store', () => {
-  const cache: JobCache[] = [{ key: 'deps-$CI_COMMIT_REF_SLUG', fallback_keys: ['deps-main'], paths: ['vendor'], policy: 'pull-push' }];
+  const cache: JobCache[] = [jobCache({ key: 'deps-$CI_COMMIT_REF_SLUG', fallback_keys: ['deps-main'], paths: ['vendor'], policy: 'pull-push' })];
 
   it('never puts a URL on a command line: only a builtin printf writes it to a private curl config', () => {
     const { plan } = presigned(cache);
@@ -119,15 +120,15 @@ describe('restore/archive with a presigned store', () => {
   });
 
   it('a cache key named like an Object.prototype member gets no URL from the prototype', () => {
-    const j = job({ cache: [{ key: 'constructor', paths: ['a'] }] });
+    const j = job({ cache: [jobCache({ key: 'constructor', paths: ['a'] })] });
     const plan = buildPlan(j, { ...ctx(), cacheStore: { kind: 'presigned', entries: {} } });
     expect(body(plan.prepare.find((s) => s.name === 'restore_cache')!.script)).toContain('no download URL was provided');
   });
 
   it('keeps policy and when as in local mode', () => {
     const { plan } = presigned([
-      { key: 'p', paths: ['a'], policy: 'pull' },
-      { key: 'f', paths: ['b'], policy: 'push', when: 'on_failure' },
+      jobCache({ key: 'p', paths: ['a'], policy: 'pull' }),
+      jobCache({ key: 'f', paths: ['b'], policy: 'push', when: 'on_failure' }),
     ]);
     const restore = body(plan.prepare.find((s) => s.name === 'restore_cache')!.script);
     expect(restore).toContain('Checking cache for p...');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { buildPlan, jobContainers, splitAliases } from '../../../src/jobs/index.js';
+import { jobImage } from '../../helpers/job-payload.js';
 import { body, ctx, job } from './fixtures.js';
 
 describe('jobContainers', () => {
@@ -11,9 +12,9 @@ describe('jobContainers', () => {
           { key: 'REG', value: 'registry.example.com', public: true },
           { key: 'TAG', value: '27', public: true },
         ],
-        image: { name: '$REG/tools/cli:${TAG}', entrypoint: [''], pull_policy: ['if-not-present'] },
+        image: jobImage({ name: '$REG/tools/cli:${TAG}', entrypoint: [''], pull_policy: ['if-not-present'] }),
         services: [
-          { name: 'docker:${TAG}-dind', alias: 'docker, dind-$TAG', command: ['--tls=false'], variables: [{ key: 'DOCKER_TLS_CERTDIR', value: '' }] },
+          jobImage({ name: 'docker:${TAG}-dind', alias: 'docker, dind-$TAG', command: ['--tls=false'], variables: [{ key: 'DOCKER_TLS_CERTDIR', value: '' }] }),
         ],
       }),
       ctx(),
@@ -28,7 +29,7 @@ describe('jobContainers', () => {
     const c = jobContainers(
       job({
         variables: [{ key: 'DB', value: 'app', public: true }],
-        services: [{ name: 'postgres:16', variables: [{ key: 'POSTGRES_DB', value: '${DB}_test' }], executor_opts: { docker: { platform: 'linux/amd64', user: '999' } } }],
+        services: [jobImage({ name: 'postgres:16', variables: [{ key: 'POSTGRES_DB', value: '${DB}_test' }], executor_opts: { docker: { platform: 'linux/amd64', user: '999' } } })],
       }),
       ctx(),
     );

@@ -14,12 +14,12 @@ describe('project and cache paths', () => {
 
   it('falls back to the repo path, then project-<id>, for missing or unsafe full paths', () => {
     const j = job();
-    delete j.job_info.project_full_path;
+    j.job_info.project_full_path = ''; // what the boundary makes of a missing or null full path
     expect(projectDirs(j, ctx()).projectDir).toBe('/home/fr/builds/group/sub/app');
-    const evil = job({ job_info: { name: 'x', project_id: 42, project_full_path: '../../etc' } });
+    const evil = job({ job_info: { ...job().job_info, name: 'x', project_id: 42, project_full_path: '../../etc' } });
     evil.git_info.repo_url = 'https://h/../x.git';
     expect(projectDirs(evil, ctx()).projectDir).toBe('/home/fr/builds/x');
-    const worse = job({ job_info: { name: 'x', project_id: 42, project_full_path: 'a/../../b' } });
+    const worse = job({ job_info: { ...job().job_info, name: 'x', project_id: 42, project_full_path: 'a/../../b' } });
     worse.git_info.repo_url = 'not a url';
     expect(projectDirs(worse, ctx()).projectDir).toBe('/home/fr/builds/project-42');
   });

@@ -1,5 +1,6 @@
 import type { JobPayload } from '../../../src/core/index.js';
 import type { PlanContext } from '../../../src/jobs/index.js';
+import { jobPayload } from '../../helpers/job-payload.js';
 
 export const TOKEN = 'glcbt-64_UnitTestToken0987654321';
 
@@ -15,7 +16,7 @@ export function ctx(over: Partial<PlanContext> = {}): PlanContext {
 }
 
 export function job(over: Partial<JobPayload> = {}): JobPayload {
-  return {
+  const base = jobPayload({
     id: 9001,
     token: TOKEN,
     allow_git_fetch: true,
@@ -37,8 +38,8 @@ export function job(over: Partial<JobPayload> = {}): JobPayload {
       { name: 'script', script: ['make test'], when: 'on_success' },
       { name: 'after_script', script: ['echo bye'], when: 'always', allow_failure: true },
     ],
-    ...over,
-  };
+  });
+  return { ...base, ...over };
 }
 
 /** The body a stage script evals: the single-quoted word after `eval `, read back. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { JobPlan, Stage } from '../../../src/core/index.js';
 import { buildPlan, PLAN_FEATURES, UnsupportedJobError } from '../../../src/jobs/index.js';
+import { jobArtifact, jobCache, jobStep } from '../../helpers/job-payload.js';
 import { body, ctx, job, TOKEN } from './fixtures.js';
 
 function allStages(plan: JobPlan): Stage[] {
@@ -10,21 +11,21 @@ function allStages(plan: JobPlan): Stage[] {
 
 const full = job({
   cache: [
-    { key: 'c-success', paths: ['a'], when: 'on_success', policy: 'pull-push' },
-    { key: 'c-failure', paths: ['b'], when: 'on_failure', policy: 'pull-push' },
-    { key: 'c-pull', paths: ['c'], when: 'always', policy: 'pull' },
+    jobCache({ key: 'c-success', paths: ['a'], when: 'on_success', policy: 'pull-push' }),
+    jobCache({ key: 'c-failure', paths: ['b'], when: 'on_failure', policy: 'pull-push' }),
+    jobCache({ key: 'c-pull', paths: ['c'], when: 'always', policy: 'pull' }),
   ],
   artifacts: [
-    { name: 'ok', paths: ['dist'], when: 'on_success', artifact_type: 'archive', artifact_format: 'zip' },
-    { name: 'bad', paths: ['logs'], when: 'on_failure', artifact_type: 'archive', artifact_format: 'zip' },
-    { name: 'junit.xml', paths: ['junit.xml'], when: 'always', artifact_type: 'junit', artifact_format: 'gzip' },
-    { name: 'empty', paths: [], when: 'always', artifact_type: 'archive', artifact_format: 'zip' },
+    jobArtifact({ name: 'ok', paths: ['dist'], when: 'on_success', artifact_type: 'archive', artifact_format: 'zip' }),
+    jobArtifact({ name: 'bad', paths: ['logs'], when: 'on_failure', artifact_type: 'archive', artifact_format: 'zip' }),
+    jobArtifact({ name: 'junit.xml', paths: ['junit.xml'], when: 'always', artifact_type: 'junit', artifact_format: 'gzip' }),
+    jobArtifact({ name: 'empty', paths: [], when: 'always', artifact_type: 'archive', artifact_format: 'zip' }),
   ],
   dependencies: [{ id: 1, name: 'build', token: TOKEN, artifacts_file: { filename: 'artifacts.zip', size: 3 } }],
   steps: [
-    { name: 'script', script: ['make'] },
-    { name: 'after_script', script: ['echo after'] },
-    { name: 'release', script: ['release-cli create'] },
+    jobStep({ name: 'script', script: ['make'] }),
+    jobStep({ name: 'after_script', script: ['echo after'] }),
+    jobStep({ name: 'release', script: ['release-cli create'] }),
   ],
   hooks: [{ name: 'pre_get_sources_script', script: ['echo pre'] }],
 });
@@ -64,7 +65,7 @@ describe('buildPlan', () => {
   });
 
   it('omits stages with nothing to do', () => {
-    const plan = buildPlan(job({ steps: [{ name: 'script', script: ['true'] }] }), ctx());
+    const plan = buildPlan(job({ steps: [jobStep({ name: 'script', script: ['true'] })] }), ctx());
     expect(plan.prepare.map((s) => s.name)).toEqual(['prepare_script', 'get_sources']);
     expect(plan.onSuccess).toEqual([]);
     expect(plan.onFailure).toEqual([]);
@@ -105,7 +106,7 @@ describe('buildPlan', () => {
   });
 
   it('echoes user commands green and collapses multi-line ones', () => {
-    const plan = buildPlan(job({ steps: [{ name: 'script', script: ['make all', 'for i in 1 2; do\n  echo $i\ndone'] }] }), ctx());
+    const plan = buildPlan(job({ steps: [jobStep({ name: 'script', script: ['make all', 'for i in 1 2; do\n  echo $i\ndone'] })] }), ctx());
     const b = body(plan.user[0]!.script);
     expect(b).toContain("printf '\\033[32;1m%s\\033[0;m\\n' '$ make all'\nmake all\n");
     expect(b).toContain("'$ for i in 1 2; do # collapsed multi-line command'\nfor i in 1 2; do\n  echo $i\ndone\n");
@@ -132,7 +133,7 @@ describe('buildPlan', () => {
     expect(() => buildPlan(job({ run: '[]' }), ctx())).toThrow(/run:/);
     const sub = job({ variables: [{ key: 'GIT_SUBMODULE_STRATEGY', value: 'sometimes' }] });
     expect(() => buildPlan(sub, ctx())).toThrow(UnsupportedJobError);
-    const fmt = job({ artifacts: [{ paths: ['x'], artifact_format: 'tarzstd' }] });
+    const fmt = job({ artifacts: [jobArtifact({ paths: ['x'], artifact_format: 'tarzstd' })] });
     expect(() => buildPlan(fmt, ctx())).toThrow(UnsupportedJobError);
     const nul = job({ variables: [{ key: 'BAD', value: 'a\0b' }] });
     expect(() => buildPlan(nul, ctx())).toThrow(UnsupportedJobError);

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { projectDirs } from '../../../src/jobs/dirs.js';
 import { collectVariables, resolveVariables, variableSet } from '../../../src/jobs/variables.js';
+import { jobImage } from '../../helpers/job-payload.js';
 import { ctx, job } from './fixtures.js';
 
 describe('job variables', () => {
   const dirs = projectDirs(job(), ctx());
 
   it('lists runner variables around the job ones in gitlab-runner order', () => {
-    const j = job({ image: { name: 'node:20' }, variables: [{ key: 'MINE', value: '1' }] });
+    const j = job({ image: jobImage({ name: 'node:20' }), variables: [{ key: 'MINE', value: '1' }] });
     const keys = collectVariables(j, ctx({ environment: { ENV_A: 'a' } }), dirs, 'running').map((v) => v.key);
     expect(keys).toEqual([
       'CI_JOB_IMAGE',

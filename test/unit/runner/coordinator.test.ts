@@ -10,16 +10,17 @@ import type { JobOutcome } from '../../../src/core/outcome.js';
 import { ExecutorFleet } from '../../../src/fleet/executor-fleet.js';
 import { Coordinator } from '../../../src/runner/coordinator.js';
 import type { JobChannel, JobFeed, JobRequestOutcome } from '../../../src/runner/ports.js';
+import { jobPayload } from '../../helpers/job-payload.js';
 import { MemoryProvider } from '../../helpers/memory-provider.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function job(id: number): JobPayload {
-  return {
+  return jobPayload({
     id, token: `glcbt-job${id}secret`, job_info: { name: `j${id}`, project_id: 1 },
     git_info: { repo_url: 'http://x/a.git', ref: 'main', sha: 'abc' }, runner_info: { timeout: 60 }, variables: [],
-  };
+  });
 }
 
 class QueueFeed implements JobFeed {
