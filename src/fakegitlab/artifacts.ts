@@ -1,4 +1,4 @@
-// Artifacts (reference §5): multipart upload with exactly one `file` part (check 26) and retry rules
+// Artifacts (docs/gitlab-protocol.md §5): multipart upload with exactly one `file` part (check 26) and retry rules
 // (check 27); download for dependencies with the running job's token (check 28), optionally through a
 // 302 to a local "object storage" URL as direct_download does.
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -5,6 +5,7 @@ import type { JobRecord, PipelineRecord, ProjectRecord } from './records.js';
 import { randomToken } from './http-util.js';
 import { TERMINAL_STATES } from './types.js';
 import type { JobSpec, JobState, JobView, PipelineView } from './types.js';
+import { specError } from './payload.js';
 import { maskedValueError } from './variables.js';
 
 const ACTIVE: readonly JobState[] = ['running', 'canceling'];
@@ -54,6 +55,8 @@ export class CiState {
     for (const s of specs) {
       if (names.has(s.name)) throw new Error(`duplicate job name ${s.name}`);
       names.add(s.name);
+      const invalid = specError(s);
+      if (invalid) throw new Error(`job ${s.name}: ${invalid}`);
       for (const [key, v] of Object.entries(s.variables ?? {})) {
         const err = typeof v === 'string' ? undefined : maskedValueError(key, v);
         if (err) throw new Error(`job ${s.name}: ${err}`);
@@ -150,7 +153,7 @@ export class CiState {
     this.events.emit('change', job);
   }
 
-  /** Graceful `canceling` only when the build stored cancel_gracefully at assignment (reference §3.3). */
+  /** Graceful `canceling` only when the build stored cancel_gracefully at assignment (docs/gitlab-protocol.md §3.3). */
   cancel(job: JobRecord): void {
     if (TERMINAL_STATES.includes(job.state) || job.state === 'canceling') return;
     if (job.state === 'running' && job.cancelGracefully) this.transition(job, 'canceling');

@@ -1,5 +1,5 @@
 // GitLab's failure_reason enum (rails: app/models/concerns/enums/ci/commit_status.rb), sent to runners as
-// features.failure_reasons, and the subset a runner may legitimately send (reference §3.4).
+// features.failure_reasons, and the subset a runner may legitimately send (docs/gitlab-protocol.md §3.4).
 
 export const GITLAB_FAILURE_REASONS: readonly string[] = [
   'unknown_failure',

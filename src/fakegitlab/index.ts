@@ -1,6 +1,6 @@
 // The strict fake GitLab used by fleetrunner's tests and by `fleetrunner demo`. It speaks the runner API
-// as the reference describes GitLab (not as any client behaves) and records every deviation of the
-// runner in `violations` (messages start with the number of the check in the reference's section 8).
+// as docs/gitlab-protocol.md describes GitLab (not as any client behaves) and records every deviation of the
+// runner in `violations` (messages start with the number of the check in that document's §8).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,7 @@ import type {
 import { Violations } from './violations.js';
 
 export * from './types.js';
+export type * from './rails-payload.js';
 export { traceChecksum } from './job-update.js';
 
 type ProjectRef = ProjectInfo | string | number;
@@ -180,8 +181,9 @@ export class FakeGitLab {
     return { id: r.id, token: r.token, paused: r.paused, ...(r.tokenExpiresAt === undefined ? {} : { tokenExpiresAt: r.tokenExpiresAt }) };
   }
 
-  /** A bare repository `<path>.git` with one commit of `files`, served over smart HTTP. */
-  async createProject(spec: { path: string; files: Record<string, FileContent>; branch?: string }): Promise<ProjectInfo> {
+  /** A bare repository `<path>.git` with one commit of `files`, served over smart HTTP. `description` becomes
+   *  CI_PROJECT_DESCRIPTION (without one Rails sends `null`). */
+  async createProject(spec: { path: string; files: Record<string, FileContent>; branch?: string; description?: string }): Promise<ProjectInfo> {
     const { project, sha } = await projects.createProject(this.ci, this.reposDir(), spec);
     const { id, path, name, defaultBranch } = project;
     return { id, path, name, defaultBranch, sha, httpUrl: `${this.url}/${path}.git` };

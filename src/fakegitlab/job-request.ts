@@ -1,4 +1,4 @@
-// POST /jobs/request (reference §2): Rails' queue-value short cut, Workhorse long polling, feature checks
+// POST /jobs/request (docs/gitlab-protocol.md §2): Rails' queue-value short cut, Workhorse long polling, feature checks
 // at assignment (runner_unsupported), and the request-shape checks 1, 2, 3, 5 (soft) and 6.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FakeContext, Route } from './context.js';

@@ -1,4 +1,4 @@
-// PUT /jobs/:id (reference §3): acknowledgement, keep-alive, two-phase commit and the final update with
+// PUT /jobs/:id (docs/gitlab-protocol.md §3): acknowledgement, keep-alive, two-phase commit and the final update with
 // checks 7, 15, 16, 17, 18, 21 and 26 (artifact `when` vs outcome). Injected 202s and errors come first.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { crc32 } from 'node:zlib';
@@ -135,7 +135,7 @@ function finalUpdate(
   const exitCode = typeof body.exit_code === 'number' ? body.exit_code : undefined;
   job.final200At = now;
   if (job.state === 'canceling') {
-    // Rails turns canceling + success/failed into canceled (reference §3.3).
+    // Rails turns canceling + success/failed into canceled (docs/gitlab-protocol.md §3.3).
     ctx.ci.transition(job, 'canceled');
   } else if (state === 'success') {
     ctx.ci.transition(job, 'success');

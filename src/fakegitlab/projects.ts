@@ -8,7 +8,7 @@ import type { FileContent, JobSpec, PipelineOptions } from './types.js';
 export async function createProject(
   ci: CiState,
   reposDir: string,
-  spec: { path: string; files: Record<string, FileContent>; branch?: string },
+  spec: { path: string; files: Record<string, FileContent>; branch?: string; description?: string },
 ): Promise<{ project: ProjectRecord; sha: string }> {
   if (!/^[\w.-]+(\/[\w.-]+)+$/.test(spec.path)) throw new Error(`project path must look like group/name: ${spec.path}`);
   if (ci.projectByPath(spec.path)) throw new Error(`project ${spec.path} exists`);
@@ -24,6 +24,7 @@ export async function createProject(
     bareDir,
     defaultBranch: branch,
     commitCount: 0,
+    ...(spec.description === undefined ? {} : { description: spec.description }),
   };
   const { sha } = await commitFiles(bareDir, branch, spec.files, 'Initial commit\n', ++project.commitCount);
   ci.projects.set(project.id, project);
@@ -69,6 +70,7 @@ export async function createPipeline(
       beforeSha: await parentOf(project.bareDir, sha),
       commitMessage: await commitMessage(project.bareDir, sha),
       createdAt: now,
+      ...(opts.name === undefined ? {} : { name: opts.name }),
     },
     jobs,
     opts.stages,

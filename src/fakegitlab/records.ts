@@ -1,5 +1,5 @@
 // Internal mutable records of the fake. Views handed to tests are copies (see ci-state.ts jobView).
-import type { JobPayload } from '../core/job.js';
+import type { RailsJobPayload } from './rails-payload.js';
 import type {
   JobSpec,
   JobState,
@@ -18,7 +18,10 @@ export interface RunnerRecord {
   id: number;
   token: string;
   kind: 'authentication' | 'legacy';
-  description: string;
+  /** null when created without one (Rails: CI_RUNNER_DESCRIPTION is then sent as null). */
+  description: string | null;
+  /** runner_info.uuid. */
+  uuid: string;
   issuedAt: number;
   tokenExpiresAt?: number;
   paused: boolean;
@@ -46,6 +49,8 @@ export interface ProjectRecord {
   bareDir: string;
   defaultBranch: string;
   commitCount: number;
+  /** CI_PROJECT_DESCRIPTION; unset → null, as Rails sends it for a project without a description. */
+  description?: string;
 }
 
 export interface PipelineRecord {
@@ -59,6 +64,8 @@ export interface PipelineRecord {
   stages: string[];
   jobIds: number[];
   createdAt: number;
+  /** `workflow:name` (CI_PIPELINE_NAME); unset → null. */
+  name?: string;
 }
 
 export interface UploadAttempts {
@@ -92,7 +99,7 @@ export interface JobRecord {
   cancelGracefully: boolean;
   /** Two-phase commit: assigned but waiting for PUT state=running. */
   awaitingAck: boolean;
-  payload?: JobPayload;
+  payload?: RailsJobPayload;
   /** Served with a non-JSON Content-Type by fault injection: the runner must reject it (check 4). */
   servedNonJson: boolean;
 

@@ -1,5 +1,6 @@
 // Runners, their tokens and managers, and per-token polling history. Tokens expire by the injected clock;
 // a token replaced by reset_authentication_token is remembered so that its later use is a violation.
+import { randomUUID } from 'node:crypto';
 import type { ManagerRecord, PollState, RunnerRecord } from './records.js';
 import type { AddRunnerOptions } from './types.js';
 import { randomHex, randomToken } from './http-util.js';
@@ -27,7 +28,8 @@ export class RunnerRegistry {
       id: this.nextId++,
       token,
       kind: opts.kind ?? (token.startsWith('glrt-') ? 'authentication' : 'legacy'),
-      description: opts.description ?? 'fleetrunner test runner',
+      description: opts.description ?? null,
+      uuid: randomUUID(),
       issuedAt: this.clock.now(),
       paused: opts.paused ?? false,
       managers: new Map(),
@@ -78,7 +80,7 @@ export class RunnerRegistry {
   resetToken(runner: RunnerRecord): RunnerRecord {
     const now = this.clock.now();
     if (runner.tokenExpiresAt !== undefined) {
-      // Reference §1: the runner rotates at 75 % of the lifetime; the first verify can only make that later.
+      // docs/gitlab-protocol.md §1: the runner rotates at 75 % of the lifetime; the first verify can only make that later.
       const lifetime = runner.tokenExpiresAt - runner.issuedAt;
       if (now - runner.issuedAt < 0.7 * lifetime) {
         this.violations.add(

@@ -1,4 +1,4 @@
-// Registration and identity endpoints (reference §1): legacy registration, verify, unregister (runner or
+// Registration and identity endpoints (docs/gitlab-protocol.md §1): legacy registration, verify, unregister (runner or
 // manager), token reset and the router discovery stub. Rails reads the runner token from the body only.
 import type { FakeContext, Route } from './context.js';
 import {
@@ -38,12 +38,13 @@ export const runnerRoutes: Route[] = [
       }
       if (token !== ctx.runners.registrationToken) throw forbidden();
       const maximumTimeout = typeof body.maximum_timeout === 'number' ? body.maximum_timeout : undefined;
-      // Legacy registration hands out a plain random token, never glrt- (reference §1).
+      const description = optionalString(body, 'description');
+      // Legacy registration hands out a plain random token, never glrt- (docs/gitlab-protocol.md §1).
       const legacy = ctx.runners.add({
         token: randomToken(20),
         kind: 'legacy',
         paused: body.paused === true,
-        description: optionalString(body, 'description') ?? 'registered runner',
+        ...(description === undefined ? {} : { description }),
         ...(maximumTimeout === undefined ? {} : { maximumTimeout }),
       });
       sendJson(res, 201, { id: legacy.id, token: legacy.token, token_expires_at: null });

@@ -1,4 +1,4 @@
-// PATCH /jobs/:id/trace (reference §4): appends only at the stored size (else 416 with the stored size),
+// PATCH /jobs/:id/trace (docs/gitlab-protocol.md §4): appends only at the stored size (else 416 with the stored size),
 // with checks 8-12, 24 and 25. Injected statuses and 416s answer before anything is stored.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FakeContext, Route } from './context.js';

@@ -1,7 +1,7 @@
 // Public types of the strict fake GitLab: what tests write (JobSpec, options, faults) and what they read
 // back (JobView, RequestLogEntry). Internal records live in records.ts.
-import type { JobPayload } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
+import type { RailsJobPayload } from './rails-payload.js';
 
 export type JobState =
   | 'created' // waiting for earlier stages of its pipeline
@@ -23,13 +23,25 @@ export interface VariableSpec {
   raw?: boolean;
 }
 
+/** `image:` or a `services:` entry written as a hash. Unset keys are rendered as Rails renders them
+ *  (`null`, `[]` or `{}`); `alias`, `command` and `variables` only exist on services. */
 export interface ImageSpec {
   name: string;
+  /** Services only. Several aliases: separated by commas or spaces (one string, as in .gitlab-ci.yml). */
   alias?: string;
   entrypoint?: string[];
+  /** Services only. */
   command?: string[];
-  pull_policy?: string[];
+  /** One policy or a list; Rails always sends a list. */
+  pull_policy?: string | string[];
+  /** Services only: the service's own `variables:`. */
   variables?: Record<string, string>;
+  /** Services only (Rails requires an alias with ports). A bare number gets protocol http, name default_port. */
+  ports?: Array<number | { number: number; protocol?: 'http' | 'https'; name?: string }>;
+  /** `image:docker:` → executor_opts.docker (`user` may be an integer). */
+  docker?: { platform?: string; user?: string | number };
+  /** `image:kubernetes:` → executor_opts.kubernetes. */
+  kubernetes?: { user?: string | number };
 }
 
 export interface ArtifactsSpec {
@@ -46,10 +58,11 @@ export interface CacheSpec {
   key?: string;
   paths?: string[];
   untracked?: boolean;
-  policy?: 'pull-push' | 'pull' | 'push';
+  /** Since GitLab 16.1 also a `$VARIABLE`, which Rails passes unexpanded (the runner expands it). */
+  policy?: 'pull-push' | 'pull' | 'push' | `$${string}`;
   when?: 'on_success' | 'on_failure' | 'always';
   fallback_keys?: string[];
-  /** Skips GitLab's `-protected` / `-non_protected` key suffix. */
+  /** `cache:unprotect`: a protected ref gets the `-non_protected` key suffix too. */
   unprotect?: boolean;
 }
 
@@ -57,7 +70,8 @@ export interface CacheSpec {
 export interface JobSpec {
   name: string;
   stage?: string; // default "test"
-  script: string[];
+  /** Required, unless `payload` carries `steps` (or `run`) to be served instead. */
+  script?: string[];
   before_script?: string[];
   after_script?: string[];
   variables?: Record<string, string | VariableSpec>;
@@ -72,6 +86,27 @@ export interface JobSpec {
   git_strategy?: 'fetch' | 'clone' | 'none' | 'empty'; // becomes GIT_STRATEGY
   /** `{ exit_codes }` requires the runner feature return_exit_code. */
   allow_failure?: boolean | { exit_codes: number[] };
+  /** `hooks:` → `hooks[]` (pre_get_sources_script / post_get_sources_script). */
+  hooks?: { pre_get_sources_script?: string[]; post_get_sources_script?: string[] };
+  /**
+   * Fields of a Rails-rendered 201 body laid over the fake's own rendering (e.g. a contract fixture from
+   * test/fixtures/gitlab/). Top-level keys replace the fake's, except what the fake must own for the job to
+   * really run:
+   * - `id`, `token`, `git_info`, `features`, `dependencies`: always the fake's (the fixture's are ignored);
+   * - `job_info`: the fixture's keys laid over the fake's, but the identity keys stay the fake's (id, name,
+   *   stage, pipeline_id, project_id, project_name, project_full_path, namespace_id, root_namespace_id,
+   *   organization_id, instance_id, instance_uuid, user_id);
+   * - `runner_info`: likewise, but `timeout` stays the fake's;
+   * - `variables`: the fixture's are appended after the fake's, except those whose key the fake already
+   *   rendered (CI_JOB_TOKEN, CI_PIPELINE_NAME, …: the fake's entry stays and the fixture's is dropped);
+   * - `steps`: the fixture's value (or no `steps` key, if the fixture has none) only when this spec has no
+   *   `script`; with a `script` the fake's steps are served;
+   * - `credentials`: the fixture's, each `password` set to the job token as Rails does.
+   * Everything else (image, services, artifacts, cache, hooks, allow_git_fetch, run, unknown keys) is served
+   * exactly as given, nulls included. Runner features the served artifacts/cache/steps need (§2.4) are
+   * required at assignment as for the fake's own rendering.
+   */
+  payload?: Record<string, unknown>;
 }
 
 export interface PipelineOptions {
@@ -80,6 +115,8 @@ export interface PipelineOptions {
   refType?: 'branch' | 'tag';
   /** Stage order; default: order of first appearance in the job list. */
   stages?: string[];
+  /** `workflow:name`: CI_PIPELINE_NAME's value. Without it, CI_PIPELINE_NAME is sent with value `null`. */
+  name?: string;
 }
 
 export type FileContent = string | { content: string; executable?: boolean } | null; // null deletes
@@ -138,8 +175,8 @@ export interface JobView {
   failureReason?: string;
   exitCode?: number;
   runnerId?: number;
-  /** The exact 201 body sent, once assigned. */
-  payload?: JobPayload;
+  /** The exact 201 body sent, once assigned (Rails' wire shape, nulls included). */
+  payload?: RailsJobPayload;
   trace: Buffer;
   traceText: string;
   updates: JobUpdateRecord[];
@@ -232,6 +269,7 @@ export interface AddRunnerOptions {
   paused?: boolean;
   /** Clips runner_info.timeout (seconds). */
   maximumTimeout?: number;
+  /** CI_RUNNER_DESCRIPTION; without one Rails (and the fake) sends `null`. */
   description?: string;
 }
 

@@ -1,7 +1,10 @@
-// The job's variables[] as Rails sends them (reference §2.3, §6.4): GitLab's predefined CI_* variables, then
+// The job's variables[] as Rails sends them (docs/gitlab-protocol.md §2.3, §6.4): GitLab's predefined CI_* variables, then
 // the job's own, already expanded. Variables the RUNNER adds (CI_SERVER, CI_PROJECT_DIR, CI_BUILDS_DIR,
-// CI_JOB_STATUS, …) are deliberately absent so that a runner forgetting them is caught.
-import type { JobVariable } from '../core/job.js';
+// CI_JOB_STATUS, …) are deliberately absent so that a runner forgetting them is caught. Like Rails
+// (Gitlab::Ci::Variables::Collection::Item allows nil), a predefined value can be `null`: CI_PIPELINE_NAME
+// without workflow:name (lib/gitlab/ci/variables/builder/pipeline.rb), CI_PROJECT_DESCRIPTION without a
+// description (Project#predefined_project_variables), CI_RUNNER_DESCRIPTION without one (Ci::Runner).
+import type { RailsVariable } from './rails-payload.js';
 import type { JobRecord, PipelineRecord, ProjectRecord, RunnerRecord } from './records.js';
 import type { VariableSpec } from './types.js';
 
@@ -32,13 +35,13 @@ export function maskedValueError(key: string, spec: VariableSpec): string | unde
   return `variable ${key}: a masked value needs at least 8 characters from [a-zA-Z0-9_+=/@:.~-]`;
 }
 
-export function buildVariables(ctx: VariableContext): JobVariable[] {
+export function buildVariables(ctx: VariableContext): RailsVariable[] {
   const { job, pipeline, project, runner, baseUrl } = ctx;
   const url = new URL(baseUrl);
   const projectUrl = `${baseUrl}/${project.path}`;
   const title = pipeline.commitMessage.split('\n')[0] ?? '';
-  const pub = (key: string, value: string): JobVariable => ({ key, value, public: true, masked: false });
-  const vars: JobVariable[] = [
+  const pub = (key: string, value: string | null): RailsVariable => ({ key, value, public: true, masked: false });
+  const vars: RailsVariable[] = [
     pub('CI_PIPELINE_ID', String(pipeline.id)),
     pub('CI_PIPELINE_URL', `${projectUrl}/-/pipelines/${pipeline.id}`),
     pub('CI_JOB_ID', String(job.id)),
@@ -67,7 +70,7 @@ export function buildVariables(ctx: VariableContext): JobVariable[] {
     pub('CI_PROJECT_ID', String(project.id)),
     pub('CI_PROJECT_NAME', project.name),
     pub('CI_PROJECT_TITLE', project.name),
-    pub('CI_PROJECT_DESCRIPTION', ''),
+    pub('CI_PROJECT_DESCRIPTION', project.description ?? null),
     pub('CI_PROJECT_PATH', project.path),
     pub('CI_PROJECT_PATH_SLUG', slugify(project.path)),
     pub('CI_PROJECT_NAMESPACE', project.namespace),
@@ -81,6 +84,7 @@ export function buildVariables(ctx: VariableContext): JobVariable[] {
     pub('CI_PIPELINE_IID', String(pipeline.id)),
     pub('CI_PIPELINE_SOURCE', 'push'),
     pub('CI_PIPELINE_CREATED_AT', new Date(pipeline.createdAt).toISOString().replace(/\.\d{3}Z$/, 'Z')),
+    pub('CI_PIPELINE_NAME', pipeline.name ?? null),
     pub('CI_COMMIT_SHA', pipeline.sha),
     pub('CI_COMMIT_SHORT_SHA', pipeline.sha.slice(0, 8)),
     pub('CI_COMMIT_BEFORE_SHA', pipeline.beforeSha),
@@ -110,26 +114,29 @@ export function isProtected(project: ProjectRecord, pipeline: PipelineRecord): b
   return pipeline.refType === 'branch' && pipeline.ref === project.defaultBranch;
 }
 
-function userVariable(key: string, v: string | VariableSpec): JobVariable {
+function userVariable(key: string, v: string | VariableSpec): RailsVariable {
   // YAML variables are public; masked ones can only be project CI/CD variables, which are not.
   if (typeof v === 'string') return { key, value: v, public: true, masked: false };
-  const out: JobVariable = { key, value: v.value, public: !v.masked, masked: v.masked === true };
+  const out: RailsVariable = { key, value: v.value, public: !v.masked, masked: v.masked === true };
   if (v.file) out.file = true;
   if (v.raw) out.raw = true;
   return out;
 }
 
 /** Rails expands `$VAR` / `${VAR}` once against the list (last definition wins), keeping undefined
- *  references, refs to file variables, and raw values untouched. Cycles are left as written. */
-export function expandAll(vars: JobVariable[]): JobVariable[] {
-  const byKey = new Map<string, JobVariable>();
+ *  references, refs to file and raw variables, and raw values untouched. Cycles are left as written. A reference to
+ *  a variable whose value is nil becomes "" (Collection#expand_value substitutes nil); a nil value itself
+ *  stays nil. */
+export function expandAll(vars: RailsVariable[]): RailsVariable[] {
+  const byKey = new Map<string, RailsVariable>();
   for (const v of vars) byKey.set(v.key, v);
   const done = new Map<string, string>();
   const visiting = new Set<string>();
   const resolve = (key: string): string | undefined => {
     const v = byKey.get(key);
-    if (!v || v.file) return undefined;
-    if (v.raw) return v.value;
+    // expand_file_refs: false, expand_raw_refs: false (Ci::BuildRunnerPresenter#runner_variables).
+    if (!v || v.file || v.raw) return undefined;
+    if (v.value === null) return '';
     const cached = done.get(key);
     if (cached !== undefined) return cached;
     if (visiting.has(key)) return undefined;
@@ -144,5 +151,5 @@ export function expandAll(vars: JobVariable[]): JobVariable[] {
       if (m === '$$') return m; // the runner turns $$ into $
       return resolve((a ?? b)!) ?? m;
     });
-  return vars.map((v) => (v.raw ? v : { ...v, value: expand(v.value) }));
+  return vars.map((v) => (v.raw || v.value === null ? v : { ...v, value: expand(v.value) }));
 }

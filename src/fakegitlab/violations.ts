@@ -1,4 +1,4 @@
-// Where strictness checks report. Messages name the reference check, the job and what was expected, so a
+// Where strictness checks report. Messages name the check (docs/gitlab-protocol.md §8), the job and what was expected, so a
 // failing runner test explains itself. Identical messages are kept once (a runner repeats its mistakes
 // on every poll).
 import type { Logger } from '../core/logger.js';

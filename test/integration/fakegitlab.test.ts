@@ -197,9 +197,11 @@ describe('POST /jobs/request', () => {
     expect(vars.get('REF')?.value).toBe('bar-x');
     expect(vars.get('SECRET')).toMatchObject({ masked: true, public: false });
     expect(vars.has('CI_SERVER')).toBe(false); // a runner variable, not GitLab's
+    // Rails: the archive entry carries `artifacts:` keys as written (null when not), no `untracked` key when
+    // unwritten; report entries are compacted but keep `expire_in: null`.
     expect(job.artifacts).toEqual([
-      { untracked: false, paths: ['out/'], when: 'on_success', artifact_type: 'archive', artifact_format: 'zip' },
-      { name: 'junit.xml.gz', untracked: false, paths: ['report.xml'], when: 'always', artifact_type: 'junit', artifact_format: 'gzip' },
+      { name: null, paths: ['out/'], when: null, expire_in: null, artifact_type: 'archive', artifact_format: 'zip' },
+      { name: 'junit.xml.gz', paths: ['report.xml'], when: 'always', expire_in: null, artifact_type: 'junit', artifact_format: 'gzip' },
     ]);
     expect(job.features.failure_reasons).toContain('runner_unsupported');
     expect(job.features.trace_sections).toBe(true);
