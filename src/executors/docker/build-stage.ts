@@ -48,10 +48,13 @@ export interface DockerStageTransportOptions {
   prefix: string;
   buildContainer(name: string): BuildContainer;
   killGraceMs: number;
+  /** Runs once, before the first user stage (hands the checkout to the image's user). */
+  beforeUserStages?: () => Promise<void>;
 }
 
 export class DockerStageTransport implements StageTransport {
   private n = 0;
+  private handedOver: Promise<void> | undefined;
 
   constructor(private readonly o: DockerStageTransportOptions) {}
 
@@ -62,6 +65,8 @@ export class DockerStageTransport implements StageTransport {
     if (stage.phase === 'predefined') {
       return runRemoteStage({ conn: this.o.shell.conn, script: stage.script, pidFile, trace: this.o.trace, stop, killGraceMs: this.o.killGraceMs });
     }
+    this.handedOver ??= this.o.beforeUserStages?.() ?? Promise.resolve();
+    await this.handedOver;
     const container = this.o.buildContainer(`${this.o.prefix}-${n}-${safe}`);
     const marker = `${this.o.shell.runDir}/stage-${n}.not-started`;
     const remove = () => {

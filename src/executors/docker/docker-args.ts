@@ -102,6 +102,23 @@ export function handBackArgs(o: { jobId: number; image: string; buildsDir: strin
   ];
 }
 
+/**
+ * Gives the checkout to the job image's `user` (executor_opts.docker.user, a name or uid[:gid] resolved in
+ * the image) before the user stages: the machine's stages made it, and a non-root user could not write in
+ * it otherwise. gitlab-runner gets there with umask 0000 in its helper; a chown keeps the files private.
+ */
+export function handOverArgs(o: { jobId: number; image: string; buildsDir: string; user: string; paths: readonly string[] }): string[] {
+  return [
+    'docker', 'run', '--rm', '--label', `${JOB_LABEL}=${o.jobId}`, '--network', 'none', '--user', '0:0',
+    '-v', `${o.buildsDir}:${o.buildsDir}`, '--entrypoint', 'chown', o.image, '-R', o.user, ...o.paths,
+  ];
+}
+
+/** True for the users a container runs as when none is named: nothing to hand over. */
+export function isRootUser(user: string | undefined): boolean {
+  return user === undefined || user === '' || /^(0|root)(:(0|root))?$/.test(user);
+}
+
 /** Removes everything labelled with the job: containers (with their anonymous volumes), networks, volumes. */
 export function removeByLabelScript(jobId: number): string {
   const f = shellQuote(`label=${JOB_LABEL}=${jobId}`);

@@ -148,6 +148,7 @@ export class DockerExecutor extends SshExecutorBase implements Executor {
           prefix: dockerJob.prefix,
           buildContainer: (name) => job_.buildContainer(name),
           killGraceMs: this.o.killGraceMs ?? 5_000,
+          beforeUserStages: () => job_.handOver(),
         }),
         trace,
         cancel: ctx.cancel,

@@ -15,6 +15,8 @@ import {
   JOB_LABEL,
   commandLine,
   handBackArgs,
+  handOverArgs,
+  isRootUser,
   parseVolume,
   removeByLabelScript,
   serviceContainerArgs,
@@ -171,6 +173,15 @@ export class DockerJob {
       ...(image?.platform !== undefined && { platform: image.platform }),
       ...(image?.user !== undefined && { user: image.user }),
     };
+  }
+
+  /** Before the user stages: the checkout becomes the image user's when the job names one (not root). */
+  async handOver(): Promise<void> {
+    const user = this.o.containers.image?.user;
+    if (isRootUser(user)) return;
+    const argv = handOverArgs({ jobId: this.o.job.id, image: this.image, buildsDir: this.o.buildsDir, user: user!, paths: [this.o.projectDir, `${this.o.projectDir}.tmp`] });
+    const r = await this.o.shell.exec(`${commandLine(argv)} 2>&1 | grep -v 'No such file or directory'`);
+    if (r.stdout.trim() !== '') this.o.trace.warning(`could not give the checkout to user ${user}: ${lastLines(r.stdout, 2)}`);
   }
 
   /** Hands the job's files back to the machine user (when it is not root), then removes every

@@ -78,10 +78,11 @@ export class MachineDir {
   async makeLayout(): Promise<void> {
     await mkdir(this.path, { recursive: true, mode: 0o700 });
     await Promise.all(
-      [join(this.path, 'ssh'), this.buildsDir, this.cacheDir, this.tmpDir, this.homeDir].map((d) =>
-        mkdir(d, { recursive: true, mode: 0o700 }),
-      ),
+      [join(this.path, 'ssh'), this.cacheDir, this.tmpDir, this.homeDir].map((d) => mkdir(d, { recursive: true, mode: 0o700 })),
     );
+    // Containers see only the builds dir (mounted at the same path); a job image running as another user
+    // must be able to enter it, as /builds on an instance. The machine's own dir stays private.
+    await mkdir(this.buildsDir, { recursive: true, mode: 0o755 });
   }
 
   async writeRecord(record: LocalMachineRecord): Promise<void> {

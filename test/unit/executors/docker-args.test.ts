@@ -3,13 +3,14 @@ import { describe, expect, it } from 'vitest';
 import type { JobPayload } from '../../../src/core/index.js';
 import { derivedAliases, serviceAliases } from '../../../src/executors/docker/aliases.js';
 import { buildStageScript } from '../../../src/executors/docker/build-stage.js';
-import { DETECT_SHELL, buildContainerArgs, commandLine, handBackArgs, parseVolume, removeByLabelScript, serviceContainerArgs } from '../../../src/executors/docker/docker-args.js';
+import { DETECT_SHELL, buildContainerArgs, commandLine, handBackArgs, handOverArgs, isRootUser, parseVolume, removeByLabelScript, serviceContainerArgs } from '../../../src/executors/docker/docker-args.js';
 import { DockerJob, envFileContent } from '../../../src/executors/docker/docker-job.js';
 import type { MachineShell } from '../../../src/executors/docker/machine-shell.js';
 import type { DockerStyleSettings } from '../../../src/executors/docker/options.js';
 import { authConfigFor, emptyAuthConfig } from '../../../src/executors/docker/registry-auth.js';
 import type { TraceWriter } from '../../../src/executors/trace-lines.js';
 import type { JobContainers } from '../../../src/jobs/index.js';
+import { jobPayload } from '../../helpers/job-payload.js';
 
 describe('service aliases (GitLab rules)', () => {
   it.each([
@@ -177,12 +178,14 @@ const settings: DockerStyleSettings = {
 };
 
 const job = (over: Partial<JobPayload> = {}): JobPayload => ({
-  id: 77,
-  token: 'glcbt-job-token-0123456789',
-  job_info: { name: 't', project_id: 1 },
-  git_info: { repo_url: 'https://x/g/p.git', ref: 'main', sha: '0'.repeat(40) },
-  runner_info: {},
-  variables: [{ key: 'SECRET', value: 'masked-secret-value', masked: true }],
+  ...jobPayload({
+    id: 77,
+    token: 'glcbt-job-token-0123456789',
+    job_info: { name: 't', project_id: 1 },
+    git_info: { repo_url: 'https://x/g/p.git', ref: 'main', sha: '0'.repeat(40) },
+    runner_info: {},
+    variables: [{ key: 'SECRET', value: 'masked-secret-value', masked: true }],
+  }),
   ...over,
 });
 
@@ -236,5 +239,19 @@ describe('DockerJob.buildContainer', () => {
     expect(create.startsWith('docker create -i ')).toBe(true);
     expect(create).not.toContain('masked-secret-value');
     expect(start).toMatch(/^docker start -a -i fr-77-x-1-step_script <<'__FLEETRUNNER_STAGE_[0-9a-f]{16}__'$/);
+  });
+});
+
+describe('handing the checkout to the image user (executor_opts.docker.user)', () => {
+  it('needs no hand-over for root or no user', () => {
+    for (const u of [undefined, '', '0', 'root', '0:0', 'root:root', 'root:0']) expect(isRootUser(u)).toBe(true);
+    for (const u of ['1000', '1000:1000', 'nobody', 'app:app', '0:1000']) expect(isRootUser(u)).toBe(false);
+  });
+
+  it('chowns the project and its tmp dir as root in the job image, resolving the name there', () => {
+    expect(handOverArgs({ jobId: 7, image: 'img:1', buildsDir: '/builds', user: 'nobody', paths: ['/builds/g/p', '/builds/g/p.tmp'] })).toEqual([
+      'docker', 'run', '--rm', '--label', 'fleetrunner.job=7', '--network', 'none', '--user', '0:0',
+      '-v', '/builds:/builds', '--entrypoint', 'chown', 'img:1', '-R', 'nobody', '/builds/g/p', '/builds/g/p.tmp',
+    ]);
   });
 });
