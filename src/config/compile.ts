@@ -9,8 +9,10 @@ import type { Ec2ProviderConfig, S3CacheConfig } from '../core/provider-config.j
 
 export type { Ec2ProviderConfig, S3CacheConfig } from '../core/provider-config.js';
 import { interpolateEnv } from './interpolate.js';
+import { DURATION_LIMITS, EBS_LIMITS, EC2_USER_TAGS_MAX, formatDuration, formatSize, NUMBER_LIMITS, SIZE_LIMITS, type Range } from './limits.js';
+import { parseListen } from './listen.js';
 import { configSchema, type RawConfig } from './schema.js';
-import { parseDuration, parseSize } from './units.js';
+import { isBareNumber, parseDuration, parseSize } from './units.js';
 
 export interface RoutingRules {
   services?: readonly string[];
@@ -21,6 +23,8 @@ export interface RoutingRules {
 export interface LocalProviderConfig {
   root?: string;
   network: 'loopback' | 'namespace';
+  /** Base name of the per-machine job users (coordinator running as root). */
+  jobUser?: string;
 }
 
 export type PullPolicy = 'always' | 'if-not-present' | 'never';
@@ -75,6 +79,8 @@ export interface FleetConfig {
     registrationToken?: string;
     runner: { description: string; tags: readonly string[]; runUntagged: boolean; locked: boolean; maximumTimeoutS?: number };
     unregisterOnStop: boolean;
+    /** Cap on the wait between two final-state delivery tries while GitLab is unavailable. */
+    finalUpdateMaxBackoffMs: number;
   };
   concurrent: number;
   checkIntervalMs: number;
@@ -83,7 +89,11 @@ export interface FleetConfig {
   fleet: string;
   stateDir?: string;
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'pretty' };
-  metrics: { listen?: string };
+  /**
+   * `listen` as the metrics server reads it ("host:port", ":port" for every interface; an IPv6 host
+   * without its brackets, e.g. "::1:9090", the port being after the last colon), and the same split.
+   */
+  metrics: { listen?: string; host?: string; port?: number };
   executors: readonly ExecutorConfig[];
 }
 
@@ -99,10 +109,34 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
-function duration(path: string, v: string | number): number {
+const withNote = (r: Range) => (r.note ? ` (${r.note})` : '');
+
+/** A duration in ms within `range`. A bare number is refused: it is not clear whether it means s or ms. */
+function duration(path: string, v: string | number, range: Range): number {
+  if (isBareNumber(v)) {
+    const n = String(v).trim();
+    throw new ConfigError(path, `${JSON.stringify(v)} has no unit: write ${n}s for seconds (units: ms, s, m, h, d)`);
+  }
   const ms = parseDuration(v);
   if (ms === undefined) throw new ConfigError(path, `expected a duration such as 30s, 5m or 1h30m, got ${JSON.stringify(v)}`);
+  if (ms < range.min || ms > range.max) {
+    throw new ConfigError(path, `expected a duration from ${formatDuration(range.min)} to ${formatDuration(range.max)}, got ${JSON.stringify(v)}${withNote(range)}`);
+  }
   return ms;
+}
+
+/** A size in bytes within `range`; a bare number is refused like a bare duration (gitlab-runner's output_limit is in KB). */
+function size(path: string, v: string | number, range: Range): number {
+  if (isBareNumber(v)) {
+    const n = String(v).trim();
+    throw new ConfigError(path, `${JSON.stringify(v)} has no unit: write ${n}B for bytes or ${n}KiB for kibibytes (units: B, KiB, MiB, GiB, KB, MB, GB)`);
+  }
+  const bytes = parseSize(v);
+  if (bytes === undefined) throw new ConfigError(path, `expected a size such as 4MiB or 512KiB, got ${JSON.stringify(v)}`);
+  if (bytes < range.min || bytes > range.max) {
+    throw new ConfigError(path, `expected a size from ${formatSize(range.min)} to ${formatSize(range.max)}, got ${JSON.stringify(v)}${withNote(range)}`);
+  }
+  return bytes;
 }
 
 type RawExecutor = RawConfig['executors'][number];
@@ -154,20 +188,61 @@ function compilePool(p: RawPool, at: string, maxMachines: number): PoolConfig {
       periods: s.periods,
       timezone: s.timezone,
       ...(s.idleCount !== undefined && { idleCount: s.idleCount }),
-      ...(s.idleTime !== undefined && { idleTimeMs: duration(`${sat}.idleTime`, s.idleTime) }),
+      ...(s.idleTime !== undefined && { idleTimeMs: duration(`${sat}.idleTime`, s.idleTime, DURATION_LIMITS.idleTime) }),
       ...(s.scaleFactor !== undefined && { scaleFactor: s.scaleFactor }),
       ...(s.scaleFactorLimit !== undefined && { scaleFactorLimit: s.scaleFactorLimit }),
     };
   });
   return {
     idleCount: p.idleCount,
-    idleTimeMs: duration(`${at}.idleTime`, p.idleTime),
+    idleTimeMs: duration(`${at}.idleTime`, p.idleTime, DURATION_LIMITS.idleTime),
     scaleFactor: p.scaleFactor,
     ...(p.scaleFactorLimit !== undefined && { scaleFactorLimit: p.scaleFactorLimit }),
     maxUseCount: p.maxUseCount,
     ...(p.maxGrowthRate !== undefined && { maxGrowthRate: p.maxGrowthRate }),
     schedules,
   };
+}
+
+/** Docker's --cpus, as a number or a decimal string. */
+function checkCpus(path: string, v: string | number): string {
+  const n = typeof v === 'number' ? v : /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : NaN;
+  const r = NUMBER_LIMITS.cpus;
+  if (!(n >= r.min && n <= r.max)) throw new ConfigError(path, `expected a number of CPUs from ${r.min} to ${r.max}, such as 2 or 1.5, got ${JSON.stringify(v)}`);
+  return String(v).trim();
+}
+
+type RawEc2 = NonNullable<RawExecutor['ec2']>;
+
+/** Size, IOPS and throughput against RunInstances' limits for the volume type, so a launch cannot fail on them. */
+function checkRootVolume(at: string, v: RawEc2['rootVolume']): void {
+  const limits = EBS_LIMITS[v.type];
+  const outside = (key: string, value: number, r: Range, unit: string) => {
+    if (value < r.min || value > r.max) throw new ConfigError(`${at}.${key}`, `expected ${r.min} to ${r.max} ${unit} for volume type ${v.type}, got ${value}`);
+  };
+  outside('sizeGb', v.sizeGb, limits.sizeGb, 'GiB');
+  if (v.iops !== undefined) {
+    if (!limits.iops) throw new ConfigError(`${at}.iops`, `applies only to volume types gp3, io1 and io2 (${v.type} IOPS follow the size)`);
+    outside('iops', v.iops, limits.iops, 'IOPS');
+  } else if (limits.iops?.required) {
+    throw new ConfigError(`${at}.iops`, `is required for volume type ${v.type} (${limits.iops.min} to ${limits.iops.max})`);
+  }
+  if (v.throughput !== undefined) {
+    if (!limits.throughput) throw new ConfigError(`${at}.throughput`, 'applies only to volume type gp3');
+    outside('throughput', v.throughput, limits.throughput, 'MiB/s');
+  }
+}
+
+function checkTags(at: string, tags: Readonly<Record<string, string>>): void {
+  const keys = Object.keys(tags);
+  if (keys.length > EC2_USER_TAGS_MAX) {
+    throw new ConfigError(at, `expected at most ${EC2_USER_TAGS_MAX} tags, got ${keys.length} (EC2 allows 50 per resource; fleetrunner adds Name and three ownership tags)`);
+  }
+  for (const k of keys) {
+    if (k.length === 0 || k.length > 128) throw new ConfigError(`${at}.${k}`, 'expected a tag key of 1 to 128 characters');
+    if (/^aws:/i.test(k)) throw new ConfigError(`${at}.${k}`, 'tag keys starting with aws: are reserved by AWS');
+    if (tags[k]!.length > 256) throw new ConfigError(`${at}.${k}`, `expected a tag value of at most 256 characters, got ${tags[k]!.length}`);
+  }
 }
 
 function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
@@ -186,6 +261,10 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
   const d = e.docker ?? dockerDefaults();
   const s3 = e.cache?.s3;
   const ec2 = e.ec2;
+  if (ec2) {
+    checkRootVolume(`${at}.ec2.rootVolume`, ec2.rootVolume);
+    checkTags(`${at}.ec2.tags`, ec2.tags);
+  }
   return {
     name: e.name,
     provider: e.provider,
@@ -193,23 +272,29 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
     privileged: e.privileged,
     maxMachines: e.maxMachines,
     environment: e.environment,
-    bootTimeoutMs: duration(`${at}.bootTimeout`, e.bootTimeout),
-    afterScriptTimeoutMs: duration(`${at}.afterScriptTimeout`, e.afterScriptTimeout),
+    bootTimeoutMs: duration(`${at}.bootTimeout`, e.bootTimeout, DURATION_LIMITS.bootTimeout),
+    afterScriptTimeoutMs: duration(`${at}.afterScriptTimeout`, e.afterScriptTimeout, DURATION_LIMITS.afterScriptTimeout),
     ...(e.match !== undefined && { match: e.match }),
     pool: e.pool ? compilePool(e.pool, `${at}.pool`, e.maxMachines) : DEFAULT_POOL,
-    ...(e.provider === 'local' && { local: { network: e.local?.network ?? 'loopback', ...(e.local?.root !== undefined && { root: e.local.root }) } }),
+    ...(e.provider === 'local' && {
+      local: {
+        network: e.local?.network ?? 'loopback',
+        ...(e.local?.root !== undefined && { root: e.local.root }),
+        ...(e.local?.jobUser !== undefined && { jobUser: e.local.jobUser }),
+      },
+    }),
     ...(e.style === 'docker' && {
       docker: {
         defaultImage: d.defaultImage,
         pullPolicy: d.pullPolicy,
         allowedPullPolicies: d.allowedPullPolicies,
         volumes: d.volumes,
-        ...(d.cpus !== undefined && { cpus: String(d.cpus) }),
+        ...(d.cpus !== undefined && { cpus: checkCpus(`${at}.docker.cpus`, d.cpus) }),
         ...(d.memory !== undefined && { memory: d.memory }),
         extraHosts: d.extraHosts,
         hostDockerSocket: d.hostDockerSocket,
         servicesPrivileged: d.servicesPrivileged ?? e.privileged,
-        waitForServicesTimeoutMs: duration(`${at}.docker.waitForServicesTimeout`, d.waitForServicesTimeout),
+        waitForServicesTimeoutMs: duration(`${at}.docker.waitForServicesTimeout`, d.waitForServicesTimeout, DURATION_LIMITS.waitForServicesTimeout),
       },
     }),
     ...(s3 && {
@@ -220,7 +305,7 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
           ...(s3.region !== undefined && { region: s3.region }),
           ...(s3.endpoint !== undefined && { endpoint: s3.endpoint }),
           forcePathStyle: s3.forcePathStyle,
-          urlExpiryMs: duration(`${at}.cache.s3.urlExpiry`, s3.urlExpiry),
+          urlExpiryMs: duration(`${at}.cache.s3.urlExpiry`, s3.urlExpiry, DURATION_LIMITS.urlExpiry),
         },
       },
     }),
@@ -243,7 +328,7 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
         tags: ec2.tags,
         bakedAmi: ec2.bakedAmi,
         ...(ec2.userDataTemplate !== undefined && { userDataTemplate: ec2.userDataTemplate }),
-        capacityCooldownMs: duration(`${at}.ec2.capacityCooldown`, ec2.capacityCooldown),
+        capacityCooldownMs: duration(`${at}.ec2.capacityCooldown`, ec2.capacityCooldown, DURATION_LIMITS.capacityCooldown),
       },
     }),
   };
@@ -282,11 +367,10 @@ export function compileConfig(raw: unknown, env: Record<string, string | undefin
     if (names.has(e.name)) throw new ConfigError(`executors[${i}].name`, `duplicate executor name "${e.name}"`);
     names.add(e.name);
   });
-  const outputLimitBytes = parseSize(c.outputLimit);
-  if (outputLimitBytes === undefined || outputLimitBytes < 1024) {
-    throw new ConfigError('outputLimit', `expected a size of at least 1KiB such as 4MiB, got ${JSON.stringify(c.outputLimit)}`);
-  }
   const maxTimeout = c.gitlab.runner.maximumTimeout;
+  const listen = c.metrics.listen;
+  const metrics = listen === undefined ? undefined : parseListen(listen);
+  if (typeof metrics === 'string') throw new ConfigError('metrics.listen', metrics);
   const config: FleetConfig = {
     gitlab: {
       url: trimSlash(c.gitlab.url),
@@ -298,18 +382,19 @@ export function compileConfig(raw: unknown, env: Record<string, string | undefin
         tags: c.gitlab.runner.tags,
         runUntagged: c.gitlab.runner.runUntagged,
         locked: c.gitlab.runner.locked,
-        ...(maxTimeout !== undefined && { maximumTimeoutS: Math.round(duration('gitlab.runner.maximumTimeout', maxTimeout) / 1000) }),
+        ...(maxTimeout !== undefined && { maximumTimeoutS: Math.round(duration('gitlab.runner.maximumTimeout', maxTimeout, DURATION_LIMITS.maximumTimeout) / 1000) }),
       },
       unregisterOnStop: c.gitlab.unregisterOnStop,
+      finalUpdateMaxBackoffMs: duration('gitlab.finalUpdateMaxBackoff', c.gitlab.finalUpdateMaxBackoff, DURATION_LIMITS.finalUpdateMaxBackoff),
     },
     concurrent: c.concurrent,
-    checkIntervalMs: duration('checkInterval', c.checkInterval),
-    shutdownTimeoutMs: duration('shutdownTimeout', c.shutdownTimeout),
-    outputLimitBytes,
+    checkIntervalMs: duration('checkInterval', c.checkInterval, DURATION_LIMITS.checkInterval),
+    shutdownTimeoutMs: duration('shutdownTimeout', c.shutdownTimeout, DURATION_LIMITS.shutdownTimeout),
+    outputLimitBytes: size('outputLimit', c.outputLimit, SIZE_LIMITS.outputLimit),
     fleet: c.fleet,
     ...(c.stateDir !== undefined && { stateDir: c.stateDir }),
     log: c.log,
-    metrics: c.metrics.listen !== undefined ? { listen: c.metrics.listen } : {},
+    metrics: metrics ? { listen: metrics.listen, ...(metrics.host !== undefined && { host: metrics.host }), port: metrics.port } : {},
     executors: c.executors.map((e, i) => compileExecutor(e, i)),
   };
   return deepFreeze(config);

@@ -1,10 +1,36 @@
 // The config file's shape. Keys may be added over time; existing keys never change meaning (docs/architecture.md).
-// Durations/sizes accept human units and are normalised by compile.ts.
+// Durations/sizes accept human units and are normalised, and range-checked, by compile.ts; they take
+// numbers here only so that compile.ts can say "write 30s" for a bare 30. Counts are checked here, against
+// the ranges in limits.ts.
 
 import { z } from 'zod';
 
+import { COUNT_LIMITS, NUMBER_LIMITS, type Range } from './limits.js';
+
 const duration = z.union([z.string(), z.number()]).describe('a duration such as 30s, 5m or 1h30m');
 const size = z.union([z.string(), z.number()]).describe('a size such as 4MiB or 512KiB');
+
+function shown(v: unknown): string {
+  return typeof v === 'number' ? String(v) : JSON.stringify(v);
+}
+
+/** The error of a value outside `r`; undefined for a missing key, so it keeps zod's "is required". */
+function rangeError(kind: string, r: Range) {
+  return (iss: { input?: unknown }) => (iss.input === undefined ? undefined : `expected ${kind} from ${r.min} to ${r.max}, got ${shown(iss.input)}`);
+}
+
+/** A whole number within `r`. */
+function count(r: Range) {
+  const error = rangeError('a whole number', r);
+  return z.number({ error }).int({ error }).min(r.min, { error }).max(r.max, { error });
+}
+
+/** Any finite number within `r`. */
+function number(r: Range) {
+  const error = rangeError('a number', r);
+  return z.number({ error }).min(r.min, { error }).max(r.max, { error });
+}
+
 const name = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'expected lowercase letters, digits and dashes (at most 40), starting with a letter or digit');
@@ -14,6 +40,11 @@ const localProvider = z.strictObject({
   root: z.string().optional(),
   /** loopback: sshd on 127.0.0.1; namespace: each machine in its own network namespace. */
   network: z.enum(['loopback', 'namespace']).default('loopback'),
+  /** Coordinator running as root: base name of the per-machine job users (`<jobUser>-<10 hex>`). */
+  jobUser: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,19}$/, 'expected a user name prefix: lowercase letters, digits, _ and - (at most 20), starting with a letter or _')
+    .optional(),
 });
 
 const routing = z.strictObject({
@@ -36,7 +67,8 @@ const dockerStyle = z.strictObject({
   allowedPullPolicies: z.array(pullPolicy).min(1).default(['always', 'if-not-present', 'never']),
   /** Extra volumes for build and service containers: "/certs/client", "/cache", "host:container[:ro]". */
   volumes: z.array(z.string()).default([]),
-  cpus: z.union([z.number().positive(), z.string()]).optional(),
+  /** A number of CPUs (Docker's --cpus); range-checked in compile.ts. */
+  cpus: z.union([z.number(), z.string()]).optional(),
   memory: z.string().regex(/^\d+(\.\d+)?[bkmg]?$/i, 'expected a Docker memory size such as 4g or 512m').optional(),
   extraHosts: z.array(z.string().regex(/^[^:\s]+:[^\s]+$/, 'expected host:address')).default([]),
   /** Mount the machine's Docker socket into the build container instead of using docker:dind. */
@@ -74,12 +106,13 @@ const ec2Provider = z.strictObject({
   onDemandFallback: z.boolean().default(true),
   rootVolume: z
     .strictObject({
-      sizeGb: z.number().int().min(8).default(30),
+      /** sizeGb, iops and throughput: whole numbers here, their ranges by volume type in compile.ts (EBS_LIMITS). */
+      sizeGb: z.number().int().default(30),
       type: z.enum(['gp3', 'gp2', 'io1', 'io2']).default('gp3'),
       encrypted: z.boolean().default(true),
       kmsKeyId: z.string().optional(),
-      iops: z.number().int().positive().optional(),
-      throughput: z.number().int().positive().optional(),
+      iops: z.number().int().optional(),
+      throughput: z.number().int().optional(),
       deviceName: z.string().default('/dev/xvda'),
     })
     .default({ sizeGb: 30, type: 'gp3', encrypted: true, deviceName: '/dev/xvda' }),
@@ -103,25 +136,25 @@ const poolSchedule = z.strictObject({
   periods: z.array(z.string()).min(1, 'expected at least one cron period such as "* 8-18 * * mon-fri"'),
   /** IANA zone the periods are read in. */
   timezone: z.string().default('UTC'),
-  idleCount: z.number().int().min(0).optional(),
+  idleCount: count(COUNT_LIMITS.idleCount).optional(),
   idleTime: duration.optional(),
-  scaleFactor: z.number().min(0).optional(),
-  scaleFactorLimit: z.number().int().min(0).optional(),
+  scaleFactor: number(NUMBER_LIMITS.scaleFactor).optional(),
+  scaleFactorLimit: count(COUNT_LIMITS.scaleFactorLimit).optional(),
 });
 
 /** Warm machines waiting for jobs. Absent = a fresh machine per job and nothing idle (the defaults below). */
 const pool = z.strictObject({
   /** Machines kept booted and waiting for a job (one job per machine at a time). */
-  idleCount: z.number().int().min(0).default(0),
+  idleCount: count(COUNT_LIMITS.idleCount).default(0),
   /** An idle machine not needed for the idle target is removed after being idle this long. */
   idleTime: duration.default('10m'),
   /** Jobs a machine runs before it is removed; 1 = a fresh machine per job (the safe default for privileged DinD). */
-  maxUseCount: z.number().int().min(1).default(1),
+  maxUseCount: count(COUNT_LIMITS.maxUseCount).default(1),
   /** Pool machines being created at the same time; absent = no limit beyond maxMachines. */
-  maxGrowthRate: z.number().int().min(1).optional(),
+  maxGrowthRate: count(COUNT_LIMITS.maxGrowthRate).optional(),
   /** Idle target = max(idleCount, min(ceil(scaleFactor × busy machines), scaleFactorLimit)). */
-  scaleFactor: z.number().min(0).default(0),
-  scaleFactorLimit: z.number().int().min(0).optional(),
+  scaleFactor: number(NUMBER_LIMITS.scaleFactor).default(0),
+  scaleFactorLimit: count(COUNT_LIMITS.scaleFactorLimit).optional(),
   /** The LAST schedule with a matching period overrides the keys it sets. */
   schedules: z.array(poolSchedule).default([]),
 });
@@ -143,7 +176,7 @@ export const executorSchema = z.strictObject({
     })
     .optional(),
   ec2: ec2Provider.optional(),
-  maxMachines: z.number().int().positive(),
+  maxMachines: count(COUNT_LIMITS.maxMachines),
   /** Extra variables for every job on this executor (gitlab-runner's `environment`). */
   environment: z.record(z.string(), z.string()).default({}),
   bootTimeout: duration.default('2m'),
@@ -175,8 +208,10 @@ export const configSchema = z.strictObject({
       .default({ description: 'fleetrunner', tags: [], runUntagged: true, locked: false }),
     /** Delete this coordinator's runner manager from GitLab on a clean stop (glrt- tokens). */
     unregisterOnStop: z.boolean().default(true),
+    /** Longest wait between two tries to deliver a job's final state while GitLab is unavailable. */
+    finalUpdateMaxBackoff: duration.default('5m'),
   }),
-  concurrent: z.number().int().positive(),
+  concurrent: count(COUNT_LIMITS.concurrent),
   /** Pause after GitLab answered "no job" (gitlab-runner's check_interval). */
   checkInterval: duration.default('3s'),
   /** On SIGTERM: how long running jobs may take to finish before they are failed. */
@@ -190,6 +225,7 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info'), format: z.enum(['json', 'pretty']).default('json') })
     .default({ level: 'info', format: 'json' }),
+  /** host:port, checked in compile.ts. */
   metrics: z.strictObject({ listen: z.string().optional() }).default({}),
   executors: z.array(executorSchema).min(1, 'expected at least one executor'),
 });

@@ -28,16 +28,20 @@ describe('full path on EC2 (fake EC2, real SSH/git/job)', () => {
     const runner = gitlab.addRunner();
     const ec2 = new FakeEc2({ pendingDescribes: 1, privateIp: () => '127.0.0.1' });
     const port = await freeLoopbackPort();
-    const config = compileConfig({
-      gitlab: { url: gitlab.url, token: runner.token },
-      concurrent: 1,
-      checkInterval: '100ms',
-      stateDir: join(root, 'state'),
-      log: { level: 'error' },
-      executors: [
-        { name: 'dind', provider: 'ec2', style: 'shell', maxMachines: 1, bootTimeout: '20s', ec2: { subnets: ['subnet-0aaa1111', 'subnet-0bbb2222'], instanceTypes: ['c6i.xlarge'], sshUser: userInfo().username } },
-      ],
-    });
+    const config = {
+      ...compileConfig({
+        gitlab: { url: gitlab.url, token: runner.token },
+        concurrent: 1,
+        checkInterval: '1s',
+        stateDir: join(root, 'state'),
+        log: { level: 'error' },
+        executors: [
+          { name: 'dind', provider: 'ec2', style: 'shell', maxMachines: 1, bootTimeout: '20s', ec2: { subnets: ['subnet-0aaa1111', 'subnet-0bbb2222'], instanceTypes: ['c6i.xlarge'], sshUser: userInfo().username } },
+        ],
+      }),
+      // Faster polling than a config file may ask for (checkInterval ≥ 1s): the test drives every job itself.
+      checkIntervalMs: 100,
+    };
     // The instance's disk (/builds and /cache on a real instance) is a temp dir here.
     const provider = bootingEc2Provider({ ec2, config: config.executors[0]!.ec2!, executor: 'dind', fleet: config.fleet, port, root, pids: sshdPids });
     const handle = await startCoordinator(config, { logger: silentLogger, providerFor: () => provider });

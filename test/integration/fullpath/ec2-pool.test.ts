@@ -37,24 +37,28 @@ describe('idle pool on EC2 (fake EC2, real SSH/job)', () => {
     // Instance n listens on 127.0.0.(10+n): every instance its own address, as in a subnet.
     const ec2 = new FakeEc2({ pendingDescribes: 1, privateIp: (n) => `127.0.0.${10 + n}` });
     const port = await freeLoopbackPort();
-    const config = compileConfig({
-      gitlab: { url: gitlab.url, token: runner.token },
-      concurrent: 1,
-      checkInterval: '100ms',
-      stateDir: join(root, 'state'),
-      log: { level: 'error' },
-      executors: [
-        {
-          name: 'dind',
-          provider: 'ec2',
-          style: 'shell',
-          maxMachines: 2,
-          bootTimeout: '20s',
-          pool: { idleCount: 1 },
-          ec2: { subnets: ['subnet-0aaa1111', 'subnet-0bbb2222'], instanceTypes: ['c6i.xlarge'], sshUser: userInfo().username },
-        },
-      ],
-    });
+    const config = {
+      ...compileConfig({
+        gitlab: { url: gitlab.url, token: runner.token },
+        concurrent: 1,
+        checkInterval: '1s',
+        stateDir: join(root, 'state'),
+        log: { level: 'error' },
+        executors: [
+          {
+            name: 'dind',
+            provider: 'ec2',
+            style: 'shell',
+            maxMachines: 2,
+            bootTimeout: '20s',
+            pool: { idleCount: 1 },
+            ec2: { subnets: ['subnet-0aaa1111', 'subnet-0bbb2222'], instanceTypes: ['c6i.xlarge'], sshUser: userInfo().username },
+          },
+        ],
+      }),
+      // Faster polling than a config file may ask for (checkInterval ≥ 1s): the test drives every job itself.
+      checkIntervalMs: 100,
+    };
     const provider = bootingEc2Provider({ ec2, config: config.executors[0]!.ec2!, executor: 'dind', fleet: config.fleet, port, root, pids: sshdPids });
     const handle = await startCoordinator(config, { logger: silentLogger, providerFor: () => provider });
     try {

@@ -83,10 +83,12 @@ describe('config', () => {
   });
 
   it.each([
-    ['30s', 30_000], ['5m', 300_000], ['1h30m', 5_400_000], ['250ms', 250], ['10', 10_000], [2, 2000],
+    ['30s', 30_000], ['5m', 300_000], ['1h30m', 5_400_000], ['250ms', 250], ['1.5s', 1500], ['2d', 172_800_000],
   ])('parses duration %s', (input, ms) => expect(parseDuration(input)).toBe(ms));
-  it.each(['', 'm', '5 x', '-1s'])('refuses duration %j', (input) => expect(parseDuration(input)).toBeUndefined());
-  it.each([['4MiB', 4194304], ['1kb', 1000], [100, 100], ['2G', 2 ** 31]])('parses size %s', (i, b) => expect(parseSize(i)).toBe(b));
+  // A bare number is no duration (seconds? milliseconds?): compile.ts asks for the unit (limits.test.ts).
+  it.each(['', 'm', '5 x', '-1s', '1h30', '10', 2, 0])('refuses duration %j', (input) => expect(parseDuration(input)).toBeUndefined());
+  it.each([['4MiB', 4194304], ['1kb', 1000], ['100B', 100], ['2G', 2 ** 31]])('parses size %s', (i, b) => expect(parseSize(i)).toBe(b));
+  it.each(['100', 100, '4 parsecs', 'MiB'])('refuses size %j', (input) => expect(parseSize(input)).toBeUndefined());
 
   describe('ec2 executors (issue example)', () => {
     const ec2 = `gitlab:

@@ -146,16 +146,16 @@ schedules:
     });
 
     it.each([
-      ['idleCount: -1', /^executors\[0\]\.pool\.idleCount: .*>=0/],
-      ['idleCount: 1.5', /^executors\[0\]\.pool\.idleCount: .*int/],
-      ['maxUseCount: 0', /^executors\[0\]\.pool\.maxUseCount: .*>=1/],
-      ['maxGrowthRate: 0', /^executors\[0\]\.pool\.maxGrowthRate: .*>=1/],
-      ['scaleFactor: -0.5', /^executors\[0\]\.pool\.scaleFactor: .*>=0/],
-      ['scaleFactorLimit: 2.5', /^executors\[0\]\.pool\.scaleFactorLimit: .*int/],
+      ['idleCount: -1', /^executors\[0\]\.pool\.idleCount: expected a whole number from 0 to 10000, got -1$/],
+      ['idleCount: 1.5', /^executors\[0\]\.pool\.idleCount: expected a whole number .*, got 1\.5$/],
+      ['maxUseCount: 0', /^executors\[0\]\.pool\.maxUseCount: expected a whole number from 1 to 100000, got 0$/],
+      ['maxGrowthRate: 0', /^executors\[0\]\.pool\.maxGrowthRate: expected a whole number from 1 to 10000, got 0$/],
+      ['scaleFactor: -0.5', /^executors\[0\]\.pool\.scaleFactor: expected a number from 0 to 100, got -0\.5$/],
+      ['scaleFactorLimit: 2.5', /^executors\[0\]\.pool\.scaleFactorLimit: expected a whole number .*, got 2\.5$/],
       ['idleTime: soon', /^executors\[0\]\.pool\.idleTime: expected a duration such as 30s, 5m or 1h30m, got "soon"$/],
       ['schedules:\n  - periods: ["* * * * *"]\n    idleTime: later', /^executors\[0\]\.pool\.schedules\[0\]\.idleTime: expected a duration/],
-      ['schedules:\n  - periods: ["* * * * *"]\n    idleCount: -2', /^executors\[0\]\.pool\.schedules\[0\]\.idleCount: .*>=0/],
-      ['schedules:\n  - periods: ["* * * * *"]\n    scaleFactor: -1', /^executors\[0\]\.pool\.schedules\[0\]\.scaleFactor: .*>=0/],
+      ['schedules:\n  - periods: ["* * * * *"]\n    idleCount: -2', /^executors\[0\]\.pool\.schedules\[0\]\.idleCount: expected a whole number from 0 to 10000, got -2$/],
+      ['schedules:\n  - periods: ["* * * * *"]\n    scaleFactor: -1', /^executors\[0\]\.pool\.schedules\[0\]\.scaleFactor: expected a number from 0 to 100, got -1$/],
       ['schedules:\n  - periods: "* * * * *"', /^executors\[0\]\.pool\.schedules\[0\]\.periods: .*array/],
     ])('%j', (block, message) => {
       expect(errorOf(withPool(block))).toMatch(message);

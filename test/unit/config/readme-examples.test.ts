@@ -1,12 +1,13 @@
 // The README's YAML examples are what users copy: each one must pass `fleetrunner validate`. A fragment
 // (an executors list without the rest) gets the smallest remainder added around it; nothing in the
-// fragment itself is changed.
+// fragment itself is changed. Its configuration reference states the ranges of src/config/limits.ts.
 import { readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 
 import { compileConfig } from '../../../src/config/index.js';
+import { COUNT_LIMITS, DURATION_LIMITS, EBS_LIMITS, EC2_USER_TAGS_MAX, formatDuration, formatSize, NUMBER_LIMITS, SIZE_LIMITS } from '../../../src/config/limits.js';
 
 const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
 const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
@@ -38,4 +39,51 @@ describe('README YAML examples', () => {
       }
     });
   }
+});
+
+describe('README configuration reference states each range', () => {
+  const rows = readme
+    .slice(readme.indexOf('## Configuration reference'), readme.indexOf('## How it works'))
+    .split('\n')
+    .filter((l) => l.startsWith('| `'))
+    .map((l) => l.split(' | '));
+  /** The row whose key cell is exactly `key` (e.g. "executors[].pool.idleTime"), as [key, default, range, meaning]. */
+  const row = (key: string) => {
+    const found = rows.find((cells) => cells[0] === `| \`${key}\``);
+    if (!found) throw new Error(`README has no row for ${key}`);
+    return found;
+  };
+  const durationKeys: Record<keyof typeof DURATION_LIMITS, string> = {
+    checkInterval: 'checkInterval',
+    shutdownTimeout: 'shutdownTimeout',
+    maximumTimeout: 'gitlab.runner.maximumTimeout',
+    bootTimeout: 'executors[].bootTimeout',
+    afterScriptTimeout: 'executors[].afterScriptTimeout',
+    waitForServicesTimeout: 'executors[].docker.waitForServicesTimeout',
+    urlExpiry: 'executors[].cache.s3.urlExpiry',
+    capacityCooldown: 'executors[].ec2.capacityCooldown',
+    idleTime: 'executors[].pool.idleTime',
+    finalUpdateMaxBackoff: 'gitlab.finalUpdateMaxBackoff',
+  };
+  for (const [name, key] of Object.entries(durationKeys)) {
+    it(`${key}`, () => {
+      const r = DURATION_LIMITS[name as keyof typeof DURATION_LIMITS];
+      expect(row(key)[2]).toBe(`\`${formatDuration(r.min)}\`–\`${formatDuration(r.max)}\``);
+    });
+  }
+  it.each([
+    ['concurrent', COUNT_LIMITS.concurrent],
+    ['executors[].maxMachines', COUNT_LIMITS.maxMachines],
+    ['executors[].pool.maxUseCount', COUNT_LIMITS.maxUseCount],
+    ['executors[].pool.maxGrowthRate', COUNT_LIMITS.maxGrowthRate],
+    ['executors[].docker.cpus', NUMBER_LIMITS.cpus],
+  ])('%s', (key, r) => expect(row(key)[2]).toBe(`${r.min}–${r.max}`));
+  it('outputLimit, metrics.listen and the pool counts', () => {
+    expect(row('outputLimit')[2]).toBe(`\`${formatSize(SIZE_LIMITS.outputLimit.min)}\`–\`${formatSize(SIZE_LIMITS.outputLimit.max)}\``);
+    expect(row('metrics.listen')[2]).toBe(`port ${COUNT_LIMITS.port.min}–${COUNT_LIMITS.port.max}`);
+    expect(row('executors[].pool.idleCount')[2]).toBe('0–`maxMachines`');
+    expect(row('executors[].pool.scaleFactor`, `scaleFactorLimit')[2]).toBe(`${NUMBER_LIMITS.scaleFactor.min}–${NUMBER_LIMITS.scaleFactor.max}, 0–\`maxMachines\``);
+    expect(row('executors[].ec2.tags')[2]).toBe(`at most ${EC2_USER_TAGS_MAX}`);
+    expect(row('executors[].ec2.rootVolume.throughput')[2]).toBe(`${EBS_LIMITS.gp3.throughput!.min}–${EBS_LIMITS.gp3.throughput!.max}`);
+  });
 });
