@@ -30,10 +30,14 @@ export function createLogger(opts: LoggerOptions): Logger {
       out.write(opts.format === 'pretty' ? pretty(clean) : clean);
     },
   };
-  return pino({ level: opts.level, base: { service: 'fleetrunner' }, timestamp: pino.stdTimeFunctions.isoTime }, stream) as unknown as Logger;
+  // Level names ("level":"warn"), not pino's numbers: what log queries and CloudWatch filters expect.
+  return pino(
+    { level: opts.level, base: { service: 'fleetrunner' }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
+    stream,
+  ) as unknown as Logger;
 }
 
-const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
+const LEVELS: Record<string, string> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO ', warn: 'WARN ', error: 'ERROR', fatal: 'FATAL' };
 
 function pretty(jsonLine: string): string {
   try {
@@ -41,7 +45,7 @@ function pretty(jsonLine: string): string {
     const fields = Object.entries(rest)
       .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
       .join(' ');
-    return `${String(time).slice(11, 19)} ${LEVELS[level as number] ?? level} ${msg}${fields ? `  ${fields}` : ''}\n`;
+    return `${String(time).slice(11, 19)} ${LEVELS[String(level)] ?? String(level)} ${msg}${fields ? `  ${fields}` : ''}\n`;
   } catch {
     return jsonLine;
   }

@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { JobPayload } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 import type { TraceLog } from '../core/trace.js';
-import { JobTraceSession, type RunnerApi, type RunnerHealth, type RunnerIdentity, type RunnerInfo } from '../gitlab/index.js';
+import { isDelivered, JobTraceSession, type RunnerApi, type RunnerHealth, type RunnerIdentity, type RunnerInfo } from '../gitlab/index.js';
 import type { FleetMetrics } from '../metrics/metrics.js';
 import type { JobChannel, JobFeed, JobRequestOutcome } from '../runner/ports.js';
 
@@ -40,7 +40,7 @@ export function gitlabJobFeed(o: {
   };
 }
 
-export function gitlabJobChannel(o: { api: RunnerApi; info: RunnerInfo; clock: Clock; logger: Logger }) {
+export function gitlabJobChannel(o: { api: RunnerApi; info: RunnerInfo; clock: Clock; logger: Logger; metrics?: FleetMetrics; finalUpdateMaxBackoffMs?: number }) {
   return (job: JobPayload, log: TraceLog): JobChannel => {
     let session: JobTraceSession | undefined;
     let callbacks: { onCancel(): void; onAbort(reason: string): void } | undefined;
@@ -53,6 +53,7 @@ export function gitlabJobChannel(o: { api: RunnerApi; info: RunnerInfo; clock: C
       info: o.info,
       debugTrace,
       logger: o.logger,
+      ...(o.finalUpdateMaxBackoffMs !== undefined && { timing: { finalUpdateBackoffMaxMs: o.finalUpdateMaxBackoffMs } }),
       onCancel: () => callbacks?.onCancel(),
       onAbort: (reason) => callbacks?.onAbort(`GitLab stopped the job (${reason.cause}, HTTP ${reason.status}${reason.jobStatus ? `, job status ${reason.jobStatus}` : ''})`),
     });
@@ -66,15 +67,24 @@ export function gitlabJobChannel(o: { api: RunnerApi; info: RunnerInfo; clock: C
         session!.start();
       },
       async finish(outcome) {
+        o.metrics?.finalStatesPending.inc();
         try {
           const r = await session!.finish(outcome);
-          if (!r.accepted) o.logger.warn({ job: job.id, lastStatus: r.lastStatus }, 'GitLab did not accept the final job state');
+          if (r.abandoned) o.logger.warn({ job: job.id, lastStatus: r.lastStatus }, 'final job state not delivered before shutdown; the next start delivers it');
+          else if (!r.accepted && !r.ended) o.logger.error({ job: job.id, lastStatus: r.lastStatus }, 'GitLab refused the final job state');
+          // Refused for good (gaveUp) is as final as accepted: retrying it after a restart would not change it.
+          return isDelivered(r) || r.gaveUp === true ? 'delivered' : 'pending';
         } catch (e) {
           o.logger.error({ job: job.id, err: (e as Error).message }, 'final job update failed');
+          return 'pending';
         } finally {
-          await session!.stop().catch(() => undefined);
+          o.metrics?.finalStatesPending.dec();
+          await session?.stop().catch(() => undefined);
           session = undefined;
         }
+      },
+      abandon() {
+        void session?.stop();
       },
     };
   };

@@ -13,7 +13,7 @@ export async function guardedRun(machine: ConnectionInfo, ctx: JobRunContext, cl
   try {
     const outcome = await body(trace, startedAt, log);
     trace.outcome(outcome);
-    log.info({ state: outcome.state, reason: outcome.state === 'failed' ? outcome.reason : undefined }, 'job finished');
+    log.debug({ state: outcome.state, reason: outcome.state === 'failed' ? outcome.reason : undefined }, 'executor finished the job');
     return outcome;
   } catch (e) {
     log.error({ err: errorMessage(e) }, 'executor failed');

@@ -179,10 +179,14 @@ export async function runRemoteStage(o: RemoteStageOptions): Promise<StageExit> 
       void stopRemote(o).then(
         () => {
           // Processes that left the group may still hold the channel's stdout open: do not wait forever.
+          // The stage may have ended while the kill ran: then there is nothing to wait for (a timer armed
+          // after finish() would hold the process up to 5 s at exit).
+          if (settled) return;
           forceTimer = setTimeout(() => {
             channel.close();
             finish(undefined, { signal: 'KILL' });
           }, o.closeWaitMs ?? 5_000);
+          forceTimer.unref();
         },
         (e: unknown) => finish(e instanceof Error ? e : new Error(String(e))),
       );

@@ -34,6 +34,11 @@ export class Faults {
   readonly artifactUpload = new ScopedQueue<number>();
   readonly artifactDownload = new ScopedQueue<number>();
   traceUpdateIntervalS: number;
+  /** While set: every /api/v4/jobs* call gets this status, as from a load balancer in front of a GitLab
+   *  that is down (an upgrade, an incident), until `untilMs` (fake clock). */
+  outage: { status: number; untilMs: number } | undefined;
+  /** Armed by FaultSpec.outageOnFinalPut: the first final PUT starts the outage (and gets its status). */
+  outageOnFinalPut: { status: number; durationMs: number } | undefined;
 
   constructor(traceUpdateIntervalS: number) {
     this.traceUpdateIntervalS = traceUpdateIntervalS;
@@ -49,6 +54,13 @@ export class Faults {
     this.artifactUpload.push(spec.artifactUpload, job);
     this.artifactDownload.push(spec.artifactDownload, job);
     if (spec.traceUpdateIntervalS !== undefined) this.traceUpdateIntervalS = spec.traceUpdateIntervalS;
+    if (spec.outageOnFinalPut) this.outageOnFinalPut = { ...spec.outageOnFinalPut };
+  }
+
+  /** The outage status for a job call at `now`, if one is in force. */
+  outageStatus(now: number): number | undefined {
+    if (this.outage && now >= this.outage.untilMs) this.outage = undefined;
+    return this.outage?.status;
   }
 
   /** The next jobs/request fault that is not a 201 content-type override. */

@@ -111,6 +111,12 @@ function finalUpdate(
     }
   }
 
+  const outage = ctx.faults.outageOnFinalPut;
+  if (outage) {
+    ctx.faults.outageOnFinalPut = undefined;
+    ctx.faults.outage = { status: outage.status, untilMs: now + outage.durationMs };
+    return reply(outage.status);
+  }
   const injected = ctx.faults.finalPut.take(job.id);
   if (injected === 202) {
     // Rails: "accepted, live trace chunks are still being persisted"; the runner waits and repeats.

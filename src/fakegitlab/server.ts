@@ -95,6 +95,12 @@ export class FakeServer {
       this.ctx.logger.debug({ method: entry.method, path: entry.path, status: entry.status }, 'fake GitLab request');
     });
     req.on('error', () => undefined);
+    const down = url.pathname.startsWith('/api/v4/jobs') ? this.ctx.faults.outageStatus(this.ctx.clock.now()) : undefined;
+    if (down !== undefined) {
+      req.resume();
+      res.writeHead(down, { 'Content-Type': 'text/html' }).end(`<html><body><h1>${down} Bad Gateway</h1></body></html>\n`);
+      return;
+    }
     try {
       await this.dispatch(req, res, url);
     } catch (e) {

@@ -229,6 +229,9 @@ export interface FaultSpec {
   artifactUpload?: number[];
   /** Statuses for the next artifact downloads. */
   artifactDownload?: number[];
+  /** The first final PUT (state success/failed) starts an outage: that PUT and every /api/v4/jobs* call for
+   *  `durationMs` get `status` (e.g. 502), nothing stored, as when GitLab is down behind its load balancer. */
+  outageOnFinalPut?: { status: number; durationMs: number };
   /** Changes X-GitLab-Trace-Update-Interval from now on. */
   traceUpdateIntervalS?: number;
   forJob?: number;

@@ -75,8 +75,8 @@ const POOL_RETRY_MAX_MS = 5 * 60_000;
 export class ExecutorFleet {
   private readonly tracked = new Map<string, Tracked>();
   private readonly attempts: number;
-  private readonly maxMachines: number;
-  private readonly pool: PoolConfig;
+  private maxMachines: number;
+  private pool: PoolConfig;
   /** The pool stops growing (the coordinator takes no more jobs); machines booting for waiting jobs finish. */
   private readonly stopCtl = new AbortController();
   /** Everything stops: boots and connections in flight are abandoned (releaseAll). */
@@ -99,6 +99,14 @@ export class ExecutorFleet {
     this.attempts = opts.acquireAttempts ?? 3;
     this.maxMachines = opts.maxMachines ?? Number.POSITIVE_INFINITY;
     this.pool = opts.pool ?? DEFAULT_POOL;
+  }
+
+  /** A reloaded config (SIGHUP): a new cap and pool take effect at the next reconcile; machines in use
+   *  are never disturbed (a lower cap is reached as jobs end and idle machines age out). */
+  reconfigure(o: { maxMachines: number; pool: PoolConfig }): void {
+    this.maxMachines = o.maxMachines;
+    this.pool = o.pool;
+    void this.reconcile().catch(() => undefined);
   }
 
   get machinesInUse(): number {

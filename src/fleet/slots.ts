@@ -5,18 +5,30 @@ export class SlotPool {
   private used = 0;
   private waiters: Array<() => void> = [];
 
-  constructor(readonly capacity: number) {}
+  constructor(private cap: number) {}
+
+  get capacity(): number {
+    return this.cap;
+  }
+
+  /** A new capacity (config reload). Slots in use stay taken; below them, none is free until enough return. */
+  resize(capacity: number): void {
+    this.cap = capacity;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
 
   get inUse(): number {
     return this.used;
   }
 
   get free(): number {
-    return this.capacity - this.used;
+    return Math.max(0, this.cap - this.used);
   }
 
   tryTake(): boolean {
-    if (this.used >= this.capacity) return false;
+    if (this.used >= this.cap) return false;
     this.used++;
     return true;
   }

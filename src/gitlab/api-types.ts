@@ -55,7 +55,7 @@ export interface JobRequestParams extends CallOptions {
 export type JobRequestResult =
   /** 201: a job is ours; acknowledge it at once (JobTraceSession.acknowledge). `unreadable`: the body named
    *  the job but could not be read (each problem with its field path); `job` is then only a stand-in
-   *  (unreadableJob) for failing it. */
+   *  (jobStub) for failing it. */
   | { kind: 'job'; job: JobPayload; unreadable?: string[]; lastUpdate?: string }
   /** 204: nothing to do. `longPolled` when Workhorse held the request (`Gitlab-Ci-Builds-Polling: yes`). */
   | { kind: 'none'; lastUpdate?: string; longPolled: boolean }

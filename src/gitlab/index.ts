@@ -10,12 +10,14 @@ export {
   JobTraceSession,
   DEFAULT_TRACE_TIMING,
   type AckResult,
+  isDelivered,
+  isTransientStatus,
   type FinishResult,
   type JobTraceSessionOptions,
   type TraceAbortReason,
   type TraceTiming,
 } from './job-trace-session.js';
-export { parseJobPayload, unreadableJob, type JobPayloadParse } from './job-payload.js';
+export { parseJobPayload, jobStub, type JobPayloadParse } from './job-payload.js';
 export { LastUpdateStore, LAST_UPDATE_HEADER } from './last-update.js';
 export { redact, MASK } from './redact.js';
 export {

@@ -223,10 +223,10 @@ export function parseJobPayload(body: unknown): JobPayloadParse {
 }
 
 /**
- * The stand-in for a job whose payload could not be read: enough to acknowledge it, write the reason into
- * its trace and fail it, nothing that could run.
+ * A job known only by its id and token: enough to acknowledge it, write into its trace and report its final
+ * state, nothing that could run. Stands in for a payload that could not be read, and for a journal entry.
  */
-export function unreadableJob(id: number, token: string, failureReasons?: string[]): JobPayload {
+export function jobStub(id: number, token: string, failureReasons?: string[]): JobPayload {
   const job: JobPayload = {
     id,
     token,

@@ -22,9 +22,12 @@ export interface TraceTiming {
   /** Keep-alive PUT once no PATCH/PUT succeeded for this long. */
   forceSendIntervalMs: number;
   maxPatchBytes: number;
-  /** Final update rounds that may fail (5xx, no answer) before giving up. */
+  /** Final update rounds that may fail with an answer that is neither transient nor final (a 4xx GitLab
+   *  should never send) before giving up. Transient failures — 5xx, 408, 429, no answer — never give up:
+   *  a result is delivered however long GitLab is away. */
   finalUpdateRetryLimit: number;
   finalUpdateBackoffMinMs: number;
+  /** Cap on the wait between two final update rounds. */
   finalUpdateBackoffMaxMs: number;
   /** 416s in a row within one final flush before that round counts as failed. */
   maxRangeMismatches: number;
@@ -37,7 +40,7 @@ export const DEFAULT_TRACE_TIMING: TraceTiming = {
   maxPatchBytes: MAX_TRACE_PATCH_BYTES,
   finalUpdateRetryLimit: 10,
   finalUpdateBackoffMinMs: 1_000,
-  finalUpdateBackoffMaxMs: 3_600_000,
+  finalUpdateBackoffMaxMs: 300_000,
   maxRangeMismatches: 10,
 };
 
@@ -55,8 +58,26 @@ export type AckResult = 'running' | 'drop' | 'canceled';
 export interface FinishResult {
   /** GitLab answered 200 to the final PUT. */
   accepted: boolean;
+  /** GitLab ended the job itself (403, 404, Job-Status canceled/failed): nothing more to deliver. */
+  ended?: TraceAbortReason;
+  /** stop() was called before GitLab took the final state: it is still to be delivered (by a successor). */
+  abandoned?: boolean;
+  /** A non-transient failure repeated finalUpdateRetryLimit times: given up. */
+  gaveUp?: boolean;
   /** Status of the last final PUT (0: no answer, undefined: none sent). */
   lastStatus?: number;
+  /** Final update rounds that failed before the result. */
+  failedRounds: number;
+}
+
+/** The final state reached GitLab, or GitLab no longer wants it: the job's journal entry can go. */
+export function isDelivered(r: FinishResult): boolean {
+  return r.accepted || r.ended !== undefined;
+}
+
+/** Worth trying again later: GitLab or the way to it is unwell, not the request. */
+export function isTransientStatus(status: number): boolean {
+  return status === 0 || status === 408 || status === 429 || status >= 500;
 }
 
 export interface JobTraceSessionOptions {
@@ -89,6 +110,8 @@ export class JobTraceSession {
   private cancelNotified = false;
   private phase: 'idle' | 'running' | 'finishing' | 'done' = 'idle';
   private loop: Promise<void> | undefined;
+  /** Status of the last failed PATCH or final PUT (0: no answer). */
+  private lastFailureStatus = 0;
   private readonly loopStop = new AbortController();
   private readonly stopAll = new AbortController();
 
@@ -132,29 +155,42 @@ export class JobTraceSession {
     this.loop = this.runLoop();
   }
 
-  /** Sends every remaining byte, then the final PUT, following GitLab's answers. Resolves once GitLab
-   *  accepted it, refused it for good, the retries ran out, or stop() was called. */
+  /**
+   * Sends every remaining byte, then the final PUT, following GitLab's answers. Resolves once GitLab
+   * accepted it or ended the job itself, or stop() was called (`abandoned`: still to deliver). While GitLab
+   * answers 5xx, 429, 408 or not at all, rounds are retried with a backoff capped at
+   * finalUpdateBackoffMaxMs, for hours if need be: a job's result is never dropped because GitLab was away.
+   */
   async finish(outcome: JobOutcome): Promise<FinishResult> {
     if (this.phase === 'finishing' || this.phase === 'done') throw new Error(`JobTraceSession.finish() in phase ${this.phase}`);
     this.phase = 'finishing';
     this.loopStop.abort();
     await this.loop;
     this.intervalMs = this.t.initialIntervalMs; // GitLab sets the pace again for the final update
-    const result: FinishResult = { accepted: false };
+    const result: FinishResult = { accepted: false, failedRounds: 0 };
     const abortedBefore = this.abortReason !== undefined;
+    const since = this.o.clock.now();
+    let permanentFailures = 0;
     try {
-      for (let failures = 0; ; ) {
+      for (;;) {
         const round = await this.finalRound(outcome, result);
         if (round === 'accepted') result.accepted = true;
+        if (round === 'stop' && this.abortReason) result.ended = this.abortReason;
         if (round !== 'failed') break;
-        failures++;
+        result.failedRounds++;
+        const transient = isTransientStatus(this.lastFailureStatus);
+        if (!transient) permanentFailures++;
         // An aborted job gets at most one more PATCH and one PUT (docs/gitlab-protocol.md §3.3).
-        if (abortedBefore || failures >= this.t.finalUpdateRetryLimit) {
-          this.logger.error({ failures, lastStatus: result.lastStatus }, 'final job update not accepted; giving up');
+        if (abortedBefore || permanentFailures >= this.t.finalUpdateRetryLimit) {
+          result.gaveUp = true;
+          this.logger.error({ rounds: result.failedRounds, lastStatus: this.lastFailureStatus }, 'final job update refused; giving up');
           break;
         }
-        const waitMs = backoffDelayMs(failures - 1, { minMs: this.t.finalUpdateBackoffMinMs, maxMs: this.t.finalUpdateBackoffMaxMs, jitter: true }, this.o.random);
-        this.logger.warn({ failures, waitMs, lastStatus: result.lastStatus }, 'final job update failed; retrying');
+        const waitMs = this.finalBackoffMs(result.failedRounds - 1);
+        this.logger.warn(
+          { attempt: result.failedRounds, lastStatus: this.lastFailureStatus, waitingForS: Math.round((this.o.clock.now() - since) / 1000), nextInS: Math.round(waitMs / 1000) },
+          'final job state not delivered yet; retrying',
+        );
         await this.o.clock.sleep(waitMs, this.stopAll.signal);
       }
     } catch (e) {
@@ -162,7 +198,17 @@ export class JobTraceSession {
     } finally {
       this.phase = 'done';
     }
+    if (!isDelivered(result) && !result.gaveUp) result.abandoned = true;
+    else if (result.failedRounds > 0 && isDelivered(result)) {
+      this.logger.info({ rounds: result.failedRounds, waitedS: Math.round((this.o.clock.now() - since) / 1000) }, 'final job state delivered after GitLab was unavailable');
+    }
     return result;
+  }
+
+  /** min·2^n capped, jittered within its upper half: waits grow steadily, and many jobs do not line up. */
+  private finalBackoffMs(attempt: number): number {
+    const top = backoffDelayMs(attempt, { minMs: this.t.finalUpdateBackoffMinMs, maxMs: this.t.finalUpdateBackoffMaxMs });
+    return Math.round(top / 2 + (this.o.random ?? Math.random)() * (top / 2));
   }
 
   /** Ends all traffic for this job now (no final update); in-flight requests are cancelled. */
@@ -229,6 +275,7 @@ export class JobTraceSession {
         this.logger.warn({}, 'trace PATCH answered 404; no more trace will be sent');
         return 'not_found';
       default:
+        this.lastFailureStatus = res.status;
         this.logger.warn({ status: res.status, message: res.message }, 'trace PATCH failed; retrying later');
         return 'failed';
     }
@@ -255,6 +302,7 @@ export class JobTraceSession {
         await this.o.clock.sleep(this.intervalMs, this.stopAll.signal);
         continue;
       }
+      this.lastFailureStatus = res.status;
       this.logger.warn({ status: res.status, message: res.message }, 'final job update failed');
       return 'failed';
     }
@@ -267,7 +315,10 @@ export class JobTraceSession {
         case 'sent':
           continue;
         case 'range':
-          if (++mismatches > this.t.maxRangeMismatches) return 'failed';
+          if (++mismatches > this.t.maxRangeMismatches) {
+            this.lastFailureStatus = 416;
+            return 'failed';
+          }
           // GitLab may still be persisting what it has; give it one interval before resuming.
           await this.o.clock.sleep(this.intervalMs, this.stopAll.signal);
           continue;

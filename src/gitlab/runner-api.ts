@@ -20,7 +20,7 @@ import type {
 } from './api-types.js';
 import { GitLabApiError, TokenModelError, type GitLabErrorKind } from './errors.js';
 import type { RunnerInfo } from './info.js';
-import { parseJobPayload, unreadableJob } from './job-payload.js';
+import { parseJobPayload, jobStub } from './job-payload.js';
 import { LAST_UPDATE_HEADER, LastUpdateStore } from './last-update.js';
 import { redact } from './redact.js';
 import { isJsonResponse, responseJson, type HttpMethod, type HttpResponse, type Requester } from './requester.js';
@@ -192,7 +192,7 @@ export class RunnerApi {
         }
         // GitLab handed us this job: it must still end, failed, with the reason in its trace.
         this.logger.error({ job: parsed.id, problems: parsed.problems }, 'job payload could not be read');
-        return withCursor({ kind: 'job' as const, job: unreadableJob(parsed.id, parsed.token, parsed.failureReasons), unreadable: parsed.problems });
+        return withCursor({ kind: 'job' as const, job: jobStub(parsed.id, parsed.token, parsed.failureReasons), unreadable: parsed.problems });
       }
       case 204:
         return withCursor({ kind: 'none' as const, longPolled: res.headers.get('gitlab-ci-builds-polling')?.trim().toLowerCase() === 'yes' });

@@ -14,6 +14,8 @@ import { route } from './routing.js';
 export interface CoordinatorExecutor extends ExecutorRuntime {
   maxMachines: number;
   match?: RoutingRules;
+  /** Preflight: an executor whose checks fail takes no jobs (rather than failing the jobs routed to it). */
+  gate?: { readonly available: boolean };
 }
 
 export interface CoordinatorOptions {
@@ -57,6 +59,26 @@ export class Coordinator {
 
   get runningJobs(): number {
     return this.running.size;
+  }
+
+  /** A reloaded config (SIGHUP): capacity and routing change for the jobs asked for from now on; running
+   *  jobs keep their slots and machines. */
+  reconfigure(o: { concurrent: number; executors: ReadonlyArray<{ name: string; maxMachines: number; match?: RoutingRules }> }): void {
+    this.global.resize(o.concurrent);
+    for (const next of o.executors) {
+      const e = this.o.executors.find((x) => x.name === next.name);
+      if (!e) continue;
+      this.perExecutor.get(e.name)?.resize(next.maxMachines);
+      e.maxMachines = next.maxMachines;
+      if (next.match) e.match = next.match;
+      else delete e.match;
+    }
+    this.capacityChanged();
+  }
+
+  /** Something outside the slots changed (an executor's gate opened): look for room again. */
+  wake(): void {
+    this.capacityChanged();
   }
 
   /** Asks the loop to stop taking jobs; `run()` then drains and resolves. A second call cuts jobs off now. */
@@ -120,8 +142,10 @@ export class Coordinator {
 
   /** A global slot plus one on every executor: the job's route is known only after GitLab hands it out. */
   private reserve(): Slots | undefined {
-    if (this.global.free === 0) return undefined;
-    for (const pool of this.perExecutor.values()) if (pool.free === 0) return undefined;
+    if (this.global.free <= 0) return undefined;
+    for (const pool of this.perExecutor.values()) if (pool.free <= 0) return undefined;
+    // The route is known only once GitLab hands the job out: while any executor is unusable, none asks.
+    if (this.o.executors.some((e) => e.gate !== undefined && !e.gate.available)) return undefined;
     this.global.tryTake();
     const executors = new Map<string, SlotPool>();
     for (const [name, pool] of this.perExecutor) {

@@ -1,8 +1,10 @@
 // Jobs in flight, on disk: if the coordinator dies (kill -9, OOM, a lost Fargate task), the next start
 // finds them and reports them failed instead of leaving them "running" in GitLab until it times out.
 // An entry holds the job token (needed to report), so the directory and files are owner-only, like the
-// runner token file beside them; entries are removed as soon as the final state is sent.
+// runner token file beside them. An entry gains the job's outcome once it is known and is removed only
+// when GitLab has taken the final state: a restart in between resumes the delivery.
 
+import type { JobOutcome } from '../core/outcome.js';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -16,6 +18,8 @@ export interface JournalEntry {
   /** For the failure reasons GitLab accepts. */
   failureReasons?: string[];
   startedAt: number;
+  /** Set once the job ended: the final state to deliver (a restart delivers this, not a failure). */
+  outcome?: JobOutcome;
 }
 
 export class JobJournal {

@@ -12,7 +12,7 @@ import { failed, type JobOutcome } from '../core/outcome.js';
 import type { ExecutorFleet } from '../fleet/executor-fleet.js';
 import type { JobChannel, OpenJobChannel } from './ports.js';
 import { DEFAULT_TOKEN_PREFIXES } from './trace/masker.js';
-import type { JobJournal } from './job-journal.js';
+import type { JobJournal, JournalEntry } from './job-journal.js';
 import { JobTrace, secretsOf } from './trace/job-trace.js';
 
 export interface ExecutorRuntime {
@@ -49,20 +49,26 @@ export class ShutdownAbort extends Error {
 }
 
 const RED = '\x1b[31;1m';
+/** How long a job cut off by a shutdown may try to deliver its final state before leaving it to the next start. */
+export const CUT_OFF_DELIVERY_GRACE_MS = 10_000;
 const RESET = '\x1b[0;m';
 
 export class JobRun {
   private readonly cancelCtl = new AbortController();
   private readonly abortCtl = new AbortController();
+  /** Set while the final state is being delivered: a shutdown cut-off abandons the delivery. */
+  private delivering: JobChannel | undefined;
   readonly id: number;
 
   constructor(private readonly o: JobRunOptions) {
     this.id = o.job.id;
   }
 
-  /** Hard-stops the job (shutdown cut-off): the executor stops at once and the job fails as a system failure. */
+  /** Hard-stops the job (shutdown cut-off): the executor stops at once and the job fails as a system failure.
+   *  A job already delivering its final state stops trying; its journal entry stays for the next start. */
   abort(reason: Error): void {
     this.abortCtl.abort(reason);
+    this.delivering?.abandon();
   }
 
   async run(): Promise<JobOutcome | 'dropped'> {
@@ -74,6 +80,8 @@ export class JobRun {
       tokenPrefixes: [...DEFAULT_TOKEN_PREFIXES, ...(job.features?.token_mask_prefixes ?? [])],
     });
     let channel: JobChannel | undefined;
+    let delivered = true;
+    const startedAt = this.o.clock.now();
     try {
       channel = this.o.openChannel(job, trace.log);
       const ack = await channel.acknowledge();
@@ -93,14 +101,15 @@ export class JobRun {
         return outcome;
       }
       log.info({ project: job.job_info.project_full_path, name: job.job_info.name }, 'job started');
-      this.o.journal?.record({
+      const entry: JournalEntry = {
         jobId: job.id,
         jobToken: job.token,
         gitlabUrl: this.o.gitlabUrl ?? '',
         spoolPath,
-        ...(job.features?.failure_reasons && { failureReasons: job.features.failure_reasons }),
-        startedAt: this.o.clock.now(),
-      });
+        ...(job.features.failure_reasons && { failureReasons: job.features.failure_reasons }),
+        startedAt,
+      };
+      this.o.journal?.record(entry);
       channel.start({
         onCancel: () => {
           log.info({}, 'job canceling (graceful)');
@@ -114,8 +123,13 @@ export class JobRun {
       trace.write(this.o.banner);
       const outcome = await this.execute(trace);
       trace.flush();
-      log.info({ outcome: outcome.state, reason: outcome.state === 'failed' ? outcome.reason : undefined }, 'job finished');
-      await channel.finish(outcome);
+      // From here the outcome is what a restart delivers: the job has ended, whatever happens to us.
+      this.o.journal?.record({ ...entry, outcome });
+      log.info(
+        { outcome: outcome.state, reason: outcome.state === 'failed' ? outcome.reason : undefined, exitCode: outcome.state === 'failed' ? outcome.exitCode : undefined, durationS: Math.round((this.o.clock.now() - startedAt) / 100) / 10 },
+        'job finished',
+      );
+      delivered = (await this.deliver(channel, outcome)) === 'delivered';
       return outcome;
     } catch (e) {
       // Only a bug gets here; still report the job instead of leaving it running.
@@ -123,11 +137,32 @@ export class JobRun {
       const outcome = failed('runner_system_failure', errorMessage(e));
       trace.write(`\n${RED}ERROR: Job failed (system failure): ${errorMessage(e)}${RESET}\n`);
       trace.flush();
-      if (channel) await channel.finish(outcome).catch(() => undefined);
+      if (channel) delivered = (await this.deliver(channel, outcome).catch(() => 'pending' as const)) === 'delivered';
       return outcome;
     } finally {
-      this.o.journal?.remove(job.id, this.o.gitlabUrl ?? '');
-      trace.log.dispose();
+      if (delivered) {
+        this.o.journal?.remove(job.id, this.o.gitlabUrl ?? '');
+        trace.log.dispose();
+      } else {
+        // GitLab has not taken the final state yet: the journal entry and the spooled trace stay, and the
+        // next start delivers them.
+        trace.log.close();
+      }
+    }
+  }
+
+  private async deliver(channel: JobChannel, outcome: JobOutcome): Promise<'delivered' | 'pending'> {
+    this.delivering = channel;
+    // A job cut off by a shutdown still gets a short try to report itself; past that the next start does.
+    const grace = new AbortController();
+    if (this.abortCtl.signal.reason instanceof ShutdownAbort) {
+      void this.o.clock.sleep(CUT_OFF_DELIVERY_GRACE_MS, grace.signal).then(() => channel.abandon(), () => undefined);
+    }
+    try {
+      return await channel.finish(outcome);
+    } finally {
+      grace.abort();
+      this.delivering = undefined;
     }
   }
 

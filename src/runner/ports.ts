@@ -32,8 +32,12 @@ export interface JobChannel {
   acknowledge(): Promise<'ok' | 'drop' | 'canceled'>;
   /** Starts periodic trace PATCHes and keep-alives. */
   start(callbacks: JobChannelCallbacks): void;
-  /** Sends every remaining trace byte, then the final state. Never throws. */
-  finish(outcome: JobOutcome): Promise<void>;
+  /** Sends every remaining trace byte, then the final state, retrying while GitLab is unavailable.
+   *  'delivered': GitLab took it (or ended the job itself); 'pending': abandon() was called first, so it
+   *  is still to deliver (the journal keeps it for the next start). Never throws. */
+  finish(outcome: JobOutcome): Promise<'delivered' | 'pending'>;
+  /** Stops a delivery in progress (shutdown cut-off); finish() then resolves 'pending'. */
+  abandon(): void;
 }
 
 export type OpenJobChannel = (job: JobPayload, log: TraceLog) => JobChannel;

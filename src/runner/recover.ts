@@ -1,42 +1,80 @@
-// After a crash: jobs the journal still lists were running when the coordinator died. Their machines are
-// gone (start-up garbage collection removes them), so report each as a system failure, with its spooled
-// trace plus a line saying what happened. GitLab's 416 tells the trace session where its copy ends.
+// After a crash or a stop that could not deliver everything: jobs the journal still lists are reported to
+// GitLab, all at once and in the background, so taking new jobs never waits for them.
+// - An entry with an outcome ended before the coordinator stopped: its real final state and spooled trace
+//   are delivered (GitLab's 416 tells the trace session where its copy ends).
+// - An entry without one was running when the coordinator died; its machine is gone (start-up garbage
+//   collection removes it), so it is reported as a system failure with a line saying what happened.
 
 import { existsSync, rmSync } from 'node:fs';
 import { errorMessage } from '../core/errors.js';
-import type { JobPayload } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 import { failed } from '../core/outcome.js';
-import type { JobJournal } from './job-journal.js';
-import type { OpenJobChannel } from './ports.js';
+import { jobStub } from '../gitlab/job-payload.js';
+import type { JobJournal, JournalEntry } from './job-journal.js';
+import type { JobChannel, OpenJobChannel } from './ports.js';
 import { FileTraceLog } from './trace/file-trace-log.js';
 
-const NOTE =
+const INTERRUPTED =
   '\n\x1b[31;1mERROR: Job failed (system failure): the fleetrunner coordinator stopped unexpectedly while this job ran; its machine was removed when it restarted.\x1b[0;m\n';
+const TRACE_LOST = '\n\x1b[33;1mWARNING: the job log kept by the previous fleetrunner coordinator was lost; what GitLab already has is kept.\x1b[0;m\n';
 
-export async function recoverInterruptedJobs(o: {
+export interface Recovery {
+  /** Entries found at start. */
+  readonly count: number;
+  /** Resolves when every entry was delivered or abandoned. */
+  readonly done: Promise<void>;
+  /** Stops deliveries still retrying (shutdown); their entries stay for the next start. */
+  abandon(): void;
+}
+
+export function recoverInterruptedJobs(o: {
   journal: JobJournal;
   gitlabUrl: string;
   openChannel: OpenJobChannel;
   outputLimitBytes: number;
   spoolFallback: string;
   logger: Logger;
-}): Promise<number> {
+}): Recovery {
   const entries = o.journal.leftovers(o.gitlabUrl);
-  for (const e of entries) {
-    const log = existsSync(e.spoolPath) ? FileTraceLog.reopen(e.spoolPath, o.outputLimitBytes) : new FileTraceLog(`${o.spoolFallback}-${e.jobId}`, o.outputLimitBytes);
+  const channels = new Set<JobChannel>();
+  let abandoned = false;
+  const one = async (e: JournalEntry): Promise<void> => {
+    const spooled = existsSync(e.spoolPath);
+    const log = spooled ? FileTraceLog.reopen(e.spoolPath, o.outputLimitBytes) : new FileTraceLog(`${o.spoolFallback}-${e.jobId}`, o.outputLimitBytes);
+    const outcome = e.outcome ?? failed('runner_system_failure', 'coordinator restarted');
+    let delivered = false;
     try {
-      log.append(Buffer.from(NOTE));
-      const job = { id: e.jobId, token: e.jobToken, variables: [], features: { failure_reasons: e.failureReasons ?? [] } } as unknown as JobPayload;
-      await o.openChannel(job, log).finish(failed('runner_system_failure', 'coordinator restarted'));
-      o.logger.warn({ job: e.jobId }, 'reported a job interrupted by an earlier coordinator crash as failed');
+      if (!e.outcome) log.append(Buffer.from(INTERRUPTED));
+      else if (!spooled) log.append(Buffer.from(TRACE_LOST));
+      const channel = o.openChannel(jobStub(e.jobId, e.jobToken, e.failureReasons), log);
+      channels.add(channel);
+      if (abandoned) channel.abandon();
+      delivered = (await channel.finish(outcome)) === 'delivered';
+      channels.delete(channel);
+      const what = e.outcome ? 'delivered the final state of a job that ended before a restart' : 'reported a job interrupted by an earlier coordinator crash as failed';
+      if (delivered) o.logger.warn({ job: e.jobId, outcome: outcome.state }, what);
     } catch (err) {
-      o.logger.error({ job: e.jobId, err: errorMessage(err) }, 'could not report an interrupted job');
+      o.logger.error({ job: e.jobId, err: errorMessage(err) }, 'could not report a job left by an earlier coordinator');
     } finally {
-      log.dispose();
-      rmSync(e.spoolPath, { force: true });
-      o.journal.remove(e.jobId, e.gitlabUrl);
+      if (delivered) {
+        log.dispose();
+        rmSync(e.spoolPath, { force: true });
+        o.journal.remove(e.jobId, e.gitlabUrl);
+      } else {
+        log.close();
+        // Keep what is needed to try again: the outcome decided now, and a spool at the entry's path.
+        if (!spooled) o.journal.record({ ...e, outcome, spoolPath: `${o.spoolFallback}-${e.jobId}` });
+        else if (!e.outcome) o.journal.record({ ...e, outcome });
+      }
     }
-  }
-  return entries.length;
+  };
+  const done = Promise.all(entries.map(one)).then(() => undefined);
+  return {
+    count: entries.length,
+    done,
+    abandon() {
+      abandoned = true;
+      for (const c of channels) c.abandon();
+    },
+  };
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FakeGitLab } from '../../src/fakegitlab/index.js';
+import { freeLoopbackPort } from '../../src/providers/local/sshd-process.js';
 import { contractConfig } from './harness.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fleetrunner.js');
@@ -96,18 +97,57 @@ describe('fleetrunner CLI', () => {
     expect(bad.stderr).toContain('cannot read config');
   });
 
-  it('run: a token GitLab refuses exits 1 with a clear message and without the token', async () => {
+  it('run: a token GitLab refuses exits 2 with a clear message and without the token', async () => {
     const fake = new FakeGitLab();
     await fake.start();
     try {
       const token = testToken();
       const p = file('refused.yaml', contractConfig(fake.url) + `stateDir: ${join(dir, 'state')}\n`);
       const r = await cliAsync(['run', '--config', p], { FR_E2E_TOKEN: token });
-      expect(r.code).toBe(1);
-      expect(r.out).toMatch(/cannot authenticate to GitLab/);
+      expect(r.code).toBe(2);
+      expect(r.out).toMatch(/GitLab refused the runner token \(403\)/);
       expect(r.out).not.toContain(token);
     } finally {
       await fake.stop();
     }
   });
+
+  it('run: waits for a GitLab that is not up yet, retrying with a log line per attempt, then takes jobs', async () => {
+    const port = await freeLoopbackPort();
+    const fake = new FakeGitLab();
+    const { token } = fake.addRunner();
+    const p = file('later.yaml', contractConfig(`http://127.0.0.1:${port}`) + `stateDir: ${join(dir, 'state-later')}\n`);
+    const child = spawn(process.execPath, [BIN, 'run', '--config', p], { env: { ...process.env, FR_E2E_TOKEN: token } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      for (let i = 0; i < 200 && (out.match(/GitLab is not reachable yet/g) ?? []).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      expect((out.match(/GitLab is not reachable yet/g) ?? []).length).toBeGreaterThanOrEqual(2);
+      expect(child.exitCode).toBeNull();
+      await fake.start(port);
+      const project = await fake.createProject({ path: 'e2e/later', files: { 'README.md': 'x\n' } });
+      const pipeline = await fake.createPipeline(project, [{ name: 'after-wait', script: ['echo gitlab came back'] }]);
+      const job = await fake.waitForJobState(pipeline.jobIds[0]!, ['success', 'failed'], 90_000);
+      expect(job.state).toBe('success');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await fake.stop();
+    }
+  }, 120_000);
+
+  it('run: SIGTERM while waiting for GitLab exits 0 at once', async () => {
+    const port = await freeLoopbackPort();
+    const p = file('never.yaml', contractConfig(`http://127.0.0.1:${port}`) + `stateDir: ${join(dir, 'state-never')}\n`);
+    const child = spawn(process.execPath, [BIN, 'run', '--config', p], { env: { ...process.env, FR_E2E_TOKEN: testToken() } });
+    let out = '';
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    for (let i = 0; i < 200 && !out.includes('GitLab is not reachable yet'); i++) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 60_000);
 });

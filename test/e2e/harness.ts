@@ -32,16 +32,19 @@ export interface StackOptions {
   registration?: boolean;
   /** Replaces the contract's `executors:` list (YAML lines, indented as list items). */
   executors?: string[];
+  /** Extra lines in the `gitlab:` block, indented by two spaces. */
+  gitlabExtra?: string[];
   /** Extra environment for the coordinator process. */
   env?: Record<string, string>;
 }
 
-export function contractConfig(url: string, concurrent = 4, extra: string[] = [], registration = false, executors?: string[]): string {
+export function contractConfig(url: string, concurrent = 4, extra: string[] = [], registration = false, executors?: string[], gitlabExtra: string[] = []): string {
   return [
     '# fleetrunner.yaml — the smallest working configuration',
     'gitlab:',
     `  url: ${url}`,
     registration ? '  registrationToken: ${FR_E2E_TOKEN}' : '  token: ${FR_E2E_TOKEN}   # runner authentication token',
+    ...gitlabExtra,
     `concurrent: ${concurrent}`,
     ...extra,
     'executors:',
@@ -61,7 +64,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const token = o.registration ? fake.registrationToken : fake.addRunner().token;
   const dir = mkdtempSync(join(tmpdir(), 'fr-e2e-'));
   const configPath = join(dir, 'fleetrunner.yaml');
-  writeFileSync(configPath, contractConfig(fake.url, o.concurrent, [`stateDir: ${join(dir, 'state')}`, ...(o.extra ?? [])], o.registration, o.executors));
+  writeFileSync(configPath, contractConfig(fake.url, o.concurrent, [`stateDir: ${join(dir, 'state')}`, ...(o.extra ?? [])], o.registration, o.executors, o.gitlabExtra));
   let out = '';
   const launch = () => {
     const c = spawn(process.execPath, [BIN, 'run', '--config', configPath], {

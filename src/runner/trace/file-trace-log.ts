@@ -83,9 +83,7 @@ export class FileTraceLog implements TraceLog {
 
   /** Closes and deletes the spool file. */
   dispose(): void {
-    if (this.fd < 0) return;
-    closeSync(this.fd);
-    this.fd = -1;
+    this.close();
     try {
       unlinkSync(this.path);
     } catch {

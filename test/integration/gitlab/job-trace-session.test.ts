@@ -98,7 +98,7 @@ describe('trace PATCHes while the job runs', () => {
     trace.append('world\n');
     await gitlab.waitFor((r) => r.method === 'PATCH' && r.headers['content-range'] === '6-11');
     trace.append('!');
-    expect(await s.finish(success)).toEqual({ accepted: true, lastStatus: 200 });
+    expect(await s.finish(success)).toEqual({ accepted: true, failedRounds: 0, lastStatus: 200 });
     expect(ranges()).toEqual(['0-5', '6-11', '12-12']);
     for (const p of patches()) {
       expect(p.headers['content-type']).toBe('text/plain');
@@ -190,7 +190,7 @@ describe('trace PATCHes while the job runs', () => {
     for (let i = 0; i < 20; i++) await clock.sleep(0); // let ticks run if they (wrongly) would
     expect(patches()).toHaveLength(1);
     expect(aborts).toEqual([{ cause: 'failed', status: 403, jobStatus: 'failed' }]);
-    expect(await s.finish(failed('script_failure', undefined, 1))).toEqual({ accepted: false, lastStatus: 403 });
+    expect(await s.finish(failed('script_failure', undefined, 1))).toMatchObject({ accepted: false, failedRounds: 0, lastStatus: 403, ended: { status: 403 } });
     expect([patches().length, puts().length]).toEqual([2, 1]);
   });
 
@@ -267,7 +267,7 @@ describe('final update', () => {
     const trace = new MemoryTrace(Buffer.alloc(2 * MiB + 100, 'y'));
     trace.append('\u00e9t\u00e9\n');
     const s = session(trace);
-    expect(await s.finish(success)).toEqual({ accepted: true, lastStatus: 200 });
+    expect(await s.finish(success)).toEqual({ accepted: true, failedRounds: 0, lastStatus: 200 });
     expect(ranges()).toEqual([`0-${MiB - 1}`, `${MiB}-${2 * MiB - 1}`, `${2 * MiB}-${trace.size - 1}`]);
     const final = puts()[0]!;
     expect(final.json).toEqual({
@@ -303,7 +303,7 @@ describe('final update', () => {
   it('202 → waits the interval from the header, then PUTs again; 200 ends it', async () => {
     finalReplies.push({ status: 202, headers: { 'X-GitLab-Trace-Update-Interval': '7' } }, { status: 202 }, { status: 200 });
     const s = session(new MemoryTrace('x'));
-    expect(await s.finish(success)).toEqual({ accepted: true, lastStatus: 200 });
+    expect(await s.finish(success)).toEqual({ accepted: true, failedRounds: 0, lastStatus: 200 });
     const at = puts().map((p) => p.at!);
     expect([at[1]! - at[0]!, at[2]! - at[1]!]).toEqual([7000, 7000]);
     expect(patches()).toHaveLength(1);
@@ -335,20 +335,28 @@ describe('final update', () => {
     expect(r.accepted).toBe(status === 200);
   });
 
-  it('400 and 5xx are retried with backoff, up to the retry limit', async () => {
-    finalReplies.push({ status: 400 }, { status: 502 }, { status: 200 });
-    const s = session(new MemoryTrace('x'));
-    expect(await s.finish(success)).toEqual({ accepted: true, lastStatus: 200 });
-    expect(puts().map((p) => p.json.state)).toEqual(['success', 'success', 'success']);
-
-    gitlab.requests.length = 0;
-    for (let i = 0; i < 20; i++) finalReplies.push({ status: 500 });
-    const limited = session(new MemoryTrace('y'), { timing: { finalUpdateRetryLimit: 4, finalUpdateBackoffMaxMs: 10_000 } });
-    expect(await limited.finish(success)).toEqual({ accepted: false, lastStatus: 500 });
-    expect(puts()).toHaveLength(4);
+  it('5xx, 429 and no answer are retried for as long as it takes, with a backoff capped at finalUpdateBackoffMaxMs', async () => {
+    for (let i = 0; i < 20; i++) finalReplies.push({ status: i % 3 === 0 ? 429 : 502 });
+    finalReplies.push({ status: 200 });
+    const s = session(new MemoryTrace('x'), { timing: { finalUpdateRetryLimit: 4, finalUpdateBackoffMaxMs: 10_000 } });
+    expect(await s.finish(success)).toEqual({ accepted: true, failedRounds: 20, lastStatus: 200 });
+    expect(puts()).toHaveLength(21);
     const at = puts().map((p) => p.at!);
     const gaps = at.slice(1).map((t, i) => t - at[i]!);
-    expect(gaps.every((g, i) => g >= 1000 && g <= Math.min(10_000, 1000 * 2 ** i))).toBe(true);
+    // Each wait lies in the upper half of min·2^n capped at the maximum: it grows and never shrinks to min.
+    expect(gaps.every((g, i) => g >= Math.min(10_000, 1000 * 2 ** i) / 2 && g <= Math.min(10_000, 1000 * 2 ** i) + 1)).toBe(true);
+    expect(gaps.slice(-5).every((g) => g >= 5_000)).toBe(true);
+  });
+
+  it('an answer that is neither transient nor final (400) gives up after the retry limit', async () => {
+    finalReplies.push({ status: 400 }, { status: 502 }, { status: 200 });
+    const s = session(new MemoryTrace('x'));
+    expect(await s.finish(success)).toEqual({ accepted: true, failedRounds: 2, lastStatus: 200 });
+    gitlab.requests.length = 0;
+    for (let i = 0; i < 20; i++) finalReplies.push({ status: 400 });
+    const limited = session(new MemoryTrace('y'), { timing: { finalUpdateRetryLimit: 4, finalUpdateBackoffMaxMs: 10_000 } });
+    expect(await limited.finish(success)).toEqual({ accepted: false, gaveUp: true, failedRounds: 4, lastStatus: 400 });
+    expect(puts()).toHaveLength(4);
   });
 
   it('the interval resets to 3 s for the final update', async () => {

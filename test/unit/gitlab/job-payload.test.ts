@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseJobPayload, unreadableJob } from '../../../src/gitlab/job-payload.js';
+import { parseJobPayload, jobStub } from '../../../src/gitlab/job-payload.js';
 
 const base = {
   id: 42,
@@ -138,7 +138,7 @@ describe('parseJobPayload: malformed bodies', () => {
   });
 
   it('makes a stand-in that can be failed but not run', () => {
-    const job = unreadableJob(5, 'tok', ['script_failure']);
+    const job = jobStub(5, 'tok', ['script_failure']);
     expect(job).toMatchObject({ id: 5, token: 'tok', steps: [], services: [], features: { failure_reasons: ['script_failure'] } });
   });
 });

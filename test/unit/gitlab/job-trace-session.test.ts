@@ -36,7 +36,7 @@ describe('JobTraceSession lifecycle', () => {
     const done = s.finish(success);
     await new Promise((r) => setImmediate(r));
     await s.stop();
-    expect(await done).toEqual({ accepted: false, lastStatus: 500 });
+    expect(await done).toEqual({ accepted: false, abandoned: true, failedRounds: 1, lastStatus: 500 });
     expect(a.bodies).toHaveLength(1);
   });
 

@@ -82,7 +82,9 @@ function setup(opts: { jobs: number; concurrent: number; maxMachines: number; sh
       finish: async (outcome) => {
         finals.set(j.id, outcome);
         traces.set(j.id, Buffer.from(await log.read(0, log.size)).toString());
+        return 'delivered';
       },
+      abandon: () => undefined,
     }),
     clock: systemClock, logger: silentLogger, banner: () => 'Running with fleetrunner\n',
   });
