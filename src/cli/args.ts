@@ -9,6 +9,11 @@ Usage:
                                        finish (shutdownTimeout), removes its machines and exits 0;
                                        a second signal cuts running jobs off at once.
   fleetrunner validate --config FILE   Check a config file: exit 0 if valid, 2 with the key path if not.
+  fleetrunner verify --config FILE [--executor NAME]
+                                       Check the runner token against GitLab and what each executor needs
+                                       (AWS credentials, AMI, security groups, a DryRun launch per subnet
+                                       and instance type, the S3 cache bucket, ECR logins; sshd for local).
+                                       Prints a table; exit 0 if all pass, 1 if one fails, 2 for a bad config.
   fleetrunner render-userdata --config FILE --executor NAME
                                        Print the cloud-init user data an ec2 executor's instances get
                                        (with throwaway example keys: the real ones are made per instance).

@@ -31,11 +31,22 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${args.config ?? process.env.FLEETRUNNER_CONFIG}: valid (${loaded.executors.length} executor${loaded.executors.length > 1 ? 's' : ''}, concurrent ${loaded.concurrent})\n`);
       return 0;
     }
+    case 'verify': {
+      const loaded = loadConfig(args.config);
+      if (typeof loaded === 'number') return loaded;
+      if (args.executor !== undefined && !loaded.executors.some((e) => e.name === args.executor)) {
+        process.stderr.write(`fleetrunner: executors: no executor named "${args.executor}" (have: ${loaded.executors.map((e) => e.name).join(', ')})\n`);
+        return 2;
+      }
+      const { runVerify } = await import('./verify.js');
+      return runVerify(loaded, args.executor !== undefined ? { executor: args.executor } : {});
+    }
     case 'run': {
       const loaded = loadConfig(args.config);
       if (typeof loaded === 'number') return loaded;
       const { runCoordinator } = await import('./run.js');
-      return runCoordinator(loaded);
+      const file = args.config ?? process.env.FLEETRUNNER_CONFIG!;
+      return runCoordinator(loaded, { reloadConfig: () => parseConfigText(readFileSync(file, 'utf8'), process.env) });
     }
     case 'render-userdata': {
       const loaded = loadConfig(args.config);
@@ -99,6 +110,10 @@ export function runCli(argv: string[]): void {
   main(argv).then(
     (code) => {
       process.exitCode = code;
+      // The work is done: whatever still holds the event loop (an idle keep-alive socket, a straggling
+      // timer) must not keep a stopped coordinator alive. Output written so far is flushed (stderr and
+      // stdout are synchronous for files and pipes).
+      setTimeout(() => process.exit(code), 500).unref();
     },
     (err: unknown) => {
       process.stderr.write(`fleetrunner: ${err instanceof Error ? err.message : String(err)}\n`);

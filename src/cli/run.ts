@@ -32,10 +32,14 @@ import { PLAN_FEATURES } from '../jobs/index.js';
 import { FleetMetrics } from '../metrics/metrics.js';
 import { Coordinator, type CoordinatorExecutor } from '../runner/coordinator.js';
 import { JobJournal } from '../runner/job-journal.js';
+import { CUT_OFF_DELIVERY_GRACE_MS } from '../runner/job-run.js';
 import { recoverInterruptedJobs } from '../runner/recover.js';
 import { buildExecutor } from './executors.js';
 import { createLogger } from './logger.js';
 import { REVISION, VERSION } from './version.js';
+import { reconfigureExecutorGates, startExecutorGates } from './preflight.js';
+import { planReload, type ReloadPlan } from './reload.js';
+import { startIdentity } from './start-identity.js';
 import { gitlabJobChannel, gitlabJobFeed } from './wiring.js';
 
 /** Features GitLab sees: what the job scripts, the executors and the trace pipeline really do. One runner
@@ -58,35 +62,60 @@ export interface CoordinatorHandle {
   stop(): void;
   /** Machines per executor by state (what the metrics report). */
   machines(): Record<string, FleetCounts>;
+  /** Applies what a reloaded config may change (see planReload); returns the plan applied. */
+  reload(next: FleetConfig): ReloadPlan | undefined;
+  /** A reload whose file could not be read or is invalid: logged, the running config stays. */
+  reloadFailed(error: unknown): void;
 }
 
 export interface StartOptions {
   /** Test/bench seam: the capacity provider of an executor (default: built from its config). */
   providerFor?: (executor: FleetConfig['executors'][number]) => CapacityProvider | undefined;
   logger?: Logger;
+  /** Aborted by a stop signal that arrives while start-up still waits for GitLab. */
+  startSignal?: AbortSignal;
 }
 
 /** `fleetrunner run`: the coordinator in the foreground until SIGTERM/SIGINT/SIGQUIT (gitlab-runner's graceful stop). Signals are handled from
  *  the first moment: one that arrives during start-up (verify, garbage collection, recovery) is applied
  *  as soon as the coordinator exists, instead of killing the process half-way. */
-export async function runCoordinator(config: FleetConfig): Promise<number> {
+export async function runCoordinator(config: FleetConfig, o: { reloadConfig?: () => FleetConfig } = {}): Promise<number> {
   let handle: CoordinatorHandle | undefined;
   let early = 0;
+  const starting = new AbortController();
   const onSignal = () => {
     if (handle) handle.stop();
-    else early++;
+    else {
+      early++;
+      starting.abort(new Error('stop requested during start-up'));
+    }
+  };
+  // SIGHUP reloads the config file, as gitlab-runner does; it never stops the coordinator.
+  const onHup = () => {
+    if (!o.reloadConfig) return;
+    let next: FleetConfig;
+    try {
+      next = o.reloadConfig();
+    } catch (e) {
+      if (handle) handle.reloadFailed(e);
+      else process.stderr.write(`fleetrunner: config reload failed, the running config stays in force: ${errorMessage(e)}\n`);
+      return;
+    }
+    handle?.reload(next);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('SIGQUIT', onSignal);
+  process.on('SIGHUP', onHup);
   try {
-    handle = await startCoordinator(config);
+    handle = await startCoordinator(config, { startSignal: starting.signal });
     for (let i = 0; i < early; i++) handle.stop();
     return await handle.done;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     process.off('SIGQUIT', onSignal);
+    process.off('SIGHUP', onHup);
   }
 }
 
@@ -142,17 +171,29 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     );
   });
 
-  try {
-    await identity.start();
-    currentToken = identity.token;
-  } catch (e) {
-    logger.error({ err: errorMessage(e), url: config.gitlab.url }, 'cannot authenticate to GitLab');
-    process.stderr.write(`fleetrunner: cannot authenticate to GitLab at ${config.gitlab.url}: ${errorMessage(e)}\n`);
-    return { done: Promise.resolve(1), stop: () => undefined, machines: () => ({}) };
-  }
-
+  // The metrics port is taken before GitLab hears of this runner manager: a port in use stops here.
   const metrics = new FleetMetrics();
-  const metricsServer = config.metrics.listen ? await metrics.serve(config.metrics.listen) : undefined;
+  let metricsServer: Awaited<ReturnType<FleetMetrics['serve']>> | undefined;
+  try {
+    metricsServer = config.metrics.listen ? await metrics.serve(config.metrics.listen) : undefined;
+  } catch (e) {
+    process.stderr.write(`fleetrunner: metrics.listen: cannot listen on ${config.metrics.listen}: ${errorMessage(e)}\n`);
+    return { done: Promise.resolve(1), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
+  }
+  const started = await startIdentity(identity, { url: config.gitlab.url, clock, logger, signal: opts.startSignal ?? new AbortController().signal });
+  if (started.kind === 'refused') {
+    metricsServer?.close();
+    logger.error({ url: config.gitlab.url, reason: started.reason }, 'cannot start: GitLab refused the runner');
+    process.stderr.write(`fleetrunner: cannot start against ${config.gitlab.url}: ${started.reason}\n`);
+    return { done: Promise.resolve(2), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
+  }
+  if (started.kind === 'stopped') {
+    metricsServer?.close();
+    logger.info({}, 'stopped before GitLab could be reached');
+    return { done: Promise.resolve(0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
+  }
+  currentToken = identity.token;
+
 
   const providers: CapacityProvider[] = [];
   const executors: CoordinatorExecutor[] = config.executors.map((e) => {
@@ -180,9 +221,20 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   // and the jobs that ran on them are reported failed instead of staying "running" in GitLab.
   for (const e of executors) await e.fleet.collectGarbage().catch((err) => logger.warn({ executor: e.name, err: errorMessage(err) }, 'start-up garbage collection failed'));
   const journal = new JobJournal(join(stateDir, 'jobs'));
-  const openChannel = gitlabJobChannel({ api, info, clock, logger });
-  await recoverInterruptedJobs({ journal, gitlabUrl: config.gitlab.url, openChannel, outputLimitBytes: config.outputLimitBytes, spoolFallback: join(spoolDir, 'recovered'), logger });
+  const openChannel = gitlabJobChannel({ api, info, clock, logger, metrics, finalUpdateMaxBackoffMs: config.gitlab.finalUpdateMaxBackoffMs });
+  // Jobs an earlier run left unreported are delivered beside the loop, never ahead of new work.
+  const recovery = recoverInterruptedJobs({ journal, gitlabUrl: config.gitlab.url, openChannel, outputLimitBytes: config.outputLimitBytes, spoolFallback: join(spoolDir, 'recovered'), logger });
+  if (recovery.count > 0) logger.info({ jobs: recovery.count }, 'delivering the final states an earlier run left');
 
+  // Preflight: each executor's checks (credentials, subnets × instance types, AMI, …) run now and again on a
+  // schedule; an executor that fails them takes no jobs until they pass, instead of failing the jobs routed
+  // to it. Injected providers (tests, bench) are not described by the config: their gates stay open.
+  const gateOptions = (c: FleetConfig) => ({ fleet: c.fleet, clock, logger, skipChecks: opts.providerFor !== undefined });
+  const gates = await startExecutorGates(config, gateOptions(config));
+  for (const e of executors) {
+    const gate = gates.get(e.name);
+    if (gate) e.gate = gate;
+  }
   const coordinator = new Coordinator({
     concurrent: config.concurrent,
     checkIntervalMs: config.checkIntervalMs,
@@ -204,6 +256,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     onMachineAcquired: (executor, ms) => metrics.machineAcquireSeconds.observe({ executor }, ms / 1000),
     maintenance: [
       { name: 'token-rotation', everyMs: 1_000, run: async () => void (await identity.rotateIfDue()) },
+      { name: 'preflight', everyMs: 15_000, run: async () => void (await gates.tick()) },
       { name: 'garbage-collection', everyMs: 60_000, run: async () => void (await Promise.all(executors.map((e) => e.fleet.collectGarbage(10 * 60_000)))) },
       { name: 'idle-pool', everyMs: 5_000, run: async () => void (await Promise.all(executors.map((e) => e.fleet.reconcile()))) },
       {
@@ -217,10 +270,18 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     ],
   });
 
+  gates.onChange(() => coordinator.wake());
+  let running = config;
   logger.info({ url: config.gitlab.url, systemId, coordinatorId, concurrent: config.concurrent, executors: executors.map((e) => e.name), features: advertisedFeatures(styles) }, 'coordinator started');
   const done = (async () => {
     try {
       await coordinator.run();
+      // Deliveries of an earlier run's jobs get a short grace at the end; what is left stays journaled.
+      const grace = new AbortController();
+      await Promise.race([recovery.done, clock.sleep(CUT_OFF_DELIVERY_GRACE_MS, grace.signal).catch(() => undefined)]);
+      grace.abort();
+      recovery.abandon();
+      await recovery.done;
     } finally {
       for (const e of executors) await e.fleet.releaseAll().catch((err) => logger.error({ executor: e.name, err: errorMessage(err) }, 'could not remove machines at shutdown'));
       for (const p of providers) await p.shutdown().catch(() => undefined);
@@ -238,6 +299,28 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       coordinator.stop();
     },
     machines: () => Object.fromEntries(executors.map((e) => [e.name, e.fleet.counts()])),
+    reload(next) {
+      const plan = planReload(running, next);
+      coordinator.reconfigure(plan);
+      reconfigureExecutorGates(gates, next, gateOptions(next));
+      for (const e of plan.executors) executors.find((x) => x.name === e.name)?.fleet.reconfigure({ maxMachines: e.maxMachines, pool: e.pool });
+      running = {
+        ...running,
+        concurrent: plan.concurrent,
+        executors: running.executors.map((e) => {
+          const n = plan.executors.find((x) => x.name === e.name);
+          if (!n) return e;
+          const { match: _old, ...rest } = e;
+          return { ...rest, maxMachines: n.maxMachines, pool: n.pool, ...(n.match && { match: n.match }) };
+        }),
+      };
+      logger.info({ changed: plan.changed, concurrent: plan.concurrent }, plan.changed.length ? 'config reloaded' : 'config reloaded: nothing to change');
+      if (plan.needsRestart.length) logger.warn({ keys: plan.needsRestart }, 'config reload: these changes need a restart and were not applied');
+      return plan;
+    },
+    reloadFailed(e) {
+      logger.error({ err: errorMessage(e) }, 'config reload failed: the running config stays in force');
+    },
   };
 }
 

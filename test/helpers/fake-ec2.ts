@@ -3,14 +3,22 @@
 // instances from pending to running, terminates idempotently (and fails the whole call for unknown ids, as
 // EC2 does), and can be told to answer capacity errors per subnet / instance type / market, throttling N
 // times, or any other error. Strict where EC2 is strict, so a request EC2 would refuse fails here too.
+// DryRun (RunInstances, DescribeAvailabilityZones) answers DryRunOperation once the request would pass, and
+// an IAM action the test `deny`s answers UnauthorizedOperation, dry or not, as EC2 does.
 
 import {
+  DescribeAvailabilityZonesCommand,
+  DescribeImagesCommand,
   DescribeInstancesCommand,
+  DescribeSecurityGroupsCommand,
   EC2Client,
   EC2ServiceException,
   RunInstancesCommand,
   TerminateInstancesCommand,
+  type DescribeAvailabilityZonesCommandInput,
+  type DescribeImagesCommandInput,
   type DescribeInstancesCommandInput,
+  type DescribeSecurityGroupsCommandInput,
   type Filter,
   type Instance,
   type InstanceStateName,
@@ -27,9 +35,17 @@ export const FAKE_SUBNETS: Readonly<Record<string, string>> = {
 };
 export const FAKE_AMI_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
 export const FAKE_AMI = 'ami-0123456789abcdef0';
+export const FAKE_SECURITY_GROUPS: readonly string[] = ['sg-0ccc3333', 'sg-0ddd4444'];
 
 export type FakeMarket = 'spot' | 'on-demand';
-export type FakeOp = 'RunInstances' | 'DescribeInstances' | 'TerminateInstances' | 'GetParameter';
+export type FakeOp =
+  | 'RunInstances'
+  | 'DescribeInstances'
+  | 'TerminateInstances'
+  | 'GetParameter'
+  | 'DescribeAvailabilityZones'
+  | 'DescribeImages'
+  | 'DescribeSecurityGroups';
 
 export interface FakeInstance {
   id: string;
@@ -94,11 +110,33 @@ export class FakeEc2 {
   readonly runInputs: RunInstancesCommandInput[] = [];
   readonly describeInputs: DescribeInstancesCommandInput[] = [];
   readonly terminateInputs: string[][] = [];
-  readonly calls: Record<FakeOp, number> = { RunInstances: 0, DescribeInstances: 0, TerminateInstances: 0, GetParameter: 0 };
+  readonly calls: Record<FakeOp, number> = {
+    RunInstances: 0,
+    DescribeInstances: 0,
+    TerminateInstances: 0,
+    GetParameter: 0,
+    DescribeAvailabilityZones: 0,
+    DescribeImages: 0,
+    DescribeSecurityGroups: 0,
+  };
   readonly parameters = new Map<string, string>([[FAKE_AMI_PARAMETER, FAKE_AMI]]);
+  /** Security groups that exist. */
+  readonly securityGroups = new Set<string>(FAKE_SECURITY_GROUPS);
+  /** IAM actions the caller is not allowed (`deny`). */
+  readonly denied = new Set<string>();
+  /** RunInstances calls with DryRun (they are in runInputs too, and launch nothing). */
+  dryRuns = 0;
   pendingDescribes: number;
   private capacityFaults: CapacityFault[] = [];
-  private readonly queued: Record<FakeOp, QueuedError[]> = { RunInstances: [], DescribeInstances: [], TerminateInstances: [], GetParameter: [] };
+  private readonly queued: Record<FakeOp, QueuedError[]> = {
+    RunInstances: [],
+    DescribeInstances: [],
+    TerminateInstances: [],
+    GetParameter: [],
+    DescribeAvailabilityZones: [],
+    DescribeImages: [],
+    DescribeSecurityGroups: [],
+  };
   private seq = 0;
   private readonly tokens = new Map<string, string>();
 
@@ -108,6 +146,9 @@ export class FakeEc2 {
     ec2.on(RunInstancesCommand).callsFake((i: RunInstancesCommandInput) => this.runInstances(i));
     ec2.on(DescribeInstancesCommand).callsFake((i: DescribeInstancesCommandInput) => this.describeInstances(i));
     ec2.on(TerminateInstancesCommand).callsFake((i: TerminateInstancesCommandInput) => this.terminateInstances(i));
+    ec2.on(DescribeAvailabilityZonesCommand).callsFake((i: DescribeAvailabilityZonesCommandInput) => this.describeAvailabilityZones(i));
+    ec2.on(DescribeImagesCommand).callsFake((i: DescribeImagesCommandInput) => this.describeImages(i));
+    ec2.on(DescribeSecurityGroupsCommand).callsFake((i: DescribeSecurityGroupsCommandInput) => this.describeSecurityGroups(i));
     mockClient(this.ssm)
       .on(GetParameterCommand)
       .callsFake((i: GetParameterCommandInput) => this.getParameter(i));
@@ -122,6 +163,11 @@ export class FakeEc2 {
 
   clearCapacityFaults(): void {
     this.capacityFaults = [];
+  }
+
+  /** The caller's role lacks `action` (e.g. `ec2:RunInstances`, `iam:PassRole`, `ec2:CreateTags`): UnauthorizedOperation. */
+  deny(action: string): void {
+    this.denied.add(action);
   }
 
   /** The next `times` calls of `op` fail with `code` (default RequestLimitExceeded). */
@@ -156,9 +202,28 @@ export class FakeEc2 {
     if (q) throw awsError(q.code, q.message, q.status);
   }
 
+  /** EC2 evaluates IAM before anything else, for dry runs too. */
+  private authorize(action: string): void {
+    if (!this.denied.has(action)) return;
+    const blob = Buffer.from(`fake encoded authorization failure for ${action}`).toString('base64');
+    throw awsError(
+      'UnauthorizedOperation',
+      `You are not authorized to perform this operation. User: arn:aws:sts::123456789012:assumed-role/fleetrunner-fake/session is not authorized to perform: ${action} because no identity-based policy allows the ${action} action. Encoded authorization failure message: ${blob}`,
+      403,
+    );
+  }
+
+  private dryRunDone(dryRun: boolean | undefined): void {
+    if (dryRun) throw awsError('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
+  }
+
   private runInstances(i: RunInstancesCommandInput) {
     this.runInputs.push(i);
+    if (i.DryRun) this.dryRuns++;
     this.takeQueued('RunInstances');
+    this.authorize('ec2:RunInstances');
+    if (i.TagSpecifications?.length) this.authorize('ec2:CreateTags');
+    if (i.IamInstanceProfile) this.authorize('iam:PassRole');
     if (i.MinCount !== 1 || i.MaxCount !== 1) throw awsError('InvalidParameterValue', 'fake EC2 supports MinCount = MaxCount = 1 only');
     if (!i.ImageId || ![...this.parameters.values()].includes(i.ImageId)) throw awsError('InvalidAMIID.NotFound', `The image id '[${i.ImageId}]' does not exist`);
     const nic = i.NetworkInterfaces?.[0];
@@ -169,6 +234,10 @@ export class FakeEc2 {
     if (!subnet || !(subnet in FAKE_SUBNETS)) throw awsError('InvalidSubnetID.NotFound', `The subnet ID '${subnet}' does not exist`);
     const userData = Buffer.from(i.UserData ?? '', 'base64').toString('utf8');
     if (Buffer.byteLength(userData) > 16 * 1024) throw awsError('InvalidParameterValue', 'User data is limited to 16384 bytes');
+    const groups = nic?.Groups ?? i.SecurityGroupIds ?? [];
+    const missingGroup = groups.find((g) => !this.securityGroups.has(g));
+    if (missingGroup) throw awsError('InvalidGroup.NotFound', `The security group '${missingGroup}' does not exist`);
+    this.dryRunDone(i.DryRun);
     const market: FakeMarket = i.InstanceMarketOptions?.MarketType === 'spot' ? 'spot' : 'on-demand';
     const instanceType = String(i.InstanceType);
     if (i.ClientToken && this.tokens.has(i.ClientToken)) return this.reservation(this.instances.get(this.tokens.get(i.ClientToken)!)!);
@@ -260,6 +329,35 @@ export class FakeEc2 {
       return { InstanceId: id, PreviousState: { Name: previous }, CurrentState: { Name: inst.state } };
     });
     return { TerminatingInstances };
+  }
+
+  private describeAvailabilityZones(i: DescribeAvailabilityZonesCommandInput) {
+    this.takeQueued('DescribeAvailabilityZones');
+    this.authorize('ec2:DescribeAvailabilityZones');
+    this.dryRunDone(i.DryRun);
+    const zones = [...new Set(Object.values(FAKE_SUBNETS))];
+    return { AvailabilityZones: zones.map((ZoneName) => ({ ZoneName, RegionName: 'eu-west-1', State: 'available' as const })) };
+  }
+
+  private describeImages(i: DescribeImagesCommandInput) {
+    this.takeQueued('DescribeImages');
+    this.authorize('ec2:DescribeImages');
+    this.dryRunDone(i.DryRun);
+    const known = new Set(this.parameters.values());
+    for (const id of i.ImageIds ?? []) {
+      if (!/^ami-[0-9a-f]{8,17}$/.test(id)) throw awsError('InvalidAMIID.Malformed', `Invalid id: "${id}"`);
+      if (!known.has(id)) throw awsError('InvalidAMIID.NotFound', `The image id '[${id}]' does not exist`);
+    }
+    return { Images: (i.ImageIds ?? [...known]).map((ImageId) => ({ ImageId, State: 'available' as const })) };
+  }
+
+  private describeSecurityGroups(i: DescribeSecurityGroupsCommandInput) {
+    this.takeQueued('DescribeSecurityGroups');
+    this.authorize('ec2:DescribeSecurityGroups');
+    this.dryRunDone(i.DryRun);
+    const missing = (i.GroupIds ?? []).filter((g) => !this.securityGroups.has(g));
+    if (missing.length) throw awsError('InvalidGroup.NotFound', `The security group${missing.length > 1 ? 's' : ''} '${missing.join(', ')}' does not exist`);
+    return { SecurityGroups: (i.GroupIds ?? [...this.securityGroups]).map((GroupId) => ({ GroupId, VpcId: 'vpc-0fake' })) };
   }
 
   private getParameter(i: GetParameterCommandInput) {
