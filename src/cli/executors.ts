@@ -93,5 +93,8 @@ function buildProvider(e: ExecutorConfig, d: ExecutorFactoryDeps): CapacityProvi
     bootTimeoutMs: e.bootTimeoutMs,
     logger: d.logger,
     ...(e.local?.root !== undefined && { root: e.local.root }),
+    ...(e.local?.jobUser !== undefined && { jobUser: e.local.jobUser }),
+    // The docker style runs `docker` on the machine; the shell style must not have it (root-equivalent).
+    dockerGroup: e.style === 'docker',
   });
 }

@@ -105,6 +105,38 @@ export async function pidsWithEnvEntry(entry: string): Promise<number[]> {
   return found;
 }
 
+/** Live sshd listeners started with `-f <configFile>`. sshd rewrites its command line into one string
+ *  ("sshd: /usr/sbin/sshd -D -e -f <file> [listener] …"), so both forms are matched. */
+export async function sshdPidsWithConfig(configFile: string): Promise<number[]> {
+  const flag = ` -f ${configFile}`;
+  const found: number[] = [];
+  await Promise.all(
+    (await allPids()).map(async (pid) => {
+      const args = await readCmdline(pid);
+      if (args?.some((a) => a === configFile || a.includes(`${flag} `) || a.endsWith(flag))) found.push(pid);
+    }),
+  );
+  return found;
+}
+
+/** Processes any of whose uids (real, effective, saved, filesystem) is `uid`: every process a user started,
+ *  including setuid programs it ran. Sees other users' processes (all of /proc/<pid>/status is world-readable). */
+export async function pidsOfUid(uid: number): Promise<number[]> {
+  const found: number[] = [];
+  await Promise.all(
+    (await allPids()).map(async (pid) => {
+      try {
+        const status = await readFile(`/proc/${pid}/status`, 'latin1');
+        const line = /^Uid:\s+(.*)$/m.exec(status)?.[1];
+        if (line && line.split(/\s+/).map(Number).includes(uid)) found.push(pid);
+      } catch {
+        // gone
+      }
+    }),
+  );
+  return found;
+}
+
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);

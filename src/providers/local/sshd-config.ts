@@ -1,5 +1,10 @@
 // The sshd_config of one local machine. Every session gets the machine's marker and temp dir in its
 // environment: the marker lets terminate find processes that escaped their process group.
+//
+// sshd runs as root when the coordinator does, and lets only the machine's user in, with the machine's
+// client key. StrictModes is off because machine dirs usually live under /tmp, which is world-writable (sticky),
+// and sshd's check would refuse that; the provider instead keeps everything on the path to the
+// authorized_keys file out of the job user's reach (root-owned, not writable by it; see MachineDir).
 
 export const MACHINE_ENV_KEY = 'FLEETRUNNER_LOCAL_MACHINE';
 
@@ -37,7 +42,7 @@ export function renderSshdConfig(c: SshdConfigInput): string {
     `PubkeyAuthentication yes`,
     `PasswordAuthentication no`,
     `KbdInteractiveAuthentication no`,
-    `PermitRootLogin prohibit-password`,
+    `PermitRootLogin ${c.username === 'root' ? 'prohibit-password' : 'no'}`,
     `UsePAM no`,
     `StrictModes no`,
     `PermitUserEnvironment no`,

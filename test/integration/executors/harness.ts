@@ -32,7 +32,8 @@ export interface TestMachine {
 
 export async function startMachine(): Promise<TestMachine> {
   const root = mkdtempSync(join(tmpdir(), 'fr-exec-test-'));
-  const provider = new LocalProvider({ fleet: 'exec-test', root, bootTimeoutMs: 10_000, terminateGraceMs: 1_000 });
+  // dockerGroup: the docker style's tests use these machines too (as root, each has a user of its own).
+  const provider = new LocalProvider({ fleet: 'exec-test', root, bootTimeoutMs: 10_000, terminateGraceMs: 1_000, dockerGroup: true });
   const r = await provider.create(1, { fleet: 'exec-test', executor: 'local', coordinator: 'test' });
   if (r.errors.length > 0) rmSync(root, { recursive: true, force: true });
   expect(r.errors).toEqual([]);
