@@ -1,8 +1,6 @@
 // `fleetrunner run`: the composition root. Reads env/config here only, wires the modules, runs the
 // coordinator until SIGTERM/SIGINT/SIGQUIT, then drains, removes machines, unregisters and exits 0.
 
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -20,9 +18,9 @@ import {
   buildRunnerInfo,
   buildUserAgent,
   createRunnerApi,
+  deploymentIdentity,
   LastUpdateStore,
   registrationInfo,
-  loadSystemId,
   RunnerHealth,
   RunnerIdentity,
   type RunnerFeature,
@@ -128,10 +126,9 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   const spoolDir = join(stateDir, 'spool');
   await mkdir(spoolDir, { recursive: true, mode: 0o700 });
 
-  const { systemId } = await loadSystemId({ machineId: readMachineId(), statePath: join(stateDir, '.runner_system_id') });
-  // Ownership tag: stable across restarts of this coordinator (so it can collect what a crashed run left),
-  // distinct for another coordinator on the same host (another GitLab or runner token), never the token.
-  const coordinatorId = `${systemId}-${createHash('sha256').update(`${config.gitlab.url}\n${configuredToken}`).digest('hex').slice(0, 8)}`;
+  // From the config, not the host: every task of this deployment is the same runner manager in GitLab and
+  // owns the same machines; another fleet or token is someone else.
+  const { systemId, coordinatorId } = deploymentIdentity({ fleet: config.fleet, gitlabUrl: config.gitlab.url, token: configuredToken });
   const styles = config.executors.map((e) => e.style);
   const features = buildFeatures(advertisedFeatures(styles));
   const info = buildRunnerInfo({ version: VERSION, revision: REVISION, platform: process.platform, arch: process.arch, executor: styles.includes('docker') ? 'docker' : 'shell', shell: 'bash', features });
@@ -322,18 +319,6 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       logger.error({ err: errorMessage(e) }, 'config reload failed: the running config stays in force');
     },
   };
-}
-
-function readMachineId(): string | undefined {
-  for (const p of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
-    try {
-      const id = readFileSync(p, 'utf8').trim();
-      if (id) return id;
-    } catch {
-      /* not there */
-    }
-  }
-  return undefined;
 }
 
 /** A glrt- token rotated by an earlier run, bound to the configured token it came from. */

@@ -3,7 +3,6 @@
 // failed (2 for a bad config, in main.ts). Nothing is launched or registered. Tokens are never printed: every
 // line goes through `redact` with the configured and saved tokens.
 
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import type { ExecutorConfig, FleetConfig } from '../config/index.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { CheckResult } from '../core/preflight.js';
-import { buildFeatures, buildRunnerInfo, buildUserAgent, createRunnerApi, GitLabApiError, loadSystemId, redact, type RunnerTokenState } from '../gitlab/index.js';
+import { buildFeatures, buildRunnerInfo, buildUserAgent, createRunnerApi, deploymentIdentity, GitLabApiError, redact, type RunnerTokenState } from '../gitlab/index.js';
 import { preflight, type PreflightDeps } from './preflight.js';
 import { advertisedFeatures } from './run.js';
 import { REVISION, VERSION } from './version.js';
@@ -29,8 +28,6 @@ export interface VerifyOptions {
   gitlabTimeoutMs?: number;
   /** Where the table goes. Default stdout. */
   write?: (text: string) => void;
-  /** Seam: /etc/machine-id, for the system_id (as `run` computes it). */
-  machineId?: () => string | undefined;
 }
 
 /** Every check: the GitLab token first, then each executor's in config order. */
@@ -108,7 +105,7 @@ async function gitlabTokenCheck(config: FleetConfig, clock: Clock, o: VerifyOpti
     ...(o.fetch && { fetch: o.fetch }),
   });
   // The same system_id and info as `run`, so GitLab's record of this runner manager stays as `run` left it.
-  const { systemId } = await loadSystemId({ machineId: (o.machineId ?? readMachineId)(), statePath: join(stateDir, '.runner_system_id') });
+  const { systemId } = deploymentIdentity({ fleet: config.fleet, gitlabUrl: config.gitlab.url, token: configured });
   const styles = config.executors.map((e) => e.style);
   const features = buildFeatures(advertisedFeatures(styles));
   const info = buildRunnerInfo({ version: VERSION, revision: REVISION, platform: process.platform, arch: process.arch, executor: styles.includes('docker') ? 'docker' : 'shell', shell: 'bash', features });
@@ -155,16 +152,4 @@ async function knownTokens(config: FleetConfig): Promise<string[]> {
     if (saved !== undefined) tokens.push(saved);
   }
   return tokens;
-}
-
-function readMachineId(): string | undefined {
-  for (const p of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
-    try {
-      const id = readFileSync(p, 'utf8').trim();
-      if (id) return id;
-    } catch {
-      /* not there */
-    }
-  }
-  return undefined;
 }

@@ -43,14 +43,5 @@ export {
   type RunnerTokenState,
   type TokenRotatedEvent,
 } from './runner-identity.js';
-export {
-  loadSystemId,
-  systemIdFromMachineId,
-  randomSystemId,
-  isValidSystemId,
-  nodeStateFiles,
-  type LoadSystemIdOptions,
-  type LoadedSystemId,
-  type StateFiles,
-} from './system-id.js';
+export { deploymentIdentity, isValidSystemId, type DeploymentIdentity } from './system-id.js';
 export { isRunnerAuthenticationToken, tokenModel, type TokenModel } from './token-model.js';

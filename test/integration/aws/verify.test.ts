@@ -84,7 +84,6 @@ async function verify(cfg: FleetConfig, fake: FakeEc2, extra: Partial<VerifyOpti
   let out = '';
   const code = await runVerify(cfg, {
     clock: new VirtualClock(),
-    machineId: () => 'fleetrunner-verify-test-machine',
     preflight: { awsClients: () => ({ ec2: fake.ec2, ssm: fake.ssm, s3: s3.client(), ecr: () => ecrClient }), random: () => 0.5 },
     write: (s) => (out += s),
     ...extra,
@@ -195,8 +194,7 @@ describe('fleetrunner verify (fake GitLab, fake EC2, s3rver, mocked ECR)', () =>
     fake.failNext('DescribeAvailabilityZones', 1, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
     const results = await verifyChecks(config(), {
       clock: new VirtualClock(),
-      machineId: () => 'fleetrunner-verify-test-machine',
-      preflight: { awsClients: () => ({ ec2: fake.ec2, ssm: fake.ssm, s3: s3.client(), ecr: () => ecrClient }) },
+        preflight: { awsClients: () => ({ ec2: fake.ec2, ssm: fake.ssm, s3: s3.client(), ecr: () => ecrClient }) },
     });
     const by = (check: string) => results.filter((r) => r.executor === 'dind' && r.check === check);
     expect(by('aws-credentials')).toEqual([
@@ -238,15 +236,14 @@ describe('fleetrunner verify (fake GitLab, fake EC2, s3rver, mocked ECR)', () =>
     const results: CheckResult[] = await verifyChecks(cfg, {
       executor: 'local',
       clock: new VirtualClock(),
-      machineId: () => 'fleetrunner-verify-test-machine',
-      preflight: { sshdPath: join(dir, 'no-sshd-here') },
+        preflight: { sshdPath: join(dir, 'no-sshd-here') },
     });
     expect(results.map((r) => [r.executor, r.check, r.status, r.code])).toEqual([
       ['gitlab', 'gitlab-token', 'pass', undefined],
       ['local', 'sshd', 'fail', 'ENOENT'],
     ]);
     writeFileSync(join(dir, 'sshd'), '#!/bin/sh\n', { mode: 0o755 });
-    const ok = await verifyChecks(cfg, { executor: 'local', machineId: () => 'x', preflight: { sshdPath: join(dir, 'sshd') } });
+    const ok = await verifyChecks(cfg, { executor: 'local', preflight: { sshdPath: join(dir, 'sshd') } });
     expect(ok.find((r) => r.check === 'sshd')?.status).toBe('pass');
   });
 });
