@@ -43,6 +43,7 @@ const CHECKS: Record<string, { shell?: RegExp[]; docker?: RegExp[]; both?: RegEx
   'pipeline-name-set': { both: [/name=Nightly build/] },
   'image-from-variable': { docker: [/Using Docker executor with image registry\.gitlab\.invalid\/group\/app\/builder:1/] },
   'cache-policy-variable': { both: [/Checking cache for deps-protected/] },
+  'docker-user-int': { docker: [/file variable content/, /Uploading artifacts/] },
   hooks: { both: [/pre-get-sources[\s\S]*post-get-sources[\s\S]*\bscript\b/] },
   services: { docker: [/docker:dind/, /postgres:16/, /redis:7/] },
 };
@@ -61,6 +62,14 @@ function jobsFor(style: 'shell' | 'docker'): JobSpec[] {
     }
     // The shell style runs on the machine itself, where the image's user does not apply.
     if (name === 'docker-user-int' && style === 'shell') spec.script = ['id'];
+    if (name === 'docker-user-int' && style === 'docker') {
+      // As uid 1000 the job writes in the checkout and reads a file variable; the machine's own stages
+      // after it (artifacts, cleanup) still work on what it wrote.
+      const variables = [...(payload.variables as unknown[]), { key: 'FIXTURE_FILE', value: 'file variable content', public: false, masked: false, file: true }];
+      const artifacts = [{ name: null, paths: ['out/'], when: null, expire_in: null, artifact_type: 'archive', artifact_format: 'zip' }];
+      spec.payload = { ...payload, variables, artifacts };
+      spec.script = ['test "$(id -u)" = 1000', 'mkdir -p out', 'id -u > out/uid.txt', 'cat "$FIXTURE_FILE"'];
+    }
     jobs.push(spec);
   }
   return jobs;
@@ -103,6 +112,7 @@ describe.each(['shell', 'docker'] as const)('e2e: Rails-shaped payloads in the %
     expect(byName.get('sparse-entries')!.artifacts.map((a) => a.type).sort()).toEqual(['archive', 'junit']);
     expect(byName.get('sparse-entries')!.traceText).not.toMatch(/Downloading artifacts/);
     expect(byName.get('untracked-only')!.artifacts.map((a) => a.type)).toEqual(['archive']);
+    if (style === 'docker') expect(byName.get('docker-user-int')!.artifacts.map((a) => a.type)).toEqual(['archive']);
     // `pull` from $CACHE_POLICY: restored (nothing there yet), never archived.
     expect(byName.get('cache-policy-variable')!.traceText).not.toMatch(/Creating cache/);
 

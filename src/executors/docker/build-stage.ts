@@ -48,13 +48,15 @@ export interface DockerStageTransportOptions {
   prefix: string;
   buildContainer(name: string): BuildContainer;
   killGraceMs: number;
-  /** Runs once, before the first user stage (hands the checkout to the image's user). */
+  /** Runs before the first user stage (hands the checkout to the image's user)… */
   beforeUserStages?: () => Promise<void>;
+  /** …and before the first machine stage after them (hands it back). */
+  afterUserStages?: () => Promise<void>;
 }
 
 export class DockerStageTransport implements StageTransport {
   private n = 0;
-  private handedOver: Promise<void> | undefined;
+  private inUserStages = false;
 
   constructor(private readonly o: DockerStageTransportOptions) {}
 
@@ -63,10 +65,16 @@ export class DockerStageTransport implements StageTransport {
     const safe = stage.name.replace(/[^A-Za-z0-9_.-]/g, '_');
     const pidFile = `${this.o.shell.runDir}/stage-${n}-${safe}.pid`;
     if (stage.phase === 'predefined') {
+      if (this.inUserStages) {
+        this.inUserStages = false;
+        await this.o.afterUserStages?.();
+      }
       return runRemoteStage({ conn: this.o.shell.conn, script: stage.script, pidFile, trace: this.o.trace, stop, killGraceMs: this.o.killGraceMs });
     }
-    this.handedOver ??= this.o.beforeUserStages?.() ?? Promise.resolve();
-    await this.handedOver;
+    if (!this.inUserStages) {
+      this.inUserStages = true;
+      await this.o.beforeUserStages?.();
+    }
     const container = this.o.buildContainer(`${this.o.prefix}-${n}-${safe}`);
     const marker = `${this.o.shell.runDir}/stage-${n}.not-started`;
     const remove = () => {

@@ -91,26 +91,16 @@ export function serviceContainerArgs(c: ServiceContainer): string[] {
 }
 
 /**
- * Gives the job's files back to the machine user (`owner` = "uid:gid"). Containers run as root, so what a
- * job writes in the shared builds dir is root's; a non-root SSH user could not clean or re-fetch it on the
- * next job of a pooled machine. Runs in the job image (root, no network); needs its `chown`.
+ * Makes `owner` (a name or uid[:gid], resolved in the job image) own `paths` in the builds dir: the checkout
+ * goes to the image's `executor_opts.docker.user` before the user stages (the machine's stages made it), and
+ * the job's files come back to the machine user after them (containers run as root by default, and a
+ * non-root SSH user could not clean or re-fetch root's files). Runs in the job image as root, no network;
+ * needs its `chown`. gitlab-runner gets there with umask 0000 in its helper; a chown keeps files private.
  */
-export function handBackArgs(o: { jobId: number; image: string; buildsDir: string; owner: string; paths: readonly string[] }): string[] {
+export function chownArgs(o: { jobId: number; image: string; buildsDir: string; owner: string; paths: readonly string[] }): string[] {
   return [
     'docker', 'run', '--rm', '--label', `${JOB_LABEL}=${o.jobId}`, '--network', 'none', '--user', '0:0',
-    '-v', `${o.buildsDir}:${o.buildsDir}`, '--entrypoint', 'chown', o.image, '-R', o.owner, ...o.paths,
-  ];
-}
-
-/**
- * Gives the checkout to the job image's `user` (executor_opts.docker.user, a name or uid[:gid] resolved in
- * the image) before the user stages: the machine's stages made it, and a non-root user could not write in
- * it otherwise. gitlab-runner gets there with umask 0000 in its helper; a chown keeps the files private.
- */
-export function handOverArgs(o: { jobId: number; image: string; buildsDir: string; user: string; paths: readonly string[] }): string[] {
-  return [
-    'docker', 'run', '--rm', '--label', `${JOB_LABEL}=${o.jobId}`, '--network', 'none', '--user', '0:0',
-    '-v', `${o.buildsDir}:${o.buildsDir}`, '--entrypoint', 'chown', o.image, '-R', o.user, ...o.paths,
+    '-v', `${o.buildsDir}:${o.buildsDir}`, '--entrypoint', 'chown', o.image, '-R', '--', o.owner, ...o.paths,
   ];
 }
 

@@ -149,6 +149,7 @@ export class DockerExecutor extends SshExecutorBase implements Executor {
           buildContainer: (name) => job_.buildContainer(name),
           killGraceMs: this.o.killGraceMs ?? 5_000,
           beforeUserStages: () => job_.handOver(),
+          afterUserStages: () => job_.handBack(),
         }),
         trace,
         cancel: ctx.cancel,

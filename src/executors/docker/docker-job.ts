@@ -14,8 +14,7 @@ import {
   CONTAINER_DOCKER_CONFIG_DIR,
   JOB_LABEL,
   commandLine,
-  handBackArgs,
-  handOverArgs,
+  chownArgs,
   isRootUser,
   parseVolume,
   removeByLabelScript,
@@ -70,6 +69,8 @@ export class DockerJob {
   private readonly buildEnvFile: string;
   /** "uid:gid" of the machine user, when it is not root (files are handed back to it at the end). */
   private owner: string | undefined;
+  /** The checkout belongs to the job image's user (between the user stages and the machine's own). */
+  private handedToImageUser = false;
 
   constructor(private readonly o: DockerJobOptions) {
     this.prefix = `fr-${o.job.id}-${randomBytes(4).toString('hex')}`;
@@ -179,9 +180,23 @@ export class DockerJob {
   async handOver(): Promise<void> {
     const user = this.o.containers.image?.user;
     if (isRootUser(user)) return;
-    const argv = handOverArgs({ jobId: this.o.job.id, image: this.image, buildsDir: this.o.buildsDir, user: user!, paths: [this.o.projectDir, `${this.o.projectDir}.tmp`] });
-    const r = await this.o.shell.exec(`${commandLine(argv)} 2>&1 | grep -v 'No such file or directory'`);
-    if (r.stdout.trim() !== '') this.o.trace.warning(`could not give the checkout to user ${user}: ${lastLines(r.stdout, 2)}`);
+    const problem = await this.giveFilesTo(user!);
+    if (problem) this.o.trace.warning(`could not give the checkout to user ${user}: ${problem}`);
+    this.handedToImageUser = true;
+  }
+
+  /** After the user stages, before the machine's own (cache, artifacts, cleanup): the files come back. */
+  async handBack(): Promise<void> {
+    if (!this.handedToImageUser) return;
+    this.handedToImageUser = false;
+    const problem = await this.giveFilesTo(this.owner ?? '0:0');
+    if (problem) this.o.trace.warning(`could not give the job's files back to the machine user: ${problem}`);
+  }
+
+  private async giveFilesTo(owner: string, timeoutMs?: number): Promise<string | undefined> {
+    const argv = chownArgs({ jobId: this.o.job.id, image: this.image, buildsDir: this.o.buildsDir, owner, paths: [this.o.projectDir, `${this.o.projectDir}.tmp`] });
+    const r = await this.o.shell.exec(`${commandLine(argv)} 2>&1 | grep -v 'No such file or directory'`, timeoutMs);
+    return r.stdout.trim() === '' ? undefined : lastLines(r.stdout, 2);
   }
 
   /** Hands the job's files back to the machine user (when it is not root), then removes every
@@ -189,10 +204,8 @@ export class DockerJob {
   async teardown(timeoutMs: number, userStagesRan: boolean): Promise<string | undefined> {
     let problem: string | undefined;
     if (userStagesRan && this.owner !== undefined) {
-      const dirs = [this.o.projectDir, `${this.o.projectDir}.tmp`];
-      const argv = handBackArgs({ jobId: this.o.job.id, image: this.image, buildsDir: this.o.buildsDir, owner: this.owner, paths: dirs });
-      const r = await this.o.shell.exec(`${commandLine(argv)} 2>&1 | grep -v 'No such file or directory'`, timeoutMs);
-      if (r.stdout.trim() !== '') problem = `could not give the job's files back to the machine user: ${lastLines(r.stdout, 2)}`;
+      const failed = await this.giveFilesTo(this.owner, timeoutMs);
+      if (failed) problem = `could not give the job's files back to the machine user: ${failed}`;
     }
     await this.o.shell.check(removeByLabelScript(this.o.job.id), 'could not remove the job\'s containers', timeoutMs);
     return problem;

@@ -322,12 +322,12 @@ describe('pull credentials', () => {
 
 describe('handing files back', () => {
   it('the hand-back command gives root-owned files in the builds dir to the machine user', async () => {
-    const { handBackArgs } = await import('../../../src/executors/docker/docker-args.js');
+    const { chownArgs } = await import('../../../src/executors/docker/docker-args.js');
     const { mkdtempSync, statSync } = await import('node:fs');
     const { execFileSync } = await import('node:child_process');
     const dir = mkdtempSync(join(m.info.buildsDir, 'handback-'));
     docker('run', '--rm', '-v', `${m.info.buildsDir}:${m.info.buildsDir}`, BUSYBOX_IMAGE, 'sh', '-c', `mkdir -p ${dir}/p/sub && echo x > ${dir}/p/sub/f && mkdir ${dir}/p.tmp`);
-    const argv = handBackArgs({ jobId: 5, image: BUSYBOX_IMAGE, buildsDir: m.info.buildsDir, owner: '65534:65534', paths: [`${dir}/p`, `${dir}/p.tmp`] });
+    const argv = chownArgs({ jobId: 5, image: BUSYBOX_IMAGE, buildsDir: m.info.buildsDir, owner: '65534:65534', paths: [`${dir}/p`, `${dir}/p.tmp`] });
     execFileSync(argv[0]!, argv.slice(1));
     expect(statSync(`${dir}/p/sub/f`).uid).toBe(65534);
     expect(statSync(`${dir}/p.tmp`).gid).toBe(65534);

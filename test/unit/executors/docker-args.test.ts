@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { JobPayload } from '../../../src/core/index.js';
 import { derivedAliases, serviceAliases } from '../../../src/executors/docker/aliases.js';
 import { buildStageScript } from '../../../src/executors/docker/build-stage.js';
-import { DETECT_SHELL, buildContainerArgs, commandLine, handBackArgs, handOverArgs, isRootUser, parseVolume, removeByLabelScript, serviceContainerArgs } from '../../../src/executors/docker/docker-args.js';
+import { DETECT_SHELL, buildContainerArgs, commandLine, chownArgs, isRootUser, parseVolume, removeByLabelScript, serviceContainerArgs } from '../../../src/executors/docker/docker-args.js';
 import { DockerJob, envFileContent } from '../../../src/executors/docker/docker-job.js';
 import type { MachineShell } from '../../../src/executors/docker/machine-shell.js';
 import type { DockerStyleSettings } from '../../../src/executors/docker/options.js';
@@ -141,10 +141,10 @@ describe('quoting and parsing', () => {
 
 describe('handing files back to a non-root machine user', () => {
   it('runs chown -R as root in the job image, without network, labelled with the job', () => {
-    const argv = handBackArgs({ jobId: 9, image: 'alpine:3', buildsDir: '/builds', owner: '1000:1000', paths: ['/builds/g/p', '/builds/g/p.tmp'] });
+    const argv = chownArgs({ jobId: 9, image: 'alpine:3', buildsDir: '/builds', owner: '1000:1000', paths: ['/builds/g/p', '/builds/g/p.tmp'] });
     expect(argv).toEqual([
       'docker', 'run', '--rm', '--label', 'fleetrunner.job=9', '--network', 'none', '--user', '0:0',
-      '-v', '/builds:/builds', '--entrypoint', 'chown', 'alpine:3', '-R', '1000:1000', '/builds/g/p', '/builds/g/p.tmp',
+      '-v', '/builds:/builds', '--entrypoint', 'chown', 'alpine:3', '-R', '--', '1000:1000', '/builds/g/p', '/builds/g/p.tmp',
     ]);
   });
 });
@@ -248,10 +248,10 @@ describe('handing the checkout to the image user (executor_opts.docker.user)', (
     for (const u of ['1000', '1000:1000', 'nobody', 'app:app', '0:1000']) expect(isRootUser(u)).toBe(false);
   });
 
-  it('chowns the project and its tmp dir as root in the job image, resolving the name there', () => {
-    expect(handOverArgs({ jobId: 7, image: 'img:1', buildsDir: '/builds', user: 'nobody', paths: ['/builds/g/p', '/builds/g/p.tmp'] })).toEqual([
+  it('chowns the project and its tmp dir as root in the job image; a user from the payload is never read as an option', () => {
+    expect(chownArgs({ jobId: 7, image: 'img:1', buildsDir: '/builds', owner: '-h', paths: ['/builds/g/p', '/builds/g/p.tmp'] })).toEqual([
       'docker', 'run', '--rm', '--label', 'fleetrunner.job=7', '--network', 'none', '--user', '0:0',
-      '-v', '/builds:/builds', '--entrypoint', 'chown', 'img:1', '-R', 'nobody', '/builds/g/p', '/builds/g/p.tmp',
+      '-v', '/builds:/builds', '--entrypoint', 'chown', 'img:1', '-R', '--', '-h', '/builds/g/p', '/builds/g/p.tmp',
     ]);
   });
 });
