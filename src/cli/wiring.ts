@@ -72,8 +72,7 @@ export function gitlabJobChannel(o: { api: RunnerApi; info: RunnerInfo; clock: C
           const r = await session!.finish(outcome);
           if (r.abandoned) o.logger.warn({ job: job.id, lastStatus: r.lastStatus }, 'final job state not delivered before shutdown; the next start delivers it');
           else if (!r.accepted && !r.ended) o.logger.error({ job: job.id, lastStatus: r.lastStatus }, 'GitLab refused the final job state');
-          // Refused for good (gaveUp) is as final as accepted: retrying it after a restart would not change it.
-          return isDelivered(r) || r.gaveUp === true ? 'delivered' : 'pending';
+          return isDelivered(r) ? 'delivered' : 'pending';
         } catch (e) {
           o.logger.error({ job: job.id, err: (e as Error).message }, 'final job update failed');
           return 'pending';

@@ -22,10 +22,6 @@ export interface TraceTiming {
   /** Keep-alive PUT once no PATCH/PUT succeeded for this long. */
   forceSendIntervalMs: number;
   maxPatchBytes: number;
-  /** Final update rounds that may fail with an answer that is neither transient nor final (a 4xx GitLab
-   *  should never send) before giving up. Transient failures — 5xx, 408, 429, no answer — never give up:
-   *  a result is delivered however long GitLab is away. */
-  finalUpdateRetryLimit: number;
   finalUpdateBackoffMinMs: number;
   /** Cap on the wait between two final update rounds. */
   finalUpdateBackoffMaxMs: number;
@@ -38,7 +34,6 @@ export const DEFAULT_TRACE_TIMING: TraceTiming = {
   maxIntervalMs: 900_000,
   forceSendIntervalMs: 30_000,
   maxPatchBytes: MAX_TRACE_PATCH_BYTES,
-  finalUpdateRetryLimit: 10,
   finalUpdateBackoffMinMs: 1_000,
   finalUpdateBackoffMaxMs: 300_000,
   maxRangeMismatches: 10,
@@ -62,8 +57,6 @@ export interface FinishResult {
   ended?: TraceAbortReason;
   /** stop() was called before GitLab took the final state: it is still to be delivered (by a successor). */
   abandoned?: boolean;
-  /** A non-transient failure repeated finalUpdateRetryLimit times: given up. */
-  gaveUp?: boolean;
   /** Status of the last final PUT (0: no answer, undefined: none sent). */
   lastStatus?: number;
   /** Final update rounds that failed before the result. */
@@ -168,9 +161,8 @@ export class JobTraceSession {
     await this.loop;
     this.intervalMs = this.t.initialIntervalMs; // GitLab sets the pace again for the final update
     const result: FinishResult = { accepted: false, failedRounds: 0 };
-    const abortedBefore = this.abortReason !== undefined;
+    const abortedBefore = this.abortReason;
     const since = this.o.clock.now();
-    let permanentFailures = 0;
     try {
       for (;;) {
         const round = await this.finalRound(outcome, result);
@@ -178,16 +170,16 @@ export class JobTraceSession {
         if (round === 'stop' && this.abortReason) result.ended = this.abortReason;
         if (round !== 'failed') break;
         result.failedRounds++;
-        const transient = isTransientStatus(this.lastFailureStatus);
-        if (!transient) permanentFailures++;
-        // An aborted job gets at most one more PATCH and one PUT (docs/gitlab-protocol.md §3.3).
-        if (abortedBefore || permanentFailures >= this.t.finalUpdateRetryLimit) {
-          result.gaveUp = true;
-          this.logger.error({ rounds: result.failedRounds, lastStatus: this.lastFailureStatus }, 'final job update refused; giving up');
+        // A job GitLab had already ended gets at most one more PATCH and one PUT (docs/gitlab-protocol.md §3.3).
+        if (abortedBefore) {
+          result.ended = abortedBefore;
           break;
         }
+        // Every other failure is retried: only GitLab can end a job. An answer that is not transient (a 4xx
+        // GitLab should never send) is an error worth a look, but giving up would leave the job running.
         const waitMs = this.finalBackoffMs(result.failedRounds - 1);
-        this.logger.warn(
+        const transient = isTransientStatus(this.lastFailureStatus);
+        this.logger[transient ? 'warn' : 'error'](
           { attempt: result.failedRounds, lastStatus: this.lastFailureStatus, waitingForS: Math.round((this.o.clock.now() - since) / 1000), nextInS: Math.round(waitMs / 1000) },
           'final job state not delivered yet; retrying',
         );
@@ -198,7 +190,7 @@ export class JobTraceSession {
     } finally {
       this.phase = 'done';
     }
-    if (!isDelivered(result) && !result.gaveUp) result.abandoned = true;
+    if (!isDelivered(result)) result.abandoned = true;
     else if (result.failedRounds > 0 && isDelivered(result)) {
       this.logger.info({ rounds: result.failedRounds, waitedS: Math.round((this.o.clock.now() - since) / 1000) }, 'final job state delivered after GitLab was unavailable');
     }
@@ -266,8 +258,16 @@ export class JobTraceSession {
         this.lastSentAt = this.o.clock.now();
         return 'sent';
       case 416:
-        this.sentOffset = this.offsetWithin(res.rangeEnd, 0);
         this.lastSentAt = this.o.clock.now();
+        if (res.rangeEnd !== undefined && Number.isSafeInteger(res.rangeEnd) && res.rangeEnd > this.o.trace.size) {
+          // GitLab holds more than this log (a spool lost or cut short before a restart): what it has is
+          // kept, there is nothing to add, and the final PUT still goes.
+          this.sentOffset = this.o.trace.size;
+          this.patchingStopped = true;
+          this.logger.warn({ local: this.o.trace.size, stored: res.rangeEnd }, 'GitLab holds more of the trace than this log; sending no more of it');
+          return 'nothing';
+        }
+        this.sentOffset = this.offsetWithin(res.rangeEnd, 0);
         this.logger.warn({ sent: start, stored: this.sentOffset }, 'trace range mismatch; resuming where GitLab is');
         return 'range';
       case 404:

@@ -338,7 +338,7 @@ describe('final update', () => {
   it('5xx, 429 and no answer are retried for as long as it takes, with a backoff capped at finalUpdateBackoffMaxMs', async () => {
     for (let i = 0; i < 20; i++) finalReplies.push({ status: i % 3 === 0 ? 429 : 502 });
     finalReplies.push({ status: 200 });
-    const s = session(new MemoryTrace('x'), { timing: { finalUpdateRetryLimit: 4, finalUpdateBackoffMaxMs: 10_000 } });
+    const s = session(new MemoryTrace('x'), { timing: { finalUpdateBackoffMaxMs: 10_000 } });
     expect(await s.finish(success)).toEqual({ accepted: true, failedRounds: 20, lastStatus: 200 });
     expect(puts()).toHaveLength(21);
     const at = puts().map((p) => p.at!);
@@ -348,15 +348,21 @@ describe('final update', () => {
     expect(gaps.slice(-5).every((g) => g >= 5_000)).toBe(true);
   });
 
-  it('an answer that is neither transient nor final (400) gives up after the retry limit', async () => {
-    finalReplies.push({ status: 400 }, { status: 502 }, { status: 200 });
-    const s = session(new MemoryTrace('x'));
-    expect(await s.finish(success)).toEqual({ accepted: true, failedRounds: 2, lastStatus: 200 });
-    gitlab.requests.length = 0;
-    for (let i = 0; i < 20; i++) finalReplies.push({ status: 400 });
-    const limited = session(new MemoryTrace('y'), { timing: { finalUpdateRetryLimit: 4, finalUpdateBackoffMaxMs: 10_000 } });
-    expect(await limited.finish(success)).toEqual({ accepted: false, gaveUp: true, failedRounds: 4, lastStatus: 400 });
-    expect(puts()).toHaveLength(4);
+  it('an answer that is neither transient nor final (400) is retried too: only GitLab ends a job', async () => {
+    for (let i = 0; i < 12; i++) finalReplies.push({ status: 400 });
+    finalReplies.push({ status: 200 });
+    const s = session(new MemoryTrace('y'), { timing: { finalUpdateBackoffMaxMs: 10_000 } });
+    expect(await s.finish(success)).toEqual({ accepted: true, failedRounds: 12, lastStatus: 200 });
+    expect(puts()).toHaveLength(13);
+  });
+
+  it('GitLab holding more trace than the local log (a spool lost before a restart) sends no more PATCHes and still PUTs', async () => {
+    patchReplies.push(() => ({ status: 416, headers: { Range: '0-5000' } }));
+    finalReplies.push({ status: 200 });
+    const s = session(new MemoryTrace('short local log\n'));
+    expect(await s.finish(success)).toEqual({ accepted: true, failedRounds: 0, lastStatus: 200 });
+    expect(gitlab.requests.filter((r) => r.method === 'PATCH')).toHaveLength(1);
+    expect(puts()).toHaveLength(1);
   });
 
   it('the interval resets to 3 s for the final update', async () => {
