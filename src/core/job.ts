@@ -131,3 +131,29 @@ export interface JobPayload {
   /** A `run:` (CI steps) job sends this JSON string instead of `steps`. */
   run?: string;
 }
+
+/**
+ * A job known only by its id and token: enough to acknowledge it, write into its trace and report its final
+ * state, nothing that could run. Stands in for a payload that could not be read, and for a journal entry.
+ */
+export function jobStub(id: number, token: string, failureReasons?: string[]): JobPayload {
+  const job: JobPayload = {
+    id,
+    token,
+    allow_git_fetch: false,
+    job_info: { name: '', stage: '', project_id: 0, project_name: '', project_full_path: '' },
+    git_info: { repo_url: '', ref: '', sha: '', before_sha: '', refspecs: [], depth: 0, repo_object_format: 'sha1' },
+    runner_info: {},
+    variables: [],
+    steps: [],
+    services: [],
+    artifacts: [],
+    cache: [],
+    credentials: [],
+    dependencies: [],
+    features: { trace_sections: false, token_mask_prefixes: [] },
+    hooks: [],
+  };
+  if (failureReasons) job.features.failure_reasons = failureReasons;
+  return job;
+}

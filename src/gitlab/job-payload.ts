@@ -6,7 +6,9 @@
 // Unknown keys are dropped: nothing downstream reads them.
 
 import { z } from 'zod';
-import type { JobPayload } from '../core/job.js';
+import { jobStub, type JobPayload } from '../core/job.js';
+
+export { jobStub };
 
 /** Wraps a schema so that `null` and a missing key both become `fallback`. */
 function orDefault<T extends z.ZodType>(schema: T, fallback: () => z.output<T>) {
@@ -29,10 +31,11 @@ const optNumber = z
   .number()
   .nullish()
   .transform((v) => v ?? undefined);
+// gitlab-runner reads these as plain strings: a value it does not know behaves as the default.
 const when = z
-  .enum(['on_success', 'on_failure', 'always'])
+  .string()
   .nullish()
-  .transform((v) => v ?? 'on_success');
+  .transform((v): 'on_success' | 'on_failure' | 'always' => (v === 'on_failure' || v === 'always' ? v : 'on_success'));
 
 const variable = z
   .object({
@@ -173,9 +176,9 @@ const payloadSchema = z.object({
     refspecs: strList,
     depth: orDefault(z.number().int().nonnegative(), () => 0),
     repo_object_format: z
-      .enum(['sha1', 'sha256'])
+      .string()
       .nullish()
-      .transform((v) => v ?? 'sha1'),
+      .transform((v): 'sha1' | 'sha256' => (v === 'sha256' ? 'sha256' : 'sha1')),
     protected: optBool,
   }),
   runner_info: orDefault(z.object({ timeout: optNumber, runner_session_url: optStr }), () => ({ timeout: undefined, runner_session_url: undefined })),
@@ -220,32 +223,6 @@ export function parseJobPayload(body: unknown): JobPayloadParse {
     if (Array.isArray(reasons) && reasons.every((x) => typeof x === 'string')) out.failureReasons = reasons;
   }
   return out;
-}
-
-/**
- * A job known only by its id and token: enough to acknowledge it, write into its trace and report its final
- * state, nothing that could run. Stands in for a payload that could not be read, and for a journal entry.
- */
-export function jobStub(id: number, token: string, failureReasons?: string[]): JobPayload {
-  const job: JobPayload = {
-    id,
-    token,
-    allow_git_fetch: false,
-    job_info: { name: '', stage: '', project_id: 0, project_name: '', project_full_path: '' },
-    git_info: { repo_url: '', ref: '', sha: '', before_sha: '', refspecs: [], depth: 0, repo_object_format: 'sha1' },
-    runner_info: {},
-    variables: [],
-    steps: [],
-    services: [],
-    artifacts: [],
-    cache: [],
-    credentials: [],
-    dependencies: [],
-    features: { trace_sections: false, token_mask_prefixes: [] },
-    hooks: [],
-  };
-  if (failureReasons) job.features.failure_reasons = failureReasons;
-  return job;
 }
 
 /** `["services", 0, "alias"]` → `services[0].alias`. */

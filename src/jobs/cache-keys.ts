@@ -47,7 +47,9 @@ export function cacheEntries(job: JobPayload, vars: VariableSet): CacheEntry[] {
     const global = vars.get('CACHE_FALLBACK_KEY');
     // GitLab ignores a global fallback that would reach a protected cache.
     if (global && !global.endsWith('-protected')) keys.push(global);
-    return { keys: [...new Set(keys.filter((k) => k !== ''))], cache, ...cachePolicy(cache, vars, i) };
+    // An entry with nothing to cache is skipped before its policy is read, as gitlab-runner does.
+    const policy = hasContent(cache) ? cachePolicy(cache, vars, i) : { pull: false, push: false };
+    return { keys: [...new Set(keys.filter((k) => k !== ''))], cache, ...policy };
   });
 }
 

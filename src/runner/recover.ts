@@ -5,11 +5,11 @@
 // - An entry without one was running when the coordinator died; its machine is gone (start-up garbage
 //   collection removes it), so it is reported as a system failure with a line saying what happened.
 
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { errorMessage } from '../core/errors.js';
+import { jobStub } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 import { failed } from '../core/outcome.js';
-import { jobStub } from '../gitlab/job-payload.js';
 import type { JobJournal, JournalEntry } from './job-journal.js';
 import type { JobChannel, OpenJobChannel } from './ports.js';
 import { FileTraceLog } from './trace/file-trace-log.js';
@@ -40,12 +40,15 @@ export function recoverInterruptedJobs(o: {
   let abandoned = false;
   const one = async (e: JournalEntry): Promise<void> => {
     const spooled = existsSync(e.spoolPath);
-    const log = spooled ? FileTraceLog.reopen(e.spoolPath, o.outputLimitBytes) : new FileTraceLog(`${o.spoolFallback}-${e.jobId}`, o.outputLimitBytes);
+    const spoolPath = spooled ? e.spoolPath : `${o.spoolFallback}-${e.jobId}`;
+    const log = spooled ? FileTraceLog.reopen(spoolPath, o.outputLimitBytes) : new FileTraceLog(spoolPath, o.outputLimitBytes);
     const outcome = e.outcome ?? failed('runner_system_failure', 'coordinator restarted');
     let delivered = false;
     try {
       if (!e.outcome) log.append(Buffer.from(INTERRUPTED));
       else if (!spooled) log.append(Buffer.from(TRACE_LOST));
+      // Decided once: a crash during this delivery must not add the note again or change the outcome.
+      if (!e.outcome || !spooled) o.journal.record({ ...e, outcome, spoolPath });
       const channel = o.openChannel(jobStub(e.jobId, e.jobToken, e.failureReasons), log);
       channels.add(channel);
       if (abandoned) channel.abandon();
@@ -58,13 +61,9 @@ export function recoverInterruptedJobs(o: {
     } finally {
       if (delivered) {
         log.dispose();
-        rmSync(e.spoolPath, { force: true });
         o.journal.remove(e.jobId, e.gitlabUrl);
       } else {
-        log.close();
-        // Keep what is needed to try again: the outcome decided now, and a spool at the entry's path.
-        if (!spooled) o.journal.record({ ...e, outcome, spoolPath: `${o.spoolFallback}-${e.jobId}` });
-        else if (!e.outcome) o.journal.record({ ...e, outcome });
+        log.close(); // the entry and its spool stay for the next start
       }
     }
   };

@@ -3,7 +3,7 @@
 // result once GitLab is back, not a "coordinator restarted" failure.
 import { describe, expect, it } from 'vitest';
 import { createSimplePipeline, startStack, waitFinished } from './harness.js';
-import { BACKOFF_CAP, LINES, linesInOrder, OUTAGE_MS, waitForRequest } from './outage.js';
+import { BACKOFF_CAP, LINES, linesInOrder, OUTAGE_MS, waitForLog, waitForRequest } from './outage.js';
 
 describe('e2e: final state through a GitLab outage and a coordinator restart', () => {
   it('a restarted coordinator delivers the real result and the whole trace after the outage', async () => {
@@ -21,6 +21,7 @@ describe('e2e: final state through a GitLab outage and a coordinator restart', (
       expect(linesInOrder(job.traceText)).toBe(true);
       expect(job.traceText).toContain('exit code 3');
       expect(job.traceText).not.toContain('coordinator stopped unexpectedly');
+      await waitForLog(() => stack.log(), /delivered the final state of a job that ended before a restart/);
       expect(stack.log()).toMatch(/delivered the final state of a job that ended before a restart/);
       expect(await stack.stop()).toBe(0);
       expect(stack.fake.violations).toEqual([]);

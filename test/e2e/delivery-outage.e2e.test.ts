@@ -4,7 +4,7 @@
 // 10 rounds (4–6 minutes) and the job stayed "running" until its timeout.
 import { describe, expect, it } from 'vitest';
 import { createSimplePipeline, startStack, waitFinished } from './harness.js';
-import { BACKOFF_CAP, LINES, linesInOrder, OUTAGE_MS, waitForRequest } from './outage.js';
+import { BACKOFF_CAP, LINES, linesInOrder, OUTAGE_MS, waitForLog, waitForRequest } from './outage.js';
 
 describe('e2e: final state through a 7-minute GitLab outage', () => {
   it('delivers the final state and the whole trace after the outage', async () => {
@@ -19,6 +19,7 @@ describe('e2e: final state through a 7-minute GitLab outage', () => {
       expect(job.finishedAt! - outageStart.at).toBeGreaterThanOrEqual(OUTAGE_MS);
       expect(linesInOrder(job.traceText)).toBe(true);
       expect(job.traceText).toContain('Job succeeded');
+      await waitForLog(() => stack.log(), /final job state delivered after GitLab was unavailable/);
       const log = stack.log();
       expect(log).toMatch(/final job state not delivered yet; retrying/);
       expect(log).toMatch(/"waitingForS":[1-9]\d{2}/); // a line per attempt says how long it has waited

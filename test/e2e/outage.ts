@@ -28,3 +28,10 @@ export function linesInOrder(trace: string): boolean {
   return true;
 }
 
+
+/** Waits until the coordinator's log matches: it logs a delivery just after GitLab's answer, which the
+ *  fake records (and a test may see) a moment earlier. */
+export async function waitForLog(log: () => string, re: RegExp, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!re.test(log()) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+}

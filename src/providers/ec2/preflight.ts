@@ -160,7 +160,11 @@ export async function ec2Preflight(o: Ec2PreflightOptions): Promise<CheckResult[
       }),
     );
     if (r.kind === 'dry-run') results.push({ ...base('run-instances', target), status: 'pass', message: 'DryRunOperation: the launch would succeed' });
-    else if (r.kind !== 'answered') results.push(failed(base('run-instances', target), r.error));
+    else if (r.kind === 'failed' && classifyEc2Error(r.error).kind === 'capacity') {
+      // Not a misconfiguration: the launcher moves on to the next pool (subnet × type × market) by itself.
+      const c2 = classifyEc2Error(r.error);
+      results.push({ ...base('run-instances', target), status: 'skip', code: c2.code, message: `no capacity here now; launches use the other pools (${c2.message})` });
+    } else if (r.kind !== 'answered') results.push(failed(base('run-instances', target), r.error));
     else results.push({ ...base('run-instances', target), status: 'pass', message: 'accepted (this endpoint does not implement DryRun)' });
   }
   return results;
