@@ -44,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'run': {
       const loaded = loadConfig(args.config);
       if (typeof loaded === 'number') return loaded;
-      const { runCoordinator } = await import('./run.js');
+      const { runCoordinator } = await import('./foreground.js');
       const file = args.config ?? process.env.FLEETRUNNER_CONFIG!;
       return runCoordinator(loaded, { reloadConfig: () => parseConfigText(readFileSync(file, 'utf8'), process.env) });
     }
@@ -118,6 +118,8 @@ export function runCli(argv: string[]): void {
     (err: unknown) => {
       process.stderr.write(`fleetrunner: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exitCode = 1;
+      // Nor may a start-up that failed half-way (a listening metrics server, a lease still being renewed).
+      setTimeout(() => process.exit(1), 500).unref();
     },
   );
 }

@@ -1,7 +1,7 @@
 // `fleetrunner run`: the composition root. Reads env/config here only, wires the modules, runs the
 // coordinator until SIGTERM/SIGINT/SIGQUIT, then drains, removes machines, unregisters and exits 0.
 
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { FleetConfig } from '../config/index.js';
@@ -38,6 +38,9 @@ import { REVISION, VERSION } from './version.js';
 import { reconfigureExecutorGates, startExecutorGates } from './preflight.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import { startIdentity } from './start-identity.js';
+import { loadRotatedToken, saveRotatedToken, tokenFilePath } from './token-file.js';
+import { buildLease } from './lease.js';
+import type { Lease } from '../core/lease.js';
 import { gitlabJobChannel, gitlabJobFeed } from './wiring.js';
 
 /** Features GitLab sees: what the job scripts, the executors and the trace pipeline really do. One runner
@@ -72,49 +75,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Aborted by a stop signal that arrives while start-up still waits for GitLab. */
   startSignal?: AbortSignal;
-}
-
-/** `fleetrunner run`: the coordinator in the foreground until SIGTERM/SIGINT/SIGQUIT (gitlab-runner's graceful stop). Signals are handled from
- *  the first moment: one that arrives during start-up (verify, garbage collection, recovery) is applied
- *  as soon as the coordinator exists, instead of killing the process half-way. */
-export async function runCoordinator(config: FleetConfig, o: { reloadConfig?: () => FleetConfig } = {}): Promise<number> {
-  let handle: CoordinatorHandle | undefined;
-  let early = 0;
-  const starting = new AbortController();
-  const onSignal = () => {
-    if (handle) handle.stop();
-    else {
-      early++;
-      starting.abort(new Error('stop requested during start-up'));
-    }
-  };
-  // SIGHUP reloads the config file, as gitlab-runner does; it never stops the coordinator.
-  const onHup = () => {
-    if (!o.reloadConfig) return;
-    let next: FleetConfig;
-    try {
-      next = o.reloadConfig();
-    } catch (e) {
-      if (handle) handle.reloadFailed(e);
-      else process.stderr.write(`fleetrunner: config reload failed, the running config stays in force: ${errorMessage(e)}\n`);
-      return;
-    }
-    handle?.reload(next);
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  process.on('SIGQUIT', onSignal);
-  process.on('SIGHUP', onHup);
-  try {
-    handle = await startCoordinator(config, { startSignal: starting.signal });
-    for (let i = 0; i < early; i++) handle.stop();
-    return await handle.done;
-  } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    process.off('SIGQUIT', onSignal);
-    process.off('SIGHUP', onHup);
-  }
+  /** Test seam: the fleet's lease (default: built from `config.lease`; none configured = held at once). */
+  lease?: Lease;
 }
 
 export async function startCoordinator(config: FleetConfig, opts: StartOptions = {}): Promise<CoordinatorHandle> {
@@ -139,7 +101,6 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     logger,
     lastUpdates: new LastUpdateStore(),
   });
-  const tokenFile = join(stateDir, 'runner-token.json');
   const identity = new RunnerIdentity({
     api,
     clock,
@@ -157,13 +118,13 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
         info: registrationInfo(info, buildFeatures([])),
       },
     }),
-    ...(config.gitlab.token !== undefined ? await loadPersistedToken(tokenFile, configuredToken) : {}),
+    ...(await savedTokenState(config, stateDir)),
     deleteManagerOnStop: config.gitlab.unregisterOnStop,
     logger,
   });
   identity.onTokenRotated((e) => {
     currentToken = e.token;
-    void savePersistedToken(tokenFile, configuredToken, { token: e.token, obtainedAt: e.obtainedAt, ...(e.expiresAt !== undefined && { expiresAt: e.expiresAt }) }).catch((err) =>
+    void saveRotatedToken(stateDir, configuredToken, { token: e.token, obtainedAt: e.obtainedAt, ...(e.expiresAt !== undefined && { expiresAt: e.expiresAt }) }).catch((err) =>
       logger.error({ err: errorMessage(err) }, 'could not save the rotated runner token'),
     );
   });
@@ -177,7 +138,17 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     process.stderr.write(`fleetrunner: metrics.listen: cannot listen on ${config.metrics.listen}: ${errorMessage(e)}\n`);
     return { done: Promise.resolve(1), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
   }
-  const started = await startIdentity(identity, { url: config.gitlab.url, clock, logger, signal: opts.startSignal ?? new AbortController().signal });
+  // One active coordinator per fleet (README "One coordinator per fleet"): the lease is held before GitLab
+  // hears of this runner manager and before start-up garbage collection touches the fleet's machines.
+  const startSignal = opts.startSignal ?? new AbortController().signal;
+  const held = await (opts.lease ?? (await buildLease(config, { stateDir, clock, logger }))).acquire(startSignal);
+  if (!held) {
+    metricsServer?.close();
+    logger.info({}, 'stopped while waiting for the lease');
+    return { done: Promise.resolve(0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
+  }
+  const started = await startIdentity(identity, { url: config.gitlab.url, clock, logger, signal: AbortSignal.any([startSignal, held.lost]) });
+  if (started.kind !== 'started') await held.release();
   if (started.kind === 'refused') {
     metricsServer?.close();
     logger.error({ url: config.gitlab.url, reason: started.reason }, 'cannot start: GitLab refused the runner');
@@ -187,7 +158,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   if (started.kind === 'stopped') {
     metricsServer?.close();
     logger.info({}, 'stopped before GitLab could be reached');
-    return { done: Promise.resolve(0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
+    return { done: Promise.resolve(held.lost.aborted ? 1 : 0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
   }
   currentToken = identity.token;
 
@@ -251,6 +222,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     extraSecrets: () => [configuredToken, identity.token],
     onJobFinished: (executor, outcome) => metrics.jobsFinished.inc({ executor, outcome }),
     onMachineAcquired: (executor, ms) => metrics.machineAcquireSeconds.observe({ executor }, ms / 1000),
+    lease: held,
     maintenance: [
       { name: 'token-rotation', everyMs: 1_000, run: async () => void (await identity.rotateIfDue()) },
       { name: 'preflight', everyMs: 15_000, run: async () => void (await gates.tick()) },
@@ -268,6 +240,11 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   });
 
   gates.onChange(() => coordinator.wake());
+  // A lost lease: no new jobs at once, running ones drain; the exit code 1 lets the platform start us again.
+  let stopRequested = false;
+  const onLeaseLost = () => coordinator.standDown(`the lease was lost: ${errorMessage(held.lost.reason)}`);
+  if (held.lost.aborted) onLeaseLost();
+  else held.lost.addEventListener('abort', onLeaseLost, { once: true });
   let running = config;
   logger.info({ url: config.gitlab.url, systemId, coordinatorId, concurrent: config.concurrent, executors: executors.map((e) => e.name), features: advertisedFeatures(styles) }, 'coordinator started');
   const done = (async () => {
@@ -282,16 +259,21 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     } finally {
       for (const e of executors) await e.fleet.releaseAll().catch((err) => logger.error({ executor: e.name, err: errorMessage(err) }, 'could not remove machines at shutdown'));
       for (const p of providers) await p.shutdown().catch(() => undefined);
-      await identity.stop().catch((err) => logger.warn({ err: errorMessage(err) }, 'could not unregister from GitLab'));
-      if (config.gitlab.registrationToken !== undefined) await rm(tokenFile, { force: true });
+      // A coordinator that lost the lease shares its runner manager (the same system_id) with the one that
+      // took over: deleting it would pull the manager out from under the successor.
+      if (held.lost.aborted) logger.info({}, 'lease lost: leaving the runner manager to the coordinator that holds it');
+      else await identity.stop().catch((err) => logger.warn({ err: errorMessage(err) }, 'could not unregister from GitLab'));
+      if (config.gitlab.registrationToken !== undefined) await rm(tokenFilePath(stateDir), { force: true });
       metricsServer?.close();
+      await held.release();
       logger.info({}, 'coordinator stopped');
     }
-    return 0;
+    return held.lost.aborted && !stopRequested ? 1 : 0;
   })();
   return {
     done,
     stop: () => {
+      stopRequested = true;
       logger.info({}, 'stop requested');
       coordinator.stop();
     },
@@ -299,7 +281,6 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     reload(next) {
       const plan = planReload(running, next);
       coordinator.reconfigure(plan);
-      reconfigureExecutorGates(gates, next, gateOptions(next));
       for (const e of plan.executors) executors.find((x) => x.name === e.name)?.fleet.reconfigure({ maxMachines: e.maxMachines, pool: e.pool });
       running = {
         ...running,
@@ -311,6 +292,9 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
           return { ...rest, maxMachines: n.maxMachines, pool: n.pool, ...(n.match && { match: n.match }) };
         }),
       };
+      // The checks re-run at once against the config in force (not the file's restart-only changes): an
+      // operator who fixed a permission can send SIGHUP instead of waiting for the next re-check.
+      reconfigureExecutorGates(gates, running, gateOptions(running));
       logger.info({ changed: plan.changed, concurrent: plan.concurrent }, plan.changed.length ? 'config reloaded' : 'config reloaded: nothing to change');
       if (plan.needsRestart.length) logger.warn({ keys: plan.needsRestart }, 'config reload: these changes need a restart and were not applied');
       return plan;
@@ -322,17 +306,11 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
 }
 
 /** A glrt- token rotated by an earlier run, bound to the configured token it came from. */
-async function loadPersistedToken(file: string, configuredToken: string): Promise<{ persisted?: RunnerTokenState }> {
-  try {
-    const saved = JSON.parse(await readFile(file, 'utf8')) as { configuredSuffix: string; state: RunnerTokenState };
-    return saved.configuredSuffix === configuredToken.slice(-6) ? { persisted: saved.state } : {};
-  } catch {
-    return {};
-  }
-}
-
-async function savePersistedToken(file: string, configuredToken: string, state: RunnerTokenState): Promise<void> {
-  await writeFile(file, JSON.stringify({ configuredSuffix: configuredToken.slice(-6), state }), { mode: 0o600 });
+/** A glrt- token rotated by an earlier run, bound to the configured token it came from. */
+async function savedTokenState(config: FleetConfig, stateDir: string): Promise<{ persisted?: RunnerTokenState }> {
+  if (config.gitlab.token === undefined) return {};
+  const state = await loadRotatedToken(stateDir, config.gitlab.token);
+  return state ? { persisted: state } : {};
 }
 
 function isWarmer(executor: Executor): executor is Executor & MachineWarmer {

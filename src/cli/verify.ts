@@ -3,7 +3,6 @@
 // failed (2 for a bad config, in main.ts). Nothing is launched or registered. Tokens are never printed: every
 // line goes through `redact` with the configured and saved tokens.
 
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -11,7 +10,8 @@ import type { ExecutorConfig, FleetConfig } from '../config/index.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { CheckResult } from '../core/preflight.js';
-import { buildFeatures, buildRunnerInfo, buildUserAgent, createRunnerApi, deploymentIdentity, GitLabApiError, redact, type RunnerTokenState } from '../gitlab/index.js';
+import { buildFeatures, buildRunnerInfo, buildUserAgent, createRunnerApi, deploymentIdentity, GitLabApiError, redact } from '../gitlab/index.js';
+import { loadRotatedToken } from './token-file.js';
 import { preflight, type PreflightDeps } from './preflight.js';
 import { advertisedFeatures } from './run.js';
 import { REVISION, VERSION } from './version.js';
@@ -133,15 +133,10 @@ async function gitlabTokenCheck(config: FleetConfig, clock: Clock, o: VerifyOpti
 }
 
 /** A token rotated by an earlier `run` (stateDir/runner-token.json), if it belongs to the configured one and has not expired. */
+/** A rotated token saved by `run` for this configured token, unless it has expired. */
 async function savedToken(stateDir: string, configured: string, now: number): Promise<string | undefined> {
-  try {
-    const saved = JSON.parse(await readFile(join(stateDir, 'runner-token.json'), 'utf8')) as { configuredSuffix?: string; state?: RunnerTokenState };
-    if (saved.configuredSuffix !== configured.slice(-6) || typeof saved.state?.token !== 'string') return undefined;
-    if (saved.state.expiresAt !== undefined && saved.state.expiresAt <= now) return undefined;
-    return saved.state.token;
-  } catch {
-    return undefined;
-  }
+  const state = await loadRotatedToken(stateDir, configured);
+  return state && (state.expiresAt === undefined || state.expiresAt > now) ? state.token : undefined;
 }
 
 /** Every token the output must never show. */

@@ -71,6 +71,15 @@ export interface ExecutorConfig {
   pool: PoolConfig;
 }
 
+/** One active coordinator per fleet: exactly one of `dynamodb` and `file` is set. */
+export interface LeaseConfig {
+  dynamodb?: { table: string; region?: string };
+  file?: { path?: string };
+  durationMs: number;
+  renewIntervalMs: number;
+  maxClockSkewMs: number;
+}
+
 export interface FleetConfig {
   gitlab: {
     url: string;
@@ -94,6 +103,8 @@ export interface FleetConfig {
    * without its brackets, e.g. "::1:9090", the port being after the last colon), and the same split.
    */
   metrics: { listen?: string; host?: string; port?: number };
+  /** Absent: no lease (the coordinator starts at once). */
+  lease?: LeaseConfig;
   executors: readonly ExecutorConfig[];
 }
 
@@ -346,6 +357,29 @@ function dockerDefaults(): NonNullable<RawExecutor['docker']> {
   };
 }
 
+function compileLease(l: NonNullable<RawConfig['lease']>): LeaseConfig {
+  if (!l.dynamodb === !l.file) {
+    throw new ConfigError('lease', 'set exactly one of lease.dynamodb (coordinators that are replaced, such as ECS tasks) and lease.file (coordinators on one host)');
+  }
+  const durationMs = duration('lease.duration', l.duration, DURATION_LIMITS.leaseDuration);
+  const renewIntervalMs = duration('lease.renewInterval', l.renewInterval, DURATION_LIMITS.leaseRenewInterval);
+  const maxClockSkewMs = duration('lease.maxClockSkew', l.maxClockSkew, DURATION_LIMITS.leaseMaxClockSkew);
+  const third = formatDuration(Math.floor(durationMs / 3));
+  if (renewIntervalMs * 3 > durationMs) {
+    throw new ConfigError('lease.renewInterval', `expected at most a third of lease.duration (${third}), got ${JSON.stringify(l.renewInterval)}: two renewals must be able to fail before the lease runs out`);
+  }
+  if (maxClockSkewMs * 3 > durationMs) {
+    throw new ConfigError('lease.maxClockSkew', `expected at most a third of lease.duration (${third}), got ${JSON.stringify(l.maxClockSkew)}`);
+  }
+  return {
+    ...(l.dynamodb && { dynamodb: { table: l.dynamodb.table, ...(l.dynamodb.region !== undefined && { region: l.dynamodb.region }) } }),
+    ...(l.file && { file: { ...(l.file.path !== undefined && { path: l.file.path }) } }),
+    durationMs,
+    renewIntervalMs,
+    maxClockSkewMs,
+  };
+}
+
 function trimSlash(url: string): string {
   return url.replace(/\/+$/, '');
 }
@@ -395,6 +429,7 @@ export function compileConfig(raw: unknown, env: Record<string, string | undefin
     ...(c.stateDir !== undefined && { stateDir: c.stateDir }),
     log: c.log,
     metrics: metrics ? { listen: metrics.listen, ...(metrics.host !== undefined && { host: metrics.host }), port: metrics.port } : {},
+    ...(c.lease && { lease: compileLease(c.lease) }),
     executors: c.executors.map((e, i) => compileExecutor(e, i)),
   };
   return deepFreeze(config);

@@ -15,6 +15,10 @@
 //   at registration, after start; a project's timeout is at most a month, so more has no effect.
 // - cache.s3.urlExpiry ≤ 7d: SigV4 presigned URLs live at most 7 days. ≥ 5m: the URLs are signed when the
 //   job starts and the upload happens at its end.
+// - lease.duration ≥ 3s: a renewal is a network round trip, and the holder stops maxClockSkew before
+//   expiry; ≤ 15m: a crashed holder's lease keeps its successor waiting for this long. lease.renewInterval
+//   and lease.maxClockSkew are also at most a third of lease.duration (compile.ts): two renewals can fail
+//   before the holder stands down, and a successor waits out the skew.
 // - EBS limits are those of RunInstances' EbsBlockDevice (see the @aws-sdk/client-ec2 model docs).
 
 export const SECOND = 1000;
@@ -40,6 +44,9 @@ export const DURATION_LIMITS = {
   capacityCooldown: { min: 0, max: DAY, note: '0s never benches a pool' },
   idleTime: { min: 0, max: DAY, note: '0s removes an idle machine the target no longer needs at once' },
   finalUpdateMaxBackoff: { min: SECOND, max: HOUR, note: 'final states are retried for as long as GitLab is away; this caps the wait between tries' },
+  leaseDuration: { min: 3 * SECOND, max: 15 * MINUTE, note: 'a crashed holder keeps its successor waiting this long' },
+  leaseRenewInterval: { min: SECOND, max: 5 * MINUTE, note: 'and at most a third of lease.duration' },
+  leaseMaxClockSkew: { min: 0, max: 5 * MINUTE, note: 'and at most a third of lease.duration; 0s only where all holders share one clock' },
 } as const satisfies Record<string, Range>;
 
 export const SIZE_LIMITS = {

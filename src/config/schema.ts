@@ -187,6 +187,29 @@ export const executorSchema = z.strictObject({
   pool: pool.optional(),
 });
 
+/** One active coordinator per fleet (README "One coordinator per fleet"). Exactly one store, checked in compile.ts. */
+const lease = z.strictObject({
+  /** An item in this table (partition key `pk`, type String) keyed by the fleet name: for coordinators that are replaced (ECS). */
+  dynamodb: z
+    .strictObject({
+      table: z
+        .string()
+        .regex(
+          /^([A-Za-z0-9_.-]{3,255}|arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table\/[A-Za-z0-9_.-]{3,255})$/,
+          'expected a DynamoDB table name (3 to 255 letters, digits, _, . and -) or a table ARN',
+        ),
+      region: z.string().optional(),
+    })
+    .optional(),
+  /** Files in this directory (default `<stateDir>/lease`): coordinators on one host only. */
+  file: z.strictObject({ path: z.string().min(1).optional() }).optional(),
+  /** How long a claim or renewal holds the lease; a crashed holder's successor waits at most this long. */
+  duration: duration.default('30s'),
+  renewInterval: duration.default('10s'),
+  /** How far coordinators' clocks may disagree; the holder stops asking for jobs this long before expiry. */
+  maxClockSkew: duration.default('5s'),
+});
+
 export const configSchema = z.strictObject({
   gitlab: z.strictObject({
     url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://gitlab.example.com' }),
@@ -225,6 +248,8 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info'), format: z.enum(['json', 'pretty']).default('json') })
     .default({ level: 'info', format: 'json' }),
+  /** Absent: no lease, the coordinator starts at once as it always did. */
+  lease: lease.optional(),
   /** host:port, checked in compile.ts. */
   metrics: z.strictObject({ listen: z.string().optional() }).default({}),
   executors: z.array(executorSchema).min(1, 'expected at least one executor'),

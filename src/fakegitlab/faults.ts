@@ -39,6 +39,8 @@ export class Faults {
   outage: { status: number; untilMs: number } | undefined;
   /** Armed by FaultSpec.outageOnFinalPut: the first final PUT starts the outage (and gets its status). */
   outageOnFinalPut: { status: number; durationMs: number } | undefined;
+  /** When the last outage ended: a runner cannot be blamed for silence while GitLab was away (check 14). */
+  lastOutageEndedAt = 0;
 
   constructor(traceUpdateIntervalS: number) {
     this.traceUpdateIntervalS = traceUpdateIntervalS;
@@ -59,7 +61,10 @@ export class Faults {
 
   /** The outage status for a job call at `now`, if one is in force. */
   outageStatus(now: number): number | undefined {
-    if (this.outage && now >= this.outage.untilMs) this.outage = undefined;
+    if (this.outage && now >= this.outage.untilMs) {
+      this.lastOutageEndedAt = this.outage.untilMs;
+      this.outage = undefined;
+    }
     return this.outage?.status;
   }
 

@@ -70,7 +70,8 @@ export function noteJobCall(ctx: FakeContext, job: JobRecord, kind: JobCallKind,
   }
   if (ctx.ci.isActive(job) && job.lastContactAt !== undefined && kind !== 'upload') {
     const limit = ctx.opts.keepAliveMs + job.intervalS * 1000 + 5000;
-    const gap = now - job.lastContactAt;
+    // Silence while GitLab itself was unavailable (an injected outage) is not the runner's.
+    const gap = now - Math.max(job.lastContactAt, ctx.faults.lastOutageEndedAt);
     if (gap > limit) {
       ctx.violations.add(14, `job ${job.id}: ${Math.round(gap / 1000)} s without a successful PATCH or PUT (keep-alive due every ~${ctx.opts.keepAliveMs / 1000} s plus one tick)`);
     }

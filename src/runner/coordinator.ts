@@ -7,7 +7,7 @@ import type { Logger } from '../core/logger.js';
 import type { RoutingRules } from '../config/index.js';
 import { SlotPool } from '../fleet/slots.js';
 import type { JobJournal } from './job-journal.js';
-import { JobRun, ShutdownAbort, type ExecutorRuntime } from './job-run.js';
+import { CUT_OFF_DELIVERY_GRACE_MS, JobRun, ShutdownAbort, type ExecutorRuntime } from './job-run.js';
 import type { JobFeed, MaintenanceTask, OpenJobChannel } from './ports.js';
 import { route } from './routing.js';
 
@@ -38,6 +38,8 @@ export interface CoordinatorOptions {
   /** Observers for metrics. */
   onJobFinished?: (executor: string, outcome: string) => void;
   onMachineAcquired?: (executor: string, ms: number) => void;
+  /** The fleet's lease: no job request is sent unless it is held (checked right before each request). */
+  lease?: { held(): boolean };
 }
 
 interface Slots {
@@ -47,10 +49,13 @@ interface Slots {
 export class Coordinator {
   private readonly global: SlotPool;
   private readonly perExecutor = new Map<string, SlotPool>();
-  private readonly running = new Map<number, { run: JobRun; done: Promise<void> }>();
+  /** Jobs from their 201 until GitLab took their final state; `executed` resolves once the job has run. */
+  private readonly running = new Map<number, { run: JobRun; done: Promise<void>; executed: Promise<void> }>();
   private readonly stopCtl = new AbortController();
   private capacityChanged: () => void = () => undefined;
   private cutOff = false;
+  /** Stopped by standDown(): the next stop() is still the first (graceful) one. */
+  private stoodDown = false;
 
   constructor(private readonly o: CoordinatorOptions) {
     this.global = new SlotPool(o.concurrent);
@@ -83,12 +88,27 @@ export class Coordinator {
 
   /** Asks the loop to stop taking jobs; `run()` then drains and resolves. A second call cuts jobs off now. */
   stop(): void {
+    if (this.stoodDown) {
+      this.stoodDown = false;
+      this.o.logger.info({ running: this.running.size }, 'stopping: already taking no new jobs, waiting for running jobs');
+      return;
+    }
     if (this.stopCtl.signal.aborted) {
       this.cutOffJobs('the runner was stopped a second time');
       return;
     }
     this.o.logger.info({ running: this.running.size }, 'stopping: no new jobs, waiting for running jobs');
     this.stopCtl.abort(new Error('stopping'));
+  }
+
+  /** Stops taking jobs at once (the fleet's lease was lost) and drains as a first stop() does, without ever
+   *  cutting running jobs off; a stop() afterwards still counts as the first. False if already stopping. */
+  standDown(why: string): boolean {
+    if (this.stopCtl.signal.aborted) return false;
+    this.stoodDown = true;
+    this.o.logger.warn({ running: this.running.size, why }, 'standing down: no new jobs, waiting for running jobs');
+    this.stopCtl.abort(new Error(why));
+    return true;
   }
 
   async run(): Promise<void> {
@@ -110,6 +130,12 @@ export class Coordinator {
       if (!reserved) {
         await this.waitForCapacity(stop);
         continue;
+      }
+      if (this.o.lease && !this.o.lease.held()) {
+        // Checked here, not only when the lease keeper says so: a process that was paused must not ask first.
+        this.giveBack(reserved, undefined);
+        this.standDown('the lease is not held');
+        break;
       }
       let outcome;
       const askedAt = this.o.clock.now();
@@ -182,7 +208,21 @@ export class Coordinator {
       extraSecrets: this.o.extraSecrets?.() ?? [],
       ...(this.o.journal && { journal: this.o.journal, gitlabUrl: this.o.gitlabUrl ?? '' }),
       ...(this.o.onMachineAcquired && { onMachineAcquired: this.o.onMachineAcquired }),
+      onExecuted: () => releaseSlots(),
     });
+    // The slots go back once the job has run: delivering its result (however long GitLab takes) needs no
+    // machine and must not hold back new work.
+    let slotsHeld = true;
+    let markExecuted: () => void = () => undefined;
+    const executed = new Promise<void>((resolve) => (markExecuted = resolve));
+    const releaseSlots = () => {
+      markExecuted();
+      if (!slotsHeld) return;
+      slotsHeld = false;
+      if (runtime) this.perExecutor.get(runtime.name)!.give();
+      this.global.give();
+      this.capacityChanged();
+    };
     if (this.cutOff) run.abort(new ShutdownAbort('the runner is shutting down'));
     const executor = runtime?.name ?? 'none';
     const done = run
@@ -191,25 +231,33 @@ export class Coordinator {
       .catch((e) => this.o.logger.error({ job: job.id, err: errorMessage(e) }, 'job crashed'))
       .finally(() => {
         this.running.delete(job.id);
-        if (runtime) this.perExecutor.get(runtime.name)!.give();
-        this.global.give();
-        this.capacityChanged();
+        releaseSlots();
       });
-    this.running.set(job.id, { run, done });
+    this.running.set(job.id, { run, done, executed });
   }
 
+  /** Running jobs get shutdownTimeout to finish; results still on their way to GitLab then get a short
+   *  grace, and what is left stays in the journal for the next start. */
   private async drain(): Promise<void> {
     if (this.running.size === 0) return;
-    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
-    const timer = new AbortController();
-    const deadline = this.o.clock.sleep(this.o.shutdownTimeoutMs, timer.signal).then(
-      () => 'timeout' as const,
-      () => 'done' as const,
-    );
-    const result = await Promise.race([all().then(() => 'done' as const), deadline]);
-    timer.abort();
-    if (result === 'timeout') this.cutOffJobs(`shutdownTimeout (${Math.round(this.o.shutdownTimeoutMs / 1000)}s) elapsed`);
-    await all();
+    const runs = () => [...this.running.values()];
+    const within = async (ms: number, work: Promise<unknown>): Promise<boolean> => {
+      const timer = new AbortController();
+      const deadline = this.o.clock.sleep(ms, timer.signal).then(
+        () => false,
+        () => true,
+      );
+      const ok = await Promise.race([work.then(() => true), deadline]);
+      timer.abort();
+      return ok;
+    };
+    if (!(await within(this.o.shutdownTimeoutMs, Promise.all(runs().map((r) => r.executed))))) {
+      this.cutOffJobs(`shutdownTimeout (${Math.round(this.o.shutdownTimeoutMs / 1000)}s) elapsed`);
+    }
+    if (!(await within(CUT_OFF_DELIVERY_GRACE_MS, Promise.all(runs().map((r) => r.done))))) {
+      for (const { run } of runs()) run.abandonDelivery();
+    }
+    await Promise.all(runs().map((r) => r.done));
   }
 
   private cutOffJobs(why: string): void {

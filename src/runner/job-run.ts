@@ -39,6 +39,8 @@ export interface JobRunOptions {
   gitlabUrl?: string;
   /** GitLab's payload for this job could not be read (field paths and problems): fail it with them. */
   unreadable?: readonly string[];
+  /** Called once the job has run (its machine released), before its final state is delivered. */
+  onExecuted?: () => void;
   /** Observer: how long getting a ready machine took (metrics). */
   onMachineAcquired?: (executor: string, ms: number) => void;
 }
@@ -62,6 +64,11 @@ export class JobRun {
 
   constructor(private readonly o: JobRunOptions) {
     this.id = o.job.id;
+  }
+
+  /** Stops delivering the final state (shutdown): the journal keeps it for the next start. */
+  abandonDelivery(): void {
+    this.delivering?.abandon();
   }
 
   /** Hard-stops the job (shutdown cut-off): the executor stops at once and the job fails as a system failure.
@@ -89,18 +96,6 @@ export class JobRun {
         log.info({ ack }, 'job dropped at acknowledgement');
         return 'dropped';
       }
-      if (ack === 'canceled') {
-        // Canceled while it was being handed out (Job-Status: canceling): fail it as canceled, as
-        // gitlab-runner does, so it does not stay "canceling" in GitLab.
-        log.info({}, 'job canceled at acknowledgement');
-        const outcome = failed('job_canceled', 'canceled');
-        trace.write(this.o.banner);
-        trace.write(`${RED}ERROR: Job failed: canceled before it started${RESET}\n`);
-        trace.flush();
-        await channel.finish(outcome);
-        return outcome;
-      }
-      log.info({ project: job.job_info.project_full_path, name: job.job_info.name }, 'job started');
       const entry: JournalEntry = {
         jobId: job.id,
         jobToken: job.token,
@@ -109,6 +104,19 @@ export class JobRun {
         ...(job.features.failure_reasons && { failureReasons: job.features.failure_reasons }),
         startedAt,
       };
+      if (ack === 'canceled') {
+        // Canceled while it was being handed out (Job-Status: canceling): fail it as canceled, as
+        // gitlab-runner does, so it does not stay "canceling" in GitLab.
+        log.info({}, 'job canceled at acknowledgement');
+        const outcome = failed('job_canceled', 'canceled');
+        trace.write(this.o.banner);
+        trace.write(`${RED}ERROR: Job failed: canceled before it started${RESET}\n`);
+        trace.flush();
+        this.o.journal?.record({ ...entry, outcome });
+        delivered = (await this.deliver(channel, outcome)) === 'delivered';
+        return outcome;
+      }
+      log.info({ project: job.job_info.project_full_path, name: job.job_info.name }, 'job started');
       this.o.journal?.record(entry);
       channel.start({
         onCancel: () => {
@@ -153,6 +161,7 @@ export class JobRun {
 
   private async deliver(channel: JobChannel, outcome: JobOutcome): Promise<'delivered' | 'pending'> {
     this.delivering = channel;
+    this.o.onExecuted?.();
     // A job cut off by a shutdown still gets a short try to report itself; past that the next start does.
     const grace = new AbortController();
     if (this.abortCtl.signal.reason instanceof ShutdownAbort) {

@@ -4,6 +4,7 @@
 // section, which is how a user points fleetrunner at LocalStack). We never pass `endpoint` or `credentials`
 // unless the caller asks, because passing them switches the SDK's own resolution off.
 
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -33,7 +34,7 @@ export interface AwsClients {
 }
 
 /**
- * Retries. SSM, ECR and S3 use the SDK's 'adaptive' mode: the standard policy (exponential backoff with
+ * Retries. SSM, ECR, S3 and DynamoDB use the SDK's 'adaptive' mode: the standard policy (exponential backoff with
  * jitter, a retry quota) plus a client-side token bucket that slows every call of the client once AWS
  * throttles, which suits a long-running coordinator sharing the account's request buckets with other tools
  * ('standard' would suit a short-lived CLI).
@@ -88,6 +89,11 @@ export function createS3Client(o: S3ClientOptions = {}): S3Client {
     ...(o.endpoint !== undefined && { endpoint: o.endpoint }),
     ...(o.forcePathStyle !== undefined && { forcePathStyle: o.forcePathStyle }),
   });
+}
+
+/** The lease table's client (`lease.dynamodb`); AWS_ENDPOINT_URL_DYNAMODB points it elsewhere. */
+export function createDynamoDbClient(o: AwsClientOptions = {}): DynamoDBClient {
+  return new DynamoDBClient(commonConfig(o));
 }
 
 /** All four clients for one region. Clients are cheap until first used (credentials resolve lazily). */

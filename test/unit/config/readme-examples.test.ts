@@ -64,6 +64,9 @@ describe('README configuration reference states each range', () => {
     capacityCooldown: 'executors[].ec2.capacityCooldown',
     idleTime: 'executors[].pool.idleTime',
     finalUpdateMaxBackoff: 'gitlab.finalUpdateMaxBackoff',
+    leaseDuration: 'lease.duration',
+    leaseRenewInterval: 'lease.renewInterval',
+    leaseMaxClockSkew: 'lease.maxClockSkew',
   };
   for (const [name, key] of Object.entries(durationKeys)) {
     it(`${key}`, () => {

@@ -64,7 +64,7 @@ class ControlledExecutor implements Executor {
   }
 }
 
-function setup(opts: { jobs: number; concurrent: number; maxMachines: number; shutdownTimeoutMs?: number; ack?: 'ok' | 'drop' | 'canceled' }) {
+function setup(opts: { jobs: number; concurrent: number; maxMachines: number; shutdownTimeoutMs?: number; ack?: 'ok' | 'drop' | 'canceled'; holdDelivery?: (id: number) => Promise<'delivered' | 'pending'> | undefined }) {
   const spoolDir = mkdtempSync(join(tmpdir(), 'fr-coord-'));
   dirs.push(spoolDir);
   const executor = new ControlledExecutor();
@@ -82,7 +82,7 @@ function setup(opts: { jobs: number; concurrent: number; maxMachines: number; sh
       finish: async (outcome) => {
         finals.set(j.id, outcome);
         traces.set(j.id, Buffer.from(await log.read(0, log.size)).toString());
-        return 'delivered';
+        return (await opts.holdDelivery?.(j.id)) ?? 'delivered';
       },
       abandon: () => undefined,
     }),
@@ -97,6 +97,21 @@ const until = async (cond: () => boolean) => {
 };
 
 describe('Coordinator', () => {
+  it('gives a job\'s slots back once it has run, while its result is still on its way to GitLab', async () => {
+    let deliverFirst: (v: 'delivered') => void = () => undefined;
+    const held = new Promise<'delivered'>((r) => (deliverFirst = r));
+    const { coordinator, executor, finals } = setup({ jobs: 2, concurrent: 1, maxMachines: 1, holdDelivery: (id) => (id === 1 ? held : undefined) });
+    const done = coordinator.run();
+    await until(() => executor.active === 1);
+    executor.finishOne(); // job 1 ran; GitLab is slow to take its result
+    await until(() => finals.has(1) && executor.active === 1); // job 2 runs meanwhile
+    executor.finishOne();
+    await until(() => finals.has(2));
+    deliverFirst('delivered');
+    coordinator.stop();
+    await done;
+  });
+
   it('never runs more than `concurrent` jobs and asks GitLab only with room', async () => {
     const { coordinator, executor, feed, finals } = setup({ jobs: 6, concurrent: 2, maxMachines: 4 });
     const done = coordinator.run();
