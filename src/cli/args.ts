@@ -14,6 +14,15 @@ Usage:
                                        (AWS credentials, AMI, security groups, a DryRun launch per subnet
                                        and instance type, the S3 cache bucket, ECR logins; sshd for local).
                                        Prints a table; exit 0 if all pass, 1 if one fails, 2 for a bad config.
+  fleetrunner gc --config FILE [--dry-run] [--grace DURATION] [--force]
+                                       Garbage collection for the deployment: lists every machine of the
+                                       fleet with its state and why it is kept or removed, then removes this
+                                       deployment's machines that no running coordinator explains and that
+                                       are older than --grace (default 30m). Machines of another deployment
+                                       (another coordinator tag) are never touched. A running coordinator is
+                                       told by the lease; without \`lease:\` nothing is removed unless --force.
+                                       --dry-run prints the decisions only. Exit 0 ok, 1 if a listing or a
+                                       terminate failed, 2 for bad usage or config.
   fleetrunner render-userdata --config FILE --executor NAME
                                        Print the cloud-init user data an ec2 executor's instances get
                                        (with throwaway example keys: the real ones are made per instance).
@@ -31,6 +40,10 @@ export interface CliArgs {
   config: string | undefined;
   keep: boolean;
   executor: string | undefined;
+  /** gc */
+  dryRun: boolean;
+  force: boolean;
+  grace: string | undefined;
   help: boolean;
   version: boolean;
 }
@@ -44,10 +57,13 @@ export function parseCli(argv: string[]): CliArgs {
       config: { type: 'string', short: 'c' },
       keep: { type: 'boolean', default: false },
       executor: { type: 'string', short: 'e' },
+      'dry-run': { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
+      grace: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
   });
   if (positionals.length > 1) throw new Error(`unexpected argument "${positionals[1]}" (see fleetrunner --help)`);
-  return { command: positionals[0], config: values.config, keep: values.keep ?? false, executor: values.executor, help: values.help ?? false, version: values.version ?? false };
+  return { command: positionals[0], config: values.config, keep: values.keep ?? false, executor: values.executor, dryRun: values['dry-run'] ?? false, force: values.force ?? false, grace: values.grace, help: values.help ?? false, version: values.version ?? false };
 }

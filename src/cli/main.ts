@@ -4,7 +4,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../core/errors.js';
-import { parseConfigText, type FleetConfig } from '../config/index.js';
+import { parseConfigText, parseDuration, type FleetConfig } from '../config/index.js';
 import { HELP, parseCli } from './args.js';
 import { VERSION } from './version.js';
 
@@ -40,6 +40,17 @@ export async function main(argv: string[]): Promise<number> {
       }
       const { runVerify } = await import('./verify.js');
       return runVerify(loaded, args.executor !== undefined ? { executor: args.executor } : {});
+    }
+    case 'gc': {
+      const graceMs = args.grace === undefined ? undefined : parseDuration(args.grace);
+      if (args.grace !== undefined && graceMs === undefined) {
+        process.stderr.write(`fleetrunner: --grace: expected a duration such as 30m, 2h or 0s, got "${args.grace}"\n`);
+        return 2;
+      }
+      const loaded = loadConfig(args.config);
+      if (typeof loaded === 'number') return loaded;
+      const { runGc } = await import('./gc.js');
+      return runGc(loaded, { dryRun: args.dryRun, force: args.force, ...(graceMs !== undefined && { graceMs }) });
     }
     case 'run': {
       const loaded = loadConfig(args.config);
