@@ -4,7 +4,14 @@
 # (log: /tmp/dockerd.log) and waits up to 30 s for it. Needs root and the docker.io package.
 set -euo pipefail
 
-if docker info >/dev/null 2>&1; then exit 0; fi
+# A daemon whose default bridge went missing (an interface deleted under it) answers `docker info` but
+# cannot start a container on the bridge network: restart it, which recreates docker0.
+if docker info >/dev/null 2>&1; then
+  if ! command -v ip >/dev/null 2>&1 || ip link show docker0 >/dev/null 2>&1; then exit 0; fi
+  echo "start-dockerd: the docker0 bridge is missing; restarting dockerd" >&2
+  pkill -x dockerd || true
+  for _ in $(seq 1 40); do pgrep -x dockerd >/dev/null 2>&1 || break; sleep 0.25; done
+fi
 
 if ! command -v dockerd >/dev/null 2>&1; then
   echo "start-dockerd: dockerd is not installed (apt-get install docker.io busybox-static)" >&2

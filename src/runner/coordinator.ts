@@ -35,6 +35,8 @@ export interface CoordinatorOptions {
   extraSecrets?: () => readonly string[];
   journal?: JobJournal;
   gitlabUrl?: string;
+  /** How long a job keeps its slots while GitLab has not taken its final state (default 30 s). */
+  deliverySlotGraceMs?: number;
   /** Observers for metrics. */
   onJobFinished?: (executor: string, outcome: string) => void;
   onMachineAcquired?: (executor: string, ms: number) => void;
@@ -209,9 +211,10 @@ export class Coordinator {
       ...(this.o.journal && { journal: this.o.journal, gitlabUrl: this.o.gitlabUrl ?? '' }),
       ...(this.o.onMachineAcquired && { onMachineAcquired: this.o.onMachineAcquired }),
       onExecuted: () => releaseSlots(),
+      ...(this.o.deliverySlotGraceMs !== undefined && { slotGraceMs: this.o.deliverySlotGraceMs }),
     });
-    // The slots go back once the job has run: delivering its result (however long GitLab takes) needs no
-    // machine and must not hold back new work.
+    // The slots go back when the job ends, or earlier when its result has been on its way to GitLab for
+    // a while (an outage): that delivery needs no machine and must not hold back new work.
     let slotsHeld = true;
     let markExecuted: () => void = () => undefined;
     const executed = new Promise<void>((resolve) => (markExecuted = resolve));

@@ -39,8 +39,11 @@ export interface JobRunOptions {
   gitlabUrl?: string;
   /** GitLab's payload for this job could not be read (field paths and problems): fail it with them. */
   unreadable?: readonly string[];
-  /** Called once the job has run (its machine released), before its final state is delivered. */
+  /** Called when the job's final state has been on its way to GitLab for `slotGraceMs` (GitLab is slow or
+   *  away): its slots may go to new work while the delivery goes on. */
   onExecuted?: () => void;
+  /** Default DELIVERY_SLOT_GRACE_MS. */
+  slotGraceMs?: number;
   /** Observer: how long getting a ready machine took (metrics). */
   onMachineAcquired?: (executor: string, ms: number) => void;
 }
@@ -53,6 +56,8 @@ export class ShutdownAbort extends Error {
 const RED = '\x1b[31;1m';
 /** How long a job cut off by a shutdown may try to deliver its final state before leaving it to the next start. */
 export const CUT_OFF_DELIVERY_GRACE_MS = 10_000;
+/** How long a job keeps its slots while its final state is on its way to GitLab. */
+export const DELIVERY_SLOT_GRACE_MS = 30_000;
 const RESET = '\x1b[0;m';
 
 export class JobRun {
@@ -161,7 +166,11 @@ export class JobRun {
 
   private async deliver(channel: JobChannel, outcome: JobOutcome): Promise<'delivered' | 'pending'> {
     this.delivering = channel;
-    this.o.onExecuted?.();
+    // While GitLab takes the result at once (nearly always), the job keeps its slots until then, so GitLab
+    // never sees more than `concurrent` jobs running. A delivery that drags on (an outage) must not hold
+    // back new work once GitLab is back.
+    const slotTimer = new AbortController();
+    void this.o.clock.sleep(this.o.slotGraceMs ?? DELIVERY_SLOT_GRACE_MS, slotTimer.signal).then(() => this.o.onExecuted?.(), () => undefined);
     // A job cut off by a shutdown still gets a short try to report itself; past that the next start does.
     const grace = new AbortController();
     if (this.abortCtl.signal.reason instanceof ShutdownAbort) {
@@ -170,6 +179,7 @@ export class JobRun {
     try {
       return await channel.finish(outcome);
     } finally {
+      slotTimer.abort();
       grace.abort();
       this.delivering = undefined;
     }

@@ -64,7 +64,7 @@ class ControlledExecutor implements Executor {
   }
 }
 
-function setup(opts: { jobs: number; concurrent: number; maxMachines: number; shutdownTimeoutMs?: number; ack?: 'ok' | 'drop' | 'canceled'; holdDelivery?: (id: number) => Promise<'delivered' | 'pending'> | undefined }) {
+function setup(opts: { jobs: number; concurrent: number; maxMachines: number; shutdownTimeoutMs?: number; ack?: 'ok' | 'drop' | 'canceled'; holdDelivery?: (id: number) => Promise<'delivered' | 'pending'> | undefined; deliverySlotGraceMs?: number }) {
   const spoolDir = mkdtempSync(join(tmpdir(), 'fr-coord-'));
   dirs.push(spoolDir);
   const executor = new ControlledExecutor();
@@ -87,6 +87,7 @@ function setup(opts: { jobs: number; concurrent: number; maxMachines: number; sh
       abandon: () => undefined,
     }),
     clock: systemClock, logger: silentLogger, banner: () => 'Running with fleetrunner\n',
+    ...(opts.deliverySlotGraceMs !== undefined && { deliverySlotGraceMs: opts.deliverySlotGraceMs }),
   });
   return { coordinator, executor, provider, feed, finals, traces };
 }
@@ -97,14 +98,16 @@ const until = async (cond: () => boolean) => {
 };
 
 describe('Coordinator', () => {
-  it('gives a job\'s slots back once it has run, while its result is still on its way to GitLab', async () => {
+  it('gives a job\'s slots back when its result has been on its way to GitLab for the grace, not before', async () => {
     let deliverFirst: (v: 'delivered') => void = () => undefined;
     const held = new Promise<'delivered'>((r) => (deliverFirst = r));
-    const { coordinator, executor, finals } = setup({ jobs: 2, concurrent: 1, maxMachines: 1, holdDelivery: (id) => (id === 1 ? held : undefined) });
+    const { coordinator, executor, feed, finals } = setup({ jobs: 2, concurrent: 1, maxMachines: 1, deliverySlotGraceMs: 300, holdDelivery: (id) => (id === 1 ? held : undefined) });
     const done = coordinator.run();
     await until(() => executor.active === 1);
     executor.finishOne(); // job 1 ran; GitLab is slow to take its result
-    await until(() => finals.has(1) && executor.active === 1); // job 2 runs meanwhile
+    await until(() => finals.has(1));
+    expect(feed.requests).toBe(1); // within the grace the slot is still job 1's
+    await until(() => executor.active === 1); // past it, job 2 runs while job 1's delivery goes on
     executor.finishOne();
     await until(() => finals.has(2));
     deliverFirst('delivered');
