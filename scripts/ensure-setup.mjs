@@ -20,8 +20,12 @@ if (!existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSyn
 }
 
 // 2. System programs: binary → Debian package. `--with-docker` (npm test) adds a Docker engine and a
-//    static busybox for the docker-style tests' images.
+//    static busybox for the docker-style tests' images and, as root, what the EC2 stand-in VM test
+//    (test/e2e/dind-vm.e2e.test.ts) needs: QEMU, the guest image build, the ECR stand-in registry. That
+//    test needs root anyway (it skips itself without), so a non-root run does not ask for them.
 const withDocker = process.argv.includes('--with-docker');
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const withVm = withDocker && isRoot && process.platform === 'linux' && process.arch === 'x64' && process.env.FLEETRUNNER_VM_TEST === '1';
 const needed = [
   ['/usr/sbin/sshd', 'openssh-server'],
   ['git', 'git'],
@@ -31,11 +35,22 @@ const needed = [
   ['ip', 'iproute2'],
   ['ps', 'procps'],
   ...(withDocker ? [['dockerd', 'docker.io'], ['/bin/busybox', 'busybox-static']] : []),
+  ...(withVm
+    ? [
+        ['qemu-system-x86_64', 'qemu-system-x86'],
+        ['qemu-img', 'qemu-utils'],
+        ['mmdebstrap', 'mmdebstrap'],
+        ['genisoimage', 'genisoimage'],
+        ['mkfs.ext4', 'e2fsprogs'],
+        ['unshare', 'util-linux'],
+        ['docker-registry', 'docker-registry'],
+        ['htpasswd', 'apache2-utils'],
+      ]
+    : []),
 ];
 const have = (bin) => (bin.startsWith('/') ? existsSync(bin) : spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0);
 const missing = [...new Set(needed.filter(([bin]) => !have(bin)).map(([, pkg]) => pkg))];
 if (missing.length) {
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!isRoot || !have('apt-get')) {
     log(`missing programs; please install these packages and run again: ${missing.join(' ')}`);
     log(`  e.g. sudo apt-get install -y ${missing.join(' ')}`);

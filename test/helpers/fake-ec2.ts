@@ -5,6 +5,8 @@
 // times, or any other error. Strict where EC2 is strict, so a request EC2 would refuse fails here too.
 // DryRun (RunInstances, DescribeAvailabilityZones) answers DryRunOperation once the request would pass, and
 // an IAM action the test `deny`s answers UnauthorizedOperation, dry or not, as EC2 does.
+// With `hooks`, a machine of the test's own (test/vm: a QEMU VM booted from the instance's user data) plays
+// each instance: the hook is told of every launch and terminate, and moves the instance's state itself.
 
 import {
   DescribeAvailabilityZonesCommand,
@@ -65,6 +67,17 @@ export interface FakeInstance {
   /** Describes that still show it pending (then it runs). */
   pendingDescribes: number;
   stateReason?: { Code: string; Message: string };
+  /** Its state is moved by `hooks` (setState), not by describe calls. */
+  driven?: boolean;
+}
+
+/** What the test's own machine does when EC2 is asked to launch or terminate an instance. */
+export interface FakeEc2Hooks {
+  /** RunInstances launched `inst` (not for dry runs, refused calls or client-token repeats). It stays `pending`
+   *  until the hook calls `setState(id, 'running')` (or `terminated`, with a reason, if it cannot start). */
+  onRun(inst: FakeInstance): void;
+  /** TerminateInstances reached `inst`, once: it is `shutting-down` until the hook calls `setState(id, 'terminated')`. */
+  onTerminate(inst: FakeInstance): void;
 }
 
 export interface CapacityFault {
@@ -88,6 +101,8 @@ export interface FakeEc2Options {
   privateIp?: (n: number, subnet: string) => string;
   /** Launch time source. Default Date.now. */
   now?: () => number;
+  /** Instances played by the test's own machines (see FakeEc2Hooks). */
+  hooks?: FakeEc2Hooks;
 }
 
 export function awsError(code: string, message: string, status = 400): EC2ServiceException {
@@ -253,6 +268,10 @@ export class FakeEc2 {
     const inst = this.newInstance({ subnet, instanceType, market, tags, userData, input: i });
     if (nic?.AssociatePublicIpAddress) inst.publicIp = `203.0.113.${this.seq}`;
     if (i.ClientToken) this.tokens.set(i.ClientToken, inst.id);
+    if (this.o.hooks) {
+      inst.driven = true;
+      this.o.hooks.onRun(inst);
+    }
     return this.reservation(inst);
   }
 
@@ -301,6 +320,7 @@ export class FakeEc2 {
     let matched = [...this.instances.values()].filter((i) => (!input.InstanceIds || input.InstanceIds.includes(i.id)) && (input.Filters ?? []).every((f) => matches(i, f)));
     // Time passes with every look: pending instances start, shutting-down ones finish.
     for (const i of matched) {
+      if (i.driven) continue;
       if (i.state === 'pending' && --i.pendingDescribes < 0) i.state = 'running';
       else if (i.state === 'shutting-down') i.state = 'terminated';
     }
@@ -326,6 +346,7 @@ export class FakeEc2 {
       const inst = this.instances.get(id)!;
       const previous = inst.state;
       if (inst.state !== 'terminated') inst.state = 'shutting-down';
+      if (inst.driven && previous !== 'shutting-down' && previous !== 'terminated') this.o.hooks!.onTerminate(inst);
       return { InstanceId: id, PreviousState: { Name: previous }, CurrentState: { Name: inst.state } };
     });
     return { TerminatingInstances };

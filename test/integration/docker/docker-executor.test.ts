@@ -326,7 +326,7 @@ describe('handing files back', () => {
     const { mkdtempSync, statSync } = await import('node:fs');
     const { execFileSync } = await import('node:child_process');
     const dir = mkdtempSync(join(m.info.buildsDir, 'handback-'));
-    docker('run', '--rm', '-v', `${m.info.buildsDir}:${m.info.buildsDir}`, BUSYBOX_IMAGE, 'sh', '-c', `mkdir -p ${dir}/p/sub && echo x > ${dir}/p/sub/f && mkdir ${dir}/p.tmp`);
+    docker('run', '--rm', '--network', 'none', '-v', `${m.info.buildsDir}:${m.info.buildsDir}`, BUSYBOX_IMAGE, 'sh', '-c', `mkdir -p ${dir}/p/sub && echo x > ${dir}/p/sub/f && mkdir ${dir}/p.tmp`);
     const argv = chownArgs({ jobId: 5, image: BUSYBOX_IMAGE, buildsDir: m.info.buildsDir, owner: '65534:65534', paths: [`${dir}/p`, `${dir}/p.tmp`] });
     execFileSync(argv[0]!, argv.slice(1));
     expect(statSync(`${dir}/p/sub/f`).uid).toBe(65534);

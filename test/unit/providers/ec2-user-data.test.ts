@@ -60,7 +60,7 @@ describe('renderUserData', () => {
     const text = renderUserData(ec2, 'dind', keys);
     const doc = parseYaml(text) as Record<string, unknown> & { ssh_keys: Record<string, string>; runcmd: unknown };
     expect(text.split('\n')[0]).toBe('#cloud-config');
-    expect(doc.ssh_genkeytypes).toEqual([]);
+    expect(doc.ssh_genkeytypes).toEqual(['ed25519']);
     expect(doc.ssh_keys.ed25519_private!.trim()).toBe(host.private.trim());
     expect(doc.ssh_keys.ed25519_public).toBe(host.public);
     expect(doc.runcmd).toEqual([['/usr/local/sbin/fleetrunner-bootstrap']]);
