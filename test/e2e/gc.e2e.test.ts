@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 // `fleetrunner gc` through the BUILT CLI (`node bin/fleetrunner.js gc --config F`, build first: `npm run build`)
 // with local machines made directly by a LocalProvider on the config's `local.root`: no coordinator runs.
 import { spawn, spawnSync } from 'node:child_process';
@@ -17,7 +18,7 @@ import { contractConfig } from './harness.js';
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fleetrunner.js');
 const dir = mkdtempSync(join(tmpdir(), 'fr-gc-e2e-'));
 const root = join(dir, 'machines');
-const TOKEN = 'glrt-gc-e2e-0123456789abcdef';
+const TOKEN = `glrt-${randomBytes(12).toString('hex')}`;
 const env = { FR_E2E_TOKEN: TOKEN };
 const executors = ['  - name: local', '    provider: local', '    style: shell', '    maxMachines: 4', '    local:', `      root: ${root}`];
 
@@ -32,7 +33,7 @@ const plain = writeConfig('plain.yaml');
 const leased = writeConfig('leased.yaml', ['lease:', '  file:', `    path: ${join(dir, 'lease')}`]);
 const provider = new LocalProvider({ fleet: plain.config.fleet, root, logger: silentLogger });
 const mine = deploymentIdentity({ fleet: plain.config.fleet, gitlabUrl: plain.config.gitlab.url, token: TOKEN }).coordinatorId;
-const other = deploymentIdentity({ fleet: plain.config.fleet, gitlabUrl: plain.config.gitlab.url, token: 'glrt-another-deployment-token' }).coordinatorId;
+const other = deploymentIdentity({ fleet: plain.config.fleet, gitlabUrl: plain.config.gitlab.url, token: `glrt-${randomBytes(12).toString('hex')}` }).coordinatorId;
 let ours: Machine;
 let theirs: Machine;
 

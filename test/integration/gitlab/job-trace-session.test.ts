@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { failed, success } from '../../../src/core/outcome.js';
@@ -12,7 +13,7 @@ import { ScriptedGitLab, type RecordedRequest, type Reply } from './helpers/scri
 import { VirtualClock } from './helpers/virtual-clock.js';
 
 /** What GitLab sends (Rails' shape) and what the session gets once the boundary has read it. */
-const JOB_WIRE = { id: 7, token: 'glcbt-JobTokenSecret_1', features: { failure_reasons: ['script_failure', 'image_pull_failure'] } };
+const JOB_WIRE = { id: 7, token: `glcbt-${randomBytes(12).toString('hex')}`, features: { failure_reasons: ['script_failure', 'image_pull_failure'] } };
 const JOB = jobPayload(JOB_WIRE);
 const MiB = 1024 * 1024;
 const info = buildRunnerInfo({ version: '0.1.0', platform: 'linux', arch: 'x64', features: buildFeatures([]) });
@@ -386,7 +387,7 @@ describe('final update', () => {
 
 describe('credentials on /jobs calls', () => {
   it('only the job token authenticates them; the runner token never appears', async () => {
-    const RUNNER_TOKEN = 'glrt-RunnerOnly_Secret9';
+    const RUNNER_TOKEN = `glrt-${randomBytes(12).toString('hex')}`;
     gitlab.expect({
       name: 'job assigned',
       method: 'POST',

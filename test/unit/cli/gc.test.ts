@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 // `runGc` (src/cli/gc.ts) with injected providers and leases: exit codes, shared providers, lease states.
 import { describe, expect, it } from 'vitest';
 import { formatAge, runGc } from '../../../src/cli/gc.js';
@@ -8,7 +9,7 @@ import { deploymentIdentity } from '../../../src/gitlab/index.js';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 const clock = { now: () => NOW, sleep: async () => undefined } as never;
-const TOKEN = 'glrt-unit-gc-secret-token';
+const TOKEN = `glrt-${randomBytes(12).toString('hex')}`;
 const config = parseConfigText(
   ['gitlab:', '  url: https://gitlab.example.com', `  token: ${TOKEN}`, 'concurrent: 2', 'executors:', '  - {name: a, provider: local, style: shell, maxMachines: 2}', '  - {name: b, provider: local, style: shell, maxMachines: 2}', ''].join('\n'),
   {},

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 
 import { reconfigureExecutorGates, startExecutorGates } from '../../../src/cli/preflight.js';
@@ -125,7 +126,7 @@ describe('ExecutorGate', () => {
 describe('ExecutorGates / startExecutorGates', () => {
   const config = parseConfigText(`gitlab:
   url: https://gitlab.example.com
-  token: glrt-not-a-real-token-0000
+  token: glrt-${randomBytes(12).toString('hex')}
 concurrent: 2
 executors:
   - name: dind
@@ -170,7 +171,7 @@ executors:
     expect(gates.isAvailable('dind')).toBe(false);
     const reloaded = parseConfigText(`gitlab:
   url: https://gitlab.example.com
-  token: glrt-not-a-real-token-0000
+  token: glrt-${randomBytes(12).toString('hex')}
 concurrent: 2
 executors:
   - name: dind
