@@ -20,6 +20,10 @@ export interface ConnectionInfo {
   buildsDir: string;
   /** Directory on the machine for the local cache (kept while the machine lives). */
   cacheDir: string;
+  /** Directory on the machine for fleetrunner's own records, private to the login user: the running job's
+   *  state, its stages' output and exit files, the coordinator's heartbeat, an interruption notice. What a
+   *  replacement coordinator reads back after the one that started the job is gone. */
+  stateDir: string;
 }
 
 /** Ownership tags written on every resource at creation; listing by them rebuilds the fleet. */

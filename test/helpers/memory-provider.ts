@@ -33,7 +33,7 @@ export class MemoryProvider implements CapacityProvider {
   }
 
   async waitReady(machine: Machine): Promise<ConnectionInfo> {
-    return { host: machine.id, port: 22, username: 'u', privateKey: 'k', hostPublicKey: 'h', buildsDir: '/b', cacheDir: '/c' };
+    return { host: machine.id, port: 22, username: 'u', privateKey: 'k', hostPublicKey: 'h', buildsDir: '/b', cacheDir: '/c', stateDir: '/s' };
   }
 
   async terminate(ids: string[]): Promise<{ errors: Error[] }> {

@@ -35,7 +35,7 @@ import { Placement, describePool } from './placement.js';
 import { RequestPacer } from './request-pacer.js';
 import { sshReadinessProbe, type ReadinessProbe } from './ssh-probe.js';
 import { withThrottleRetry } from './throttle-retry.js';
-import { EC2_BUILDS_DIR, EC2_CACHE_DIR, readUserDataTemplate, renderUserData } from './user-data.js';
+import { EC2_BUILDS_DIR, EC2_CACHE_DIR, EC2_STATE_DIR, readUserDataTemplate, renderUserData } from './user-data.js';
 
 export interface Ec2ProviderOptions {
   /** From aws/clients.ts (one region per executor: `config.region`). */
@@ -261,6 +261,7 @@ export class Ec2Provider implements CapacityProvider {
       hostPublicKey: s.hostPublicKey,
       buildsDir: EC2_BUILDS_DIR,
       cacheDir: EC2_CACHE_DIR,
+      stateDir: EC2_STATE_DIR,
     };
   }
 

@@ -17,6 +17,8 @@ export const DEFAULT_USER_DATA_TEMPLATE = fileURLToPath(new URL('../../../templa
 /** Where jobs live on an EC2 machine; the template creates both, owned by the SSH user. */
 export const EC2_BUILDS_DIR = '/builds';
 export const EC2_CACHE_DIR = '/cache';
+/** ConnectionInfo.stateDir on an instance: fleetrunner's records, owned by the SSH user, mode 700. */
+export const EC2_STATE_DIR = '/var/lib/fleetrunner';
 
 /** AWS's limit on user data, counted before base64. */
 export const USER_DATA_MAX_BYTES = 16 * 1024;
@@ -83,6 +85,7 @@ export function renderUserData(config: Ec2ProviderConfig, executorName: string, 
       sshUser: config.sshUser,
       buildsDir: EC2_BUILDS_DIR,
       cacheDir: EC2_CACHE_DIR,
+      stateDir: EC2_STATE_DIR,
       hostPrivateKey: keys.hostPrivateKey,
       hostPublicKey: keys.hostPublicKey,
       clientPublicKey: keys.clientPublicKey,

@@ -267,6 +267,7 @@ export class LocalProvider implements CapacityProvider {
       hostPublicKey: rec.hostPublicKey,
       buildsDir: dir.buildsDir,
       cacheDir: dir.cacheDir,
+      stateDir: dir.stateDir,
     };
   }
 

@@ -107,6 +107,10 @@ export class MachineDir {
   get cacheDir(): string {
     return join(this.jobPath, 'cache');
   }
+  /** fleetrunner's records on the machine (ConnectionInfo.stateDir): the job user's, nobody else's. */
+  get stateDir(): string {
+    return join(this.jobPath, 'state');
+  }
   /** $TMPDIR of every session on the machine (executors keep their pid files there). */
   get tmpDir(): string {
     return join(this.jobPath, 'tmp');
@@ -130,6 +134,7 @@ export class MachineDir {
     // must be able to enter it, as /builds on an instance. The machine's own dir stays private.
     const jobDirs: Array<[string, number]> = [
       [this.cacheDir, 0o700],
+      [this.stateDir, 0o700],
       [this.tmpDir, 0o700],
       [this.homeDir, 0o700],
       [this.buildsDir, 0o755],

@@ -181,6 +181,7 @@ describe('ec2 provider: the RunInstances request', () => {
       hostPublicKey: host.public,
       buildsDir: '/builds',
       cacheDir: '/cache',
+      stateDir: '/var/lib/fleetrunner',
     });
   });
 
