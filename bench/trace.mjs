@@ -1,6 +1,7 @@
 // Trace pipeline throughput: 100 MB of job output through UTF-8 repair → masking → limit → spool,
 // with masking on (20 masked values + token prefixes). Compares against a baseline in the same run:
 // the same bytes through the spool alone (no masking), so the masking cost is visible.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,13 +9,15 @@ import { JobTrace } from '../dist/runner/trace/job-trace.js';
 import { FileTraceLog } from '../dist/runner/trace/file-trace-log.js';
 
 const TOTAL = 100 * 1024 * 1024;
+/** A token-shaped value made at run time (the masker finds it by its prefix). */
+const PAT = `glpat-${randomBytes(15).toString('base64url')}`;
 const CHUNK = 32 * 1024; // what an SSH channel typically delivers
 
 function makeChunk(secrets) {
   const lines = [];
   let size = 0;
   for (let i = 0; size < CHUNK; i++) {
-    const line = i % 97 === 0 ? `token ${secrets[i % secrets.length]} and glpat-abcdefghijklmnop in a line\n` : `[${i}] compiling module_${i % 1000}.ts … ok ✓ 12ms\n`;
+    const line = i % 97 === 0 ? `token ${secrets[i % secrets.length]} and ${PAT} in a line\n` : `[${i}] compiling module_${i % 1000}.ts … ok ✓ 12ms\n`;
     lines.push(line);
     size += Buffer.byteLength(line);
   }

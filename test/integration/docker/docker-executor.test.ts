@@ -10,6 +10,9 @@ import { BUSYBOX_IMAGE, ENTRYPOINT_IMAGE, HTTPD_IMAGE, IMAGE_MARKER, MISSING_IMA
 import { jobImage } from '../../helpers/job-payload.js';
 import { makeRun, startMachine, type TestMachine } from '../executors/harness.js';
 import { dockerExecutor, dockerJob, settings } from './harness.js';
+import { testToken } from '../../helpers/tokens.js';
+
+const REGISTRY_PASSWORD = testToken('glcbt-');
 
 let m: TestMachine;
 
@@ -241,7 +244,7 @@ describe('credentials', () => {
     const password = 'ecr-push-Passw0rd-0123456789';
     const run = makeRun();
     run.ctx.job = dockerJob({
-      credentials: [{ type: 'registry', url: 'registry.gitlab.test', username: 'gitlab-ci-token', password: 'glcbt-reg-token-abcdef' }],
+      credentials: [{ type: 'registry', url: 'registry.gitlab.test', username: 'gitlab-ci-token', password: REGISTRY_PASSWORD }],
       script: ['echo "DOCKER_CONFIG=$DOCKER_CONFIG"', 'cat "$DOCKER_CONFIG/config.json"', 'echo "$(base64 -d <<EOF\n$(sed -n \'s/.*"auth": "\\(.*\\)".*/\\1/p\' "$DOCKER_CONFIG/config.json")\nEOF\n)"', 'touch "$DOCKER_CONFIG/config.json" 2>/dev/null || echo "read-"only', 'sleep 2'],
     });
     let hostConfig = '';
@@ -262,7 +265,7 @@ describe('credentials', () => {
     expect(run.trace.plain()).toContain('123456789012.dkr.ecr.eu-west-1.amazonaws.com');
     expect(run.trace.plain()).toContain('read-only');
     expect(run.trace.secrets).toContain(password);
-    expect(run.trace.secrets).toContain('glcbt-reg-token-abcdef');
+    expect(run.trace.secrets).toContain(REGISTRY_PASSWORD);
     expect(run.trace.secrets).toContain(Buffer.from(`AWS:${password}`).toString('base64'));
     // RecordingTrace does not mask; the runner's masker does. What matters here: it was told.
     expect(processes).not.toContain(password);

@@ -13,7 +13,7 @@ const RUNNER_TOKEN = `glrt-${randomBytes(12).toString('hex')}`;
 const SYSTEM_ID = 's_0123456789ab';
 const UA = 'fleetrunner 0.1.0 (main; node v20.15.0; linux/amd64)';
 const info = buildRunnerInfo({ version: '0.1.0', platform: 'linux', arch: 'x64', executor: 'docker', features: buildFeatures(['image']) });
-const JOB = { id: 42, token: 'glcbt-JobTokenSecret_456', job_info: { name: 'build', project_id: 1 }, git_info: {}, runner_info: {}, variables: [] };
+const JOB = { id: 42, token: `glcbt-${randomBytes(12).toString('hex')}`, job_info: { name: 'build', project_id: 1 }, git_info: {}, runner_info: {}, variables: [] };
 
 let gitlab: ScriptedGitLab;
 let clock: VirtualClock;
@@ -78,7 +78,7 @@ describe('POST /jobs/request', () => {
   it('keeps cursors per runner token', async () => {
     gitlab.expect(jobsRequest('cursor for A', { status: 204, headers: { 'X-GitLab-Last-Update': 'qa' } }), jobsRequest('B', { status: 204 }));
     await api.requestJob({ token: RUNNER_TOKEN, systemId: SYSTEM_ID, info });
-    await api.requestJob({ token: 'glrt-OtherRunner_789', systemId: SYSTEM_ID, info });
+    await api.requestJob({ token: `glrt-${randomBytes(12).toString('hex')}`, systemId: SYSTEM_ID, info });
     expect(gitlab.requests[1]!.json).not.toHaveProperty('last_update');
   });
 

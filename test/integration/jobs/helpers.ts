@@ -11,8 +11,9 @@ import busboy from 'busboy';
 import type { JobPayload, Stage } from '../../../src/core/index.js';
 import type { PlanContext } from '../../../src/jobs/index.js';
 import { jobPayload } from '../../helpers/job-payload.js';
+import { testToken } from '../../helpers/tokens.js';
 
-export const JOB_TOKEN = 'glcbt-64_TestJobToken1234567890';
+export const JOB_TOKEN = testToken('glcbt-64_');
 
 const created: string[] = [];
 

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { planReload } from '../../../src/cli/reload.js';
 import { parseConfigText } from '../../../src/config/index.js';
+import { testToken } from '../../helpers/tokens.js';
+
+const TOKEN = testToken('glrt-');
 
 const base = (over: { concurrent?: number; maxMachines?: number; idleCount?: number; match?: string; url?: string; extraExecutor?: boolean } = {}) =>
   parseConfigText(
@@ -19,7 +22,7 @@ const base = (over: { concurrent?: number; maxMachines?: number; idleCount?: num
       ...(over.extraExecutor ? ['  - name: other', '    provider: local', '    style: shell', '    maxMachines: 1'] : []),
       '',
     ].join('\n'),
-    { TOKEN: 'glrt-reloadtestvalue' },
+    { TOKEN },
   );
 
 describe('planReload', () => {

@@ -11,6 +11,9 @@ import { authConfigFor, emptyAuthConfig } from '../../../src/executors/docker/re
 import type { TraceWriter } from '../../../src/executors/trace-lines.js';
 import type { JobContainers } from '../../../src/jobs/index.js';
 import { jobPayload } from '../../helpers/job-payload.js';
+import { testToken } from '../../helpers/tokens.js';
+
+const JOB_TOKEN = testToken('glcbt-');
 
 describe('service aliases (GitLab rules)', () => {
   it.each([
@@ -180,7 +183,7 @@ const settings: DockerStyleSettings = {
 const job = (over: Partial<JobPayload> = {}): JobPayload => ({
   ...jobPayload({
     id: 77,
-    token: 'glcbt-job-token-0123456789',
+    token: JOB_TOKEN,
     job_info: { name: 't', project_id: 1 },
     git_info: { repo_url: 'https://x/g/p.git', ref: 'main', sha: '0'.repeat(40) },
     runner_info: {},
@@ -229,7 +232,7 @@ describe('DockerJob.buildContainer', () => {
     const c = dj.buildContainer('fr-77-x-1-step_script');
     // The push config is only mounted once written (prepare); the argv has paths and names only.
     const line = commandLine(buildContainerArgs(c));
-    for (const secret of [password, Buffer.from(`AWS:${password}`).toString('base64'), 'masked-secret-value', 'glcbt-job-token-0123456789']) {
+    for (const secret of [password, Buffer.from(`AWS:${password}`).toString('base64'), 'masked-secret-value', JOB_TOKEN]) {
       expect(line).not.toContain(secret);
     }
     const script = buildStageScript(c, "export SECRET='masked-secret-value'\necho hi\n", '/tmp/m');

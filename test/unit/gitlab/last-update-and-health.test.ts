@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { LastUpdateStore } from '../../../src/gitlab/last-update.js';
 import { RunnerHealth } from '../../../src/gitlab/runner-health.js';
+import { testToken } from '../../helpers/tokens.js';
+
+const TOKEN = testToken('glrt-');
 
 describe('LastUpdateStore', () => {
   it('keeps the last non-empty value per credentials', () => {
@@ -18,7 +21,7 @@ describe('LastUpdateStore', () => {
   });
 
   it('keys never contain the token', () => {
-    const key = LastUpdateStore.keyOf('https://gitlab.test', 'glrt-secretsecretsecret');
+    const key = LastUpdateStore.keyOf('https://gitlab.test', TOKEN);
     expect(key).not.toContain('secret');
     expect(key).toMatch(/^[0-9a-f]{64}$/);
   });

@@ -1,8 +1,9 @@
 import type { JobPayload } from '../../../src/core/index.js';
 import type { PlanContext } from '../../../src/jobs/index.js';
 import { jobPayload } from '../../helpers/job-payload.js';
+import { testToken } from '../../helpers/tokens.js';
 
-export const TOKEN = 'glcbt-64_UnitTestToken0987654321';
+export const TOKEN = testToken('glcbt-64_');
 
 export function ctx(over: Partial<PlanContext> = {}): PlanContext {
   return {

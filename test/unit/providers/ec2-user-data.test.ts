@@ -9,8 +9,11 @@ import { parseConfigText, type Ec2ProviderConfig } from '../../../src/config/ind
 import { PermanentError } from '../../../src/core/index.js';
 import { renderTemplate, renderUserData, renderUserDataForCli, USER_DATA_MAX_BYTES } from '../../../src/providers/ec2/user-data.js';
 import { generateEd25519 } from '../../../src/providers/ssh-keys.js';
+import { testToken } from '../../helpers/tokens.js';
 
-const CONFIG_TEXT = `gitlab: { url: https://gitlab.example.com, token: glrt-never-in-user-data }
+const RUNNER_TOKEN = testToken('glrt-');
+
+const CONFIG_TEXT = `gitlab: { url: https://gitlab.example.com, token: ${RUNNER_TOKEN} }
 concurrent: 2
 executors:
   - name: local
