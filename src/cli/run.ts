@@ -1,12 +1,12 @@
 // `fleetrunner run`: the composition root. Reads env/config here only, wires the modules, runs the
 // coordinator until SIGTERM/SIGINT/SIGQUIT, then drains, removes machines, unregisters and exits 0.
 
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { FleetConfig } from '../config/index.js';
 import { systemClock } from '../core/clock.js';
-import { errorMessage } from '../core/errors.js';
+import { ConfigError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { CapacityProvider } from '../core/machine.js';
 import { DOCKER_EXECUTOR_FEATURES } from '../executors/docker/index.js';
@@ -20,9 +20,7 @@ import {
   createRunnerApi,
   deploymentIdentity,
   LastUpdateStore,
-  registrationInfo,
   RunnerHealth,
-  RunnerIdentity,
   type RunnerFeature,
   type RunnerTokenState,
 } from '../gitlab/index.js';
@@ -38,7 +36,8 @@ import { REVISION, VERSION } from './version.js';
 import { reconfigureExecutorGates, startExecutorGates } from './preflight.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import { startIdentity } from './start-identity.js';
-import { loadRotatedToken, saveRotatedToken, tokenFilePath } from './token-file.js';
+import { createRunnerIdentity } from './identity.js';
+import { RotatedToken, rotatedTokenSecretStore } from './rotated-token.js';
 import { buildLease } from './lease.js';
 import type { Lease } from '../core/lease.js';
 import { gitlabJobChannel, gitlabJobFeed } from './wiring.js';
@@ -101,34 +100,6 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     logger,
     lastUpdates: new LastUpdateStore(),
   });
-  const identity = new RunnerIdentity({
-    api,
-    clock,
-    configuredToken,
-    model: config.gitlab.registrationToken !== undefined ? 'registration' : 'runner-authentication',
-    systemId,
-    info,
-    ...(config.gitlab.registrationToken !== undefined && {
-      registration: {
-        description: config.gitlab.runner.description,
-        tags: [...config.gitlab.runner.tags],
-        runUntagged: config.gitlab.runner.runUntagged,
-        locked: config.gitlab.runner.locked,
-        ...(config.gitlab.runner.maximumTimeoutS !== undefined && { maximumTimeoutSec: config.gitlab.runner.maximumTimeoutS }),
-        info: registrationInfo(info, buildFeatures([])),
-      },
-    }),
-    ...(await savedTokenState(config, stateDir)),
-    deleteManagerOnStop: config.gitlab.unregisterOnStop,
-    logger,
-  });
-  identity.onTokenRotated((e) => {
-    currentToken = e.token;
-    void saveRotatedToken(stateDir, configuredToken, { token: e.token, obtainedAt: e.obtainedAt, ...(e.expiresAt !== undefined && { expiresAt: e.expiresAt }) }).catch((err) =>
-      logger.error({ err: errorMessage(err) }, 'could not save the rotated runner token'),
-    );
-  });
-
   // The metrics port is taken before GitLab hears of this runner manager: a port in use stops here.
   const metrics = new FleetMetrics();
   let metricsServer: Awaited<ReturnType<FleetMetrics['serve']>> | undefined;
@@ -147,6 +118,27 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     logger.info({}, 'stopped while waiting for the lease');
     return { done: Promise.resolve(0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
   }
+  // Read under the lease: a holder before us may have rotated the token just before it stopped.
+  const rotated = new RotatedToken({ store: rotatedTokenSecretStore(config, stateDir), configuredToken, clock, logger });
+  let persisted: RunnerTokenState | undefined;
+  try {
+    persisted = config.gitlab.token === undefined ? undefined : await rotated.load(AbortSignal.any([startSignal, held.lost]));
+  } catch (e) {
+    await held.release();
+    metricsServer?.close();
+    if (!(e instanceof ConfigError)) {
+      logger.info({}, 'stopped before the saved runner token could be read');
+      return { done: Promise.resolve(0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
+    }
+    logger.error({ err: e.message }, 'cannot start: the saved runner token cannot be read');
+    process.stderr.write(`fleetrunner: ${e.message}\n`);
+    return { done: Promise.resolve(2), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
+  }
+  const identity = createRunnerIdentity(config, { api, clock, logger, systemId, info, ...(persisted && { persisted }) });
+  identity.onTokenRotated((e) => {
+    currentToken = e.token;
+    rotated.save({ token: e.token, obtainedAt: e.obtainedAt, ...(e.expiresAt !== undefined && { expiresAt: e.expiresAt }) }).catch(() => undefined);
+  });
   const started = await startIdentity(identity, { url: config.gitlab.url, clock, logger, signal: AbortSignal.any([startSignal, held.lost]) });
   if (started.kind !== 'started') await held.release();
   if (started.kind === 'refused') {
@@ -263,7 +255,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       // took over: deleting it would pull the manager out from under the successor.
       if (held.lost.aborted) logger.info({}, 'lease lost: leaving the runner manager to the coordinator that holds it');
       else await identity.stop().catch((err) => logger.warn({ err: errorMessage(err) }, 'could not unregister from GitLab'));
-      if (config.gitlab.registrationToken !== undefined) await rm(tokenFilePath(stateDir), { force: true });
+      if (config.gitlab.registrationToken !== undefined) await rotated.clear().catch((err) => logger.warn({ where: rotated.where, err: errorMessage(err) }, 'could not remove the saved runner token'));
       metricsServer?.close();
       await held.release();
       logger.info({}, 'coordinator stopped');
@@ -303,14 +295,6 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       logger.error({ err: errorMessage(e) }, 'config reload failed: the running config stays in force');
     },
   };
-}
-
-/** A glrt- token rotated by an earlier run, bound to the configured token it came from. */
-/** A glrt- token rotated by an earlier run, bound to the configured token it came from. */
-async function savedTokenState(config: FleetConfig, stateDir: string): Promise<{ persisted?: RunnerTokenState }> {
-  if (config.gitlab.token === undefined) return {};
-  const state = await loadRotatedToken(stateDir, config.gitlab.token);
-  return state ? { persisted: state } : {};
 }
 
 function isWarmer(executor: Executor): executor is Executor & MachineWarmer {

@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import type { ExecutorConfig, FleetConfig } from '../config/index.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
+import { silentLogger } from '../core/logger.js';
 import type { CheckResult } from '../core/preflight.js';
 import { buildFeatures, buildRunnerInfo, buildUserAgent, createRunnerApi, deploymentIdentity, GitLabApiError, redact } from '../gitlab/index.js';
-import { loadRotatedToken } from './token-file.js';
+import { refused, RotatedToken, rotatedTokenSecretStore } from './rotated-token.js';
 import { preflight, type PreflightDeps } from './preflight.js';
 import { advertisedFeatures } from './run.js';
 import { REVISION, VERSION } from './version.js';
@@ -35,7 +36,8 @@ export async function verifyChecks(config: FleetConfig, o: VerifyOptions = {}): 
   const clock = o.clock ?? systemClock;
   const executors = config.executors.filter((e) => o.executor === undefined || e.name === o.executor);
   const deps: PreflightDeps = { fleet: config.fleet, clock, ...o.preflight };
-  const [token, perExecutor] = await Promise.all([
+  const [saved, token, perExecutor] = await Promise.all([
+    rotatedTokenCheck(config, clock),
     gitlabTokenCheck(config, clock, o).catch(
       (err): CheckResult => ({ executor: 'gitlab', check: 'gitlab-token', target: config.gitlab.url, status: 'fail', code: 'Error', message: errorMessage(err) }),
     ),
@@ -45,7 +47,7 @@ export async function verifyChecks(config: FleetConfig, o: VerifyOptions = {}): 
       ),
     ),
   ]);
-  return [token, ...perExecutor.flat()];
+  return [token, ...(saved ? [saved] : []), ...perExecutor.flat()];
 }
 
 /** Prints the table; the exit code: 0 when nothing failed, 1 otherwise. */
@@ -95,7 +97,6 @@ async function gitlabTokenCheck(config: FleetConfig, clock: Clock, o: VerifyOpti
   if (configured === undefined) {
     return { ...base, status: 'skip', message: 'a registration token: `run` registers a new runner with it at start, there is no runner token to verify yet' };
   }
-  const stateDir = config.stateDir ?? join(homedir(), '.fleetrunner');
   const api = createRunnerApi({
     url: config.gitlab.url,
     userAgent: buildUserAgent({ version: VERSION, nodeVersion: process.version, platform: process.platform, arch: process.arch }),
@@ -109,14 +110,14 @@ async function gitlabTokenCheck(config: FleetConfig, clock: Clock, o: VerifyOpti
   const styles = config.executors.map((e) => e.style);
   const features = buildFeatures(advertisedFeatures(styles));
   const info = buildRunnerInfo({ version: VERSION, revision: REVISION, platform: process.platform, arch: process.arch, executor: styles.includes('docker') ? 'docker' : 'shell', shell: 'bash', features });
-  const saved = await savedToken(stateDir, configured, clock.now());
+  const saved = await savedToken(config, clock).catch(() => undefined);
   const candidates = saved !== undefined && saved !== configured ? [saved, configured] : [configured];
   let last: unknown;
   for (const token of candidates) {
     try {
       const v = await api.verify(token, systemId, info);
       const parts = [v.id !== undefined ? `runner ${v.id}` : 'token accepted'];
-      if (token !== configured) parts.push('with the rotated token saved in stateDir');
+      if (token !== configured) parts.push('with the rotated token saved earlier');
       if (v.tokenExpiresAt !== undefined) parts.push(`token expires ${new Date(v.tokenExpiresAt).toISOString()}`);
       return { ...base, status: 'pass', message: parts.join(', ') };
     } catch (e) {
@@ -132,10 +133,30 @@ async function gitlabTokenCheck(config: FleetConfig, clock: Clock, o: VerifyOpti
   return { ...base, status: 'fail', code: 'Error', message: errorMessage(last) };
 }
 
-/** A token rotated by an earlier `run` (stateDir/runner-token.json), if it belongs to the configured one and has not expired. */
-/** A rotated token saved by `run` for this configured token, unless it has expired. */
-async function savedToken(stateDir: string, configured: string, now: number): Promise<string | undefined> {
-  const state = await loadRotatedToken(stateDir, configured);
+/** Whether the store of a rotated token (gitlab.rotatedToken, else stateDir) can be read; only shown for
+ *  an SSM parameter, where permissions and KMS can be wrong. */
+async function rotatedTokenCheck(config: FleetConfig, clock: Clock): Promise<CheckResult | undefined> {
+  const configured = config.gitlab.token;
+  const parameter = config.gitlab.rotatedToken?.ssmParameter;
+  if (configured === undefined || parameter === undefined) return undefined;
+  const base = { executor: 'gitlab', check: 'rotated-token', target: `ssm:${parameter}` };
+  try {
+    const state = await rotatedToken(config, clock).readOnce();
+    return { ...base, status: 'pass', message: state ? `a rotated token saved ${new Date(state.obtainedAt).toISOString()}` : 'readable; no rotated token saved yet' };
+  } catch (e) {
+    const code = (e as { name?: string }).name ?? 'Error';
+    return { ...base, status: 'fail', code, message: errorMessage(e), retryable: !refused(e) };
+  }
+}
+
+function rotatedToken(config: FleetConfig, clock: Clock): RotatedToken {
+  const stateDir = config.stateDir ?? join(homedir(), '.fleetrunner');
+  return new RotatedToken({ store: rotatedTokenSecretStore(config, stateDir), configuredToken: config.gitlab.token!, clock, logger: silentLogger });
+}
+
+/** A token rotated by an earlier `run` for the configured one, unless it has expired. */
+async function savedToken(config: FleetConfig, clock: Clock, now = clock.now()): Promise<string | undefined> {
+  const state = await rotatedToken(config, clock).readOnce();
   return state && (state.expiresAt === undefined || state.expiresAt > now) ? state.token : undefined;
 }
 
@@ -143,7 +164,7 @@ async function savedToken(stateDir: string, configured: string, now: number): Pr
 async function knownTokens(config: FleetConfig): Promise<string[]> {
   const tokens = [config.gitlab.token, config.gitlab.registrationToken].filter((t): t is string => t !== undefined);
   if (config.gitlab.token !== undefined) {
-    const saved = await savedToken(config.stateDir ?? join(homedir(), '.fleetrunner'), config.gitlab.token, -Infinity);
+    const saved = await savedToken(config, systemClock, -Infinity).catch(() => undefined);
     if (saved !== undefined) tokens.push(saved);
   }
   return tokens;

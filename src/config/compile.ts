@@ -90,6 +90,7 @@ export interface FleetConfig {
     unregisterOnStop: boolean;
     /** Cap on the wait between two final-state delivery tries while GitLab is unavailable. */
     finalUpdateMaxBackoffMs: number;
+    rotatedToken?: { ssmParameter: string; region?: string; kmsKeyId?: string };
   };
   concurrent: number;
   checkIntervalMs: number;
@@ -420,6 +421,7 @@ export function compileConfig(raw: unknown, env: Record<string, string | undefin
       },
       unregisterOnStop: c.gitlab.unregisterOnStop,
       finalUpdateMaxBackoffMs: duration('gitlab.finalUpdateMaxBackoff', c.gitlab.finalUpdateMaxBackoff, DURATION_LIMITS.finalUpdateMaxBackoff),
+      ...(c.gitlab.rotatedToken && { rotatedToken: c.gitlab.rotatedToken }),
     },
     concurrent: c.concurrent,
     checkIntervalMs: duration('checkInterval', c.checkInterval, DURATION_LIMITS.checkInterval),

@@ -233,6 +233,18 @@ export const configSchema = z.strictObject({
     unregisterOnStop: z.boolean().default(true),
     /** Longest wait between two tries to deliver a job's final state while GitLab is unavailable. */
     finalUpdateMaxBackoff: duration.default('5m'),
+    /** Where a runner token GitLab rotated is kept for the next coordinator task. Absent: <stateDir>/runner-token.json. */
+    rotatedToken: z
+      .strictObject({
+        /** An SSM Parameter Store SecureString the coordinator creates and overwrites (Fargate: the disk is empty at every start). */
+        ssmParameter: z
+          .string()
+          .regex(/^\/(?!aws|ssm)[A-Za-z0-9_.\-/]{1,1010}$/i, 'expected an SSM parameter name such as /fleetrunner/prod/runner-token (a path starting with /, not under /aws or /ssm)'),
+        region: z.string().optional(),
+        /** KMS key (id, alias or ARN) that encrypts it; default: the account's aws/ssm key. */
+        kmsKeyId: z.string().min(1).optional(),
+      })
+      .optional(),
   }),
   concurrent: count(COUNT_LIMITS.concurrent),
   /** Pause after GitLab answered "no job" (gitlab-runner's check_interval). */
