@@ -33,6 +33,30 @@ export interface OwnershipTags {
   coordinator: string;
 }
 
+/**
+ * What the coordinator last said a machine is doing, kept with the machine itself (EC2 tags, a local
+ * machine's machine.json) so that a successor can tell idle machines from busy ones. Never a secret: a
+ * state and a GitLab job id. A machine nobody labelled yet (booting, or launched for a job and not yet
+ * labelled) has none.
+ */
+export type MachineLabels = { state: 'idle' } | { state: 'busy'; job: string };
+
+const JOB_ID = /^[0-9]{1,20}$/;
+
+/** Labels from their stored form (state and job as strings, `''` = no job); undefined when absent or not
+ *  understood (an unknown state, busy without a job id): a successor then checks the machine itself. */
+export function machineLabelsOf(state: string | undefined, job: string | undefined): MachineLabels | undefined {
+  if (state === 'idle') return { state: 'idle' };
+  if (state === 'busy' && job !== undefined && JOB_ID.test(job)) return { state: 'busy', job };
+  return undefined;
+}
+
+/** A label the provider may store: a GitLab job id is digits. Throws otherwise (a caller's bug). */
+export function checkMachineLabels(labels: MachineLabels): void {
+  // The value is not repeated: whatever was passed by mistake stays out of logs.
+  if (labels.state === 'busy' && !JOB_ID.test(labels.job)) throw new Error(`a busy machine's job label must be a GitLab job id (digits); ${labels.job.length} characters given`);
+}
+
 export interface Machine {
   id: string;
   executor: string;
@@ -40,6 +64,11 @@ export interface Machine {
   createdAt: number; // ms epoch
   tags: OwnershipTags;
   connection?: ConnectionInfo;
+  /** Its last labels (see `CapacityProvider.label`); absent when it has none or the provider keeps none. */
+  labels?: MachineLabels;
+  /** Set when this process can never connect to it, with why (e.g. its key tags are missing or were not
+   *  written by this deployment): adopting it is pointless, garbage collection may remove it. */
+  unreachable?: string;
 }
 
 export interface CreateResult {
@@ -60,6 +89,12 @@ export interface CapacityProvider {
   /** Resolves once the machine answers SSH (bounded by the provider's boot timeout), with connection info. */
   waitReady(machine: Machine, signal?: AbortSignal): Promise<ConnectionInfo>;
   terminate(ids: string[]): Promise<{ errors: Error[] }>;
+  /**
+   * Stores `labels` with the machine, replacing the previous ones; `list` reports them, to this process and
+   * to a successor. Optional: a provider without it keeps no labels. Rejects when they could not be stored
+   * (NotFoundError when the machine is gone).
+   */
+  label?(id: string, labels: MachineLabels): Promise<void>;
   /** Stops background work (no resources are deleted here). */
   shutdown(): Promise<void>;
 }

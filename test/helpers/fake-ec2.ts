@@ -3,12 +3,16 @@
 // instances from pending to running, terminates idempotently (and fails the whole call for unknown ids, as
 // EC2 does), and can be told to answer capacity errors per subnet / instance type / market, throttling N
 // times, or any other error. Strict where EC2 is strict, so a request EC2 would refuse fails here too.
-// DryRun (RunInstances, DescribeAvailabilityZones) answers DryRunOperation once the request would pass, and
+// Tags follow EC2's limits (50 per resource, keys up to 128 and values up to 256 characters, no `aws:`
+// prefix); CreateTags has its own request bucket (100, refilled at 10 per second, on the `now` clock) and
+// answers RequestLimitExceeded beyond it.
+// DryRun (RunInstances, DescribeAvailabilityZones, CreateTags) answers DryRunOperation once the request would pass, and
 // an IAM action the test `deny`s answers UnauthorizedOperation, dry or not, as EC2 does.
 // With `hooks`, a machine of the test's own (test/vm: a QEMU VM booted from the instance's user data) plays
 // each instance: the hook is told of every launch and terminate, and moves the instance's state itself.
 
 import {
+  CreateTagsCommand,
   DescribeAvailabilityZonesCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -17,6 +21,7 @@ import {
   EC2ServiceException,
   RunInstancesCommand,
   TerminateInstancesCommand,
+  type CreateTagsCommandInput,
   type DescribeAvailabilityZonesCommandInput,
   type DescribeImagesCommandInput,
   type DescribeInstancesCommandInput,
@@ -47,7 +52,8 @@ export type FakeOp =
   | 'GetParameter'
   | 'DescribeAvailabilityZones'
   | 'DescribeImages'
-  | 'DescribeSecurityGroups';
+  | 'DescribeSecurityGroups'
+  | 'CreateTags';
 
 export interface FakeInstance {
   id: string;
@@ -103,6 +109,8 @@ export interface FakeEc2Options {
   now?: () => number;
   /** Instances played by the test's own machines (see FakeEc2Hooks). */
   hooks?: FakeEc2Hooks;
+  /** CreateTags request bucket. Default AWS's: 100, refilled at 10 per second. */
+  createTagsRate?: { burst: number; perSecond: number };
 }
 
 export function awsError(code: string, message: string, status = 400): EC2ServiceException {
@@ -125,6 +133,10 @@ export class FakeEc2 {
   readonly runInputs: RunInstancesCommandInput[] = [];
   readonly describeInputs: DescribeInstancesCommandInput[] = [];
   readonly terminateInputs: string[][] = [];
+  /** Every CreateTags input, including refused and throttled ones. */
+  readonly createTagsInputs: CreateTagsCommandInput[] = [];
+  /** CreateTags calls refused for the request rate. */
+  createTagsThrottled = 0;
   readonly calls: Record<FakeOp, number> = {
     RunInstances: 0,
     DescribeInstances: 0,
@@ -133,6 +145,7 @@ export class FakeEc2 {
     DescribeAvailabilityZones: 0,
     DescribeImages: 0,
     DescribeSecurityGroups: 0,
+    CreateTags: 0,
   };
   readonly parameters = new Map<string, string>([[FAKE_AMI_PARAMETER, FAKE_AMI]]);
   /** Security groups that exist. */
@@ -151,8 +164,10 @@ export class FakeEc2 {
     DescribeAvailabilityZones: [],
     DescribeImages: [],
     DescribeSecurityGroups: [],
+    CreateTags: [],
   };
   private seq = 0;
+  private createTagsBucket: { tokens: number; at: number } | undefined;
   private readonly tokens = new Map<string, string>();
 
   constructor(private readonly o: FakeEc2Options = {}) {
@@ -164,6 +179,7 @@ export class FakeEc2 {
     ec2.on(DescribeAvailabilityZonesCommand).callsFake((i: DescribeAvailabilityZonesCommandInput) => this.describeAvailabilityZones(i));
     ec2.on(DescribeImagesCommand).callsFake((i: DescribeImagesCommandInput) => this.describeImages(i));
     ec2.on(DescribeSecurityGroupsCommand).callsFake((i: DescribeSecurityGroupsCommandInput) => this.describeSecurityGroups(i));
+    ec2.on(CreateTagsCommand).callsFake((i: CreateTagsCommandInput) => this.createTags(i));
     mockClient(this.ssm)
       .on(GetParameterCommand)
       .callsFake((i: GetParameterCommandInput) => this.getParameter(i));
@@ -263,6 +279,7 @@ export class FakeEc2 {
       const code = fault.code ?? 'InsufficientInstanceCapacity';
       throw awsError(code, `We currently do not have sufficient ${instanceType} capacity in the Availability Zone you requested (${FAKE_SUBNETS[subnet]}).`, DEFAULT_STATUS[code] ?? 400);
     }
+    for (const spec of i.TagSpecifications ?? []) checkTags(spec.Tags ?? [], 0);
     const tags: Record<string, string> = {};
     for (const t of i.TagSpecifications?.find((s) => s.ResourceType === 'instance')?.Tags ?? []) tags[t.Key!] = t.Value!;
     const inst = this.newInstance({ subnet, instanceType, market, tags, userData, input: i });
@@ -352,6 +369,37 @@ export class FakeEc2 {
     return { TerminatingInstances };
   }
 
+  private createTags(i: CreateTagsCommandInput) {
+    this.createTagsInputs.push(i);
+    this.takeQueued('CreateTags');
+    this.takeCreateTagsToken();
+    this.authorize('ec2:CreateTags');
+    const ids = i.Resources ?? [];
+    if (ids.length === 0) throw awsError('MissingParameter', 'The request must contain the parameter resourceIdSet');
+    const malformed = ids.filter((id) => !/^i-[0-9a-f]{8,17}$/.test(id));
+    if (malformed.length) throw awsError('InvalidID', `The ID '${malformed[0]}' is not valid`);
+    const unknown = ids.filter((id) => !this.instances.has(id));
+    if (unknown.length) throw awsError('InvalidInstanceID.NotFound', `The instance ID '${unknown.join(', ')}' does not exist`);
+    for (const id of ids) checkTags(i.Tags ?? [], Object.keys(this.instances.get(id)!.tags).filter((k) => !(i.Tags ?? []).some((t) => t.Key === k)).length);
+    this.dryRunDone(i.DryRun);
+    for (const id of ids) for (const t of i.Tags ?? []) this.instances.get(id)!.tags[t.Key!] = t.Value ?? '';
+    return {};
+  }
+
+  /** CreateTags' request bucket, refilled on the `now` clock. */
+  private takeCreateTagsToken(): void {
+    const rate = this.o.createTagsRate ?? { burst: 100, perSecond: 10 };
+    const now = this.o.now?.() ?? Date.now();
+    const b = (this.createTagsBucket ??= { tokens: rate.burst, at: now });
+    b.tokens = Math.min(rate.burst, b.tokens + ((now - b.at) * rate.perSecond) / 1000);
+    b.at = now;
+    if (b.tokens < 1) {
+      this.createTagsThrottled++;
+      throw awsError('RequestLimitExceeded', 'Request limit exceeded.', 503);
+    }
+    b.tokens -= 1;
+  }
+
   private describeAvailabilityZones(i: DescribeAvailabilityZonesCommandInput) {
     this.takeQueued('DescribeAvailabilityZones');
     this.authorize('ec2:DescribeAvailabilityZones');
@@ -392,6 +440,16 @@ export class FakeEc2 {
 }
 
 const STATE_CODES: Record<InstanceStateName, number> = { pending: 0, running: 16, 'shutting-down': 32, terminated: 48, stopping: 64, stopped: 80 };
+
+/** EC2's tag rules; `others` is how many tags the resource keeps besides these. */
+function checkTags(tags: readonly { Key?: string; Value?: string }[], others: number): void {
+  if (tags.length + others > 50) throw awsError('TagLimitExceeded', 'The maximum number of tags for a resource is 50');
+  for (const t of tags) {
+    if (!t.Key || t.Key.length > 128) throw awsError('InvalidParameterValue', `Tag key '${t.Key ?? ''}' must be 1 to 128 characters`);
+    if (t.Key.toLowerCase().startsWith('aws:')) throw awsError('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved`);
+    if ((t.Value ?? '').length > 256) throw awsError('InvalidParameterValue', `Tag value for key '${t.Key}' exceeds 256 characters`);
+  }
+}
 
 /** One EC2 filter: tag:KEY, tag-key, instance-state-name, instance-id, subnet-id, instance-type. */
 function matches(i: FakeInstance, f: Filter): boolean {

@@ -1,6 +1,10 @@
 // Machines that are EC2 instances. EC2 is the source of truth: every instance carries ownership tags from
-// launch and is found again only by them. What this process keeps in memory is each machine's SSH keys
-// (see machine-keys.ts) and the placement's bench of pools that recently had no capacity.
+// launch and is found again only by them, and its key tags let any coordinator of the deployment reach it
+// (machine-identity.ts); its labels (instance-labels.ts) say what it was doing. What this process keeps in
+// memory is a cache of machines' SSH keys (machine-keys.ts) and the placement's bench of pools that
+// recently had no capacity.
+
+import { randomBytes } from 'node:crypto';
 
 import type { EC2Client, Instance } from '@aws-sdk/client-ec2';
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
@@ -19,18 +23,21 @@ import {
   type CreateResult,
   type Logger,
   type Machine,
+  type MachineLabels,
   type OwnershipTags,
 } from '../../core/index.js';
 import { AmiResolver } from './ami.js';
 import { LostDuringBootError, ProbeTimeoutError, waitForBoot } from './boot-wait.js';
 import { classifyEc2Error } from './classify-error.js';
 import { InstanceTerminator } from './instance-terminator.js';
-import { InstanceWatcher, WaitTimeoutError, WatcherStoppedError } from './instance-watcher.js';
-import { LISTED_STATES, toMachineState } from './instance-state.js';
+import { LabelWriter, labelsOf } from './instance-labels.js';
+import { InstanceWatcher, WaitTimeoutError, WatcherStoppedError, describeByIds } from './instance-watcher.js';
+import { LISTED_STATES, isGone, toMachineState } from './instance-state.js';
 import { runInstancesInput } from './launch-input.js';
 import { Launcher } from './launcher.js';
+import { MachineIdentity, isRefusal } from './machine-identity.js';
 import { MachineKeys, defaultKeyPairGenerator, type KeyPairGenerator, type MachineSecrets } from './machine-keys.js';
-import { ownershipFilters, ownershipOf } from './ownership-tags.js';
+import { ownershipFilters, ownershipOf, tagMap } from './ownership-tags.js';
 import { Placement, describePool } from './placement.js';
 import { RequestPacer } from './request-pacer.js';
 import { sshReadinessProbe, type ReadinessProbe } from './ssh-probe.js';
@@ -47,9 +54,15 @@ export interface Ec2ProviderOptions {
   fleet: string;
   /** Bound of waitReady: running, then the readiness probe answering. */
   bootTimeoutMs: number;
+  /**
+   * The deployment's secret (at least 32 bytes) from which each instance's client key is derived, so that
+   * every coordinator of the deployment can reach every instance (cli/ derives it from the runner token).
+   * Default: random for this process, whose instances then no other process can reach.
+   */
+  keySecret?: Uint8Array;
   clock?: Clock;
   logger?: Logger;
-  /** Seam: makes the per-machine client and host key pairs. Default: ed25519 via ssh2. */
+  /** Seam: makes the per-machine host key pairs. Default: ed25519 via ssh2. */
   generateKeyPair?: KeyPairGenerator;
   /** Seam: one readiness check. Default: SSH login with the pinned host key + `docker info`. */
   readinessProbe?: ReadinessProbe;
@@ -69,7 +82,7 @@ export class Ec2Provider implements CapacityProvider {
   readonly name = 'ec2';
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly keys = new MachineKeys();
+  private readonly keys: MachineKeys;
   private readonly placement: Placement;
   private readonly launcher: Launcher;
   private readonly ami: AmiResolver;
@@ -78,6 +91,8 @@ export class Ec2Provider implements CapacityProvider {
   private readonly probe: ReadinessProbe;
   private readonly template: string;
   private readonly newKeyPair: KeyPairGenerator;
+  private readonly identity: MachineIdentity;
+  private readonly labels: LabelWriter;
 
   constructor(private readonly o: Ec2ProviderOptions) {
     const c = o.config;
@@ -87,6 +102,8 @@ export class Ec2Provider implements CapacityProvider {
     this.clock = o.clock ?? systemClock;
     this.log = (o.logger ?? silentLogger).child({ provider: 'ec2', executor: o.executor });
     this.newKeyPair = o.generateKeyPair ?? defaultKeyPairGenerator;
+    this.identity = new MachineIdentity(o.keySecret ?? randomBytes(32), `fleetrunner-${o.executor}`);
+    this.keys = new MachineKeys(this.identity);
     this.probe = o.readinessProbe ?? sshReadinessProbe();
     // Read once at start: a missing or broken template fails the coordinator's start, not every launch.
     this.template = o.userDataTemplate ?? readUserDataTemplate(c.userDataTemplate);
@@ -115,6 +132,7 @@ export class Ec2Provider implements CapacityProvider {
       logger: this.log,
       ...(o.pollIntervalMs && { minIntervalMs: o.pollIntervalMs.min, maxIntervalMs: o.pollIntervalMs.max }),
     });
+    this.labels = new LabelWriter({ ec2: o.clients.ec2, clock: this.clock, ...random });
     this.terminator = new InstanceTerminator({
       ec2: o.clients.ec2,
       retrying: (op) => this.retrying(op),
@@ -136,19 +154,19 @@ export class Ec2Provider implements CapacityProvider {
   private async createOne(owner: OwnershipTags): Promise<Machine> {
     const imageId = await this.ami.imageId();
     const host = this.newKeyPair(`fleetrunner-host-${this.o.executor}`);
-    const client = this.newKeyPair(`fleetrunner-${this.o.executor}`);
+    const client = this.identity.issue(host.public);
     const userData = renderUserData(
       this.o.config,
       this.o.executor,
-      { clientPublicKey: client.public, hostPrivateKey: host.private, hostPublicKey: host.public },
+      { clientPublicKey: client.clientPublicKey, hostPrivateKey: host.private, hostPublicKey: host.public },
       this.template,
     );
     const name = `fleetrunner ${owner.fleet}/${owner.executor}`;
     const { instance, pool } = await this.launcher.launch((p, clientToken) =>
-      runInstancesInput({ config: this.o.config, imageId, pool: p, owner, name, userData, clientToken }),
+      runInstancesInput({ config: this.o.config, imageId, pool: p, owner, name, userData, clientToken, machineTags: client.tags }),
     );
     // The host private key is in the instance's user data now; the coordinator needs only its public half.
-    this.keys.set(instance.InstanceId, { clientPrivateKey: client.private, hostPublicKey: host.public, pool });
+    this.keys.set(instance.InstanceId, { clientPrivateKey: client.clientPrivateKey, hostPublicKey: host.public, pool });
     return {
       id: instance.InstanceId,
       executor: owner.executor,
@@ -185,26 +203,44 @@ export class Ec2Provider implements CapacityProvider {
   private toMachine(i: Instance): Machine | undefined {
     const owner = ownershipOf(i.Tags);
     if (!i.InstanceId || !owner) return undefined;
+    const tags = tagMap(i.Tags);
+    const labels = labelsOf(tags);
     const m: Machine = {
       id: i.InstanceId,
       executor: owner.executor,
       state: toMachineState(i.State?.Name, this.log, i.InstanceId),
       createdAt: i.LaunchTime?.getTime() ?? 0,
       tags: owner,
+      ...(labels && { labels }),
     };
-    const secrets = this.keys.get(i.InstanceId);
+    const secrets = this.keys.of(i.InstanceId, i);
     const host = this.addressOf(i);
-    if (m.state === 'running' && secrets && host) m.connection = this.connectionOf(secrets, host);
+    if (isRefusal(secrets)) m.unreachable = secrets.message;
+    else if (m.state === 'running' && host) m.connection = this.connectionOf(secrets, host);
     return m;
   }
 
+  /** Keys for an instance another process launched: read from its tags (one DescribeInstances). */
+  private async inherit(id: string): Promise<MachineSecrets> {
+    const [inst] = await this.retrying(() => describeByIds(this.o.clients.ec2, [id])).catch((e) => {
+      throw this.asTyped('DescribeInstances', e);
+    });
+    if (!inst?.InstanceId) throw new PermanentError(`EC2 instance ${id} does not exist (any more): it cannot be reached`);
+    if (isGone(inst.State?.Name)) throw new PermanentError(`EC2 instance ${id} is ${inst.State?.Name}: it cannot be reached`);
+    const secrets = this.keys.of(id, inst);
+    if (!isRefusal(secrets)) return secrets;
+    this.log.warn({ instance: id, reason: secrets.reason }, 'EC2 instance cannot be reached: its key tags are refused');
+    throw new PermanentError(`EC2 instance ${id} cannot be reached by this coordinator: ${secrets.message}`);
+  }
+
+  /**
+   * Resolves once the instance answers SSH. An instance this process did not launch (a predecessor's) is
+   * reached through its key tags; one whose tags are missing or not this deployment's is refused with a
+   * PermanentError and left alone (garbage collection decides its fate). One that does not become ready
+   * is terminated.
+   */
   async waitReady(machine: Machine, signal?: AbortSignal): Promise<ConnectionInfo> {
-    const secrets = this.keys.get(machine.id);
-    if (!secrets) {
-      throw new PermanentError(
-        `instance ${machine.id} was not launched by this coordinator process: its SSH keys exist only in the memory of the process that launched it (garbage collection terminates it)`,
-      );
-    }
+    const secrets = this.keys.get(machine.id) ?? (await this.inherit(machine.id));
     const started = this.clock.now();
     try {
       const connection = await waitForBoot(
@@ -242,6 +278,11 @@ export class Ec2Provider implements CapacityProvider {
 
   async terminate(ids: string[]): Promise<{ errors: Error[] }> {
     return { errors: await this.terminator.terminate(ids) };
+  }
+
+  /** CreateTags `fleetrunner:state` and `fleetrunner:job` on the instance (paced, in order per instance). */
+  async label(id: string, labels: MachineLabels): Promise<void> {
+    await this.labels.write(id, labels);
   }
 
   async shutdown(): Promise<void> {

@@ -15,6 +15,8 @@ export interface LaunchInputArgs {
   owner: OwnershipTags;
   /** Value of the Name tag. */
   name: string;
+  /** fleetrunner's per-instance tags (the key tags), on the instance only. */
+  machineTags?: Readonly<Record<string, string>>;
   /** Rendered cloud-init (plain text; encoded here). */
   userData: string;
   /** Idempotency: the same token makes a retried call return the first call's instance, not a second one. */
@@ -46,7 +48,7 @@ export function runInstancesInput(a: LaunchInputArgs): RunInstancesCommandInput 
   const c = a.config;
   const tags = instanceTags(a.owner, c.tags, a.name);
   const tagSpecs: TagSpecification[] = [
-    { ResourceType: 'instance', Tags: tags },
+    { ResourceType: 'instance', Tags: instanceTags(a.owner, c.tags, a.name, a.machineTags) },
     { ResourceType: 'volume', Tags: tags },
   ];
   // The spot request is tagged too, so an orphaned request (should one ever exist) is traceable to us.

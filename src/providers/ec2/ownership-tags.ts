@@ -9,10 +9,12 @@ export const TAG_FLEET = 'fleetrunner:fleet';
 export const TAG_EXECUTOR = 'fleetrunner:executor';
 export const TAG_COORDINATOR = 'fleetrunner:coordinator';
 
-/** User tags first, then Name and ownership, so a user tag can never disguise or steal an instance. */
-export function instanceTags(owner: OwnershipTags, userTags: Readonly<Record<string, string>>, name: string): Tag[] {
+/** User tags first, then Name and ownership, so a user tag can never disguise or steal an instance.
+ *  `machineTags` are fleetrunner's own per-instance tags (the key tags of machine-identity.ts). */
+export function instanceTags(owner: OwnershipTags, userTags: Readonly<Record<string, string>>, name: string, machineTags: Readonly<Record<string, string>> = {}): Tag[] {
   const merged: Record<string, string> = { ...userTags };
   for (const k of Object.keys(merged)) if (k.startsWith('fleetrunner:')) delete merged[k];
+  for (const [k, v] of Object.entries(machineTags)) if (k.startsWith('fleetrunner:')) merged[k] = v;
   merged.Name = name;
   merged[TAG_FLEET] = owner.fleet;
   merged[TAG_EXECUTOR] = owner.executor;
@@ -34,4 +36,11 @@ export function ownershipOf(tags: readonly Tag[] | undefined): OwnershipTags | u
   const executor = get(TAG_EXECUTOR);
   const coordinator = get(TAG_COORDINATOR);
   return fleet !== undefined && executor !== undefined && coordinator !== undefined ? { fleet, executor, coordinator } : undefined;
+}
+
+/** EC2's tag list as a map (the last value wins, as EC2 keeps one value per key anyway). */
+export function tagMap(tags: readonly Tag[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const t of tags ?? []) if (t.Key !== undefined) out[t.Key] = t.Value ?? '';
+  return out;
 }
