@@ -13,7 +13,9 @@ import { basename, dirname, join, parse, resolve } from 'node:path';
 
 import {
   NotFoundError,
+  checkMachineLabels,
   errorMessage,
+  machineLabelsOf,
   silentLogger,
   systemClock,
   type CapacityProvider,
@@ -22,6 +24,7 @@ import {
   type CreateResult,
   type Logger,
   type Machine,
+  type MachineLabels,
   type MachineState,
   type OwnershipTags,
 } from '../../core/index.js';
@@ -129,6 +132,8 @@ export class LocalProvider implements CapacityProvider {
   private readonly log: Logger;
   private readonly newId: () => string;
   private readonly reservedSubnets = new Set<number>();
+  /** Record updates of labels, one at a time per machine (read, change, write back). */
+  private readonly labelling = new Map<string, Promise<void>>();
   private nextSweep = 0;
 
   constructor(o: LocalProviderOptions) {
@@ -184,9 +189,28 @@ export class LocalProvider implements CapacityProvider {
     if (filter.executor !== undefined && t.executor !== filter.executor) return undefined;
     if (filter.coordinator !== undefined && t.coordinator !== filter.coordinator) return undefined;
     const state = toMachineState(await this.statusOf(dir, rec));
-    const m: Machine = { id: rec.id, executor: t.executor, state, createdAt: rec.createdAt, tags: { ...t } };
+    const labels = machineLabelsOf(rec.labels?.state, rec.labels?.job);
+    const m: Machine = { id: rec.id, executor: t.executor, state, createdAt: rec.createdAt, tags: { ...t }, ...(labels && { labels }) };
     if (state === 'running') m.connection = await this.connectionOf(dir, rec);
     return m;
+  }
+
+  /** Keeps `labels` in the machine's machine.json, where `list` (this process's or a successor's) reads them. */
+  async label(id: string, labels: MachineLabels): Promise<void> {
+    checkMachineLabels(labels);
+    const dir = this.dirOf(id);
+    if (!dir) throw new NotFoundError(`local machine ${id} not found: its labels were not stored`);
+    const write = async () => {
+      const rec = await dir.readRecord();
+      if (rec === undefined || rec === 'corrupt') throw new NotFoundError(`local machine ${id} ${rec === 'corrupt' ? 'has an unreadable machine.json' : 'not found'}: its labels were not stored`);
+      rec.labels = labels.state === 'busy' ? { state: 'busy', job: labels.job } : { state: 'idle', job: '' };
+      await dir.writeRecord(rec);
+    };
+    const done = (this.labelling.get(id) ?? Promise.resolve()).then(write, write);
+    const tail = done.catch(() => undefined);
+    this.labelling.set(id, tail);
+    void tail.then(() => this.labelling.get(id) === tail && this.labelling.delete(id));
+    await done;
   }
 
   async waitReady(machine: Machine, signal?: AbortSignal): Promise<ConnectionInfo> {

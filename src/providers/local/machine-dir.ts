@@ -34,6 +34,8 @@ export interface LocalMachineRecord {
   jobUser?: { name: string; uid: number; gid: number };
   /** Where the job-facing directories live when not in the machine dir (see MachineDir). */
   jobDir?: string;
+  /** The coordinator's last labels (CapacityProvider.label): idle, or busy with a job id ('' = none). */
+  labels?: { state: string; job: string };
 }
 
 /** Owner of the job-facing directories. */

@@ -3,6 +3,7 @@
 // address, and the provider's default SSH readiness probe (and then the executors' SSH client) must log in.
 // A server with any other host key must never be accepted.
 
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +36,7 @@ afterAll(() => {
 const user = userInfo().username;
 const owner: OwnershipTags = { fleet: 'ssh-test', executor: 'dind', coordinator: 'c1' };
 
-function makeProvider(fake: FakeEc2, bootTimeoutMs: number, sshPort: number): Ec2Provider {
+function makeProvider(fake: FakeEc2, bootTimeoutMs: number, sshPort: number, keySecret?: Uint8Array): Ec2Provider {
   const config = parseConfigText(`gitlab: { url: https://gitlab.example.com, token: glrt-x }
 concurrent: 1
 executors:
@@ -59,6 +60,7 @@ executors:
     probeIntervalMs: 100,
     // The real probe; `true` instead of `docker info` because this host runs no Docker daemon.
     readinessProbe: sshReadinessProbe({ command: 'true', attemptTimeoutMs: 3_000 }),
+    ...(keySecret && { keySecret }),
   });
 }
 
@@ -67,10 +69,10 @@ async function bootFromUserData(name: string, userData: string, port: number, ov
 }
 
 /** Launches one machine whose SSH port will be `port`; returns it with its decoded user data. */
-async function launch(bootTimeoutMs: number) {
+async function launch(bootTimeoutMs: number, keySecret?: Uint8Array) {
   const port = await freeLoopbackPort();
   const fake = new FakeEc2({ pendingDescribes: 0, privateIp: () => '127.0.0.1' });
-  const provider = makeProvider(fake, bootTimeoutMs, port);
+  const provider = makeProvider(fake, bootTimeoutMs, port, keySecret);
   const r = await provider.create(1, owner);
   expect(r.errors).toEqual([]);
   const userData = Buffer.from(fake.runInputs.at(-1)!.UserData!, 'base64').toString('utf8');
@@ -109,5 +111,34 @@ describe('ec2 provider: SSH pinned to the host key in the user data', () => {
     expect((err as Error).message).toMatch(/not ready within 2 s: .*presented a host key other than the one this instance was given; terminated it/);
     expect((err as Error & { cause?: { cause?: unknown } }).cause?.cause).toBeInstanceOf(HostKeyNotPinnedError);
     expect(m.fake.instances.get(m.machine.id)!.state).toBe('shutting-down');
+  });
+});
+
+describe('ec2 provider: a successor process logs in to its predecessor\'s instance', () => {
+  it('with the client key derived again from the fleet secret and the host key pinned from the tag', async () => {
+    const secret = randomBytes(32);
+    const m = await launch(10_000, secret);
+    await bootFromUserData('inherited', m.userData, m.port);
+    await m.provider.shutdown();
+    // A new process: nothing in memory, only EC2's tags and the same fleet secret.
+    const successor = makeProvider(m.fake, 10_000, m.port, secret);
+    const [listed] = await successor.list({ fleet: owner.fleet });
+    expect(listed!.unreachable).toBeUndefined();
+    const info = await successor.waitReady(listed!);
+    expect(info.hostPublicKey).toBe(m.fake.instances.get(m.machine.id)!.tags['fleetrunner:host-key']);
+    expect(await run(info, 'echo inherited')).toBe('inherited\n');
+    await successor.terminate([m.machine.id]);
+  });
+
+  it('another fleet secret is refused before any connection; a server presenting another host key than the tag names is never accepted', async () => {
+    const secret = randomBytes(32);
+    const m = await launch(2_000, secret);
+    await bootFromUserData('inherited-impostor', m.userData, m.port, generateEd25519('impostor').private);
+    const stranger = makeProvider(m.fake, 2_000, m.port, randomBytes(32));
+    await expect(stranger.waitReady(m.machine)).rejects.toThrow(/cannot be reached by this coordinator: its key tags were not written by this deployment/);
+    // The tags are genuine but the server presents another key: the pinned connection never completes.
+    const successor = makeProvider(m.fake, 2_000, m.port, secret);
+    const err = await successor.waitReady(m.machine).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/presented a host key other than the one this instance was given/);
   });
 });

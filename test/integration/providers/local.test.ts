@@ -147,6 +147,22 @@ describe('LocalProvider', () => {
     expect(await second.list({ fleet: 'restart' })).toEqual([]);
   });
 
+  it('labels are kept in machine.json: a new provider on the same root lists them; a removed machine cannot be labelled', async () => {
+    const root = newRoot();
+    const first = provider({ root });
+    const { machine } = await createOne(first, { ...tags, fleet: 'labels' });
+    expect((await first.list({ fleet: 'labels' }))[0]!.labels).toBeUndefined();
+    await Promise.all([first.label(machine.id, { state: 'busy', job: '17' }), first.label(machine.id, { state: 'idle' }), first.label(machine.id, { state: 'busy', job: '18' })]);
+    const second = provider({ root });
+    expect((await second.list({ fleet: 'labels' }))[0]!.labels).toEqual({ state: 'busy', job: '18' });
+    await second.label(machine.id, { state: 'idle' });
+    expect((await first.list({ fleet: 'labels' }))[0]!.labels).toEqual({ state: 'idle' });
+    expect(JSON.parse(readFileSync(join(root, machine.id, 'machine.json'), 'utf8')).labels).toEqual({ state: 'idle', job: '' });
+    await expect(second.label(machine.id, { state: 'busy', job: 'x' })).rejects.toThrow(/must be a GitLab job id/);
+    expect(await second.terminate([machine.id])).toEqual({ errors: [] });
+    await expect(second.label(machine.id, { state: 'idle' })).rejects.toThrow(/not found: its labels were not stored/);
+  });
+
   it('create(3) returns three working machines', async () => {
     const p = provider();
     const r = await p.create(3, tags);
