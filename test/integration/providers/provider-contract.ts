@@ -100,6 +100,18 @@ export function describeProviderContract(name: string, make: () => Promise<Provi
       expect(live(after).map((x) => x.id)).not.toContain(m!.id);
     });
 
+    it('labels, where the provider keeps them, are listed as last given, and a machine never labelled has none', async () => {
+      const label = put.provider.label?.bind(put.provider);
+      if (!label) return; // optional: a provider without it keeps no labels
+      const [m, other] = await create(2, tagsA2);
+      await label(m!.id, { state: 'busy', job: '1234' });
+      const byId = async () => new Map((await put.provider.list({ fleet: tagsA2.fleet })).map((x) => [x.id, x.labels]));
+      expect((await byId()).get(m!.id)).toEqual({ state: 'busy', job: '1234' });
+      expect((await byId()).get(other!.id)).toBeUndefined();
+      await label(m!.id, { state: 'idle' });
+      expect((await byId()).get(m!.id)).toEqual({ state: 'idle' });
+    });
+
     it('every listed machine has a state from the closed set', async () => {
       await create(1, tagsA);
       const all = [...(await put.provider.list({ fleet: tagsA.fleet })), ...(await put.provider.list({ fleet: tagsB.fleet }))];
