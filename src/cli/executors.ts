@@ -28,6 +28,8 @@ export interface ExecutorFactoryDeps {
   logger: Logger;
   /** The runner's short token (CI_RUNNER_SHORT_TOKEN), read per job: rotation changes it. */
   shortToken: () => string;
+  /** The deployment's machine key secret (deploymentKeySecret): EC2 client keys are derived from it. */
+  keySecret: Uint8Array;
   providerFor?: (e: ExecutorConfig) => CapacityProvider | undefined;
 }
 
@@ -85,7 +87,7 @@ export function buildExecutor(e: ExecutorConfig, d: ExecutorFactoryDeps): Execut
 function buildProvider(e: ExecutorConfig, d: ExecutorFactoryDeps): CapacityProvider {
   if (e.provider === 'ec2') {
     const clients = createAwsClients(e.ec2!.region !== undefined ? { region: e.ec2!.region } : {});
-    return new Ec2Provider({ clients, config: e.ec2!, executor: e.name, fleet: d.config.fleet, bootTimeoutMs: e.bootTimeoutMs, clock: d.clock, logger: d.logger });
+    return new Ec2Provider({ clients, config: e.ec2!, executor: e.name, fleet: d.config.fleet, bootTimeoutMs: e.bootTimeoutMs, keySecret: d.keySecret, clock: d.clock, logger: d.logger });
   }
   return new LocalProvider({
     fleet: d.config.fleet,

@@ -16,7 +16,7 @@ import type { HeldLease, Lease } from '../core/lease.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { CapacityProvider, Machine } from '../core/machine.js';
 import { GC_REASONS, planGarbage, type GcDecision } from '../fleet/fleet-gc.js';
-import { deploymentIdentity, redact } from '../gitlab/index.js';
+import { deploymentIdentity, deploymentKeySecret, redact } from '../gitlab/index.js';
 import { buildExecutor } from './executors.js';
 import { buildLease } from './lease.js';
 
@@ -53,10 +53,11 @@ export async function runGc(config: FleetConfig, o: GcOptions = {}): Promise<num
   const secrets = [config.gitlab.token, config.gitlab.registrationToken];
   const write = (s: string) => (o.write ?? ((t: string) => void process.stdout.write(t)))(redact(s, secrets));
   const { coordinatorId } = deploymentIdentity({ fleet: config.fleet, gitlabUrl: config.gitlab.url, token });
+  const keySecret = deploymentKeySecret({ fleet: config.fleet, gitlabUrl: config.gitlab.url, token });
   const graceMs = o.graceMs ?? DEFAULT_GC_GRACE_MS;
 
   const providers = config.executors.map(
-    (e) => buildExecutor(e, { config, clock, logger: silentLogger, shortToken: () => '', ...(o.providerFor && { providerFor: o.providerFor }) }).provider,
+    (e) => buildExecutor(e, { config, clock, logger: silentLogger, shortToken: () => '', keySecret, ...(o.providerFor && { providerFor: o.providerFor }) }).provider,
   );
   const coordinator = await coordinatorState(config, clock, o);
   let failed = false;

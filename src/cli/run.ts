@@ -19,6 +19,7 @@ import {
   buildUserAgent,
   createRunnerApi,
   deploymentIdentity,
+  deploymentKeySecret,
   LastUpdateStore,
   RunnerHealth,
   type RunnerFeature,
@@ -90,6 +91,8 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   // From the config, not the host: every task of this deployment is the same runner manager in GitLab and
   // owns the same machines; another fleet or token is someone else.
   const { systemId, coordinatorId } = deploymentIdentity({ fleet: config.fleet, gitlabUrl: config.gitlab.url, token: configuredToken });
+  // Every task of the deployment derives the same SSH client key for each instance (never logged).
+  const keySecret = deploymentKeySecret({ fleet: config.fleet, gitlabUrl: config.gitlab.url, token: configuredToken });
   const styles = config.executors.map((e) => e.style);
   const features = buildFeatures(advertisedFeatures(styles));
   const info = buildRunnerInfo({ version: VERSION, revision: REVISION, platform: process.platform, arch: process.arch, executor: styles.includes('docker') ? 'docker' : 'shell', shell: 'bash', features });
@@ -162,6 +165,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       clock,
       logger,
       shortToken: () => shortToken(identity.token),
+      keySecret,
       ...(opts.providerFor && { providerFor: opts.providerFor }),
     });
     providers.push(provider);

@@ -43,5 +43,5 @@ export {
   type RunnerTokenState,
   type TokenRotatedEvent,
 } from './runner-identity.js';
-export { deploymentIdentity, isValidSystemId, type DeploymentIdentity } from './system-id.js';
+export { deploymentIdentity, deploymentKeySecret, isValidSystemId, type DeploymentIdentity } from './system-id.js';
 export { isRunnerAuthenticationToken, tokenModel, type TokenModel } from './token-model.js';

@@ -27,3 +27,14 @@ export function deploymentIdentity(o: { fleet: string; gitlabUrl: string; token:
   const mac = createHmac('sha256', o.token).update(`fleetrunner deployment\n${o.fleet}\n${o.gitlabUrl}`).digest('hex');
   return { systemId: `s_${mac.slice(0, 12)}`, coordinatorId: `${o.fleet}-${mac.slice(12, 24)}` };
 }
+
+/**
+ * The deployment's machine key secret (32 bytes): what each EC2 instance's SSH client key is derived from
+ * (providers/ec2/machine-identity.ts), so every task of the deployment can reach every instance with
+ * nothing stored. Keyed with the configured runner token like the identity, under another label, so it is
+ * independent of the ids it sits beside. Never logged. A new token is a new deployment: the instances of
+ * the old one are then unreachable, as they are already not owned (another coordinator tag).
+ */
+export function deploymentKeySecret(o: { fleet: string; gitlabUrl: string; token: string }): Buffer {
+  return createHmac('sha256', o.token).update(`fleetrunner machine keys v1\n${o.fleet}\n${o.gitlabUrl}`).digest();
+}

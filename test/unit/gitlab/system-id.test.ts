@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { deploymentIdentity, isValidSystemId } from '../../../src/gitlab/system-id.js';
+import { deploymentIdentity, deploymentKeySecret, isValidSystemId } from '../../../src/gitlab/system-id.js';
 
 const token = () => `glrt-${randomBytes(12).toString('hex')}`;
 
@@ -40,5 +40,26 @@ describe('deployment identity', () => {
     expect(isValidSystemId('s_0123456789ab')).toBe(true);
     expect(isValidSystemId('r_AbCdEf012345')).toBe(true);
     expect(isValidSystemId('x_0123456789ab')).toBe(false);
+  });
+});
+
+describe('deployment machine key secret', () => {
+  it('is 32 bytes, the same for every process of one deployment, another for another fleet, GitLab or token', () => {
+    const t = token();
+    const of = (fleet: string, gitlabUrl: string, tok: string) => deploymentKeySecret({ fleet, gitlabUrl, token: tok }).toString('hex');
+    const base = of('ci', 'https://gitlab.example.com', t);
+    expect(base).toHaveLength(64);
+    expect(of('ci', 'https://gitlab.example.com', t)).toBe(base);
+    for (const other of [of('ci2', 'https://gitlab.example.com', t), of('ci', 'https://other.example.com', t), of('ci', 'https://gitlab.example.com', token())]) {
+      expect(other).not.toBe(base);
+    }
+  });
+
+  it('shares nothing with the published ids (another HMAC label)', () => {
+    const o = { fleet: 'ci', gitlabUrl: 'https://gitlab.example.com', token: token() };
+    const secret = deploymentKeySecret(o).toString('hex');
+    const id = deploymentIdentity(o);
+    expect(secret).not.toContain(id.systemId.slice(2));
+    expect(secret).not.toContain(id.coordinatorId.slice(3));
   });
 });
