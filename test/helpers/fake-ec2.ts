@@ -152,6 +152,9 @@ export class FakeEc2 {
   readonly securityGroups = new Set<string>(FAKE_SECURITY_GROUPS);
   /** IAM actions the caller is not allowed (`deny`). */
   readonly denied = new Set<string>();
+  /** ec2:CreateTags allowed only as part of a launch (a policy with `Condition: ec2:CreateAction = RunInstances`):
+   *  CreateTags calls answer UnauthorizedOperation, tags on RunInstances are fine. */
+  createTagsOnlyAtLaunch = false;
   /** RunInstances calls with DryRun (they are in runInputs too, and launch nothing). */
   dryRuns = 0;
   pendingDescribes: number;
@@ -374,6 +377,14 @@ export class FakeEc2 {
     this.takeQueued('CreateTags');
     this.takeCreateTagsToken();
     this.authorize('ec2:CreateTags');
+    if (this.createTagsOnlyAtLaunch) {
+      this.denied.add('ec2:CreateTags (existing)');
+      try {
+        this.authorize('ec2:CreateTags (existing)');
+      } finally {
+        this.denied.delete('ec2:CreateTags (existing)');
+      }
+    }
     const ids = i.Resources ?? [];
     if (ids.length === 0) throw awsError('MissingParameter', 'The request must contain the parameter resourceIdSet');
     const malformed = ids.filter((id) => !/^i-[0-9a-f]{8,17}$/.test(id));

@@ -9,21 +9,37 @@
 //                    evaluates ec2:RunInstances, ec2:CreateTags and iam:PassRole for the profile's role, and
 //                    checks that the subnet, the AMI, the security groups and the instance profile exist.
 //                    DryRunOperation = pass; anything else fails with AWS's code.
-// Nothing is launched, nothing is tagged, no secret is sent (the user data is a placeholder).
+//   create-tags      CreateTags with DryRun on one of this executor's instances: the state and job labels
+//                    are written after launch, which a policy allowing ec2:CreateTags only with RunInstances
+//                    (ec2:CreateAction) refuses. Without an instance to try it on: skip, until one runs.
+// Nothing is launched, nothing is tagged, no secret is sent (the user data is a placeholder, the key tags
+// are made for the dry run with a throwaway secret).
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 
-import { DescribeAvailabilityZonesCommand, DescribeImagesCommand, DescribeSecurityGroupsCommand, RunInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import {
+  CreateTagsCommand,
+  DescribeAvailabilityZonesCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeSecurityGroupsCommand,
+  RunInstancesCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 
 import type { Clock } from '../../core/clock.js';
 import type { CheckResult } from '../../core/preflight.js';
 import type { Ec2ProviderConfig } from '../../core/provider-config.js';
 import { classifyEc2Error } from './classify-error.js';
+import { labelTags } from './instance-labels.js';
 import { runInstancesInput } from './launch-input.js';
+import { MachineIdentity } from './machine-identity.js';
+import { ownershipFilters } from './ownership-tags.js';
 import type { Pool } from './placement.js';
 import { RequestPacer } from './request-pacer.js';
 import { withThrottleRetry } from './throttle-retry.js';
+import { generateEd25519 } from '../ssh-keys.js';
 
 export const PREFLIGHT_TIMEOUT_MS = 20_000;
 const PLACEHOLDER_USER_DATA = '#cloud-config\n# fleetrunner preflight: RunInstances with DryRun, nothing is launched\n';
@@ -138,6 +154,8 @@ export async function ec2Preflight(o: Ec2PreflightOptions): Promise<CheckResult[
 
   // 4. A launch, dry, in every pool: one after another, paced (RunInstances has a small request bucket).
   const pacer = o.pacer ?? new RequestPacer({ clock: o.clock, burst: 2, perSecond: 1 });
+  // Tags shaped like a launch's key tags (policies may restrict tag keys), from a throwaway secret.
+  const keyTags = new MachineIdentity(randomBytes(32), 'preflight').issue(generateEd25519('preflight').public).tags;
   for (const pool of pools) {
     const target = describeDryRunTarget(pool);
     if (imageId === undefined) {
@@ -152,6 +170,7 @@ export async function ec2Preflight(o: Ec2PreflightOptions): Promise<CheckResult[
       name: `fleetrunner ${o.fleet}/${o.executor}`,
       userData: PLACEHOLDER_USER_DATA,
       clientToken: randomUUID(),
+      machineTags: keyTags,
     });
     const r = await expectDryRun(() =>
       call(async (abortSignal) => {
@@ -167,7 +186,30 @@ export async function ec2Preflight(o: Ec2PreflightOptions): Promise<CheckResult[
     } else if (r.kind !== 'answered') results.push(failed(base('run-instances', target), r.error));
     else results.push({ ...base('run-instances', target), status: 'pass', message: 'accepted (this endpoint does not implement DryRun)' });
   }
+
+  // 5. Labels on an instance after launch.
+  results.push(await createTagsCheck(o, call));
   return results;
+}
+
+async function createTagsCheck(o: Ec2PreflightOptions, call: <T>(op: (abortSignal: AbortSignal) => Promise<T>) => Promise<T>): Promise<CheckResult> {
+  const base = { executor: o.executor, check: 'create-tags' };
+  let id: string | undefined;
+  try {
+    const filters = [...ownershipFilters({ fleet: o.fleet, executor: o.executor }), { Name: 'instance-state-name', Values: ['pending', 'running'] }];
+    const page = await call((abortSignal) => o.clients.ec2.send(new DescribeInstancesCommand({ Filters: filters, MaxResults: 5 }), { abortSignal }));
+    id = page?.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId)?.InstanceId;
+  } catch (e) {
+    return failed({ ...base, target: 'instances of this executor' }, e);
+  }
+  if (id === undefined) return { ...base, target: 'instances of this executor', status: 'skip', message: 'no instance of this executor to try it on; checked again once one runs' };
+  const r = await expectDryRun(() => call((abortSignal) => o.clients.ec2.send(new CreateTagsCommand({ DryRun: true, Resources: [id], Tags: labelTags({ state: 'idle' }) }), { abortSignal })));
+  if (r.kind === 'dry-run') return { ...base, target: id, status: 'pass', message: 'DryRunOperation: state and job labels can be written' };
+  if (r.kind === 'answered') return { ...base, target: id, status: 'pass', message: 'accepted (this endpoint does not implement DryRun)' };
+  const f = failed({ ...base, target: id }, r.error);
+  if (r.kind !== 'unauthorized') return f;
+  const why = 'the coordinator labels running instances (fleetrunner:state, fleetrunner:job) so that a successor can tell idle from busy: allow ec2:CreateTags on them, not only with RunInstances';
+  return { ...f, message: `${why}. ${f.message ?? ''}`.trim() };
 }
 
 type DryRunOutcome = { kind: 'dry-run' } | { kind: 'unauthorized'; error: unknown } | { kind: 'failed'; error: unknown } | { kind: 'answered' };

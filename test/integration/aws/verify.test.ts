@@ -119,7 +119,9 @@ describe('fleetrunner verify (fake GitLab, fake EC2, s3rver, mocked ECR)', () =>
     }
     expect(row(out, 'dind', 's3-cache', 's3://fr-cache/fleetrunner/')[3]).toBe('pass');
     expect(row(out, 'dind', 'ecr-login', REGISTRY)[3]).toBe('pass');
-    expect(out).toContain('all 10 checks passed');
+    // A new deployment has no instance to try CreateTags on yet.
+    expect(row(out, 'dind', 'create-tags').slice(2)).toEqual(['instances of this executor', 'skip', 'no instance of this executor to try it on; checked again once one runs']);
+    expect(out).toContain('all 10 checks passed (1 not checked)');
     expect(code).toBe(0);
 
     // Dry runs only: the request a launch sends, nothing launched.
@@ -128,10 +130,33 @@ describe('fleetrunner verify (fake GitLab, fake EC2, s3rver, mocked ECR)', () =>
     const dry = fake.runInputs[0]!;
     expect(dry).toMatchObject({ DryRun: true, IamInstanceProfile: { Name: 'fleetrunner-executor' }, MetadataOptions: { HttpTokens: 'required' } });
     expect(dry.InstanceMarketOptions?.MarketType).toBe('spot');
+    // With the tag keys a launch sets (policies may restrict them).
+    const keys = dry.TagSpecifications!.find((t) => t.ResourceType === 'instance')!.Tags!.map((t) => t.Key);
+    expect(keys).toEqual(expect.arrayContaining(['fleetrunner:key-nonce', 'fleetrunner:host-key', 'fleetrunner:key-seal']));
     // Secrets never printed: not the runner token, not the ECR login.
     expect(out).not.toContain(runnerToken);
     expect(out).not.toContain(ECR_PASSWORD);
     expect(out).not.toContain(Buffer.from(`AWS:${ECR_PASSWORD}`).toString('base64'));
+  });
+
+  it('create-tags: a dry run on one of the executor\'s instances; a policy allowing tags only at launch fails it, saying why', async () => {
+    ecrAnswers();
+    const fake = new FakeEc2();
+    const inst = fake.addInstance({ tags: { 'fleetrunner:fleet': 'fleetrunner', 'fleetrunner:executor': 'dind', 'fleetrunner:coordinator': 'c' } });
+    fake.addInstance({ tags: { 'fleetrunner:fleet': 'another-fleet', 'fleetrunner:executor': 'dind', 'fleetrunner:coordinator': 'c' } });
+    let r = await verify(config(), fake);
+    expect(row(r.out, 'dind', 'create-tags').slice(2)).toEqual([inst.id, 'pass', 'DryRunOperation: state and job labels can be written']);
+    expect(fake.createTagsInputs.map((i) => [i.DryRun, i.Resources])).toEqual([[true, [inst.id]]]);
+    expect(inst.tags['fleetrunner:state']).toBeUndefined();
+    expect(r.code).toBe(0);
+
+    fake.createTagsOnlyAtLaunch = true;
+    r = await verify(config(), fake);
+    const failed = row(r.out, 'dind', 'create-tags');
+    expect(failed[3]).toBe('fail');
+    expect(r.out).toMatch(/UnauthorizedOperation: the coordinator labels running instances \(fleetrunner:state, fleetrunner:job\) so that a successor can tell idle from busy: allow ec2:CreateTags on them, not only with RunInstances/);
+    expect(row(r.out, 'dind', 'run-instances', 'subnet-0aaa1111 × c6i.xlarge (spot)')[3]).toBe('pass');
+    expect(r.code).toBe(1);
   });
 
   it('throttled dry runs are paced and retried, not reported as failures', async () => {
@@ -156,7 +181,7 @@ describe('fleetrunner verify (fake GitLab, fake EC2, s3rver, mocked ECR)', () =>
       expect(bad[3]).toBe('fail');
       expect(bad[4]).toBe("InvalidSubnetID.NotFound: The subnet ID 'subnet-0fff9999' does not exist");
     }
-    expect(out).toContain('2 of 10 checks failed');
+    expect(out).toContain('2 of 11 checks failed (1 not checked)');
   });
 
   it('a missing permission (iam:PassRole for the instance profile) fails every dry run with UnauthorizedOperation', async () => {
@@ -171,7 +196,7 @@ describe('fleetrunner verify (fake GitLab, fake EC2, s3rver, mocked ECR)', () =>
     expect(out).toContain('In full:\ndind run-instances subnet-0aaa1111 × c6i.xlarge (spot); dind run-instances subnet-0aaa1111 × m6i.xlarge (spot); ');
     expect(out).toMatch(/is not authorized to perform: iam:PassRole .*Encoded authorization failure message: \S+/);
     expect(row(out, 'dind', 'aws-credentials')[3]).toBe('pass');
-    expect(out).toContain('4 of 10 checks failed');
+    expect(out).toContain('4 of 11 checks failed (1 not checked)');
   });
 
   it('without ec2:DescribeImages / DescribeSecurityGroups (permissions run does not need) those rows are not failures', async () => {
@@ -185,7 +210,7 @@ describe('fleetrunner verify (fake GitLab, fake EC2, s3rver, mocked ECR)', () =>
     expect(row(out, 'dind', 'aws-credentials')[4]).toMatch(/credentials accepted \(ec2:DescribeAvailabilityZones is not allowed/);
     expect(row(out, 'dind', 'ami').slice(3)).toEqual(['pass', 'resolved; ec2:DescribeImages is not allowed; the run-instances dry run checks that the image exists']);
     expect(row(out, 'dind', 'security-groups')[3]).toBe('skip');
-    expect(out).toContain('all 9 checks passed (1 not checked)');
+    expect(out).toContain('all 9 checks passed (2 not checked)');
   });
 
   it('credentials AWS refuses: one failure, the EC2 and ECR checks not run', async () => {
