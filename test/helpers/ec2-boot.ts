@@ -99,6 +99,7 @@ export function bootingEc2Provider(o: BootingEc2Options): CapacityProvider {
     list: (t) => inner.list(t),
     waitReady: async (m, s) => ({ ...(await inner.waitReady(m, s)), buildsDir: join(o.root, 'builds'), cacheDir: join(o.root, 'cache') }),
     terminate: (ids) => inner.terminate(ids),
+    label: (id, labels) => inner.label(id, labels),
     shutdown: () => inner.shutdown(),
   };
 }
