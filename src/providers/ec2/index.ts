@@ -4,6 +4,8 @@ export { defaultKeyPairGenerator, type KeyPair, type KeyPairGenerator } from './
 export { Placement, type Market, type Pool } from './placement.js';
 export { HostKeyNotPinnedError, sshReadinessProbe, type ReadinessProbe, type SshProbeOptions } from './ssh-probe.js';
 export { TAG_COORDINATOR, TAG_EXECUTOR, TAG_FLEET } from './ownership-tags.js';
+export { TAG_JOB, TAG_STATE } from './instance-labels.js';
+export { TAG_HOST_KEY, TAG_KEY_NONCE, TAG_KEY_SEAL, type IdentityRefusal } from './machine-identity.js';
 export { toMachineState } from './instance-state.js';
 export {
   DEFAULT_USER_DATA_TEMPLATE,
