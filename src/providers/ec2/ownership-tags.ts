@@ -1,5 +1,6 @@
 // Ownership tags on instances (and their volumes), written at launch and the only way instances are found
-// again. Tag values hold names, never a token, a key or anything about a job.
+// again. Tag values hold names, never a token, a private key or anything about a job (the only other
+// fleetrunner tags are the key tags of machine-identity.ts and the labels of instance-labels.ts).
 
 import type { Filter, Tag } from '@aws-sdk/client-ec2';
 
