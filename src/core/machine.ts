@@ -71,6 +71,12 @@ export interface Machine {
   unreachable?: string;
 }
 
+/** Per-call wishes for `create`. `market: 'on-demand'`: no spot for this machine (a job run again after a
+ *  spot interruption). A provider without markets ignores it. */
+export interface CreateOptions {
+  market?: 'on-demand';
+}
+
 export interface CreateResult {
   machines: Machine[];
   errors: Error[]; // partial success: what failed, without throwing
@@ -84,7 +90,7 @@ export interface CreateResult {
  */
 export interface CapacityProvider {
   readonly name: string;
-  create(count: number, tags: OwnershipTags): Promise<CreateResult>;
+  create(count: number, tags: OwnershipTags, opts?: CreateOptions): Promise<CreateResult>;
   list(tags: Partial<OwnershipTags> & Pick<OwnershipTags, 'fleet'>): Promise<Machine[]>;
   /** Resolves once the machine answers SSH (bounded by the provider's boot timeout), with connection info. */
   waitReady(machine: Machine, signal?: AbortSignal): Promise<ConnectionInfo>;

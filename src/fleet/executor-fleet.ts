@@ -1,79 +1,34 @@
-// The machines of one executor: hand a ready machine to a job, take it back after, keep the idle pool at
-// the size its policy asks for, and garbage-collect machines that carry our ownership tags but are not
-// ours to keep (left by a crash or a lost release). The provider's list is the source of truth; the map
-// here is only what this process started and still tracks.
+// The machines of one executor: the imperative shell around the machine table (machine-table.ts, phases
+// and legal moves in machine-phases.ts) and the pure decisions (reconcilers.ts, handout.ts,
+// create-failure.ts). It hands ready machines to jobs, takes them back, keeps the idle pool at its policy's
+// size, adopts machines an earlier coordinator left, and garbage-collects what the table does not explain.
+// The provider's list is the source of truth; the table is what this process knows.
 //
-// A machine's life here: booting (created, not yet ready) → idle (ready, its SSH connection held by the
-// executor) → busy (running one job) → idle again while it has uses left, or removed. Machines created
-// for a job that found no idle one go straight from booting to busy. Every state counts against
-// maxMachines, so the pool can never push the executor over its cap.
+// Every machine's phase lives in the table and changes only through `transition`, which refuses illegal or
+// stale moves; every async step re-checks the phase it expects before it moves a machine on (a removal,
+// a shutdown or a boot timeout may have come first). Every removal carries a named reason that reaches the
+// log line and the onMachineRemoved observer (metrics). All phases count against maxMachines, so the pool
+// never pushes the executor over its cap.
 
-import type { Clock } from '../core/clock.js';
-import { errorMessage, InsufficientCapacityError } from '../core/errors.js';
-import type { MachineWarmer } from '../core/executor.js';
-import type { Logger } from '../core/logger.js';
-import type { CapacityProvider, ConnectionInfo, Machine, OwnershipTags } from '../core/machine.js';
+import { errorMessage, PermanentError } from '../core/errors.js';
+import type { ConnectionInfo, Machine } from '../core/machine.js';
 import { DEFAULT_POOL, type PoolConfig } from '../core/pool-config.js';
-import { activeSettings, planPool } from './pool-policy.js';
+import { classifyFailure, decideRetry, poolRetryDelay } from './create-failure.js';
+import { MachineUnavailableError, type AcquiredMachine, type AcquireOptions, type ExecutorFleetOptions, type FleetCounts, type ReleaseOptions } from './fleet-api.js';
+import { decideHandout, decideRelease } from './handout.js';
+import { MachineSteps } from './machine-steps.js';
+import { MachineTable, type Purpose } from './machine-table.js';
+import { activeSettings } from './pool-policy.js';
+import { decideAdoption, decideBootTimeouts, decideGarbage, decidePool } from './reconcilers.js';
+import { ChangeWaiters, CoalescedRun, SettledKick } from './wakeups.js';
 
-export interface AcquiredMachine {
-  machine: Machine;
-  connection: ConnectionInfo;
-}
+export type { RemovalReason } from './machine-phases.js';
+export { MachineUnavailableError, type AcquiredMachine, type AcquireOptions, type ExecutorFleetOptions, type FleetCounts, type ReleaseOptions } from './fleet-api.js';
 
-export interface ExecutorFleetOptions {
-  provider: CapacityProvider;
-  tags: OwnershipTags;
-  logger: Logger;
-  clock: Clock;
-  /** Machines in every state together never exceed this. Default: no cap (the runner's slots bound jobs). */
-  maxMachines?: number;
-  /** The idle pool's policy. Default: nothing idle, one job per machine. */
-  pool?: PoolConfig;
-  /** Opens an idle machine's SSH connection ahead of its job (the executor). */
-  warmer?: MachineWarmer;
-  /** Attempts to get a ready machine before the job fails as a system failure. */
-  acquireAttempts?: number;
-  /** Pause before retrying a failed creation (grows per attempt, at most 5×). */
-  retryDelayMs?: number;
-  /** A change (a job took a machine, a machine left) reconciles the pool after this pause, so a burst of
-   *  changes is one reconcile and the refill does not compete with the job that just started. Default 250 ms. */
-  settleMs?: number;
-}
-
-export interface FleetCounts {
-  booting: number;
-  idle: number;
-  busy: number;
-  /** Being terminated, or a terminate that failed and waits for garbage collection: still counted
-   *  against maxMachines until the provider confirmed it is gone. */
-  removing: number;
-}
-
-export interface ReleaseOptions {
-  /** The job ended in a way that leaves the machine healthy (not a system failure, not cut off). */
-  reusable?: boolean;
-}
-
-export class MachineUnavailableError extends Error {}
-
-type Phase = 'booting' | 'idle' | 'busy' | 'leaving';
-
-interface Tracked {
-  machine: Machine;
-  phase: Phase;
-  /** Booting for the pool (true) or for a waiting job. */
-  forPool: boolean;
-  connection?: ConnectionInfo;
-  uses: number;
-  idleSince: number;
-}
-
-const POOL_RETRY_MIN_MS = 5_000;
-const POOL_RETRY_MAX_MS = 5 * 60_000;
+type Failure = { stage: 'create' | 'boot'; errors: unknown[]; why: string };
 
 export class ExecutorFleet {
-  private readonly tracked = new Map<string, Tracked>();
+  private readonly table = new MachineTable();
   private readonly attempts: number;
   private maxMachines: number;
   private pool: PoolConfig;
@@ -81,28 +36,43 @@ export class ExecutorFleet {
   private readonly stopCtl = new AbortController();
   /** Everything stops: boots and connections in flight are abandoned (releaseAll). */
   private readonly shutdownCtl = new AbortController();
-  /** Boots and warm-ups in flight, so a shutdown can wait for them and remove what they made. */
+  /** Creations, boots and warm-ups in flight, so a shutdown can wait for them and remove what they made. */
   private readonly inFlight = new Set<Promise<unknown>>();
-  /** Creations asked of the provider that have not returned a machine yet (for jobs and for the pool). */
-  private creating = 0;
-  private creatingForPool = 0;
-  /** Callers waiting for any change (a machine became idle, or one went away). */
-  private waiters = new Set<() => void>();
+  private readonly changes = new ChangeWaiters();
+  private readonly reconciler = new CoalescedRun(() => this.reconcileOnce(), () => !this.stopCtl.signal.aborted);
+  private readonly kicker: SettledKick;
+  private readonly steps: MachineSteps;
   private poolFailures = 0;
   private poolRetryAt = 0;
   private activeSchedule: number | undefined;
-  private reconciling = false;
-  private kickPending = false;
-  private reconcileAgain = false;
 
   constructor(private readonly opts: ExecutorFleetOptions) {
     this.attempts = opts.acquireAttempts ?? 3;
     this.maxMachines = opts.maxMachines ?? Number.POSITIVE_INFINITY;
     this.pool = opts.pool ?? DEFAULT_POOL;
+    this.kicker = new SettledKick({
+      clock: opts.clock,
+      settleMs: opts.settleMs ?? 250,
+      stopped: this.stopCtl.signal,
+      run: () => void this.reconcile().catch((e) => this.opts.logger.warn({ err: errorMessage(e) }, 'idle pool reconcile failed')),
+    });
+    this.steps = new MachineSteps({
+      table: this.table,
+      provider: opts.provider,
+      tags: opts.tags,
+      clock: opts.clock,
+      logger: opts.logger,
+      ...(opts.warmer && { warmer: opts.warmer }),
+      shutdown: this.shutdownCtl.signal,
+      poolClosed: () => this.poolClosed,
+      onSlotChange: () => this.changes.wake(),
+      onChange: () => this.kick(),
+      ...(opts.onMachineRemoved && { onMachineRemoved: opts.onMachineRemoved }),
+    });
   }
 
   /** A reloaded config (SIGHUP): a new cap and pool take effect at the next reconcile; machines in use
-   *  are never disturbed (a lower cap is reached as jobs end and idle machines age out). */
+   *  are never disturbed (a lower cap is reached as jobs end and idle machines go). */
   reconfigure(o: { maxMachines: number; pool: PoolConfig }): void {
     this.maxMachines = o.maxMachines;
     this.pool = o.pool;
@@ -110,196 +80,257 @@ export class ExecutorFleet {
   }
 
   get machinesInUse(): number {
-    return this.counts().busy;
+    return this.table.counts().busy;
   }
 
   counts(): FleetCounts {
-    const c: FleetCounts = { booting: this.creating, idle: 0, busy: 0, removing: 0 };
-    for (const t of this.tracked.values()) {
-      if (t.phase === 'idle') c.idle++;
-      else if (t.phase === 'busy') c.busy++;
-      else if (t.phase === 'booting') c.booting++;
-      else c.removing++;
-    }
-    return c;
+    const c = this.table.counts();
+    return { booting: c.creatingForPool + c.creatingForJobs + c.booting + c.warming + c.returning, idle: c.idle, busy: c.busy, removing: c.removing };
   }
 
-  /** A ready machine: an idle one if there is one, else a new one; MachineUnavailableError after
-   *  `acquireAttempts` failed creations, with every reason joined. */
-  async acquire(signal: AbortSignal, onProgress: (line: string) => void): Promise<AcquiredMachine> {
+  /** A ready machine: an idle one if there is one (and no market was asked for), else a new one.
+   *  MachineUnavailableError at once for a permanent error, else after `acquireAttempts` failed attempts. */
+  async acquire(signal: AbortSignal, onProgress: (line: string) => void, opts: AcquireOptions = {}): Promise<AcquiredMachine> {
     const reasons: string[] = [];
     let attempt = 0;
     for (;;) {
       signal.throwIfAborted();
-      const idle = this.takeIdle();
-      if (idle) return idle;
-      if (this.total() >= this.maxMachines) {
-        // Every machine is busy or booting for the pool: the next one to become idle is ours.
-        await this.nextChange(signal);
+      if (this.shutdownCtl.signal.aborted) throw new MachineUnavailableError('the executor is shutting down', 'shutdown');
+      const d = decideHandout({ records: this.table.all(), total: this.table.total(), maxMachines: this.maxMachines, ...(opts.market && { market: opts.market }) });
+      if (d.kind === 'take') return this.take(d.id);
+      if (d.kind === 'make_room') {
+        await this.steps.remove(d.id, 'make_room');
+        continue;
+      }
+      if (d.kind === 'wait') {
+        // Every machine is busy or on its way: the next one to become idle (or to leave) is ours.
+        await this.changes.next(signal);
         continue;
       }
       attempt++;
-      const got = await this.createForJob(signal, onProgress, attempt, reasons);
-      if (got) return got;
-      if (attempt >= this.attempts) {
-        throw new MachineUnavailableError(`no machine could be made ready after ${this.attempts} attempts: ${reasons.join('; ')}`);
+      const p = this.createForJob(signal, opts);
+      this.track(p);
+      const got = await p;
+      if ('machine' in got) return got;
+      reasons.push(got.why);
+      const cls = classifyFailure(got.errors);
+      const next = decideRetry({ stage: got.stage, cls, attempt, maxAttempts: this.attempts, retryDelayMs: this.opts.retryDelayMs ?? 1000 });
+      this.opts.logger.warn({ executor: this.opts.tags.executor, attempt, class: cls, next: next.reason, reason: got.why }, got.stage === 'create' ? 'machine creation failed' : 'machine did not become ready');
+      onProgress(`WARNING: ${got.stage === 'create' ? 'could not create a machine' : 'the machine did not become ready'} (attempt ${attempt}/${this.attempts}${cls === 'permanent' ? ', not retried: this error does not go away by trying again' : ''}): ${got.why}`);
+      if (next.kind === 'fail') {
+        if (next.reason === 'permanent') throw new MachineUnavailableError(`no machine could be made ready: ${got.why}`, 'permanent');
+        throw new MachineUnavailableError(`no machine could be made ready after ${attempt} attempts: ${reasons.join('; ')}`);
       }
+      if (next.delayMs > 0) await this.opts.clock.sleep(next.delayMs, signal);
     }
   }
 
-  /** Takes the machine back after its job: to the idle pool while it has uses left and the job left it
-   *  healthy, otherwise removed. Never throws: failures are logged and left to garbage collection. */
+  /** Takes the machine back after its job: to the idle pool when decideRelease allows, otherwise removed
+   *  with its reason. Never throws: failures are logged and left to garbage collection. */
   async release(machine: Machine, o: ReleaseOptions = {}): Promise<void> {
-    const t = this.tracked.get(machine.id);
-    if (t && o.reusable && t.connection && t.uses < this.pool.maxUseCount && !this.stopCtl.signal.aborted) {
-      // Back to the pool in the background: the job's final state need not wait for the connection.
-      t.phase = 'booting';
-      this.track(this.makeIdle(t, t.connection).then(async (why) => {
-        if (why === undefined) {
-          this.opts.logger.info({ executor: this.opts.tags.executor, machine: machine.id, uses: t.uses }, 'machine back in the idle pool');
-          return;
-        }
-        this.opts.logger.warn({ executor: this.opts.tags.executor, machine: machine.id, reason: why }, 'machine could not go back to the idle pool');
-        await this.remove(machine);
-      }));
+    const rec = this.table.get(machine.id);
+    if (!rec) {
+      // The table let go of it (a shutdown's releaseAll): make sure it goes.
+      this.steps.removed(machine.id, o.reason ?? 'shutdown', 'untracked');
+      await this.steps.terminate([machine.id]);
       return;
     }
-    await this.remove(machine);
+    if (rec.phase !== 'busy') return; // already on its way out (releaseAll, a boot timeout cannot reach busy)
+    const d = decideRelease({
+      reusable: o.reusable ?? false,
+      ...(o.reason && { reason: o.reason }),
+      uses: rec.uses,
+      maxUseCount: this.pool.maxUseCount,
+      hasConnection: rec.connection !== undefined,
+      poolStopped: this.stopCtl.signal.aborted,
+      total: this.table.total(),
+      maxMachines: this.maxMachines,
+    });
+    if (d.kind === 'remove') return this.steps.remove(machine.id, d.reason);
+    // Back to the pool in the background: the job's final state need not wait for the connection.
+    this.table.transition(machine.id, 'busy', 'returning', 'released', this.opts.clock.now());
+    this.track(
+      this.warmSettled(machine.id, 'returning').then((ok) => {
+        if (ok) this.opts.logger.info({ executor: this.opts.tags.executor, machine: machine.id, uses: rec.uses }, 'machine back in the idle pool');
+      }),
+    );
   }
 
   /**
-   * Brings the pool to what its policy asks for now: boots machines up to the idle target (within
-   * maxMachines and maxGrowthRate) and removes machines idle past idleTime beyond it. Runs on a timer and
-   * after every change; concurrent calls fold into one.
+   * A machine an earlier coordinator of this deployment left (see decideAdoption). `idle`: it joins the pool
+   * through the warmer (idle from now on); `busy`: a job is being reattached to it, and it comes back through
+   * `release()` as usual. Returns the machine as acquired, or undefined when it was not taken: a machine the
+   * table already holds is left as it is, any other refused machine is removed with the logged reason.
    */
-  async reconcile(): Promise<void> {
-    if (this.reconciling) {
-      this.reconcileAgain = true;
-      return;
+  adopt(machine: Machine, connection: ConnectionInfo, as: 'idle' | 'busy'): AcquiredMachine | undefined {
+    const d = decideAdoption({
+      known: this.table.get(machine.id) !== undefined,
+      as,
+      total: this.table.total(),
+      maxMachines: this.maxMachines,
+      poolStopped: this.stopCtl.signal.aborted,
+      shutDown: this.shutdownCtl.signal.aborted,
+    });
+    const log = { executor: this.opts.tags.executor, machine: machine.id, as };
+    if (!d.accept) {
+      if (d.reason === 'known') {
+        this.opts.logger.warn(log, 'not adopting a machine the fleet already holds');
+        return undefined;
+      }
+      this.steps.removed(machine.id, d.reason, `adoption as ${as}`);
+      void this.steps.terminate([machine.id]);
+      return undefined;
     }
-    this.reconciling = true;
-    try {
-      do {
-        this.reconcileAgain = false;
-        await this.reconcileOnce();
-      } while (this.reconcileAgain && !this.stopCtl.signal.aborted);
-    } finally {
-      this.reconciling = false;
-    }
+    const now = this.opts.clock.now();
+    const purpose: Purpose = as === 'busy' ? 'job' : 'pool';
+    this.table.add(machine, as === 'busy' ? 'busy' : 'warming', 'adopted', { purpose, uses: as === 'busy' ? 1 : 0, connection }, now);
+    this.opts.logger.info(log, 'adopted a machine an earlier coordinator left');
+    if (as === 'idle') this.track(this.warmSettled(machine.id, 'warming'));
+    this.kick();
+    return { machine, connection };
+  }
+
+  /**
+   * Brings the fleet to what its policy asks for now: removes machines past the boot deadline, boots
+   * machines up to the idle target (within maxMachines and maxGrowthRate) and removes idle ones beyond it.
+   * Runs on a timer and after every change; concurrent calls fold into one.
+   */
+  reconcile(): Promise<void> {
+    return this.reconciler.run();
   }
 
   /** Stops growing the pool and removes idle machines (the coordinator stopped taking jobs). A pool
-   *  machine still booting goes to a job waiting for one, or is removed once it is up. */
+   *  machine still on its way goes to a job waiting for one, or is removed once it is up. */
   async stopPool(): Promise<void> {
     if (!this.stopCtl.signal.aborted) this.stopCtl.abort(new Error('the executor is shutting down'));
-    const idle = [...this.tracked.values()].filter((t) => t.phase === 'idle');
-    await Promise.all(idle.map((t) => this.remove(t.machine)));
-    this.wake();
+    await Promise.all(this.table.inPhase('idle').map((r) => this.steps.remove(r.machine.id, 'shutdown')));
+    this.changes.wake();
   }
 
-  /** Terminates owned machines that this process does not track (or failed to terminate) and that are
-   *  older than `minAgeMs` (younger ones may still be on their way back from `create`). Returns the ids it removed. */
+  /** Garbage collection as a set difference (decideGarbage): terminates owned machines the table does not
+   *  explain and that are older than `minAgeMs` (orphans), and retries failed terminates whatever their
+   *  age. Returns the ids it removed. */
   async collectGarbage(minAgeMs = 0): Promise<string[]> {
-    const owned = await this.opts.provider.list(this.opts.tags);
+    const listed = await this.opts.provider.list(this.opts.tags);
     const now = this.opts.clock.now();
-    // A machine whose terminate failed is retried whatever its age: it still counts against the cap.
-    const stray = owned.filter((m) => {
-      if (m.state === 'terminated') return false;
-      const t = this.tracked.get(m.id);
-      if (t) return t.phase === 'leaving';
-      return now - m.createdAt >= minAgeMs;
-    });
-    // Leaving machines the provider no longer lists as live are gone: stop counting them.
-    const live = new Set(owned.filter((m) => m.state !== 'terminated').map((m) => m.id));
-    for (const [id, t] of this.tracked) if (t.phase === 'leaving' && !live.has(id)) this.tracked.delete(id);
-    if (stray.length) {
-      const { errors } = await this.opts.provider.terminate(stray.map((m) => m.id));
-      if (errors.length === 0) for (const m of stray) this.tracked.delete(m.id);
-      this.opts.logger.info({ executor: this.opts.tags.executor, removed: stray.map((m) => m.id), errors: errors.map(errorMessage) }, 'removed stray machines');
+    const d = decideGarbage({ listed, records: this.table.all(), creating: this.table.creating(), now, graceMs: minAgeMs });
+    for (const id of d.gone) if (this.table.is(id, 'removing')) this.table.transition(id, 'removing', 'gone', 'terminated', now);
+    for (const o of d.orphans) this.steps.removed(o.id, o.reason, 'untracked');
+    const ids = [...d.orphans.map((o) => o.id), ...d.retry];
+    if (ids.length) {
+      const ok = await this.steps.terminate(ids);
+      this.opts.logger.info({ executor: this.opts.tags.executor, orphans: d.orphans.map((o) => o.id), retried: d.retry, ok }, 'garbage collection removed machines');
     }
-    this.wake();
-    return stray.map((m) => m.id);
+    this.changes.wake();
+    return ids;
   }
 
-  /** Terminates every machine this executor owns (shutdown): what the provider lists and what this process
-   *  tracks, after boots in flight have returned (a launch that lands later would otherwise be missed). */
+  /** Terminates every machine this executor owns (shutdown): what the provider lists and what the table
+   *  holds, after creations in flight have returned (a launch that lands later would otherwise be missed). */
   async releaseAll(): Promise<void> {
     if (!this.stopCtl.signal.aborted) this.stopCtl.abort(new Error('the executor is shutting down'));
     if (!this.shutdownCtl.signal.aborted) this.shutdownCtl.abort(new Error('the executor is shutting down'));
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
-    for (const t of this.tracked.values()) if (t.connection) this.opts.warmer?.cool(t.connection);
-    const ids = new Set(this.tracked.keys());
+    const ids = new Set<string>();
+    const now = this.opts.clock.now();
+    for (const r of this.table.all()) {
+      ids.add(r.machine.id);
+      if (r.connection) this.opts.warmer?.cool(r.connection);
+      if (r.phase === 'removing') continue;
+      this.table.transition(r.machine.id, r.phase, 'removing', 'shutdown', now);
+      this.steps.removed(r.machine.id, 'shutdown', r.phase);
+    }
     try {
-      for (const m of await this.opts.provider.list(this.opts.tags)) if (m.state !== 'terminated') ids.add(m.id);
+      for (const m of await this.opts.provider.list(this.opts.tags)) {
+        if (m.state === 'terminated' || ids.has(m.id)) continue;
+        ids.add(m.id);
+        this.steps.removed(m.id, 'shutdown', 'untracked');
+      }
     } catch (e) {
       this.opts.logger.error({ executor: this.opts.tags.executor, err: errorMessage(e) }, 'could not list machines at shutdown; removing the ones this process knows');
     }
-    if (ids.size) {
-      const { errors } = await this.opts.provider.terminate([...ids]);
-      for (const e of errors) this.opts.logger.error({ err: errorMessage(e) }, 'terminate at shutdown failed');
-    }
-    this.tracked.clear();
-    this.wake();
+    if (ids.size) await this.steps.terminate([...ids]);
+    this.changes.wake();
   }
 
-  /** Machines that exist or are being created, in every phase: what maxMachines bounds. */
-  private total(): number {
-    return this.creating + this.tracked.size;
-  }
-
-  /** The machine that became idle last, marked busy; undefined when none is idle. Last in, first out: a
-   *  reused machine's caches (Docker layers, the local cache) are the warmest, and the machines left
-   *  waiting are the ones idle longest, which idleTime removes first when the pool shrinks. */
-  private takeIdle(): AcquiredMachine | undefined {
-    let newest: Tracked | undefined;
-    for (const t of this.tracked.values()) if (t.phase === 'idle' && (!newest || t.idleSince > newest.idleSince)) newest = t;
-    if (!newest?.connection) return undefined;
-    newest.phase = 'busy';
-    newest.uses++;
-    this.opts.logger.debug({ executor: this.opts.tags.executor, machine: newest.machine.id }, 'machine taken from the idle pool');
+  /** The idle machine `id`, now busy for a job. */
+  private take(id: string): AcquiredMachine {
+    const rec = this.table.get(id)!;
+    const r = this.table.transition(id, 'idle', 'busy', 'taken', this.opts.clock.now(), { uses: rec.uses + 1 });
+    this.opts.logger.debug({ executor: this.opts.tags.executor, machine: id }, 'machine taken from the idle pool');
     this.kick();
-    return { machine: newest.machine, connection: newest.connection };
+    return { machine: r.machine, connection: r.connection! };
   }
 
-  private async createForJob(signal: AbortSignal, onProgress: (line: string) => void, attempt: number, reasons: string[]): Promise<AcquiredMachine | undefined> {
-    const { machine, errors } = await this.createOne(false);
-    if (!machine) {
-      const why = errors.map(errorMessage).join('; ') || 'the provider returned no machine';
-      reasons.push(why);
-      this.opts.logger.warn({ executor: this.opts.tags.executor, attempt, reason: why }, 'machine creation failed');
-      onProgress(`WARNING: could not create a machine (attempt ${attempt}/${this.attempts}): ${why}`);
-      this.wake();
-      if (attempt < this.attempts && !errors.some((e) => e instanceof InsufficientCapacityError)) {
-        await this.opts.clock.sleep((this.opts.retryDelayMs ?? 1000) * Math.min(attempt, 5), signal);
-      }
-      return undefined;
+  private async createForJob(signal: AbortSignal, opts: AcquireOptions): Promise<AcquiredMachine | Failure> {
+    const rec = await this.steps.create('job', opts.market ? { market: opts.market } : undefined);
+    if (!('machine' in rec)) return { stage: 'create', errors: rec.errors, why: rec.errors.map(errorMessage).join('; ') || 'the provider returned no machine' };
+    const id = rec.machine.id;
+    if (this.shutdownCtl.signal.aborted) {
+      await this.steps.remove(id, 'shutdown');
+      return { stage: 'boot', errors: [new PermanentError('the executor is shutting down')], why: 'the executor is shutting down' };
     }
-    const t = this.tracked.get(machine.id);
-    if (!t) {
-      // Forgotten by a shutdown's releaseAll in between: make sure it goes.
-      await this.remove(machine);
-      return undefined;
+    const ready = await this.steps.waitReady(rec.machine, signal);
+    const now = this.opts.clock.now();
+    if (!this.table.is(id, 'booting')) {
+      const why = `machine ${id} was removed while booting (${this.table.get(id)?.reason ?? 'removed'})`;
+      return { stage: 'boot', errors: [new Error(why)], why };
     }
-    try {
-      const connection = await this.opts.provider.waitReady(machine, signal);
-      t.connection = connection;
-      t.phase = 'busy';
-      this.opts.logger.info({ executor: this.opts.tags.executor, machine: machine.id }, 'machine ready');
-      return { machine, connection };
-    } catch (e) {
-      const why = errorMessage(e);
-      reasons.push(why);
-      this.opts.logger.warn({ executor: this.opts.tags.executor, machine: machine.id, attempt, reason: why }, 'machine did not become ready');
-      onProgress(`WARNING: machine ${machine.id} did not become ready (attempt ${attempt}/${this.attempts}): ${why}`);
-      await this.remove(machine);
+    if ('error' in ready) {
+      await this.steps.remove(id, signal.aborted ? 'canceled' : 'boot_failed');
       signal.throwIfAborted();
-      return undefined;
+      return { stage: 'boot', errors: [ready.error], why: `machine ${id} did not become ready: ${errorMessage(ready.error)}` };
     }
+    this.table.transition(id, 'booting', 'busy', 'ready', now, { connection: ready.connection });
+    this.opts.logger.info({ executor: this.opts.tags.executor, machine: id }, 'machine ready');
+    return { machine: rec.machine, connection: ready.connection };
+  }
+
+  private async bootForPool(): Promise<void> {
+    const rec = await this.steps.create('pool');
+    if (!('machine' in rec)) {
+      this.poolFailed(rec.errors, rec.errors.map(errorMessage).join('; ') || 'the provider returned no machine');
+      return;
+    }
+    const id = rec.machine.id;
+    if (this.poolClosed) return this.steps.remove(id, 'shutdown');
+    const ready = await this.steps.waitReady(rec.machine);
+    if (!this.table.is(id, 'booting')) return; // removed meanwhile; its removal said why
+    if ('error' in ready) {
+      if (this.poolClosed) return this.steps.remove(id, 'shutdown');
+      // The back-off first: the removal kicks a reconcile, which must not boot a replacement at once.
+      this.poolFailed([ready.error], `machine ${id} did not become ready: ${errorMessage(ready.error)}`);
+      return this.steps.remove(id, 'boot_failed');
+    }
+    this.table.transition(id, 'booting', 'warming', 'ready', this.opts.clock.now(), { connection: ready.connection });
+    const warmed = await this.steps.warm(id, 'warming');
+    if (warmed === 'idle') {
+      this.poolFailures = 0;
+      this.opts.logger.info({ executor: this.opts.tags.executor, machine: id }, 'machine ready and idle');
+    } else if (warmed === 'closed') {
+      await this.steps.remove(id, 'shutdown');
+    } else if (warmed !== 'moved') {
+      this.poolFailed([], warmed.warmFailed);
+      await this.steps.remove(id, 'warm_failed');
+    }
+  }
+
+  /** warm() for a returning or adopted machine: one that does not get to idle is removed. True when idle. */
+  private async warmSettled(id: string, from: 'warming' | 'returning'): Promise<boolean> {
+    const r = await this.steps.warm(id, from);
+    if (r === 'idle') return true;
+    if (r === 'closed') await this.steps.remove(id, 'shutdown');
+    else if (r !== 'moved') {
+      this.opts.logger.warn({ executor: this.opts.tags.executor, machine: id, reason: r.warmFailed }, 'machine could not go back to the idle pool');
+      await this.steps.remove(id, 'warm_failed');
+    }
+    return false;
   }
 
   private async reconcileOnce(): Promise<void> {
-    if (this.stopCtl.signal.aborted) return;
     const now = this.opts.clock.now();
+    for (const r of decideBootTimeouts(this.table.all(), this.opts.bootTimeoutMs, now)) void this.steps.remove(r.id, r.reason);
+    if (this.stopCtl.signal.aborted) return;
     const settings = activeSettings(this.pool, now);
     if (settings.schedule !== this.activeSchedule) {
       this.activeSchedule = settings.schedule;
@@ -308,184 +339,32 @@ export class ExecutorFleet {
         'idle pool policy changed',
       );
     }
-    const idle: Array<{ id: string; idleSince: number }> = [];
-    let busy = 0;
-    let poolBooting = this.creatingForPool;
-    for (const t of this.tracked.values()) {
-      if (t.phase === 'idle') idle.push({ id: t.machine.id, idleSince: t.idleSince });
-      // Leaving machines still occupy capacity until they are confirmed gone.
-      else if (t.phase === 'busy' || t.phase === 'leaving' || (t.phase === 'booting' && !t.forPool)) busy++;
-      else if (t.phase === 'booting') poolBooting++;
-    }
-    // Machines being created for waiting jobs are as good as busy.
-    busy += this.creating - this.creatingForPool;
-    const plan = planPool(
-      { idle, busy, booting: poolBooting },
-      settings,
-      { maxMachines: this.maxMachines, ...(this.pool.maxGrowthRate !== undefined && { maxGrowthRate: this.pool.maxGrowthRate }) },
-      now,
-    );
-    for (const id of plan.remove) {
-      const t = this.tracked.get(id);
-      if (!t || t.phase !== 'idle') continue;
-      this.opts.logger.info({ executor: this.opts.tags.executor, machine: id, idleMs: now - t.idleSince }, 'removing an idle machine the pool no longer needs');
-      void this.remove(t.machine);
-    }
-    if (plan.create > 0 && now >= this.poolRetryAt) {
-      for (let i = 0; i < plan.create; i++) void this.bootForPool();
-    }
-  }
-
-  private bootForPool(): void {
-    this.track(this.bootOne());
-  }
-
-  private track(p: Promise<unknown>): void {
-    this.inFlight.add(p);
-    void p.finally(() => this.inFlight.delete(p));
+    const limits = { maxMachines: this.maxMachines, ...(this.pool.maxGrowthRate !== undefined && { maxGrowthRate: this.pool.maxGrowthRate }) };
+    const d = decidePool(this.table.all(), this.table.creating(), settings, limits, now);
+    for (const r of d.remove) if (this.table.is(r.id, 'idle')) void this.steps.remove(r.id, r.reason);
+    if (d.create > 0 && now >= this.poolRetryAt) for (let i = 0; i < d.create; i++) this.track(this.bootForPool());
   }
 
   /** After the pool stopped, a machine still has a use only for a job already waiting for one. */
   private get poolClosed(): boolean {
-    return this.shutdownCtl.signal.aborted || (this.stopCtl.signal.aborted && this.waiters.size === 0);
+    return this.shutdownCtl.signal.aborted || (this.stopCtl.signal.aborted && this.changes.size === 0);
   }
 
-  /** One machine from the provider, counted as being created while the call runs and tracked as booting
-   *  from the same turn on (so no reconcile can see it in neither count); a provider that throws is a
-   *  failed creation like one that reports errors. */
-  private async createOne(forPool: boolean): Promise<{ machine?: Machine; errors: Error[] }> {
-    this.creating++;
-    if (forPool) this.creatingForPool++;
-    try {
-      const { machines, errors } = await this.opts.provider.create(1, this.opts.tags);
-      const machine = machines[0];
-      if (machine) this.tracked.set(machine.id, { machine, phase: 'booting', forPool, uses: forPool ? 0 : 1, idleSince: 0 });
-      return { ...(machine && { machine }), errors };
-    } catch (e) {
-      return { errors: [e instanceof Error ? e : new Error(String(e))] };
-    } finally {
-      this.creating--;
-      if (forPool) this.creatingForPool--;
-    }
-  }
-
-  private async bootOne(): Promise<void> {
-    const log = this.opts.logger;
-    const { machine, errors } = await this.createOne(true);
-    if (!machine) {
-      this.poolFailed(errors.map(errorMessage).join('; ') || 'the provider returned no machine');
-      return;
-    }
-    const t = this.tracked.get(machine.id);
-    if (!t || this.poolClosed) {
-      await this.remove(machine);
-      return;
-    }
-    try {
-      const connection = await this.opts.provider.waitReady(machine, this.shutdownCtl.signal);
-      t.connection = connection;
-      const why = await this.makeIdle(t, connection);
-      if (why === undefined) {
-        this.poolFailures = 0;
-        log.info({ executor: this.opts.tags.executor, machine: machine.id }, 'machine ready and idle');
-      } else {
-        if (!this.poolClosed) this.poolFailed(why);
-        await this.remove(machine);
-      }
-    } catch (e) {
-      if (!this.poolClosed) this.poolFailed(`machine ${machine.id} did not become ready: ${errorMessage(e)}`);
-      await this.remove(machine);
-    }
-  }
-
-  /** Opens the machine's connection ahead of its next job and puts it in the idle pool; otherwise says
-   *  why (the caller removes it). */
-  private async makeIdle(t: Tracked, connection: ConnectionInfo): Promise<string | undefined> {
-    const id = t.machine.id;
-    try {
-      await this.opts.warmer?.warm(
-        connection,
-        (reason) => {
-          if (this.tracked.get(id) !== t || t.phase !== 'idle') return;
-          this.opts.logger.warn({ executor: this.opts.tags.executor, machine: id, reason: errorMessage(reason) }, 'idle machine stopped answering; replacing it');
-          void this.remove(t.machine).then(() => this.kick());
-        },
-        this.shutdownCtl.signal,
-      );
-    } catch (e) {
-      return `could not connect to machine ${id}: ${errorMessage(e)}`;
-    }
-    if (this.poolClosed || this.tracked.get(id) !== t) {
-      // The caller's remove() may no longer find it (releaseAll forgot it): let go of the connection here.
-      this.opts.warmer?.cool(connection);
-      return 'the pool stopped';
-    }
-    t.phase = 'idle';
-    t.idleSince = this.opts.clock.now();
-    this.wake();
-    this.kick();
-    return undefined;
-  }
-
-  private poolFailed(why: string): void {
+  private poolFailed(errors: unknown[], why: string): void {
     this.poolFailures++;
-    const backoff = Math.min(POOL_RETRY_MAX_MS, POOL_RETRY_MIN_MS * 2 ** (this.poolFailures - 1));
+    const cls = classifyFailure(errors);
+    const backoff = poolRetryDelay(this.poolFailures, cls);
     this.poolRetryAt = this.opts.clock.now() + backoff;
-    this.opts.logger.warn({ executor: this.opts.tags.executor, reason: why, retryInMs: backoff }, 'could not add a machine to the idle pool');
-    this.wake();
+    this.opts.logger.warn({ executor: this.opts.tags.executor, reason: why, class: cls, retryInMs: backoff }, 'could not add a machine to the idle pool');
+    this.changes.wake();
   }
 
-  /** Terminates the machine and forgets it once the provider confirmed. */
-  private async remove(machine: Machine): Promise<void> {
-    const t = this.tracked.get(machine.id);
-    if (t) {
-      t.phase = 'leaving';
-      if (t.connection) this.opts.warmer?.cool(t.connection);
-    }
-    try {
-      const { errors } = await this.opts.provider.terminate([machine.id]);
-      for (const e of errors) this.opts.logger.error({ machine: machine.id, err: errorMessage(e) }, 'terminate failed; garbage collection will retry');
-      if (errors.length === 0) this.tracked.delete(machine.id);
-    } catch (e) {
-      this.opts.logger.error({ machine: machine.id, err: errorMessage(e) }, 'terminate failed; garbage collection will retry');
-    }
-    // A failed terminate leaves the machine tracked as leaving: it still counts against the cap, and the
-    // next garbage collection tries again.
-    this.wake();
-    this.kick();
+  private track(p: Promise<unknown>): void {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
   }
 
-  /** Schedules a reconcile soon (see `settleMs`), so the pool refills right after a job takes a machine. */
   private kick(): void {
-    if (this.stopCtl.signal.aborted || this.kickPending) return;
-    this.kickPending = true;
-    const run = () => {
-      this.kickPending = false;
-      void this.reconcile().catch((e) => this.opts.logger.warn({ err: errorMessage(e) }, 'idle pool reconcile failed'));
-    };
-    const settle = this.opts.settleMs ?? 250;
-    if (settle <= 0) queueMicrotask(run);
-    else this.opts.clock.sleep(settle, this.stopCtl.signal).then(run, () => (this.kickPending = false));
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = new Set();
-    for (const w of waiters) w();
-  }
-
-  private nextChange(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.waiters.delete(done);
-        reject(signal.reason);
-      };
-      const done = () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiters.add(done);
-    });
+    this.kicker.kick();
   }
 }
