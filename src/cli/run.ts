@@ -51,6 +51,10 @@ export function advertisedFeatures(styles: ReadonlyArray<'shell' | 'docker'> = [
   return [...new Set([...(PLAN_FEATURES as readonly string[]), ...shell, ...docker, 'masking'])] as RunnerFeature[];
 }
 
+/** How long past its bootTimeout the fleet lets a machine be on its way to ready before it removes it
+ *  (boot_timeout): the provider's own deadline comes first; this one catches a wait that never returns. */
+const FLEET_BOOT_DEADLINE_MARGIN_MS = 60_000;
+
 function shortToken(token: string): string {
   const body = token.replace(/^glrtr?-/, '');
   return body.slice(0, 8);
@@ -177,6 +181,9 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       maxMachines: e.maxMachines,
       pool: e.pool,
       ...(isWarmer(executor) && { warmer: executor }),
+      // The provider ends a boot at bootTimeout itself; the fleet's deadline only catches a wait that never returns.
+      bootTimeoutMs: e.bootTimeoutMs + FLEET_BOOT_DEADLINE_MARGIN_MS,
+      onMachineRemoved: (executor, reason) => metrics.machinesRemoved.inc({ executor, reason }),
     });
     return { name: e.name, maxMachines: e.maxMachines, executor, fleet, ...(e.match && { match: e.match }) };
   });

@@ -1,2 +1,12 @@
-export { ExecutorFleet, MachineUnavailableError, type AcquiredMachine, type ExecutorFleetOptions } from './executor-fleet.js';
+export {
+  ExecutorFleet,
+  MachineUnavailableError,
+  type AcquiredMachine,
+  type AcquireOptions,
+  type ExecutorFleetOptions,
+  type FleetCounts,
+  type ReleaseOptions,
+  type RemovalReason,
+} from './executor-fleet.js';
+export { MachineTransitionError, REMOVAL_REASONS, type MachinePhase } from './machine-phases.js';
 export { SlotPool } from './slots.js';

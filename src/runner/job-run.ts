@@ -226,7 +226,7 @@ export class JobRun {
       // a script failure) and were cleaned up after. A stopped job (cancel, timeout, abort) may have left
       // processes that escaped the kill; a system failure leaves the machine's state unknown.
       const reusable = !unclean && !this.abortCtl.signal.aborted && outcome !== undefined && (outcome.state === 'success' || outcome.reason === 'script_failure');
-      await fleet.release(acquired.machine, { reusable });
+      await fleet.release(acquired.machine, unclean ? { reusable, reason: 'unclean' } : { reusable });
     }
   }
 }

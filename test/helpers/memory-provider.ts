@@ -1,5 +1,5 @@
 // An in-memory CapacityProvider for unit tests of the fleet and the runner loop.
-import type { CapacityProvider, ConnectionInfo, CreateResult, Machine, OwnershipTags } from '../../src/core/machine.js';
+import type { CapacityProvider, ConnectionInfo, CreateOptions, CreateResult, Machine, OwnershipTags } from '../../src/core/machine.js';
 
 export class MemoryProvider implements CapacityProvider {
   readonly name = 'memory';
@@ -7,18 +7,30 @@ export class MemoryProvider implements CapacityProvider {
   created = 0;
   terminated: string[] = [];
   failNextCreates = 0;
+  /** Errors the next creations report, one per machine asked for (typed errors: capacity, permanent, …). */
+  createErrors: Error[] = [];
+  /** The options of every create call, in order. */
+  createOptions: Array<CreateOptions | undefined> = [];
+  /** createdAt of the machines it makes (the clock of the test, if it has one). */
+  now: () => number = () => 0;
   private seq = 0;
 
-  async create(count: number, tags: OwnershipTags): Promise<CreateResult> {
+  async create(count: number, tags: OwnershipTags, opts?: CreateOptions): Promise<CreateResult> {
     const machines: Machine[] = [];
     const errors: Error[] = [];
+    this.createOptions.push(opts);
     for (let i = 0; i < count; i++) {
+      const typed = this.createErrors.shift();
+      if (typed) {
+        errors.push(typed);
+        continue;
+      }
       if (this.failNextCreates > 0) {
         this.failNextCreates--;
         errors.push(new Error('simulated create failure'));
         continue;
       }
-      const m: Machine = { id: `m-${++this.seq}`, executor: tags.executor, state: 'running', createdAt: 0, tags: { ...tags } };
+      const m: Machine = { id: `m-${++this.seq}`, executor: tags.executor, state: 'running', createdAt: this.now(), tags: { ...tags } };
       this.machines.set(m.id, m);
       this.created++;
       machines.push(m);
