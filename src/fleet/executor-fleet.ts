@@ -43,6 +43,8 @@ export class ExecutorFleet {
   private readonly kicker: SettledKick;
   private readonly steps: MachineSteps;
   private poolFailures = 0;
+  /** Jobs in acquire waiting for a slot at the cap (decidePool leaves them the next free one). */
+  private waitingJobs = 0;
   private poolRetryAt = 0;
   private activeSchedule: number | undefined;
 
@@ -98,13 +100,15 @@ export class ExecutorFleet {
       if (this.shutdownCtl.signal.aborted) throw new MachineUnavailableError('the executor is shutting down', 'shutdown');
       const d = decideHandout({ records: this.table.all(), total: this.table.total(), maxMachines: this.maxMachines, ...(opts.market && { market: opts.market }) });
       if (d.kind === 'take') return this.take(d.id);
-      if (d.kind === 'make_room') {
-        await this.steps.remove(d.id, 'make_room');
-        continue;
-      }
-      if (d.kind === 'wait') {
-        // Every machine is busy or on its way: the next one to become idle (or to leave) is ours.
-        await this.changes.next(signal);
+      if (d.kind !== 'create') {
+        // make_room: the slot it frees is this job's. wait: every machine is busy or on its way, and the next
+        // one to become idle (or to leave) is ours. Either way the pool must not refill into that slot.
+        this.waitingJobs++;
+        try {
+          await (d.kind === 'make_room' ? this.steps.remove(d.id, 'make_room') : this.changes.next(signal));
+        } finally {
+          this.waitingJobs--;
+        }
         continue;
       }
       attempt++;
@@ -273,7 +277,8 @@ export class ExecutorFleet {
     const ready = await this.steps.waitReady(rec.machine, signal);
     const now = this.opts.clock.now();
     if (!this.table.is(id, 'booting')) {
-      const why = `machine ${id} was removed while booting (${this.table.get(id)?.reason ?? 'removed'})`;
+      // Its removal (a boot timeout, a shutdown) aborted the wait with the reason.
+      const why = 'error' in ready ? errorMessage(ready.error) : `machine ${id} was removed while booting`;
       return { stage: 'boot', errors: [new Error(why)], why };
     }
     if ('error' in ready) {
@@ -340,7 +345,7 @@ export class ExecutorFleet {
       );
     }
     const limits = { maxMachines: this.maxMachines, ...(this.pool.maxGrowthRate !== undefined && { maxGrowthRate: this.pool.maxGrowthRate }) };
-    const d = decidePool(this.table.all(), this.table.creating(), settings, limits, now);
+    const d = decidePool(this.table.all(), this.table.creating(), settings, limits, now, this.waitingJobs);
     for (const r of d.remove) if (this.table.is(r.id, 'idle')) void this.steps.remove(r.id, r.reason);
     if (d.create > 0 && now >= this.poolRetryAt) for (let i = 0; i < d.create; i++) this.track(this.bootForPool());
   }

@@ -33,7 +33,16 @@ export interface PoolDecision {
  * `busy` (not the pool's) are busy machines, job creations and job machines booting, and machines being
  * removed, which occupy capacity until the provider confirmed they are gone.
  */
-export function decidePool(records: readonly MachineRecord[], creating: readonly CreationTicket[], settings: PoolSettings, limits: PoolLimits, now: number): PoolDecision {
+export function decidePool(
+  records: readonly MachineRecord[],
+  creating: readonly CreationTicket[],
+  settings: PoolSettings,
+  limits: PoolLimits,
+  now: number,
+  /** Jobs waiting for a slot at the cap: they have first claim on the next free one, so the pool does not
+   *  create into it (a job that cannot use idle machines would otherwise lose every freed slot to a refill). */
+  waitingJobs = 0,
+): PoolDecision {
   const idle: Array<{ id: string; idleSince: number }> = [];
   let busy = 0;
   let booting = 0;
@@ -61,9 +70,10 @@ export function decidePool(records: readonly MachineRecord[], creating: readonly
   const plan = planPool({ idle, busy, booting }, settings, limits, now);
   // planPool lists the machines beyond the cap first (removed at once), then those idle past idleTime.
   const overCap = Math.max(0, busy + idle.length + booting - limits.maxMachines);
+  const room = Math.max(0, limits.maxMachines - (busy + idle.length + booting) - waitingJobs);
   return {
     desiredIdle: plan.desiredIdle,
-    create: plan.create,
+    create: Math.min(plan.create, room),
     remove: plan.remove.map((id, i) => ({ id, reason: i < overCap ? 'over_cap' : 'idle_time' })),
   };
 }

@@ -78,6 +78,16 @@ describe('decidePool', () => {
     expect(decidePool(table.all(), table.creating(), { ...settings, idleCount: 4 }, { maxMachines: 10 }, clock.now()).create).toBe(1);
     expect(decidePool(table.all(), table.creating(), { ...settings, idleCount: 4 }, { maxMachines: 6 }, clock.now()).create).toBe(0);
   });
+
+  it('leaves the next free slot to a job waiting at the cap, but never removes for it', () => {
+    const { clock, table, put } = fixture();
+    put('b', 'busy', 'job');
+    put('i', 'idle');
+    // idleCount 3 wants two more; one slot of the three free is a waiting job's.
+    expect(decidePool(table.all(), table.creating(), { ...settings, idleCount: 3 }, { maxMachines: 5 }, clock.now(), 1)).toMatchObject({ create: 2, remove: [] });
+    expect(decidePool(table.all(), table.creating(), { ...settings, idleCount: 3 }, { maxMachines: 4 }, clock.now(), 1)).toMatchObject({ create: 1, remove: [] });
+    expect(decidePool(table.all(), table.creating(), { ...settings, idleCount: 3 }, { maxMachines: 2 }, clock.now(), 3)).toMatchObject({ create: 0, remove: [] });
+  });
 });
 
 describe('decideBootTimeouts', () => {
