@@ -242,6 +242,9 @@ describe('e2e: warm idle pool', () => {
     await waitGone(r, a);
     const b = await waitOneIdle(s, r, [a.id]);
     expect(b.id).not.toBe(a.id);
+    // The removal is logged with its named reason.
+    const removals = s.log().split('\n').filter((l) => l.includes('"removing machine"')).map((l) => JSON.parse(l) as { machine?: string; reason?: string });
+    expect(removals.filter((x) => x.machine === a.id).map((x) => x.reason)).toEqual(['max_uses']);
 
     expect(await s.stop()).toBe(0);
     expect(hostMachines(r)).toEqual([]);

@@ -8,6 +8,7 @@ describe('Prometheus metrics endpoint', () => {
     m.jobsFinished.inc({ executor: 'local', outcome: 'script_failure' });
     m.jobRequests.inc({ result: 'none' });
     m.machineAcquireSeconds.observe({ executor: 'local' }, 0.25);
+    m.machinesRemoved.inc({ executor: 'local', reason: 'idle_time' });
     const server = await m.serve('127.0.0.1:0');
     try {
       const { port } = server.address() as AddressInfo;
@@ -19,6 +20,7 @@ describe('Prometheus metrics endpoint', () => {
       expect(body).toContain('fleetrunner_job_requests_total{result="none"} 1');
       expect(body).toMatch(/fleetrunner_machine_acquire_seconds_bucket\{le="0.5",executor="local"\} 1/);
       expect(body).toContain('fleetrunner_jobs_running');
+      expect(body).toContain('fleetrunner_machines_removed_total{executor="local",reason="idle_time"} 1');
       expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
     } finally {
       server.close();
