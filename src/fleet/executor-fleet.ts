@@ -25,7 +25,8 @@ import { ChangeWaiters, CoalescedRun, SettledKick } from './wakeups.js';
 export type { RemovalReason } from './machine-phases.js';
 export { MachineUnavailableError, type AcquiredMachine, type AcquireOptions, type ExecutorFleetOptions, type FleetCounts, type ReleaseOptions } from './fleet-api.js';
 
-type Failure = { stage: 'create' | 'boot'; errors: unknown[]; why: string };
+/** A failed attempt: where it failed (and on which machine, once there was one), its errors and why, for people. */
+type Failure = { stage: 'create' | 'boot'; machine?: string; errors: unknown[]; why: string };
 
 export class ExecutorFleet {
   private readonly table = new MachineTable();
@@ -115,12 +116,12 @@ export class ExecutorFleet {
       const p = this.createForJob(signal, opts);
       this.track(p);
       const got = await p;
-      if ('machine' in got) return got;
+      if ('connection' in got) return got;
       reasons.push(got.why);
       const cls = classifyFailure(got.errors);
       const next = decideRetry({ stage: got.stage, cls, attempt, maxAttempts: this.attempts, retryDelayMs: this.opts.retryDelayMs ?? 1000 });
       this.opts.logger.warn({ executor: this.opts.tags.executor, attempt, class: cls, next: next.reason, reason: got.why }, got.stage === 'create' ? 'machine creation failed' : 'machine did not become ready');
-      onProgress(`WARNING: ${got.stage === 'create' ? 'could not create a machine' : 'the machine did not become ready'} (attempt ${attempt}/${this.attempts}${cls === 'permanent' ? ', not retried: this error does not go away by trying again' : ''}): ${got.why}`);
+      onProgress(`WARNING: ${got.machine === undefined ? 'could not create a machine' : `machine ${got.machine} did not become ready`} (attempt ${attempt}/${this.attempts}${cls === 'permanent' ? ', not retried: this error does not go away by trying again' : ''}): ${got.why}`);
       if (next.kind === 'fail') {
         if (next.reason === 'permanent') throw new MachineUnavailableError(`no machine could be made ready: ${got.why}`, 'permanent');
         throw new MachineUnavailableError(`no machine could be made ready after ${attempt} attempts: ${reasons.join('; ')}`);
@@ -134,8 +135,8 @@ export class ExecutorFleet {
   async release(machine: Machine, o: ReleaseOptions = {}): Promise<void> {
     const rec = this.table.get(machine.id);
     if (!rec) {
-      // The table let go of it (a shutdown's releaseAll): make sure it goes.
-      this.steps.removed(machine.id, o.reason ?? 'shutdown', 'untracked');
+      // The table let go of it (releaseAll removed it, counted as shutdown): terminating again is harmless.
+      this.opts.logger.debug({ executor: this.opts.tags.executor, machine: machine.id }, 'released a machine the fleet no longer holds: terminating it again');
       await this.steps.terminate([machine.id]);
       return;
     }
@@ -272,19 +273,19 @@ export class ExecutorFleet {
     const id = rec.machine.id;
     if (this.shutdownCtl.signal.aborted) {
       await this.steps.remove(id, 'shutdown');
-      return { stage: 'boot', errors: [new PermanentError('the executor is shutting down')], why: 'the executor is shutting down' };
+      return { stage: 'boot', machine: id, errors: [new PermanentError('the executor is shutting down')], why: 'the executor is shutting down' };
     }
     const ready = await this.steps.waitReady(rec.machine, signal);
     const now = this.opts.clock.now();
     if (!this.table.is(id, 'booting')) {
       // Its removal (a boot timeout, a shutdown) aborted the wait with the reason.
       const why = 'error' in ready ? errorMessage(ready.error) : `machine ${id} was removed while booting`;
-      return { stage: 'boot', errors: [new Error(why)], why };
+      return { stage: 'boot', machine: id, errors: [new Error(why)], why };
     }
     if ('error' in ready) {
       await this.steps.remove(id, signal.aborted ? 'canceled' : 'boot_failed');
       signal.throwIfAborted();
-      return { stage: 'boot', errors: [ready.error], why: `machine ${id} did not become ready: ${errorMessage(ready.error)}` };
+      return { stage: 'boot', machine: id, errors: [ready.error], why: errorMessage(ready.error) };
     }
     this.table.transition(id, 'booting', 'busy', 'ready', now, { connection: ready.connection });
     this.opts.logger.info({ executor: this.opts.tags.executor, machine: id }, 'machine ready');

@@ -185,7 +185,7 @@ describe('boot deadline', () => {
     expect(got.machine.id).toBe('m-2');
     expect(removed).toEqual(['e:boot_timeout']);
     expect(provider.terminated).toEqual(['m-1']);
-    expect(progress).toEqual(['WARNING: the machine did not become ready (attempt 1/3): machine m-1 is being removed (boot_timeout)']);
+    expect(progress).toEqual(['WARNING: machine m-1 did not become ready (attempt 1/3): machine m-1 is being removed (boot_timeout)']);
   });
 });
 
