@@ -100,7 +100,7 @@ export class ExecutorFleet {
       signal.throwIfAborted();
       if (this.shutdownCtl.signal.aborted) throw new MachineUnavailableError('the executor is shutting down', 'shutdown');
       const d = decideHandout({ records: this.table.all(), total: this.table.total(), maxMachines: this.maxMachines, ...(opts.market && { market: opts.market }) });
-      if (d.kind === 'take') return this.take(d.id);
+      if (d.kind === 'take') return this.take(d.id, opts.job);
       if (d.kind !== 'create') {
         // make_room: the slot it frees is this job's. wait: every machine is busy or on its way, and the next
         // one to become idle (or to leave) is ours. Either way the pool must not refill into that slot.
@@ -259,9 +259,10 @@ export class ExecutorFleet {
   }
 
   /** The idle machine `id`, now busy for a job. */
-  private take(id: string): AcquiredMachine {
+  private take(id: string, job: string | undefined): AcquiredMachine {
     const rec = this.table.get(id)!;
     const r = this.table.transition(id, 'idle', 'busy', 'taken', this.opts.clock.now(), { uses: rec.uses + 1 });
+    if (job !== undefined) this.steps.label(id, { state: 'busy', job });
     this.opts.logger.debug({ executor: this.opts.tags.executor, machine: id }, 'machine taken from the idle pool');
     this.kick();
     return { machine: r.machine, connection: r.connection! };
@@ -288,6 +289,7 @@ export class ExecutorFleet {
       return { stage: 'boot', machine: id, errors: [ready.error], why: errorMessage(ready.error) };
     }
     this.table.transition(id, 'booting', 'busy', 'ready', now, { connection: ready.connection });
+    if (opts.job !== undefined) this.steps.label(id, { state: 'busy', job: opts.job });
     this.opts.logger.info({ executor: this.opts.tags.executor, machine: id }, 'machine ready');
     return { machine: rec.machine, connection: ready.connection };
   }

@@ -57,6 +57,9 @@ export interface ReleaseOptions {
 export interface AcquireOptions {
   /** A market the machine must come from: never an idle machine (it may be spot), always a new one. */
   market?: 'on-demand';
+  /** The GitLab job id the machine is for: it is labelled busy with it (CapacityProvider.label), so a
+   *  successor can tell the machine from an idle one. */
+  job?: string;
 }
 
 export class MachineUnavailableError extends Error {

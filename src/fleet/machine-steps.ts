@@ -8,7 +8,7 @@ import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { MachineWarmer } from '../core/executor.js';
 import type { Logger } from '../core/logger.js';
-import type { CapacityProvider, ConnectionInfo, CreateOptions, CreateResult, Machine, OwnershipTags } from '../core/machine.js';
+import type { CapacityProvider, ConnectionInfo, CreateOptions, CreateResult, Machine, MachineLabels, OwnershipTags } from '../core/machine.js';
 import type { RemovalReason } from './machine-phases.js';
 import type { MachineRecord, MachineTable, Purpose } from './machine-table.js';
 
@@ -86,6 +86,7 @@ export class MachineSteps {
     }
     if (this.o.poolClosed()) return 'closed';
     this.o.table.transition(id, from, 'idle', 'warmed', this.o.clock.now());
+    this.label(id, { state: 'idle' });
     this.o.onSlotChange();
     this.o.onChange();
     return 'idle';
@@ -127,6 +128,16 @@ export class MachineSteps {
     this.o.onSlotChange();
     this.o.onChange();
     return ok;
+  }
+
+  /** Stores what the machine is doing with it (a provider that keeps labels), for a successor to read.
+   *  In the background: a label that could not be written is logged, never a job's failure. */
+  label(id: string, labels: MachineLabels): void {
+    const provider = this.o.provider;
+    if (!provider.label) return;
+    void Promise.resolve()
+      .then(() => provider.label!(id, labels))
+      .catch((e: unknown) => this.o.logger.warn({ executor: this.o.tags.executor, machine: id, state: labels.state, err: errorMessage(e) }, 'could not label machine'));
   }
 
   private wait(id: string): AbortController {

@@ -201,7 +201,7 @@ export class JobRun {
     let acquired;
     const t0 = this.o.clock.now();
     try {
-      acquired = await fleet.acquire(this.abortCtl.signal, (line) => trace.write(`${line}\n`));
+      acquired = await fleet.acquire(this.abortCtl.signal, (line) => trace.write(`${line}\n`), { job: String(this.o.job.id) });
       this.o.onMachineAcquired?.(this.o.runtime.name, this.o.clock.now() - t0);
     } catch (e) {
       const why = this.abortCtl.signal.aborted ? abortReason(this.abortCtl.signal) : errorMessage(e);

@@ -1,5 +1,6 @@
 // An in-memory CapacityProvider for unit tests of the fleet and the runner loop.
-import type { CapacityProvider, ConnectionInfo, CreateOptions, CreateResult, Machine, OwnershipTags } from '../../src/core/machine.js';
+import { NotFoundError } from '../../src/core/errors.js';
+import type { CapacityProvider, ConnectionInfo, CreateOptions, CreateResult, Machine, MachineLabels, OwnershipTags } from '../../src/core/machine.js';
 
 export class MemoryProvider implements CapacityProvider {
   readonly name = 'memory';
@@ -54,6 +55,16 @@ export class MemoryProvider implements CapacityProvider {
       this.terminated.push(id);
     }
     return { errors: [] };
+  }
+
+  /** Every label written, in order, as `id:state[:job]`. */
+  labelled: string[] = [];
+
+  async label(id: string, labels: MachineLabels): Promise<void> {
+    const m = this.machines.get(id);
+    if (!m) throw new NotFoundError(`machine ${id} not found`);
+    m.labels = labels;
+    this.labelled.push(labels.state === 'busy' ? `${id}:busy:${labels.job}` : `${id}:idle`);
   }
 
   async shutdown(): Promise<void> {}

@@ -168,6 +168,36 @@ describe('adopt', () => {
   });
 });
 
+describe('labels for a successor', () => {
+  it('labels a machine idle when it joins the pool and busy with the job id when a job gets it, new or idle', async () => {
+    const { fleet, provider } = setup({ pool: { idleCount: 1, maxUseCount: 2 } });
+    await fleet.reconcile();
+    await settle();
+    const a = await fleet.acquire(never, () => undefined, { job: '101' }); // m-1, idle
+    await settle(); // the refill: m-2
+    await fleet.acquire(never, () => undefined, { job: '102' }); // m-2, idle
+    await settle(); // the refill: m-3
+    await fleet.release(a.machine, { reusable: true }); // m-1 back to the pool
+    await settle();
+    expect(provider.labelled).toEqual(['m-1:idle', 'm-1:busy:101', 'm-2:idle', 'm-2:busy:102', 'm-3:idle', 'm-1:idle']);
+    expect(provider.machines.get('m-1')!.labels).toEqual({ state: 'idle' });
+
+    const fresh = setup();
+    await fresh.fleet.acquire(never, () => undefined, { job: '7' }); // no pool: a new machine
+    await settle();
+    expect(fresh.provider.labelled).toEqual(['m-1:busy:7']);
+  });
+
+  it('a label that cannot be written is logged, and the job still gets its machine', async () => {
+    const { fleet, provider } = setup();
+    provider.label = async () => {
+      throw new Error('CreateTags: UnauthorizedOperation');
+    };
+    expect((await fleet.acquire(never, () => undefined, { job: '7' })).machine.id).toBe('m-1');
+    await settle();
+  });
+});
+
 describe('boot deadline', () => {
   it('a machine whose wait never returns is removed at the deadline (boot_timeout) and the job tries again', async () => {
     const { fleet, provider, clock, removed, progress, onProgress } = setup({ bootTimeoutMs: 3 * MIN });
