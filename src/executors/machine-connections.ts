@@ -4,10 +4,14 @@
 // it opened itself. A held connection that drops tells the pool, which replaces the machine.
 
 import { systemClock, type Clock, type ConnectionInfo, type Logger, type MachineWarmer } from '../core/index.js';
+import { heartbeatCommand } from './machine-watch.js';
 import { connectSsh, type SshConnection } from './ssh-connection.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
 
 const WARM_CONNECT_TIMEOUT_MS = 10_000;
+/** How often an idle machine's heartbeat is touched through its held connection: well inside the
+ *  watchdog's smallest idleTimeout (5 minutes), so only a coordinator that is gone lets it lapse. */
+export const IDLE_HEARTBEAT_INTERVAL_MS = 60_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -18,6 +22,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> 
 interface Held {
   conn: SshConnection;
   unsubscribe: () => void;
+  /** Stops the heartbeat loop. */
+  heartbeat: AbortController;
 }
 
 /** One key per machine endpoint and host key: a new machine reusing an address never gets an old connection. */
@@ -57,7 +63,9 @@ export class MachineConnections implements MachineWarmer {
       this.held.delete(key);
       onLost(e);
     });
-    this.held.set(key, { conn, unsubscribe });
+    const heartbeat = new AbortController();
+    this.held.set(key, { conn, unsubscribe, heartbeat });
+    void this.beat(conn, machine.stateDir, heartbeat.signal);
     // Lost in between (onLost ran before the entry existed): report it as a failed warm-up instead.
     if (conn.lost) {
       this.drop(key);
@@ -76,10 +84,25 @@ export class MachineConnections implements MachineWarmer {
     if (held) {
       this.held.delete(key);
       held.unsubscribe();
+      held.heartbeat.abort();
       if (!held.conn.lost) return held.conn;
       held.conn.close();
     }
     return this.open(machine, log, signal);
+  }
+
+  /** Touches the machine's heartbeat now and every IDLE_HEARTBEAT_INTERVAL_MS while the connection is held:
+   *  the machine's watchdog powers off an instance no coordinator holds (templates/ec2-user-data.yaml). */
+  private async beat(conn: SshConnection, stateDir: string, stop: AbortSignal): Promise<void> {
+    const cmd = heartbeatCommand(stateDir);
+    while (!stop.aborted && !conn.lost) {
+      await conn.output(cmd).catch((e: unknown) => this.o.logger.debug({ err: String(e) }, 'idle heartbeat failed'));
+      try {
+        await this.clock.sleep(IDLE_HEARTBEAT_INTERVAL_MS, stop);
+      } catch {
+        return;
+      }
+    }
   }
 
   private open(machine: ConnectionInfo, log: Logger, signal?: AbortSignal, connectTimeoutMs = this.o.connectTimeoutMs): Promise<SshConnection> {
@@ -98,6 +121,7 @@ export class MachineConnections implements MachineWarmer {
     if (!held) return;
     this.held.delete(key);
     held.unsubscribe();
+    held.heartbeat.abort();
     held.conn.close();
   }
 }

@@ -12,7 +12,7 @@ import type { Clock } from '../core/clock.js';
 import { errorMessage, InsufficientCapacityError } from '../core/errors.js';
 import type { MachineWarmer } from '../core/executor.js';
 import type { Logger } from '../core/logger.js';
-import type { CapacityProvider, ConnectionInfo, Machine, OwnershipTags } from '../core/machine.js';
+import type { CapacityProvider, ConnectionInfo, CreateOptions, Machine, OwnershipTags } from '../core/machine.js';
 import { DEFAULT_POOL, type PoolConfig } from '../core/pool-config.js';
 import { activeSettings, planPool } from './pool-policy.js';
 
@@ -53,6 +53,12 @@ export interface FleetCounts {
 export interface ReleaseOptions {
   /** The job ended in a way that leaves the machine healthy (not a system failure, not cut off). */
   reusable?: boolean;
+}
+
+/** Per-acquire choices. `market: 'on-demand'`: a new machine on capacity the cloud will not take back (a
+ *  job whose spot machine was interrupted runs again on it); idle pool machines are passed over. */
+export interface AcquireOptions {
+  market?: 'on-demand';
 }
 
 export class MachineUnavailableError extends Error {}
@@ -126,20 +132,27 @@ export class ExecutorFleet {
 
   /** A ready machine: an idle one if there is one, else a new one; MachineUnavailableError after
    *  `acquireAttempts` failed creations, with every reason joined. */
-  async acquire(signal: AbortSignal, onProgress: (line: string) => void): Promise<AcquiredMachine> {
+  async acquire(signal: AbortSignal, onProgress: (line: string) => void, opts: AcquireOptions = {}): Promise<AcquiredMachine> {
     const reasons: string[] = [];
+    const create: CreateOptions = opts.market ? { market: opts.market } : {};
     let attempt = 0;
     for (;;) {
       signal.throwIfAborted();
-      const idle = this.takeIdle();
-      if (idle) return idle;
+      if (!opts.market) {
+        const idle = this.takeIdle();
+        if (idle) return idle;
+      } else if (this.total() >= this.maxMachines && this.removeOldestIdle()) {
+        // One at a time: the room appears once the provider confirmed the machine gone.
+        await this.nextChange(signal);
+        continue;
+      }
       if (this.total() >= this.maxMachines) {
         // Every machine is busy or booting for the pool: the next one to become idle is ours.
         await this.nextChange(signal);
         continue;
       }
       attempt++;
-      const got = await this.createForJob(signal, onProgress, attempt, reasons);
+      const got = await this.createForJob(signal, onProgress, attempt, reasons, create);
       if (got) return got;
       if (attempt >= this.attempts) {
         throw new MachineUnavailableError(`no machine could be made ready after ${this.attempts} attempts: ${reasons.join('; ')}`);
@@ -261,8 +274,18 @@ export class ExecutorFleet {
     return { machine: newest.machine, connection: newest.connection };
   }
 
-  private async createForJob(signal: AbortSignal, onProgress: (line: string) => void, attempt: number, reasons: string[]): Promise<AcquiredMachine | undefined> {
-    const { machine, errors } = await this.createOne(false);
+  /** Makes room for a machine of a given market at the cap: the idle machine idle longest goes. */
+  private removeOldestIdle(): boolean {
+    let oldest: Tracked | undefined;
+    for (const t of this.tracked.values()) if (t.phase === 'idle' && (!oldest || t.idleSince < oldest.idleSince)) oldest = t;
+    if (!oldest) return false;
+    this.opts.logger.info({ executor: this.opts.tags.executor, machine: oldest.machine.id }, 'removing an idle machine to make room for an on-demand one');
+    void this.remove(oldest.machine);
+    return true;
+  }
+
+  private async createForJob(signal: AbortSignal, onProgress: (line: string) => void, attempt: number, reasons: string[], create: CreateOptions = {}): Promise<AcquiredMachine | undefined> {
+    const { machine, errors } = await this.createOne(false, create);
     if (!machine) {
       const why = errors.map(errorMessage).join('; ') || 'the provider returned no machine';
       reasons.push(why);
@@ -353,11 +376,11 @@ export class ExecutorFleet {
   /** One machine from the provider, counted as being created while the call runs and tracked as booting
    *  from the same turn on (so no reconcile can see it in neither count); a provider that throws is a
    *  failed creation like one that reports errors. */
-  private async createOne(forPool: boolean): Promise<{ machine?: Machine; errors: Error[] }> {
+  private async createOne(forPool: boolean, create: CreateOptions = {}): Promise<{ machine?: Machine; errors: Error[] }> {
     this.creating++;
     if (forPool) this.creatingForPool++;
     try {
-      const { machines, errors } = await this.opts.provider.create(1, this.opts.tags);
+      const { machines, errors } = await (create.market ? this.opts.provider.create(1, this.opts.tags, create) : this.opts.provider.create(1, this.opts.tags));
       const machine = machines[0];
       if (machine) this.tracked.set(machine.id, { machine, phase: 'booting', forPool, uses: forPool ? 0 : 1, idleSince: 0 });
       return { ...(machine && { machine }), errors };
