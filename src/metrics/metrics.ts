@@ -12,6 +12,9 @@ export class FleetMetrics {
   readonly jobRequests = new Counter({ name: 'fleetrunner_job_requests_total', help: 'POST /jobs/request calls, by result', labelNames: ['result'], registers: [this.registry] });
   readonly machineAcquireSeconds = new Histogram({ name: 'fleetrunner_machine_acquire_seconds', help: 'Time to get a ready machine', labelNames: ['executor'], buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300], registers: [this.registry] });
 
+  readonly machineInterruptions = new Counter({ name: 'fleetrunner_machine_interruptions_total', help: 'Interruption notices (EC2 spot) on machines running a job, by executor and action', labelNames: ['executor', 'action'], registers: [this.registry] });
+  readonly spotBreakerOpen = new Gauge({ name: 'fleetrunner_spot_circuit_breaker_open', help: '1 while the executor launches on-demand only after repeated spot interruptions', labelNames: ['executor'], registers: [this.registry] });
+
   readonly machines = new Gauge({ name: 'fleetrunner_machines', help: 'Machines by executor and state (booting, idle, busy, removing)', labelNames: ['executor', 'state'], registers: [this.registry] });
 
   constructor() {
