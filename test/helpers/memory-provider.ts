@@ -1,5 +1,5 @@
 // An in-memory CapacityProvider for unit tests of the fleet and the runner loop.
-import type { CapacityProvider, ConnectionInfo, CreateResult, Machine, OwnershipTags } from '../../src/core/machine.js';
+import type { CapacityProvider, ConnectionInfo, CreateOptions, CreateResult, Machine, OwnershipTags } from '../../src/core/machine.js';
 
 export class MemoryProvider implements CapacityProvider {
   readonly name = 'memory';
@@ -7,9 +7,12 @@ export class MemoryProvider implements CapacityProvider {
   created = 0;
   terminated: string[] = [];
   failNextCreates = 0;
+  /** The options of every create call, in order ({} when none were given). */
+  createOptions: CreateOptions[] = [];
   private seq = 0;
 
-  async create(count: number, tags: OwnershipTags): Promise<CreateResult> {
+  async create(count: number, tags: OwnershipTags, opts: CreateOptions = {}): Promise<CreateResult> {
+    this.createOptions.push(opts);
     const machines: Machine[] = [];
     const errors: Error[] = [];
     for (let i = 0; i < count; i++) {
