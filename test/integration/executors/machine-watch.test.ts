@@ -58,4 +58,12 @@ describe('machine watch over SSH', () => {
       executor.cool(m.info);
     }
   });
+
+  it('lets go of an idle machine that reports an interruption notice, telling the pool', async () => {
+    writeFileSync(notice(), '{"action":"stop","time":"2026-12-06T22:10:00Z"}\n', { mode: 0o644 });
+    const executor = executorFor(makePlan(m.info));
+    const lost = new Promise<Error>((resolve) => void executor.warm(m.info, resolve));
+    await expect(lost).resolves.toMatchObject({ name: 'MachineInterruptedError', interruption: { action: 'stop', time: '2026-12-06T22:10:00Z' } });
+    executor.cool(m.info);
+  });
 });
