@@ -2,8 +2,6 @@
 // after a spot interruption) and the spot circuit breaker's hook launch on-demand even where spot is
 // configured; the user data carries the watchdog limits; instances terminate on an OS shutdown.
 
-import { randomBytes } from 'node:crypto';
-
 import { describe, expect, it } from 'vitest';
 
 import { parseConfigText, type Ec2ProviderConfig } from '../../../src/config/index.js';
@@ -11,10 +9,11 @@ import type { OwnershipTags } from '../../../src/core/index.js';
 import { Ec2Provider, type ReadinessProbe } from '../../../src/providers/ec2/index.js';
 import { generateEd25519 } from '../../../src/providers/ssh-keys.js';
 import { FakeEc2 } from '../../helpers/fake-ec2.js';
+import { testToken } from '../../helpers/tokens.js';
 import { VirtualClock } from '../gitlab/helpers/virtual-clock.js';
 
 function config(extra = ''): Ec2ProviderConfig {
-  return parseConfigText(`gitlab: { url: https://gitlab.example.com, token: glrt-${randomBytes(12).toString('hex')} }
+  return parseConfigText(`gitlab: { url: https://gitlab.example.com, token: ${testToken('glrt-')} }
 concurrent: 1
 executors:
   - name: dind

@@ -17,10 +17,11 @@ import { parse as parseYaml } from 'yaml';
 import { parseConfigText } from '../../../src/config/index.js';
 import { renderUserData } from '../../../src/providers/ec2/user-data.js';
 import { generateEd25519 } from '../../../src/providers/ssh-keys.js';
+import { testToken } from '../../helpers/tokens.js';
 
 const run = promisify(execFile);
 
-const configText = (watchdog: string) => `gitlab: { url: https://gitlab.example.com, token: glrt-${randomBytes(8).toString('hex')} }
+const configText = (watchdog: string) => `gitlab: { url: https://gitlab.example.com, token: ${testToken('glrt-')} }
 concurrent: 1
 executors:
   - name: dind

@@ -14,6 +14,7 @@ import { JobRun } from '../../../src/runner/job-run.js';
 import type { JobChannel } from '../../../src/runner/ports.js';
 import { jobPayload } from '../../helpers/job-payload.js';
 import { MemoryProvider } from '../../helpers/memory-provider.js';
+import { testToken } from '../../helpers/tokens.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -41,7 +42,7 @@ async function runJob(outcomes: JobOutcome[], variables: JobVariable[] = []) {
   const interruptions: MachineInterruption[] = [];
   let trace = '';
   let final: JobOutcome | undefined;
-  const job = jobPayload({ id: 7, token: `glcbt-${Math.random().toString(36).slice(2)}`, job_info: { name: 'j', project_id: 1 }, git_info: { repo_url: 'http://x/a.git', ref: 'main', sha: 'abc' }, runner_info: { timeout: 60 }, variables });
+  const job = jobPayload({ id: 7, token: testToken('glcbt-'), job_info: { name: 'j', project_id: 1 }, git_info: { repo_url: 'http://x/a.git', ref: 'main', sha: 'abc' }, runner_info: { timeout: 60 }, variables });
   const run = new JobRun({
     job,
     runtime: { name: 'spot', executor, fleet, onInterrupted: (i) => interruptions.push(i) },
@@ -108,7 +109,7 @@ describe('a job whose machine is interrupted', () => {
 });
 
 describe('retryOnInterruption', () => {
-  const withVars = (...variables: JobVariable[]) => jobPayload({ id: 1, token: 't', job_info: { name: 'j', project_id: 1 }, git_info: { repo_url: 'http://x/a.git', ref: 'main', sha: 'abc' }, runner_info: { timeout: 60 }, variables });
+  const withVars = (...variables: JobVariable[]) => jobPayload({ id: 1, token: testToken('glcbt-'), job_info: { name: 'j', project_id: 1 }, git_info: { repo_url: 'http://x/a.git', ref: 'main', sha: 'abc' }, runner_info: { timeout: 60 }, variables });
   it.each([
     [[], true],
     [[{ key: 'FLEETRUNNER_RETRY_ON_INTERRUPTION', value: 'false' }], false],
