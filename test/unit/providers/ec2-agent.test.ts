@@ -4,7 +4,7 @@
 
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -199,12 +199,17 @@ describe('spot interruption poll (IMDSv2)', () => {
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
   let stateDir: string;
+  let runDir: string;
   beforeEach(() => {
-    stateDir = mkdtempSync(join(dir, 'imds-'));
+    const d = mkdtempSync(join(dir, 'imds-'));
+    stateDir = join(d, 'state');
+    mkdirSync(stateDir);
+    runDir = join(d, 'run');
     seen.length = 0;
     notice = undefined;
   });
-  const poll = () => run('bash', [agentPath, 'poll'], { env: { PATH: process.env.PATH!, FLEETRUNNER_STATE_DIR: stateDir, FLEETRUNNER_IMDS_URL: imdsUrl } });
+  const poll = (imds = imdsUrl) =>
+    run('bash', [agentPath, 'poll'], { env: { PATH: process.env.PATH!, FLEETRUNNER_STATE_DIR: stateDir, FLEETRUNNER_AGENT_RUN_DIR: runDir, FLEETRUNNER_IMDS_URL: imds } });
 
   it('writes nothing while IMDS answers 404, and asks with a session token', async () => {
     await poll();
@@ -215,12 +220,13 @@ describe('spot interruption poll (IMDSv2)', () => {
     ]);
   });
 
-  it('writes the notice as JSON with action and time, readable by the SSH user', async () => {
+  it('writes the notice as JSON with action and time, readable by the SSH user, linked from the state directory', async () => {
     notice = '{"action": "terminate", "time": "2026-12-06T22:10:00Z"}';
     const { stdout } = await poll();
     const path = join(stateDir, 'interruption');
     expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ action: 'terminate', time: '2026-12-06T22:10:00Z' });
     expect(statSync(path).mode & 0o777).toBe(0o644);
+    expect(readlinkSync(path)).toBe(join(runDir, 'interruption'));
     expect(stdout).toContain('spot interruption notice: action terminate at 2026-12-06T22:10:00Z');
     // A second poll leaves the first notice as it is.
     notice = '{"action": "stop", "time": "2026-12-06T22:11:00Z"}';
@@ -234,8 +240,26 @@ describe('spot interruption poll (IMDSv2)', () => {
     expect(JSON.parse(readFileSync(join(stateDir, 'interruption'), 'utf8'))).toEqual({ action: 'unknown', time: '' });
   });
 
+  it('never writes through a link the SSH user planted in the state directory', async () => {
+    const victim = join(dir, `victim-${randomBytes(4).toString('hex')}`);
+    writeFileSync(victim, 'precious\n');
+    symlinkSync(victim, join(stateDir, 'interruption.tmp'));
+    symlinkSync(join(dir, 'does-not-exist'), join(stateDir, 'interruption'));
+    notice = '{"action": "terminate", "time": "2026-12-06T22:10:00Z"}';
+    await poll();
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(readlinkSync(join(stateDir, 'interruption'))).toBe(join(runDir, 'interruption'));
+  });
+
+  it('waits for the state directory before writing (the bootstrap makes it)', async () => {
+    rmSync(stateDir, { recursive: true });
+    notice = '{"action": "terminate", "time": "2026-12-06T22:10:00Z"}';
+    await poll();
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
   it('does nothing when IMDS does not answer', async () => {
-    await run('bash', [agentPath, 'poll'], { env: { PATH: process.env.PATH!, FLEETRUNNER_STATE_DIR: stateDir, FLEETRUNNER_IMDS_URL: 'http://127.0.0.1:1' } });
+    await poll('http://127.0.0.1:1');
     expect(existsSync(join(stateDir, 'interruption'))).toBe(false);
   });
 });
