@@ -31,6 +31,8 @@ export interface ExecutorFactoryDeps {
   /** The deployment's machine key secret (deploymentKeySecret): EC2 client keys are derived from it. */
   keySecret: Uint8Array;
   providerFor?: (e: ExecutorConfig) => CapacityProvider | undefined;
+  /** The executor's spot circuit breaker (cli/spot-breaker.ts): EC2 launches on-demand while it is open. */
+  onDemandOnly?: () => boolean;
 }
 
 export function buildExecutor(e: ExecutorConfig, d: ExecutorFactoryDeps): ExecutorParts {
@@ -87,7 +89,17 @@ export function buildExecutor(e: ExecutorConfig, d: ExecutorFactoryDeps): Execut
 function buildProvider(e: ExecutorConfig, d: ExecutorFactoryDeps): CapacityProvider {
   if (e.provider === 'ec2') {
     const clients = createAwsClients(e.ec2!.region !== undefined ? { region: e.ec2!.region } : {});
-    return new Ec2Provider({ clients, config: e.ec2!, executor: e.name, fleet: d.config.fleet, bootTimeoutMs: e.bootTimeoutMs, keySecret: d.keySecret, clock: d.clock, logger: d.logger });
+    return new Ec2Provider({
+      clients,
+      config: e.ec2!,
+      executor: e.name,
+      fleet: d.config.fleet,
+      bootTimeoutMs: e.bootTimeoutMs,
+      keySecret: d.keySecret,
+      clock: d.clock,
+      logger: d.logger,
+      ...(d.onDemandOnly && { onDemandOnly: d.onDemandOnly }),
+    });
   }
   return new LocalProvider({
     fleet: d.config.fleet,

@@ -32,6 +32,7 @@ import { JobJournal } from '../runner/job-journal.js';
 import { CUT_OFF_DELIVERY_GRACE_MS } from '../runner/job-run.js';
 import { recoverInterruptedJobs } from '../runner/recover.js';
 import { buildExecutor } from './executors.js';
+import { executorSpotBreaker } from './spot-breaker.js';
 import { createLogger } from './logger.js';
 import { REVISION, VERSION } from './version.js';
 import { reconfigureExecutorGates, startExecutorGates } from './preflight.js';
@@ -164,10 +165,12 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
 
   const providers: CapacityProvider[] = [];
   const executors: CoordinatorExecutor[] = config.executors.map((e) => {
+    const breaker = executorSpotBreaker(e, clock, logger, metrics);
     const { provider, executor } = buildExecutor(e, {
       config,
       clock,
       logger,
+      onDemandOnly: breaker.onDemandOnly,
       shortToken: () => shortToken(identity.token),
       keySecret,
       ...(opts.providerFor && { providerFor: opts.providerFor }),
@@ -185,7 +188,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       bootTimeoutMs: e.bootTimeoutMs + FLEET_BOOT_DEADLINE_MARGIN_MS,
       onMachineRemoved: (executor, reason) => metrics.machinesRemoved.inc({ executor, reason }),
     });
-    return { name: e.name, maxMachines: e.maxMachines, executor, fleet, ...(e.match && { match: e.match }) };
+    return { name: e.name, maxMachines: e.maxMachines, executor, fleet, onInterrupted: breaker.onInterrupted, ...(e.match && { match: e.match }) };
   });
 
   // Machines left by an earlier run of this coordinator (a crash, a kill -9) are removed before any job,

@@ -341,6 +341,15 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
         bakedAmi: ec2.bakedAmi,
         ...(ec2.userDataTemplate !== undefined && { userDataTemplate: ec2.userDataTemplate }),
         capacityCooldownMs: duration(`${at}.ec2.capacityCooldown`, ec2.capacityCooldown, DURATION_LIMITS.capacityCooldown),
+        watchdog: {
+          idleTimeoutMs: duration(`${at}.ec2.watchdog.idleTimeout`, ec2.watchdog.idleTimeout, DURATION_LIMITS.watchdogIdleTimeout),
+          maxLifetimeMs: duration(`${at}.ec2.watchdog.maxLifetime`, ec2.watchdog.maxLifetime, DURATION_LIMITS.watchdogMaxLifetime),
+        },
+        spotCircuitBreaker: {
+          interruptions: ec2.spotCircuitBreaker.interruptions,
+          windowMs: duration(`${at}.ec2.spotCircuitBreaker.window`, ec2.spotCircuitBreaker.window, DURATION_LIMITS.spotBreakerWindow),
+          onDemandForMs: duration(`${at}.ec2.spotCircuitBreaker.onDemandFor`, ec2.spotCircuitBreaker.onDemandFor, DURATION_LIMITS.spotBreakerOnDemandFor),
+        },
       },
     }),
   };

@@ -20,6 +20,12 @@
 //   and lease.maxClockSkew are also at most a third of lease.duration (compile.ts): two renewals can fail
 //   before the holder stands down, and a successor waits out the skew.
 // - EBS limits are those of RunInstances' EbsBlockDevice (see the @aws-sdk/client-ec2 model docs).
+// - ec2.watchdog.idleTimeout ≥ 5m: the coordinator touches an idle machine's heartbeat every minute and a
+//   busy one's every 5 s; less than a few missed beats would power off machines a live coordinator holds
+//   through a network blip. ≤ 24h: past that, maxLifetime is the bound anyway.
+// - ec2.watchdog.maxLifetime 1h–30d: the machine powers off then even mid-job, so it must outlast the
+//   longest job plus the pool's reuse of a machine; 30 days is GitLab's longest job timeout.
+// - ec2.spotCircuitBreaker: a window of 1m–24h, an on-demand period of 1m–7d, 1–100 interruptions.
 
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
@@ -47,6 +53,10 @@ export const DURATION_LIMITS = {
   leaseDuration: { min: 3 * SECOND, max: 15 * MINUTE, note: 'a crashed holder keeps its successor waiting this long' },
   leaseRenewInterval: { min: SECOND, max: 5 * MINUTE, note: 'and at most a third of lease.duration' },
   leaseMaxClockSkew: { min: 0, max: 5 * MINUTE, note: 'and at most a third of lease.duration; 0s only where all holders share one clock' },
+  watchdogIdleTimeout: { min: 5 * MINUTE, max: DAY, note: 'the coordinator touches the heartbeat every minute; less would power off machines it still holds' },
+  watchdogMaxLifetime: { min: HOUR, max: 30 * DAY, note: 'the machine powers off then even mid-job' },
+  spotBreakerWindow: { min: MINUTE, max: DAY },
+  spotBreakerOnDemandFor: { min: MINUTE, max: 7 * DAY },
 } as const satisfies Record<string, Range>;
 
 export const SIZE_LIMITS = {
@@ -62,6 +72,7 @@ export const COUNT_LIMITS = {
   maxUseCount: { min: 1, max: 100_000 },
   maxGrowthRate: { min: 1, max: 10_000 },
   port: { min: 1, max: 65_535 },
+  spotBreakerInterruptions: { min: 1, max: 100 },
 } as const satisfies Record<string, Range>;
 
 /** Not whole numbers. */

@@ -128,6 +128,22 @@ const ec2Provider = z.strictObject({
   userDataTemplate: z.string().optional(),
   /** How long a subnet/instance-type pool that reported no capacity stays out of rotation. */
   capacityCooldown: duration.default('5m'),
+  /** The instance's own agent (templates/ec2-user-data.yaml): powers the instance off when no coordinator
+   *  has held it and no job has run for idleTimeout, and at maxLifetime whatever happens. */
+  watchdog: z
+    .strictObject({
+      idleTimeout: duration.default('30m'),
+      maxLifetime: duration.default('24h'),
+    })
+    .default({ idleTimeout: '30m', maxLifetime: '24h' }),
+  /** After `interruptions` spot interruptions within `window`, new machines are on-demand for `onDemandFor`. */
+  spotCircuitBreaker: z
+    .strictObject({
+      interruptions: count(COUNT_LIMITS.spotBreakerInterruptions).default(2),
+      window: duration.default('15m'),
+      onDemandFor: duration.default('30m'),
+    })
+    .default({ interruptions: 2, window: '15m', onDemandFor: '30m' }),
 });
 
 /** A window of the week with its own pool size. Cron and timezone are checked in compile.ts (they need maxMachines/cron). */

@@ -1,5 +1,7 @@
 // Typed errors, classified once at the boundary (providers, executors, gitlab client).
 
+import { describeInterruption, type MachineInterruption } from './outcome.js';
+
 export class FleetError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -27,6 +29,14 @@ export class RetryableError extends FleetError {}
 export class PermanentError extends FleetError {}
 /** The machine went away or stopped answering while a job ran on it. */
 export class MachineLostError extends FleetError {}
+
+/** The machine is being taken back by its cloud (a spot interruption notice): the job on it is stopped.
+ *  Used as the abort reason of the job's stages; `interruption` is the notice as the machine reported it. */
+export class MachineInterruptedError extends FleetError {
+  constructor(readonly interruption: MachineInterruption) {
+    super(describeInterruption(interruption));
+  }
+}
 
 export const isInsufficientCapacity = (e: unknown): e is InsufficientCapacityError => e instanceof InsufficientCapacityError;
 export const isNotFound = (e: unknown): e is NotFoundError => e instanceof NotFoundError;

@@ -82,6 +82,13 @@ export interface CreateResult {
   errors: Error[]; // partial success: what failed, without throwing
 }
 
+/** Per-call choices for `create`. `market: 'on-demand'` asks for capacity the cloud will not take back
+ *  (EC2: no spot), e.g. to run again a job whose spot machine was interrupted; providers without markets
+ *  ignore it. */
+export interface CreateOptions {
+  market?: 'on-demand';
+}
+
 /**
  * Carries out what the fleet decided. Knows nothing of jobs.
  * Contracts: `create` tags at launch; `list` sees only machines carrying `tags` (of any coordinator when

@@ -28,4 +28,9 @@ export interface Ec2ProviderConfig {
   bakedAmi: boolean;
   userDataTemplate?: string;
   capacityCooldownMs: number;
+  /** The instance's agent powers it off after idleTimeoutMs without a job or a coordinator heartbeat, and at
+   *  maxLifetimeMs after boot (templates/ec2-user-data.yaml). */
+  watchdog: { idleTimeoutMs: number; maxLifetimeMs: number };
+  /** fleet/spot-breaker.ts: `interruptions` within `windowMs` → on-demand only for `onDemandForMs`. */
+  spotCircuitBreaker: { interruptions: number; windowMs: number; onDemandForMs: number };
 }

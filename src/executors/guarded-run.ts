@@ -12,7 +12,9 @@ export async function guardedRun(machine: ConnectionInfo, ctx: JobRunContext, cl
   const trace = new TraceWriter(ctx.trace, clock);
   try {
     const outcome = await body(trace, startedAt, log);
-    trace.outcome(outcome);
+    // An interrupted job is not over yet: the runner runs it again or fails it, and says so.
+    if (outcome.state === 'failed' && outcome.interruption) trace.warning(`${outcome.message ?? 'the machine was interrupted'}: the job's stages were stopped`);
+    else trace.outcome(outcome);
     log.debug({ state: outcome.state, reason: outcome.state === 'failed' ? outcome.reason : undefined }, 'executor finished the job');
     return outcome;
   } catch (e) {

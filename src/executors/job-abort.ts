@@ -2,7 +2,7 @@
 // by default an abort is a cancellation (`job_canceled`); a shutdown cut-off passes a JobAbortReason
 // (or any object with a `failureReason`), e.g. `abortController.abort(shutdownCutOff())`.
 
-import { failed, type FailureReason, type JobOutcome } from '../core/index.js';
+import { MachineInterruptedError, failed, interrupted, type FailureReason, type JobOutcome } from '../core/index.js';
 
 export class JobAbortReason extends Error {
   constructor(
@@ -24,6 +24,8 @@ function isAbortReason(r: unknown): r is { failureReason: FailureReason; message
 }
 
 export function abortOutcome(reason: unknown): JobOutcome {
+  // The machine is being taken back (machine-watch.ts): the outcome says so, so the runner can run the job again.
+  if (reason instanceof MachineInterruptedError) return interrupted(reason.interruption);
   if (isAbortReason(reason)) return failed(reason.failureReason, reason.message || reason.failureReason);
   return failed('job_canceled', 'canceled');
 }

@@ -3,11 +3,15 @@
 // key exchange and authentication; the job takes the held connection and closes it when it ends, like one
 // it opened itself. A held connection that drops tells the pool, which replaces the machine.
 
-import { systemClock, type Clock, type ConnectionInfo, type Logger, type MachineWarmer } from '../core/index.js';
+import { MachineInterruptedError, systemClock, type Clock, type ConnectionInfo, type Logger, type MachineWarmer } from '../core/index.js';
+import { parseInterruption, watchCommand } from './machine-watch.js';
 import { connectSsh, type SshConnection } from './ssh-connection.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
 
 const WARM_CONNECT_TIMEOUT_MS = 10_000;
+/** How often an idle machine's heartbeat is touched (and its interruption notice read) through its held connection: well inside the
+ *  watchdog's smallest idleTimeout (5 minutes), so only a coordinator that is gone lets it lapse. */
+export const IDLE_HEARTBEAT_INTERVAL_MS = 60_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -18,6 +22,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> 
 interface Held {
   conn: SshConnection;
   unsubscribe: () => void;
+  /** Stops the heartbeat loop. */
+  heartbeat: AbortController;
 }
 
 /** One key per machine endpoint and host key: a new machine reusing an address never gets an old connection. */
@@ -57,7 +63,14 @@ export class MachineConnections implements MachineWarmer {
       this.held.delete(key);
       onLost(e);
     });
-    this.held.set(key, { conn, unsubscribe });
+    const heartbeat = new AbortController();
+    this.held.set(key, { conn, unsubscribe, heartbeat });
+    void this.beat(conn, machine.stateDir, heartbeat.signal, (e) => {
+      // An idle machine with an interruption notice leaves the pool like a lost one: no job should get it.
+      if (this.held.get(key)?.conn !== conn) return;
+      this.drop(key);
+      onLost(e);
+    });
     // Lost in between (onLost ran before the entry existed): report it as a failed warm-up instead.
     if (conn.lost) {
       this.drop(key);
@@ -76,10 +89,31 @@ export class MachineConnections implements MachineWarmer {
     if (held) {
       this.held.delete(key);
       held.unsubscribe();
+      held.heartbeat.abort();
       if (!held.conn.lost) return held.conn;
       held.conn.close();
     }
     return this.open(machine, log, signal);
+  }
+
+  /** Touches the machine's heartbeat now and every IDLE_HEARTBEAT_INTERVAL_MS while the connection is held
+   *  (the machine's watchdog powers off an instance no coordinator holds, templates/ec2-user-data.yaml), and
+   *  reads its interruption notice in the same command. */
+  private async beat(conn: SshConnection, stateDir: string, stop: AbortSignal, onInterrupted: (e: MachineInterruptedError) => void): Promise<void> {
+    const cmd = watchCommand(stateDir);
+    while (!stop.aborted && !conn.lost) {
+      const out = await conn.output(cmd).catch((e: unknown) => {
+        this.o.logger.debug({ err: String(e) }, 'idle heartbeat failed');
+        return '';
+      });
+      const notice = parseInterruption(out);
+      if (notice && !stop.aborted) return onInterrupted(new MachineInterruptedError(notice));
+      try {
+        await this.clock.sleep(IDLE_HEARTBEAT_INTERVAL_MS, stop);
+      } catch {
+        return;
+      }
+    }
   }
 
   private open(machine: ConnectionInfo, log: Logger, signal?: AbortSignal, connectTimeoutMs = this.o.connectTimeoutMs): Promise<SshConnection> {
@@ -98,6 +132,7 @@ export class MachineConnections implements MachineWarmer {
     if (!held) return;
     this.held.delete(key);
     held.unsubscribe();
+    held.heartbeat.abort();
     held.conn.close();
   }
 }

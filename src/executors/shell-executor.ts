@@ -23,6 +23,7 @@ import { SshExecutorBase } from './machine-connections.js';
 import type { SshConnection } from './ssh-connection.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
 import { guardedRun } from './guarded-run.js';
+import { MachineWatch } from './machine-watch.js';
 import { TraceWriter } from './trace-lines.js';
 
 export interface ShellExecutorOptions extends SshExecutionOptions {
@@ -79,6 +80,9 @@ export class ShellExecutor extends SshExecutorBase implements Executor {
 
     let runDir: string | undefined;
     const shells = new StageShells(conn);
+    // Heartbeat and interruption notice while the job runs: a notice stops the stages like an abort.
+    const watch = new MachineWatch(conn, machine.stateDir, { clock: this.clock, logger: log });
+    const abort = AbortSignal.any([ctx.abort, watch.interrupted]);
     try {
       // The first stage's shell starts now; an idle-pool connection already knows the temporary directory.
       shells.prefetch();
@@ -93,7 +97,7 @@ export class ShellExecutor extends SshExecutorBase implements Executor {
         transport,
         trace,
         cancel: ctx.cancel,
-        abort: ctx.abort,
+        abort,
         clock: this.clock,
         startedAt,
         cleanupTimeoutMs: this.o.cleanupTimeoutMs ?? 60_000,
@@ -104,6 +108,7 @@ export class ShellExecutor extends SshExecutorBase implements Executor {
       if (!runDir) trace.sectionEnd('prepare_executor');
       return failed('runner_system_failure', errorMessage(e));
     } finally {
+      watch.stop();
       shells.close();
       if (runDir && !conn.lost) {
         await conn.output(`rm -rf ${shellQuote(runDir)}`).catch((e: unknown) => ctx.markUnclean?.(`could not remove ${runDir}: ${errorMessage(e)}`));

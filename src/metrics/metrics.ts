@@ -13,6 +13,9 @@ export class FleetMetrics {
   readonly machineAcquireSeconds = new Histogram({ name: 'fleetrunner_machine_acquire_seconds', help: 'Time to get a ready machine', labelNames: ['executor'], buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300], registers: [this.registry] });
 
   readonly machinesRemoved = new Counter({ name: 'fleetrunner_machines_removed_total', help: 'Machines the fleet decided to remove, by executor and reason (over_cap, idle_time, orphan, boot_timeout, max_uses, shutdown, …)', labelNames: ['executor', 'reason'], registers: [this.registry] });
+  readonly machineInterruptions = new Counter({ name: 'fleetrunner_machine_interruptions_total', help: 'Interruption notices (EC2 spot) on machines running a job, by executor and action', labelNames: ['executor', 'action'], registers: [this.registry] });
+  readonly spotBreakerOpen = new Gauge({ name: 'fleetrunner_spot_circuit_breaker_open', help: '1 while the executor launches on-demand only after repeated spot interruptions', labelNames: ['executor'], registers: [this.registry] });
+
   readonly machines = new Gauge({ name: 'fleetrunner_machines', help: 'Machines by executor and state (booting, idle, busy, removing)', labelNames: ['executor', 'state'], registers: [this.registry] });
 
   constructor() {

@@ -8,8 +8,9 @@ import { errorMessage } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
 import type { JobPayload } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
-import { failed, type JobOutcome } from '../core/outcome.js';
-import type { ExecutorFleet } from '../fleet/executor-fleet.js';
+import { failed, type JobOutcome, type MachineInterruption } from '../core/outcome.js';
+import type { AcquireOptions, ExecutorFleet } from '../fleet/executor-fleet.js';
+import { runWithInterruptionRerun } from './interruption-rerun.js';
 import type { JobChannel, OpenJobChannel } from './ports.js';
 import { DEFAULT_TOKEN_PREFIXES } from './trace/masker.js';
 import type { JobJournal, JournalEntry } from './job-journal.js';
@@ -19,6 +20,8 @@ export interface ExecutorRuntime {
   name: string;
   executor: Executor;
   fleet: ExecutorFleet;
+  /** Told when a job's machine of this executor was interrupted (the spot circuit breaker, metrics). */
+  onInterrupted?: (i: MachineInterruption) => void;
 }
 
 export interface JobRunOptions {
@@ -197,12 +200,27 @@ export class JobRun {
       trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
       return failed('runner_system_failure', why);
     }
-    const { fleet, executor } = this.o.runtime;
+    const runtime = this.o.runtime;
+    // An interrupted machine (spot) gets the job run again once on a new one: interruption-rerun.ts.
+    return runWithInterruptionRerun({
+      job: this.o.job,
+      trace,
+      logger: this.o.logger.child({ executor: runtime.name }),
+      attempt: (opts) => this.runOnce(runtime, trace, opts),
+      stopped: () => this.abortCtl.signal.aborted,
+      ...(runtime.onInterrupted && { onInterrupted: runtime.onInterrupted }),
+    });
+  }
+
+  /** Gets a machine, runs the job on it, gives the machine back. */
+  private async runOnce(runtime: ExecutorRuntime, trace: JobTrace, opts: AcquireOptions): Promise<JobOutcome> {
+    const { fleet, executor } = runtime;
     let acquired;
     const t0 = this.o.clock.now();
     try {
-      acquired = await fleet.acquire(this.abortCtl.signal, (line) => trace.write(`${line}\n`), { job: String(this.o.job.id) });
-      this.o.onMachineAcquired?.(this.o.runtime.name, this.o.clock.now() - t0);
+      acquired = await fleet.acquire(this.abortCtl.signal, (line) => trace.write(`${line}
+`), { ...opts, job: String(this.o.job.id) });
+      this.o.onMachineAcquired?.(runtime.name, this.o.clock.now() - t0);
     } catch (e) {
       const why = this.abortCtl.signal.aborted ? abortReason(this.abortCtl.signal) : errorMessage(e);
       trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);

@@ -10,13 +10,13 @@ export class MemoryProvider implements CapacityProvider {
   failNextCreates = 0;
   /** Errors the next creations report, one per machine asked for (typed errors: capacity, permanent, …). */
   createErrors: Error[] = [];
-  /** The options of every create call, in order. */
-  createOptions: Array<CreateOptions | undefined> = [];
+  /** The options of every create call, in order ({} when none were given). */
+  createOptions: CreateOptions[] = [];
   /** createdAt of the machines it makes (the clock of the test, if it has one). */
   now: () => number = () => 0;
   private seq = 0;
 
-  async create(count: number, tags: OwnershipTags, opts?: CreateOptions): Promise<CreateResult> {
+  async create(count: number, tags: OwnershipTags, opts: CreateOptions = {}): Promise<CreateResult> {
     const machines: Machine[] = [];
     const errors: Error[] = [];
     this.createOptions.push(opts);

@@ -25,6 +25,7 @@ import { SshExecutorBase } from '../machine-connections.js';
 import type { SshConnection } from '../ssh-connection.js';
 import type { SshExecutionOptions } from '../ssh-execution-options.js';
 import { guardedRun } from '../guarded-run.js';
+import { MachineWatch } from '../machine-watch.js';
 import { TraceWriter } from '../trace-lines.js';
 import { DockerStageTransport } from './build-stage.js';
 import { DockerJob } from './docker-job.js';
@@ -93,9 +94,12 @@ export class DockerExecutor extends SshExecutorBase implements Executor {
     const deadline = new AbortController();
     const timersOff = new AbortController();
     this.clock.sleep(plan.jobTimeoutMs, timersOff.signal).then(() => deadline.abort(), () => undefined);
-    const prepareStop = AbortSignal.any([ctx.abort, ctx.cancel, deadline.signal]);
+    // Heartbeat and interruption notice once connected (machine-watch.ts): a notice stops the job like an abort.
+    const interruption = new AbortController();
+    const abort = AbortSignal.any([ctx.abort, interruption.signal]);
+    const prepareStop = AbortSignal.any([abort, ctx.cancel, deadline.signal]);
     const stoppedOutcome = (): JobOutcome => {
-      if (ctx.abort.aborted) return abortOutcome(ctx.abort.reason);
+      if (abort.aborted) return abortOutcome(abort.reason);
       if (ctx.cancel.aborted) return failed('job_canceled', 'canceled');
       return failed('job_execution_timeout', `execution took longer than ${Math.round(plan.jobTimeoutMs / 1000)} seconds`);
     };
@@ -108,6 +112,8 @@ export class DockerExecutor extends SshExecutorBase implements Executor {
       return endPrepare(prepareStop.aborted ? stoppedOutcome() : failed('runner_system_failure', errorMessage(e)));
     }
 
+    const watch = new MachineWatch(conn, machine.stateDir, { clock: this.clock, logger: log });
+    watch.interrupted.addEventListener('abort', () => interruption.abort(watch.interrupted.reason), { once: true });
     const cleanupTimeoutMs = this.o.cleanupTimeoutMs ?? 60_000;
     let shell: MachineShell | undefined;
     let dockerJob: DockerJob | undefined;
@@ -153,7 +159,7 @@ export class DockerExecutor extends SshExecutorBase implements Executor {
         }),
         trace,
         cancel: ctx.cancel,
-        abort: ctx.abort,
+        abort,
         clock: this.clock,
         startedAt,
         cleanupTimeoutMs,
@@ -165,6 +171,7 @@ export class DockerExecutor extends SshExecutorBase implements Executor {
       return failed('runner_system_failure', errorMessage(e));
     } finally {
       timersOff.abort();
+      watch.stop();
       if (!conn.lost) {
         if (dockerJob) {
           const problem = await dockerJob.teardown(cleanupTimeoutMs, prepared).catch((e: unknown) => {

@@ -20,6 +20,7 @@ import {
   type CapacityProvider,
   type Clock,
   type ConnectionInfo,
+  type CreateOptions,
   type CreateResult,
   type Logger,
   type Machine,
@@ -76,6 +77,9 @@ export interface Ec2ProviderOptions {
   random?: () => number;
   /** Cloud-init template text; default: the file `config.userDataTemplate` names, else the package's. */
   userDataTemplate?: string;
+  /** Asked at every launch: true while the spot circuit breaker is open (fleet/spot-breaker.ts), so every
+   *  machine, the idle pool's too, is on-demand until it closes. Default: never. */
+  onDemandOnly?: () => boolean;
 }
 
 export class Ec2Provider implements CapacityProvider {
@@ -141,8 +145,9 @@ export class Ec2Provider implements CapacityProvider {
     });
   }
 
-  async create(count: number, tags: OwnershipTags): Promise<CreateResult> {
-    const settled = await Promise.allSettled(Array.from({ length: count }, () => this.createOne(tags)));
+  async create(count: number, tags: OwnershipTags, opts: CreateOptions = {}): Promise<CreateResult> {
+    const onDemandOnly = opts.market === 'on-demand' || (this.o.onDemandOnly?.() ?? false);
+    const settled = await Promise.allSettled(Array.from({ length: count }, () => this.createOne(tags, onDemandOnly)));
     const result: CreateResult = { machines: [], errors: [] };
     for (const s of settled) {
       if (s.status === 'fulfilled') result.machines.push(s.value);
@@ -151,7 +156,7 @@ export class Ec2Provider implements CapacityProvider {
     return result;
   }
 
-  private async createOne(owner: OwnershipTags): Promise<Machine> {
+  private async createOne(owner: OwnershipTags, onDemandOnly: boolean): Promise<Machine> {
     const imageId = await this.ami.imageId();
     const host = this.newKeyPair(`fleetrunner-host-${this.o.executor}`);
     const client = this.identity.issue(host.public);
@@ -164,6 +169,7 @@ export class Ec2Provider implements CapacityProvider {
     const name = `fleetrunner ${owner.fleet}/${owner.executor}`;
     const { instance, pool } = await this.launcher.launch((p, clientToken) =>
       runInstancesInput({ config: this.o.config, imageId, pool: p, owner, name, userData, clientToken, machineTags: client.tags }),
+      onDemandOnly,
     );
     // The host private key is in the instance's user data now; the coordinator needs only its public half.
     this.keys.set(instance.InstanceId, { clientPrivateKey: client.clientPrivateKey, hostPublicKey: host.public, pool });

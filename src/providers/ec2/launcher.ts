@@ -42,9 +42,10 @@ export type LaunchRequest = (pool: Pool, clientToken: string) => RunInstancesCom
 export class Launcher {
   constructor(private readonly o: LauncherOptions) {}
 
-  async launch(request: LaunchRequest): Promise<Launched> {
+  /** `onDemandOnly`: only on-demand pools (see Placement.plan). */
+  async launch(request: LaunchRequest, onDemandOnly = false): Promise<Launched> {
     const tried: string[] = [];
-    const plan = this.o.placement.plan();
+    const plan = this.o.placement.plan(onDemandOnly);
     for (const pool of plan) {
       // A concurrent launch (or a market-wide error a moment ago) may have benched it since the plan was made.
       if (this.o.placement.isBenched(pool)) continue;

@@ -49,16 +49,22 @@ export class Placement {
   }
 
   get markets(): Market[] {
-    if (!this.o.spot) return ['on-demand'];
+    return this.marketsFor(false);
+  }
+
+  /** `onDemandOnly`: a launch that must not be spot (a job run again after an interruption, or the spot
+   *  circuit breaker open) tries the on-demand pools only, whatever `spot` and `onDemandFallback` say. */
+  private marketsFor(onDemandOnly: boolean): Market[] {
+    if (!this.o.spot || onDemandOnly) return ['on-demand'];
     return this.o.onDemandFallback ? ['spot', 'on-demand'] : ['spot'];
   }
 
   /** Every pool, in try order, for the next launch (advances the subnet rotation). Benched pools included. */
-  nextOrder(): Pool[] {
+  nextOrder(onDemandOnly = false): Pool[] {
     const start = this.cursor++ % this.o.subnets.length;
     const subnets = [...this.o.subnets.slice(start), ...this.o.subnets.slice(0, start)];
     const order: Pool[] = [];
-    for (const market of this.markets) {
+    for (const market of this.marketsFor(onDemandOnly)) {
       for (const instanceType of this.o.instanceTypes) {
         for (const subnet of subnets) order.push({ subnet, instanceType, market });
       }
@@ -67,8 +73,8 @@ export class Placement {
   }
 
   /** The pools worth trying for the next launch: `nextOrder()` without the benched ones. */
-  plan(): Pool[] {
-    return this.nextOrder().filter((p) => !this.isBenched(p));
+  plan(onDemandOnly = false): Pool[] {
+    return this.nextOrder(onDemandOnly).filter((p) => !this.isBenched(p));
   }
 
   isBenched(p: Pool): boolean {
@@ -99,7 +105,9 @@ export class Placement {
 
   private allPools(): Pool[] {
     const all: Pool[] = [];
-    for (const market of this.markets) {
+    // On-demand pools too when spot runs without fallback: an on-demand-only launch may bench them.
+    const markets: Market[] = this.o.spot ? ['spot', 'on-demand'] : ['on-demand'];
+    for (const market of markets) {
       for (const instanceType of this.o.instanceTypes) {
         for (const subnet of this.o.subnets) all.push({ subnet, instanceType, market });
       }

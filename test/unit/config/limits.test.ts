@@ -36,7 +36,7 @@ function configWith(settings: Record<string, unknown>): Record<string, unknown> 
   for (const [path, value] of Object.entries(settings)) {
     const keys = path.split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== '');
     let at = doc as Record<string, unknown>;
-    for (const k of keys.slice(0, -1)) at = at[k] as Record<string, unknown>;
+    for (const k of keys.slice(0, -1)) at = (at[k] ??= {}) as Record<string, unknown>;
     at[keys.at(-1)!] = value;
   }
   return doc;
@@ -80,6 +80,11 @@ const bounds: Bound[] = [
   { path: `${E}.docker.cpus`, inside: [0.01, 1024, '1.5'], outside: [0, 0.009, 1025, 'two', '-1'], says: 'expected a number of CPUs from 0.01 to 1024' },
   { path: `${E}.cache.s3.urlExpiry`, inside: ['5m', '7d'], outside: ['4m59s', '7d1s'], says: 'expected a duration from 5m to 7d' },
   { path: `${E}.ec2.capacityCooldown`, inside: ['0s', '24h'], outside: ['24h1s'], says: 'expected a duration from 0s to 24h' },
+  { path: `${E}.ec2.watchdog.idleTimeout`, inside: ['5m', '24h'], outside: ['4m59s', '24h1s'], says: 'expected a duration from 5m to 24h' },
+  { path: `${E}.ec2.watchdog.maxLifetime`, inside: ['1h', '30d'], outside: ['59m', '30d1s'], says: 'expected a duration from 1h to 30d' },
+  { path: `${E}.ec2.spotCircuitBreaker.interruptions`, inside: [1, 100], outside: [0, 101, 1.5], says: 'expected a whole number from 1 to 100' },
+  { path: `${E}.ec2.spotCircuitBreaker.window`, inside: ['1m', '24h'], outside: ['59s', '24h1s'], says: 'expected a duration from 1m to 24h' },
+  { path: `${E}.ec2.spotCircuitBreaker.onDemandFor`, inside: ['1m', '7d'], outside: ['59s', '7d1s'], says: 'expected a duration from 1m to 7d' },
   // EBS root volume, by type
   { path: `${E}.ec2.rootVolume.sizeGb`, inside: [8, 65_536], outside: [7, 65_537], says: 'expected 8 to 65536 GiB for volume type gp3' },
   { path: `${E}.ec2.rootVolume.sizeGb`, with: { [`${E}.ec2.rootVolume.type`]: 'gp2' }, inside: [8, 16_384], outside: [7, 16_385], says: 'expected 8 to 16384 GiB for volume type gp2' },
@@ -182,6 +187,7 @@ describe('bare numbers are not durations or sizes', () => {
   const durationKeys = [
     'checkInterval', 'shutdownTimeout', 'gitlab.runner.maximumTimeout', `${E}.bootTimeout`, `${E}.afterScriptTimeout`,
     `${E}.docker.waitForServicesTimeout`, `${E}.cache.s3.urlExpiry`, `${E}.ec2.capacityCooldown`, `${E}.pool.idleTime`, `${E}.pool.schedules[0].idleTime`,
+    `${E}.ec2.watchdog.idleTimeout`, `${E}.ec2.watchdog.maxLifetime`, `${E}.ec2.spotCircuitBreaker.window`, `${E}.ec2.spotCircuitBreaker.onDemandFor`,
   ];
   for (const path of durationKeys) {
     it(`${path}: 30 asks for 30s`, () => {

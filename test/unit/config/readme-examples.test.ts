@@ -67,6 +67,10 @@ describe('README configuration reference states each range', () => {
     leaseDuration: 'lease.duration',
     leaseRenewInterval: 'lease.renewInterval',
     leaseMaxClockSkew: 'lease.maxClockSkew',
+    watchdogIdleTimeout: 'executors[].ec2.watchdog.idleTimeout',
+    watchdogMaxLifetime: 'executors[].ec2.watchdog.maxLifetime',
+    spotBreakerWindow: 'executors[].ec2.spotCircuitBreaker.window',
+    spotBreakerOnDemandFor: 'executors[].ec2.spotCircuitBreaker.onDemandFor',
   };
   for (const [name, key] of Object.entries(durationKeys)) {
     it(`${key}`, () => {
@@ -80,6 +84,7 @@ describe('README configuration reference states each range', () => {
     ['executors[].pool.maxUseCount', COUNT_LIMITS.maxUseCount],
     ['executors[].pool.maxGrowthRate', COUNT_LIMITS.maxGrowthRate],
     ['executors[].docker.cpus', NUMBER_LIMITS.cpus],
+    ['executors[].ec2.spotCircuitBreaker.interruptions', COUNT_LIMITS.spotBreakerInterruptions],
   ])('%s', (key, r) => expect(row(key)[2]).toBe(`${r.min}–${r.max}`));
   it('outputLimit, metrics.listen and the pool counts', () => {
     expect(row('outputLimit')[2]).toBe(`\`${formatSize(SIZE_LIMITS.outputLimit.min)}\`–\`${formatSize(SIZE_LIMITS.outputLimit.max)}\``);

@@ -113,7 +113,7 @@ describe('acquire with a market', () => {
     expect(fleet.counts().idle).toBe(1);
     const got = await fleet.acquire(never, () => undefined, { market: 'on-demand' });
     expect(got.machine.id).toBe('m-2');
-    expect(provider.createOptions).toEqual([undefined, { market: 'on-demand' }]);
+    expect(provider.createOptions).toEqual([{}, { market: 'on-demand' }]);
     expect(removed).toEqual(['e:make_room']);
     expect(provider.terminated).toEqual(['m-1']);
   });

@@ -90,3 +90,24 @@ describe('placement: the bench (circuit breaker)', () => {
     expect(() => placement({ instanceTypes: [] })).toThrow(/instance type/);
   });
 });
+
+describe('placement: on-demand only (a job run again after an interruption, or the spot breaker open)', () => {
+  it.each([
+    { spot: true, fallback: true },
+    { spot: true, fallback: false },
+    { spot: false, fallback: true },
+  ])('spot $spot, fallback $fallback: only on-demand pools', ({ spot, fallback }) => {
+    const { p } = placement({ spot, onDemandFallback: fallback });
+    const order = p.plan(true);
+    expect(order).toHaveLength(4);
+    expect(new Set(order.map((x) => x.market))).toEqual(new Set(['on-demand']));
+  });
+
+  it('benches on-demand pools even when spot runs without fallback', () => {
+    const { p } = placement({ spot: true, onDemandFallback: false });
+    const [first] = p.plan(true);
+    p.benchPool(first!, 'pool', 'InsufficientInstanceCapacity');
+    expect(p.plan(true)).toHaveLength(3);
+    expect(p.plan()).toHaveLength(4);
+  });
+});

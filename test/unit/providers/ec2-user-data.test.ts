@@ -66,7 +66,7 @@ describe('renderUserData', () => {
     expect(doc.ssh_genkeytypes).toEqual(['ed25519']);
     expect(doc.ssh_keys.ed25519_private!.trim()).toBe(host.private.trim());
     expect(doc.ssh_keys.ed25519_public).toBe(host.public);
-    expect(doc.runcmd).toEqual([['/usr/local/sbin/fleetrunner-bootstrap']]);
+    expect(doc.runcmd).toEqual([['systemctl', 'enable', '--now', 'fleetrunner-agent.service'], ['/usr/local/sbin/fleetrunner-bootstrap']]);
     expect(text).toContain(client.public);
     expect(text).toContain("user='ec2-user'");
     expect(text).toMatch(/install -d -m 755 .* '\/builds' '\/cache'/);

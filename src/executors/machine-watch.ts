@@ -1,0 +1,95 @@
+// While a job runs, the coordinator keeps an eye on its machine through the job's own SSH connection: one
+// short command every few seconds that touches the heartbeat (the machine's watchdog then knows a
+// coordinator still holds it) and reads the interruption notice the machine's agent writes when the cloud
+// announces it will take the machine back (EC2 spot). A notice aborts the job's stages with a
+// MachineInterruptedError, which the outcome carries to the runner (it may run the job again elsewhere).
+//
+// Files (ConnectionInfo.stateDir): `heartbeat` (mtime only), `interruption` (JSON {"action", "time"}).
+
+import { MachineInterruptedError, errorMessage, type Clock, type Logger, type MachineInterruption } from '../core/index.js';
+import { shellQuote } from './remote-shell.js';
+import type { SshConnection } from './ssh-connection.js';
+
+/** How often a busy machine is looked at: a spot notice gives two minutes, so five seconds leaves the
+ *  job's stages time to stop before the machine goes. */
+export const MACHINE_WATCH_INTERVAL_MS = 5_000;
+export const HEARTBEAT_FILE = 'heartbeat';
+export const INTERRUPTION_FILE = 'interruption';
+
+const SAFE = /^[A-Za-z0-9:.+_-]{1,64}$/;
+
+/** The notice as the agent wrote it; anything unreadable is still an interruption (action "unknown"). */
+export function parseInterruption(text: string): MachineInterruption | undefined {
+  if (text.trim() === '') return undefined;
+  try {
+    const v = JSON.parse(text) as { action?: unknown; time?: unknown };
+    const action = typeof v.action === 'string' && SAFE.test(v.action) ? v.action : 'unknown';
+    return typeof v.time === 'string' && SAFE.test(v.time) ? { action, time: v.time } : { action };
+  } catch {
+    return { action: 'unknown' };
+  }
+}
+
+const inStateDir = (stateDir: string, file: string) => shellQuote(`${stateDir.replace(/\/+$/, '')}/${file}`);
+
+/** Touches the heartbeat (an idle machine's held connection does this every minute). */
+export function heartbeatCommand(stateDir: string): string {
+  return `touch -- ${inStateDir(stateDir, HEARTBEAT_FILE)}`;
+}
+
+/** `touch heartbeat; cat interruption`, exit 0 whether or not there is a notice. */
+export function watchCommand(stateDir: string): string {
+  return `${heartbeatCommand(stateDir)} 2>/dev/null; cat -- ${inStateDir(stateDir, INTERRUPTION_FILE)} 2>/dev/null; exit 0`;
+}
+
+export interface MachineWatchOptions {
+  clock: Clock;
+  logger: Logger;
+  /** Default MACHINE_WATCH_INTERVAL_MS. */
+  intervalMs?: number;
+}
+
+export class MachineWatch {
+  private readonly interruptCtl = new AbortController();
+  private readonly stopCtl = new AbortController();
+
+  constructor(
+    private readonly conn: SshConnection,
+    private readonly stateDir: string,
+    private readonly o: MachineWatchOptions,
+  ) {
+    void this.loop();
+  }
+
+  /** Aborted (reason: MachineInterruptedError) when the machine reports an interruption notice. */
+  get interrupted(): AbortSignal {
+    return this.interruptCtl.signal;
+  }
+
+  stop(): void {
+    this.stopCtl.abort();
+  }
+
+  private async loop(): Promise<void> {
+    const cmd = watchCommand(this.stateDir);
+    while (!this.stopCtl.signal.aborted && !this.conn.lost) {
+      try {
+        const notice = parseInterruption(await this.conn.output(cmd));
+        if (notice && !this.stopCtl.signal.aborted) {
+          this.o.logger.warn({ action: notice.action, time: notice.time }, 'machine reported an interruption notice: stopping the job');
+          this.interruptCtl.abort(new MachineInterruptedError(notice));
+          return;
+        }
+      } catch (e) {
+        // A lost connection ends the job by itself; anything else is tried again next round.
+        if (this.conn.lost) return;
+        this.o.logger.debug({ err: errorMessage(e) }, 'machine watch: look failed');
+      }
+      try {
+        await this.o.clock.sleep(this.o.intervalMs ?? MACHINE_WATCH_INTERVAL_MS, this.stopCtl.signal);
+      } catch {
+        return;
+      }
+    }
+  }
+}
