@@ -142,6 +142,8 @@ let gitlab: FakeGitLab | undefined;
 let cli: CliProcess | undefined;
 const hostImages: string[] = [];
 let mainPassed = false;
+/** When the setup began: the phase's whole length goes into the figures. */
+let phaseStartedAt = 0;
 
 afterAll(async () => {
   if (skipReason) return;
@@ -158,6 +160,7 @@ afterAll(async () => {
 
 describe.skipIf(skipReason !== undefined).sequential('EC2 stand-in VM: privileged DinD build and push through the built CLI', () => {
   beforeAll(async () => {
+    phaseStartedAt = Date.now();
     await inStage('setup', () => {
       checkHost(!isGuestImageCached());
       ensureDocker();
@@ -221,7 +224,7 @@ describe.skipIf(skipReason !== undefined).sequential('EC2 stand-in VM: privilege
     const stages: VmStage[] = [];
     let job: JobView | undefined;
     const figures = new Figures();
-    if (!image!.cached) figures.add('image_build_s', image!.buildMs / 1000, 's', 'guest image build (cached afterwards)');
+    figures.addImageBuild(image!);
 
     /** The stage a failure belongs to, from what the VM, the coordinator and the trace show. */
     const diagnose = (why: string): VmStageError => {
@@ -380,7 +383,8 @@ describe.skipIf(skipReason !== undefined).sequential('EC2 stand-in VM: privilege
     figures.addSpan('dind_job_total_s', job.startedAt, job.finishedAt, 'job handed out → final state (boot included)');
     figures.addSpan('terminate_to_poweroff_s', t.powerOffAt, t.exitedAt, 'TerminateInstances → QEMU exited (ACPI power-off)');
     figures.addSpan('instance_lifetime_s', t.launchedAt, t.exitedAt, 'RunInstances → QEMU exited');
-    figures.write({ imageKey: image!.key, imageCached: image!.cached, stages });
+    figures.addSpan('whole_test_s', phaseStartedAt, Date.now(), `the whole VM test, setup to terminated (${image!.cached ? 'cached image' : 'image built in it'})`);
+    figures.write({ imageKey: image!.key, imageCached: image!.cached, imageBuiltAt: image!.manifest.builtAt, stages });
     console.log(`EC2 stand-in VM figures (also in ${VM_FIGURES_FILE}):\n${figures.table()}`);
     expect(stages).toEqual(['launch', 'boot', 'SSH pin', 'cloud-init', 'ready', 'DinD', 'push', 'pull back', 'terminate']);
     mainPassed = true;
