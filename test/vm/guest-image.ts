@@ -209,7 +209,8 @@ function runBuild(work: string, deadline: number, log: (line: string) => void): 
       else {
         rmSync(work, { recursive: true, force: true });
         const why = signal ? `was stopped (${signal}${Date.now() >= deadline ? ', timed out' : ''})` : `exited with ${code}`;
-        reject(new VmStageError('image build', `test/vm/guest/build.sh ${why}; last output:\n${tail(output, 30)}`));
+        const hint = 'it installs Debian packages from the mirror apt uses here (FLEETRUNNER_VM_MIRROR sets another)';
+        reject(new VmStageError('image build', `test/vm/guest/build.sh ${why} (${hint}); last output:\n${tail(output, 30)}`));
       }
     });
   });
