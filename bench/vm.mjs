@@ -28,8 +28,13 @@ export function vmFigures() {
   const image = doc.imageCached ? `guest image from the cache, built ${doc.imageBuiltAt ?? 'earlier'}` : 'guest image built in that run';
   return {
     results: doc.figures.map((f) => ({ name: `vm_${f.name}`, value: f.value, unit: f.unit, what: f.what })),
-    note: `vm_* figures: the DinD VM test run of ${doc.measuredAt} (${doc.host.cpus} CPUs, ${doc.host.accel}; ${image})`,
+    note: `vm_* figures: the DinD VM test run of ${doc.measuredAt} (${doc.host.cpus} CPUs, ${doc.host.accel}${load(doc.host)}; ${image})`,
   };
+}
+
+/** The host's load average at the end of the run: alone (about 1-2 on 2 cores) or beside other work. */
+function load(host) {
+  return host.loadAvg1m5m15m ? `, load average ${host.loadAvg1m5m15m.join(' ')} at the end` : '';
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

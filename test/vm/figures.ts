@@ -2,7 +2,7 @@
 // picks them up (bench/vm.mjs) and prints them beside its own, with the time they were measured.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 
 import type { GuestImage } from './guest-image.js';
@@ -59,7 +59,8 @@ export class Figures {
     mkdirSync(join(VM_FIGURES_FILE, '..'), { recursive: true });
     const doc = {
       measuredAt: new Date().toISOString(),
-      host: { cpus: cpus().length, accel: 'tcg (no KVM)' },
+      // The load says whether the VM had the machine to itself (as in CI's VM phase) or shared it.
+      host: { cpus: cpus().length, accel: 'tcg (no KVM)', loadAvg1m5m15m: loadavg().map((l) => Math.round(l * 10) / 10) },
       ...extra,
       figures: this.list,
     };
