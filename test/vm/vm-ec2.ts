@@ -18,7 +18,7 @@ export interface VmEc2Options {
   subnet: Subnet;
   /** Each VM gets a directory here (overlay, seed, console log). */
   root: string;
-  /** ACPI power-off grace before QEMU is killed. Default 30 s. */
+  /** ACPI power-off grace before QEMU is killed. Default 60 s: 3-4 s alone, 16-20 s on a starved host. */
   powerOffGraceMs?: number;
   log?: (line: string) => void;
 }
@@ -88,7 +88,7 @@ export class VmEc2 {
       this.fake.setState(inst.id, 'terminated');
       return;
     }
-    void vm.powerOff(this.o.powerOffGraceMs ?? 30_000);
+    void vm.powerOff(this.o.powerOffGraceMs ?? 60_000);
   }
 
   /** VMs whose QEMU process still runs. */
