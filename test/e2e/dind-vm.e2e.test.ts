@@ -181,7 +181,7 @@ describe.skipIf(skipReason !== undefined).sequential('EC2 stand-in VM: privilege
     bridge = await startAwsBridge({ ec2: vmEc2.fake.ec2, ssm: vmEc2.fake.ssm, ecr });
     gitlab = new FakeGitLab({ traceUpdateIntervalS: 1 });
     await gitlab.start();
-  }, 15 * 60_000);
+  }, 18 * 60_000); // the image build (at most 15 min) and the setup around it
 
   it('boots an instance from the rendered user data, runs a privileged DinD build and ECR-style push on it, and terminates it', async () => {
     const runner = gitlab!.addRunner();

@@ -126,7 +126,7 @@ export async function ensureGuestImage(o: { log?: (line: string) => void; timeou
   const key = guestImageKey();
   const dir = join(root, key);
   if (complete(dir)) return described(dir, key, true, 0);
-  const timeoutMs = o.timeoutMs ?? 12 * 60_000;
+  const timeoutMs = o.timeoutMs ?? 15 * 60_000; // about 3 min alone, 7-9 min on a starved host
   const started = Date.now();
   try {
     mkdirSync(root, { recursive: true });
