@@ -55,11 +55,11 @@ import { VmEc2 } from '../vm/vm-ec2.js';
 const ECR = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
 const REPOSITORY = 'fleetrunner/vm-e2e';
 
-// Opt-in: it boots a QEMU VM under software emulation, 2.5-4 min with a cached guest image and 3-5 min more
+// Opt-in: it boots a QEMU VM under software emulation, 2.5-4 min with a cached guest image and about 3 min more
 // to build one. Once asked for, a host that cannot run it fails the setup stage rather than skipping: a CI
 // run that opted in must not turn green without the VM.
 const skipReason =
-  process.env.FLEETRUNNER_VM_TEST === '1' ? undefined : 'FLEETRUNNER_VM_TEST is not 1 (opt-in: it boots a QEMU VM as root, 3-8 min; .ci/run opts in)';
+  process.env.FLEETRUNNER_VM_TEST === '1' ? undefined : 'FLEETRUNNER_VM_TEST is not 1 (opt-in: as root it boots a QEMU VM, 2.5-4 min, plus about 3 to build its image the first time; .ci/run opts in)';
 if (skipReason) console.warn(`dind-vm.e2e: the EC2 stand-in VM phase is skipped: ${skipReason}`);
 
 const log = (line: string) => process.stderr.write(`[dind-vm] ${line}\n`);
