@@ -289,10 +289,10 @@ describe.skipIf(skipReason !== undefined).sequential('EC2 stand-in VM: privilege
       },
     ]);
     const jobId = pipeline.jobIds[0]!;
-    // Handed out → final state: 2.5-4 min with the VM alone on 2 cores, 9 min beside 12 runnable processes
+    // Handed out → final state: 2.5-4 min with the VM alone on 2 cores, 9-10.5 min beside 12 runnable processes
     // (QEMU niced). The waits only decide when a stuck run is diagnosed; a passing run never waits them out.
     try {
-      job = await gitlab!.waitForJobState(jobId, ['success', 'failed', 'canceled'], 12 * 60_000);
+      job = await gitlab!.waitForJobState(jobId, ['success', 'failed', 'canceled'], 15 * 60_000);
     } catch (e) {
       job = gitlab!.job(jobId);
       throw diagnose(`the job did not finish (${(e as Error).message}; state ${job.state})`);
@@ -390,7 +390,7 @@ describe.skipIf(skipReason !== undefined).sequential('EC2 stand-in VM: privilege
     console.log(`EC2 stand-in VM figures (also in ${VM_FIGURES_FILE}):\n${figures.table()}`);
     expect(stages).toEqual(['launch', 'boot', 'SSH pin', 'cloud-init', 'ready', 'DinD', 'push', 'pull back', 'terminate']);
     mainPassed = true;
-  }, 17 * 60_000);
+  }, 20 * 60_000);
 
   it('leaves nothing behind: no QEMU, registry or subnet', async (ctx) => {
     if (!mainPassed) ctx.skip(); // the run above failed: afterAll cleans up by force
