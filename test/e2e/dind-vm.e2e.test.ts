@@ -97,7 +97,7 @@ function hostDocker(args: string[], input?: string): Promise<string> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', (e) => reject(e));
+    child.on('error', (e) => reject(new Error(`cannot start "docker ${args.join(' ')}" on this host: ${e.message} (PATH=${process.env.PATH ?? ''})`, { cause: e })));
     child.on('close', (code) => {
       clearTimeout(timer);
       if (code === 0) resolve(out);
