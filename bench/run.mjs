@@ -1,4 +1,4 @@
-// npm run bench: prints each figure and writes bench/results/latest.json ({name, value, unit}[]).
+// npm run bench: prints each figure and writes bench/results/latest.json ({name, value, unit, what?}[]; the VM figures say what they measure).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { benchTrace } from './trace.mjs';
 import { benchPickup } from './pickup.mjs';
@@ -15,7 +15,7 @@ if (process.argv.includes('--vm')) {
 }
 const vm = vmFigures();
 results.push(...vm.results);
-for (const r of results) console.log(`${r.name.padEnd(44)} ${String(r.value).padStart(12)} ${r.unit}`);
+for (const r of results) console.log(`${r.name.padEnd(44)} ${String(r.value).padStart(12)} ${r.unit}${r.what ? `  ${r.what}` : ''}`);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 console.log(vm.note);

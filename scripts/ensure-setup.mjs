@@ -21,8 +21,8 @@ if (!existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSyn
 
 // 2. System programs: binary → Debian package. `--with-docker` (npm test) adds a Docker engine and a
 //    static busybox for the docker-style tests' images and, as root, what the EC2 stand-in VM test
-//    (test/e2e/dind-vm.e2e.test.ts) needs: QEMU, the guest image build, the ECR stand-in registry. That
-//    test needs root anyway (it skips itself without), so a non-root run does not ask for them.
+//    (test/e2e/dind-vm.e2e.test.ts) needs when it is asked for (FLEETRUNNER_VM_TEST=1, as .ci/run does):
+//    QEMU, the guest image build, the ECR stand-in registry. Without root the test names what is missing.
 const withDocker = process.argv.includes('--with-docker');
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const withVm = withDocker && isRoot && process.platform === 'linux' && process.arch === 'x64' && process.env.FLEETRUNNER_VM_TEST === '1';

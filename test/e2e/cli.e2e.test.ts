@@ -63,6 +63,7 @@ describe('fleetrunner CLI', () => {
     expect(cli(['validate', '--config', join(dir, 'nope.yaml')]).code).toBe(2);
   });
 
+  // The text only; test/e2e/dind-vm.e2e.test.ts boots this user data (privileged executor, bakedAmi) in a VM.
   it('render-userdata prints cloud-init for an ec2 executor, without any GitLab token', () => {
     const token = testToken();
     const p = file('ec2.yaml', `gitlab:\n  url: https://gitlab.example.com\n  token: ${token}\nconcurrent: 2\nexecutors:\n  - name: dind\n    provider: ec2\n    style: docker\n    privileged: true\n    maxMachines: 2\n    ec2:\n      subnets: [subnet-0aaa1111]\n      instanceTypes: [c6i.xlarge]\n`);

@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 import { VmStageError, tail } from './stages.js';
 
@@ -31,7 +32,23 @@ export interface GuestImage {
   cached: boolean;
   /** How long this call's build took (0 when cached). */
   buildMs: number;
-  manifest: { key: string; builtAt: string; buildMs: number; diskBytesAllocated: number };
+  manifest: GuestImageManifest;
+}
+
+export interface GuestImageManifest {
+  key: string;
+  builtAt: string;
+  /** The whole build, lock wait included. */
+  buildMs: number;
+  diskBytesAllocated: number;
+  /** build.sh's progress lines ("[vm-image] 63s rootfs done (…)"): seconds since it started, and what was
+   *  done by then. Images built before this was recorded have none. */
+  steps?: BuildStep[];
+}
+
+export interface BuildStep {
+  atS: number;
+  what: string;
 }
 
 export function cacheRoot(): string {
@@ -109,7 +126,7 @@ export async function ensureGuestImage(o: { log?: (line: string) => void; timeou
   const key = guestImageKey();
   const dir = join(root, key);
   if (complete(dir)) return described(dir, key, true, 0);
-  const timeoutMs = o.timeoutMs ?? 12 * 60_000;
+  const timeoutMs = o.timeoutMs ?? 15 * 60_000; // about 3 min alone, 7-9 min on a starved host
   const started = Date.now();
   try {
     mkdirSync(root, { recursive: true });
@@ -125,10 +142,11 @@ export async function ensureGuestImage(o: { log?: (line: string) => void; timeou
     rmSync(work, { recursive: true, force: true });
     mkdirSync(work, { recursive: true });
     log(`[vm-image] building the guest image ${key} in ${work} (cached for later runs)`);
-    const output = await runBuild(work, started + timeoutMs, log);
+    const { output, steps } = await runBuild(work, started + timeoutMs, log);
     const buildMs = Date.now() - started;
     const diskBytesAllocated = statSync(join(work, 'disk.raw')).blocks * 512;
-    writeFileSync(join(work, 'manifest.json'), `${JSON.stringify({ key, builtAt: new Date().toISOString(), buildMs, diskBytesAllocated }, null, 2)}\n`);
+    const manifest: GuestImageManifest = { key, builtAt: new Date().toISOString(), buildMs, diskBytesAllocated, steps };
+    writeFileSync(join(work, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     if (!complete(work)) throw new VmStageError('image build', `the build left no complete image in ${work}:\n${tail(output)}`);
     rmSync(dir, { recursive: true, force: true });
     renameSync(work, dir);
@@ -148,7 +166,9 @@ export async function ensureGuestImage(o: { log?: (line: string) => void; timeou
   }
 }
 
-function runBuild(work: string, deadline: number, log: (line: string) => void): Promise<string> {
+const STEP_LINE = /^\[vm-image\] (\d+)s (.*)$/;
+
+function runBuild(work: string, deadline: number, log: (line: string) => void): Promise<{ output: string; steps: BuildStep[] }> {
   return new Promise((resolve, reject) => {
     // Niced: the build shares the machine with the rest of the test suite.
     const child = spawn('nice', ['-n', '10', 'bash', join(GUEST_DIR, 'build.sh'), work], {
@@ -157,13 +177,16 @@ function runBuild(work: string, deadline: number, log: (line: string) => void): 
       detached: true, // its own process group: a timeout stops mmdebstrap and dockerd too
     });
     let output = '';
-    const onData = (d: Buffer) => {
-      const text = d.toString();
-      output = (output + text).slice(-64 * 1024);
-      for (const line of text.split('\n')) if (line.startsWith('[vm-image]')) log(line);
+    const steps: BuildStep[] = [];
+    const onLine = (line: string) => {
+      output = `${output}${line}\n`.slice(-64 * 1024);
+      if (!line.startsWith('[vm-image]')) return;
+      log(line);
+      const m = STEP_LINE.exec(line);
+      if (m) steps.push({ atS: Number(m[1]), what: m[2]! });
     };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
+    createInterface({ input: child.stdout }).on('line', onLine);
+    createInterface({ input: child.stderr }).on('line', onLine);
     const timer = setTimeout(() => {
       try {
         process.kill(-child.pid!, 'SIGTERM');
@@ -175,13 +198,19 @@ function runBuild(work: string, deadline: number, log: (line: string) => void): 
       clearTimeout(timer);
       reject(new VmStageError('image build', `cannot run test/vm/guest/build.sh: ${e.message}`));
     });
-    child.on('exit', (code, signal) => {
+    child.on('exit', async (code, signal) => {
       clearTimeout(timer);
-      if (code === 0) resolve(output);
+      // The last lines may still be in the pipes; a process left holding them must not hold this up.
+      await new Promise((r) => {
+        child.once('close', r);
+        setTimeout(r, 2_000).unref();
+      });
+      if (code === 0) resolve({ output, steps });
       else {
         rmSync(work, { recursive: true, force: true });
         const why = signal ? `was stopped (${signal}${Date.now() >= deadline ? ', timed out' : ''})` : `exited with ${code}`;
-        reject(new VmStageError('image build', `test/vm/guest/build.sh ${why}; last output:\n${tail(output, 30)}`));
+        const hint = 'it installs Debian packages from the mirror apt uses here (FLEETRUNNER_VM_MIRROR sets another)';
+        reject(new VmStageError('image build', `test/vm/guest/build.sh ${why} (${hint}); last output:\n${tail(output, 30)}`));
       }
     });
   });

@@ -166,7 +166,7 @@ export class QemuVm {
   }
 
   /** ACPI power button, then SIGKILL after `graceMs`; resolves when QEMU has exited. */
-  async powerOff(graceMs = 30_000): Promise<void> {
+  async powerOff(graceMs = 60_000): Promise<void> {
     if (!this.child || this.timeline.exitedAt !== undefined) return;
     if (!this.poweringOff) {
       this.poweringOff = true;

@@ -18,7 +18,7 @@ export interface VmEc2Options {
   subnet: Subnet;
   /** Each VM gets a directory here (overlay, seed, console log). */
   root: string;
-  /** ACPI power-off grace before QEMU is killed. Default 30 s. */
+  /** ACPI power-off grace before QEMU is killed. Default 60 s: 3-4 s alone, 16-20 s on a starved host. */
   powerOffGraceMs?: number;
   log?: (line: string) => void;
 }
@@ -30,6 +30,8 @@ export class VmEc2 {
   /** Errors starting a VM (they also turn the instance `terminated`). */
   readonly bootErrors: Array<{ id: string; error: string }> = [];
   private readonly log: (line: string) => void;
+  /** Set by killAll: a VM that ends now was killed by the clean-up, not lost on its own. */
+  private cleaningUp = false;
 
   constructor(private readonly o: VmEc2Options) {
     this.log = o.log ?? (() => undefined);
@@ -50,7 +52,10 @@ export class VmEc2 {
       hostname: `ip-${inst.privateIp.replace(/\./g, '-')}`,
       onExit: (v) => {
         if (inst.state === 'terminated') return;
-        if (inst.state === 'shutting-down') {
+        if (this.cleaningUp) {
+          this.fake.setState(inst.id, 'terminated', { Code: 'Server.InternalError', Message: 'killed by the test harness clean-up' });
+          this.log(`${inst.id}: killed in the clean-up after a failure`);
+        } else if (inst.state === 'shutting-down') {
           this.fake.setState(inst.id, 'terminated', { Code: 'Client.UserInitiatedShutdown', Message: 'Client.UserInitiatedShutdown: User initiated shutdown' });
           this.log(`${inst.id}: powered off (${v.timeline.exit})`);
         } else {
@@ -83,7 +88,7 @@ export class VmEc2 {
       this.fake.setState(inst.id, 'terminated');
       return;
     }
-    void vm.powerOff(this.o.powerOffGraceMs ?? 30_000);
+    void vm.powerOff(this.o.powerOffGraceMs ?? 60_000);
   }
 
   /** VMs whose QEMU process still runs. */
@@ -93,6 +98,7 @@ export class VmEc2 {
 
   /** Clean-up after a failure: every VM killed, whatever its instance's state. */
   async killAll(): Promise<void> {
+    this.cleaningUp = true;
     await Promise.all([...this.vms.values()].map((v) => v.kill()));
   }
 }

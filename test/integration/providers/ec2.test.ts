@@ -25,7 +25,9 @@ const RUNNER_TOKEN = `glrt-${randomBytes(12).toString('hex')}`;
 const SUBNET_A = 'subnet-0aaa1111';
 const SUBNET_B = 'subnet-0bbb2222';
 
-/** The issue's example, compiled by the real config code (with a token that must never reach EC2). */
+/** The issue's example, compiled by the real config code (with a token that must never reach EC2). Its
+ *  `privileged: true` is only carried here; test/e2e/dind-vm.e2e.test.ts runs it for real (a VM booted
+ *  from the rendered user data, a nested dockerd in privileged containers). */
 function issueConfig(extra = ''): Ec2ProviderConfig {
   const text = `gitlab:
   url: https://gitlab.example.com

@@ -64,6 +64,8 @@ describe('the build container command', () => {
     expect(argv).not.toContain('--memory');
   });
 
+  // Backed for real by test/e2e/dind-vm.e2e.test.ts: there this flag runs a nested dockerd with every
+  // capability, in a VM booted from our user data. Here only the command line is checked.
   it('carries --privileged only when configured, and cpus, memory, extra hosts, volumes, env file', () => {
     const argv = buildContainerArgs({
       ...base,
@@ -100,6 +102,8 @@ describe('the build container command', () => {
 });
 
 describe('the service command', () => {
+  // Backed for real by test/e2e/dind-vm.e2e.test.ts: there this flag runs a nested dockerd with every
+  // capability, in a VM booted from our user data. Here only the command line is checked.
   it('runs detached on the job network under each alias, with entrypoint and command', () => {
     const argv = serviceContainerArgs({
       ...base,
@@ -208,6 +212,8 @@ function dockerJob(o: { privileged: boolean; hostDockerSocket?: boolean; pushPas
 }
 
 describe('DockerJob.buildContainer', () => {
+  // Backed for real by test/e2e/dind-vm.e2e.test.ts: there this flag runs a nested dockerd with every
+  // capability, in a VM booted from our user data. Here only the command line is checked.
   it('is privileged only when the executor is configured so, never because of the job', () => {
     const asks = { jobOver: { image: { name: 'alpine', executor_opts: { docker: { privileged: true } } } as never, variables: [{ key: 'privileged', value: 'true' }] } };
     expect(buildContainerArgs(dockerJob({ privileged: false, ...asks }).buildContainer('c'))).not.toContain('--privileged');

@@ -1,3 +1,6 @@
+// The user data's text, rendered from templates/ec2-user-data.yaml for a privileged DinD executor. That it
+// boots (cloud-init accepts it, the pinned host key, Docker, privileged DinD) is shown by
+// test/e2e/dind-vm.e2e.test.ts, which boots exactly this rendering in a VM.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
