@@ -167,6 +167,41 @@ export class ExecutorFleet {
     await this.remove(machine);
   }
 
+  /** The machines carrying this executor's ownership tags (the coordinator tag is deployment-wide). */
+  owned(): Promise<Machine[]> {
+    return this.opts.provider.list(this.opts.tags);
+  }
+
+  /**
+   * A machine a previous coordinator of this deployment left running: 'idle' joins the idle pool (its
+   * connection opened ahead, as for a machine booted here; it is removed if that fails), 'busy' runs the
+   * job found on it and comes back through release() like any other.
+   */
+  async adopt(machine: Machine, connection: ConnectionInfo, as: 'idle' | 'busy'): Promise<void> {
+    if (this.tracked.has(machine.id)) return;
+    const t: Tracked = { machine, phase: as === 'busy' ? 'busy' : 'booting', forPool: true, connection, uses: 1, idleSince: 0 };
+    this.tracked.set(machine.id, t);
+    const log = this.opts.logger;
+    if (as === 'busy') {
+      log.info({ executor: this.opts.tags.executor, machine: machine.id }, 'machine adopted with its running job');
+      return;
+    }
+    const why = await this.makeIdle(t, connection);
+    if (why === undefined) {
+      log.info({ executor: this.opts.tags.executor, machine: machine.id }, 'machine adopted into the idle pool');
+      return;
+    }
+    log.warn({ executor: this.opts.tags.executor, machine: machine.id, reason: why }, 'machine could not be adopted; removing it');
+    await this.remove(machine);
+  }
+
+  /** A machine found at start that cannot be adopted: removed, with the reason in the log. */
+  async discard(machine: Machine, reason: string): Promise<void> {
+    this.opts.logger.warn({ executor: this.opts.tags.executor, machine: machine.id, reason }, 'removing a machine that cannot be adopted');
+    this.tracked.set(machine.id, { machine, phase: 'leaving', forPool: false, uses: 0, idleSince: 0 });
+    await this.remove(machine);
+  }
+
   /**
    * Brings the pool to what its policy asks for now: boots machines up to the idle target (within
    * maxMachines and maxGrowthRate) and removes machines idle past idleTime beyond it. Runs on a timer and

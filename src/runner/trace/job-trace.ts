@@ -46,6 +46,11 @@ export class JobTrace implements TraceSink {
     };
   }
 
+  /** Nothing more enters the trace (handoff: what follows is the successor's to regenerate). */
+  freeze(): void {
+    this.muted = true;
+  }
+
   /** What GitLab has confirmed storing (the job channel): checkpoints are chosen at or below it. */
   set storedBytes(f: () => number) {
     this.points.stored = f;

@@ -28,15 +28,16 @@ async function proxyTo(port: number): Promise<{ port: number; cut(): void; close
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const addr = server.address();
   if (!addr || typeof addr === 'string') throw new Error('no proxy port');
+  const cut = () => {
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  };
   return {
     port: addr.port,
     server,
-    cut() {
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-    },
+    cut,
     close() {
-      this.cut();
+      cut();
       server.close();
     },
   };
