@@ -116,4 +116,43 @@ describe('e2e: handoff to a successor coordinator', () => {
     expect(processesUnder(root)).toEqual([]);
     expect(stack.fake.violations).toEqual([]);
   }, 240_000);
+
+  it('SIGKILL alone with two running jobs and an idle machine: both jobs end with their real results, the idle machine is adopted and serves the next job', async () => {
+    root = mkdtempSync(join(tmpdir(), 'fr-handoff-'));
+    stack = await startStack(config({ onShutdown: 'drain', idleCount: 1 }));
+    const p = await createSimplePipeline(stack.fake, [counting('passes', 60), counting('fails', 50, 3)]);
+    const [a, b] = p.jobIds as [number, number];
+    await waitForTrace(stack, a, 'line-8\n');
+    await waitForTrace(stack, b, 'line-8\n');
+    // The pool has its idle machine beside the two busy ones.
+    const deadline = Date.now() + 60_000;
+    while (machineIds(root).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const before = machineIds(root);
+    expect(before).toHaveLength(3);
+
+    stack.child.kill('SIGKILL');
+    await stack.waitExit(10_000);
+    stack.launchAgain();
+
+    // The next job, asked for while the two still run, goes to the adopted idle machine.
+    const next = await createSimplePipeline(stack.fake, [{ name: 'next', script: ['pwd'] }]);
+    const nextDone = await waitFinished(stack.fake, next.jobIds[0]!, 120_000);
+    expect(nextDone.state).toBe('success');
+    const adopted = /"machine":"([^"]+)","msg":"machine adopted into the idle pool"/.exec(stack.log())?.[1];
+    expect(adopted).toBeDefined();
+    expect(before).toContain(adopted);
+    expect(nextDone.traceText).toContain(adopted!);
+
+    const [doneA, doneB] = await Promise.all([waitFinished(stack.fake, a, 120_000), waitFinished(stack.fake, b, 120_000)]);
+    expect(doneA.state).toBe('success');
+    expect(numbered(doneA)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(doneB).toMatchObject({ state: 'failed', failureReason: 'script_failure', exitCode: 3 });
+    expect(numbered(doneB)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(stack.log()).toMatch(/"jobs":\[\d+,\d+\],"idle":1,"removed":0,"msg":"took over the machines of the previous coordinator"/);
+
+    expect(await stack.stop(60_000)).toBe(0);
+    expect(machineIds(root)).toEqual([]);
+    expect(processesUnder(root)).toEqual([]);
+    expect(stack.fake.violations).toEqual([]);
+  }, 300_000);
 });
