@@ -31,6 +31,8 @@ export interface MachineJobRecord {
   startedAt: number;
   /** The trace checkpoint the previous coordinator recorded; stage 0 (from the start) when none. */
   checkpoint: TraceCheckpoint;
+  /** The trace as it stood before the first stage (the runner's own lines), when it was recorded. */
+  head?: Uint8Array;
 }
 
 /** What a machine holds, as read back by a successor. */

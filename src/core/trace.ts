@@ -40,5 +40,8 @@ export interface CheckpointedTrace {
   checkpoint(): TraceCheckpoint | undefined;
   /** Regenerated output before this point is already in GitLab's copy: it was muted until now. */
   unmute?(): void;
+  /** The whole stored trace so far, when the pipeline holds nothing back (asked before the first stage:
+   *  the runner's own lines, which a successor could not regenerate byte for byte). */
+  head?(): Uint8Array | undefined;
 }
 

@@ -111,7 +111,7 @@ type Followed = { kind: 'exit'; exit: StageExit } | { kind: 'lost' } | { kind: '
 /** Resolves with the stage's exit ({ signal } when it was stopped through `stop`). Rejects with
  *  MachineLostError when the machine cannot be reached again, HandedOffError on `detach`. */
 export async function runDetachedStage(o: DetachedStageOptions): Promise<StageExit> {
-  const state = { conn: o.conn, offset: o.from, stopped: false, lastCheckpointAt: o.clock.now() };
+  const state: FollowState = { conn: o.conn, offset: o.from, stopped: false };
   let launch = o.launch;
   for (;;) {
     if (o.detach?.aborted) {
@@ -166,14 +166,25 @@ async function exitOf255(o: DetachedStageOptions, state: { conn: SshConnection; 
   throw new MachineLostError(`stage ${o.files.seq} ended without recording an exit status (${state.conn.target})`);
 }
 
-function follow(o: DetachedStageOptions, state: { conn: SshConnection; offset: number; stopped: boolean; lastCheckpointAt: number }, channel: ClientChannel): Promise<Followed> {
+interface FollowState {
+  conn: SshConnection;
+  /** Raw bytes of the output file received so far. */
+  offset: number;
+  stopped: boolean;
+  /** The checkpoint last written to the machine (JSON). */
+  lastCheckpoint?: string;
+}
+
+function follow(o: DetachedStageOptions, state: FollowState, channel: ClientChannel): Promise<Followed> {
   const conn = state.conn;
   const checkpoints = o.trace.checkpoints;
   return new Promise<Followed>((resolve) => {
+    const ticker = new AbortController();
     let settled = false;
     const finish = (r: Followed) => {
       if (settled) return;
       settled = true;
+      ticker.abort();
       o.stop.removeEventListener('abort', onStop);
       o.detach?.removeEventListener('abort', onDetach);
       offLost();
@@ -185,13 +196,21 @@ function follow(o: DetachedStageOptions, state: { conn: SshConnection; offset: n
       state.offset += chunk.length;
       o.trace.write(chunk);
       checkpoints?.mark(o.files.seq, state.offset);
-      const now = o.clock.now();
-      if (checkpoints && now - state.lastCheckpointAt >= CHECKPOINT_EVERY_MS) {
-        state.lastCheckpointAt = now;
-        const c = checkpoints.checkpoint();
-        if (c) void conn.output(writeCheckpointCommand(o.files.dir, c)).catch(() => undefined);
-      }
     });
+    // While the stage runs, the checkpoint follows what GitLab confirmed (a quiet stage too: GitLab may
+    // confirm output that came before it went quiet).
+    if (checkpoints) {
+      void (async () => {
+        for (;;) {
+          await o.clock.sleep(CHECKPOINT_EVERY_MS, ticker.signal);
+          const c = checkpoints.checkpoint();
+          const text = c && JSON.stringify(c);
+          if (!c || text === state.lastCheckpoint) continue;
+          state.lastCheckpoint = text;
+          await conn.output(writeCheckpointCommand(o.files.dir, c)).catch(() => undefined);
+        }
+      })().catch(() => undefined);
+    }
     // The follower's own complaints (never the stage's output, which is in the file): the log.
     channel.stderr.on('data', (d: Buffer) => o.logger.warn({ stage: o.files.seq, stderr: d.toString('utf8').trim().slice(0, 500) }, 'stage follower'));
     channel.on('close', (code?: number | null, signalName?: string) => {

@@ -57,17 +57,21 @@ export class DetachedTransport implements StageTransport {
     this.shells.close();
   }
 
+  /** job.json: the payload, the start time, and the trace's head (see CheckpointedTrace.head). */
+  private jobJson(): string {
+    const head = this.o.trace.sink.checkpoints?.head?.();
+    return JSON.stringify({ job: this.o.job, startedAt: this.o.startedAt, ...(head && { head: Buffer.from(head).toString('base64') }) });
+  }
+
   runStage: StageTransport['runStage'] = async (stage, stop, progress) => {
     const { seq } = progress;
     const files = stageFiles(this.o.jobDir, seq);
     const resume = this.o.resume;
     const ckpt = resume?.checkpoint;
     const following = progress.replayed !== undefined || (resume?.current?.seq === seq && resume.currentStarted);
-    if (following) {
-      // Before the checkpoint's stage GitLab has everything: nothing to re-emit.
-      if (ckpt && seq < ckpt.stage) return { exitCode: 0 };
-      if (ckpt && seq === ckpt.stage) this.o.trace.sink.checkpoints?.unmute?.();
-    }
+    // Before the checkpoint's stage GitLab has everything: nothing to re-emit. From it on, the trace is heard.
+    if (following && ckpt && seq < ckpt.stage) return { exitCode: 0 };
+    if (ckpt && seq >= ckpt.stage) this.o.trace.sink.checkpoints?.unmute?.();
     const from = following && ckpt && seq === ckpt.stage ? ckpt.offset : 0;
     const common = {
       conn: this.conn,
@@ -90,7 +94,7 @@ export class DetachedTransport implements StageTransport {
     const records = {
       jobId: this.o.job.id,
       sessionJson: JSON.stringify({ seq, name: stage.name, ends: progress.ends }),
-      ...(seq === 1 && !resume && { jobJson: JSON.stringify({ job: this.o.job, startedAt: this.o.startedAt }) }),
+      ...(seq === 1 && !resume && { jobJson: this.jobJson() }),
     };
     return runDetachedStage({ ...common, launch: { script: stage.script, records, channel: this.shells.take() } });
   };

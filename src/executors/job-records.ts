@@ -18,6 +18,8 @@ import { shellQuote } from './remote-shell.js';
 export interface JobFile {
   job: JobPayload;
   startedAt: number;
+  /** The trace before the first stage, base64 (the runner's own lines). */
+  head?: string;
 }
 
 export interface SessionFile {
@@ -114,7 +116,12 @@ export function parseInspect(out: string): MachineJobs {
       return { kind: 'unreadable', reason: `job ${j.id}: job.json is not a job record` };
     }
     const ckpt: unknown = j['trace.ckpt'] ? JSON.parse(j['trace.ckpt']) : NO_CHECKPOINT;
-    const record: MachineJobRecord = { job: jf.job, startedAt: jf.startedAt, checkpoint: isCheckpoint(ckpt) ? ckpt : NO_CHECKPOINT };
+    const record: MachineJobRecord = {
+      job: jf.job,
+      startedAt: jf.startedAt,
+      checkpoint: isCheckpoint(ckpt) ? ckpt : NO_CHECKPOINT,
+      ...(typeof jf.head === 'string' && { head: Buffer.from(jf.head, 'base64') }),
+    };
     return { kind: 'job', record };
   } catch (e) {
     return { kind: 'unreadable', reason: `job ${j.id}: ${(e as Error).message}` };

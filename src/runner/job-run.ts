@@ -8,6 +8,7 @@ import { errorMessage } from '../core/errors.js';
 import type { Executor, MachineJobRecord, Reattacher } from '../core/executor.js';
 import type { ConnectionInfo, Machine } from '../core/machine.js';
 import type { JobPayload } from '../core/job.js';
+import type { TraceCheckpoint } from '../core/trace.js';
 import type { Logger } from '../core/logger.js';
 import { failed, type JobOutcome } from '../core/outcome.js';
 import type { ExecutorFleet } from '../fleet/executor-fleet.js';
@@ -129,6 +130,7 @@ export class JobRun {
     const log = logger.child({ job: job.id, executor: this.o.runtime?.name ?? 'none' });
     const spoolPath = join(this.o.spoolDir, `job-${job.id}-${randomBytes(4).toString('hex')}.trace`);
     const continued = this.o.continued;
+    const from = continued && startingPoint(continued.record);
     const trace = new JobTrace(
       spoolPath,
       this.o.outputLimitBytes,
@@ -136,14 +138,14 @@ export class JobRun {
         secrets: [...secretsOf(job), ...this.o.extraSecrets],
         tokenPrefixes: [...DEFAULT_TOKEN_PREFIXES, ...(job.features?.token_mask_prefixes ?? [])],
       },
-      continued ? { resumeFrom: continued.record.checkpoint } : {},
+      from ? { resumeFrom: from.checkpoint, ...(from.prefill && { prefill: from.prefill }) } : {},
     );
     this.trace = trace;
     let channel: JobChannel | undefined;
     let delivered = true;
     const startedAt = continued?.record.startedAt ?? this.o.clock.now();
     try {
-      channel = this.o.openChannel(job, trace.log, continued ? { resumeFrom: continued.record.checkpoint.bytes } : undefined);
+      channel = this.o.openChannel(job, trace.log, from ? { resumeFrom: from.checkpoint.bytes } : undefined);
       this.channel = channel;
       const open = channel;
       trace.storedBytes = () => open.storedBytes?.() ?? 0;
@@ -301,6 +303,13 @@ export class JobRun {
       }
     }
   }
+}
+
+/** Where a continued job's trace starts: its checkpoint, or, before the first one was written, the head
+ *  the first coordinator recorded (its own lines, stored as they were) followed by stage 1 from its start. */
+function startingPoint(record: MachineJobRecord): { checkpoint: TraceCheckpoint; prefill?: Uint8Array } {
+  if (record.checkpoint.stage > 0 || !record.head) return { checkpoint: record.checkpoint };
+  return { checkpoint: { stage: 1, offset: 0, bytes: 0, crc: 0 }, prefill: record.head };
 }
 
 function abortReason(signal: AbortSignal): string {

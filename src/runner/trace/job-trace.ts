@@ -11,6 +11,8 @@ export interface JobTraceOptions {
   /** A trace continued by a successor from this checkpoint: the spool starts at its byte count, and what
    *  is written is muted until `checkpoints.unmute()` (it regenerates what GitLab already has). */
   resumeFrom?: TraceCheckpoint;
+  /** Stored as they are before anything else (the trace's head as the first coordinator recorded it). */
+  prefill?: Uint8Array;
 }
 
 export class JobTrace implements TraceSink {
@@ -26,6 +28,7 @@ export class JobTrace implements TraceSink {
     this.log = new FileTraceLog(spoolPath, limitBytes, 'create', base && { bytes: base.bytes, crc: base.crc });
     this.masker = new StreamMasker(masking, (b) => this.log.append(b));
     this.utf8 = new Utf8Repair((b) => this.masker.write(b));
+    if (o.prefill?.length) this.log.append(o.prefill);
     // A checkpoint at stage 0 regenerates everything: nothing to mute.
     this.muted = base !== undefined && base.stage > 0;
     this.points = new TraceCheckpoints({
@@ -42,6 +45,10 @@ export class JobTrace implements TraceSink {
       checkpoint: () => this.points.best(),
       unmute: () => {
         this.muted = false;
+      },
+      head: () => {
+        if (this.utf8.heldBytes + this.masker.heldBytes > 0 || this.log.isTruncated || this.log.baseOffset > 0) return undefined;
+        return this.log.readSync(0, this.log.size);
       },
     };
   }
