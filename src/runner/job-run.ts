@@ -116,6 +116,11 @@ export class JobRun {
       this.abort(new ShutdownAbort('the runner was shut down before the job reached its machine'));
       return;
     }
+    // An executor whose stages cannot outlive the connection (the docker style): nothing to hand over.
+    if (!canReattach(this.o.runtime?.executor)) {
+      this.abort(new ShutdownAbort('the runner was shut down, and this executor cannot hand a running job to its successor'));
+      return;
+    }
     this.trace.freeze();
     this.handoffCtl.abort(new Error('handoff'));
     try {
@@ -303,6 +308,11 @@ export class JobRun {
       }
     }
   }
+}
+
+function canReattach(e: Executor | undefined): boolean {
+  const r = e as Partial<Reattacher> | undefined;
+  return typeof r?.reattach === 'function' && typeof r.inspect === 'function';
 }
 
 /** Where a continued job's trace starts: its checkpoint, or, before the first one was written, the head
