@@ -27,13 +27,6 @@ const FOLLOW_POLL_S = '0.05';
 /** How often the trace checkpoint is written to the machine while output flows. */
 export const CHECKPOINT_EVERY_MS = 3_000;
 
-const WRAPPER = [
-  `printf '%s\\n' "$$" > "$1/$2.wpid"`,
-  `setsid bash --noprofile --norc "$1/$2.sh" </dev/null >>"$1/$2.out" 2>&1 &`,
-  `wait "$!"; rc=$?`,
-  `printf '%s\\n' "$rc" > "$1/$2.exit.tmp" && mv -f "$1/$2.exit.tmp" "$1/$2.exit"`,
-].join('\n');
-
 /** After the follower: exit with the recorded status, or 255 and a line when there is none. */
 function exitFromFile(f: StageFiles): string[] {
   return [
@@ -51,22 +44,32 @@ export interface LaunchRecords {
   jobId: number;
 }
 
-/** What the launcher shell reads on stdin. */
+/** What the launcher shell reads on stdin. It stays the stage's parent: it waits for it and records its
+ *  exit status, so it must not die with the connection. It has no terminal and writes nothing itself
+ *  (only its tail does), so a dropped connection costs it nothing but the tail. */
 export function launcherInput(f: StageFiles, script: string, records: LaunchRecords): string {
   const d = shellQuote(f.dir);
   const parent = shellQuote(f.dir.slice(0, f.dir.lastIndexOf('/')));
+  const exit = shellQuote(f.exit);
   return [
     'umask 077',
-    `mkdir -p ${d} || exit 1`,
+    `[ -d ${d} ] || mkdir -p ${d} || exit 1`,
     ...(records.jobJson !== undefined
-      ? [`find ${parent} -mindepth 1 -maxdepth 1 ! -name ${shellQuote(String(records.jobId))} -exec rm -rf {} + 2>/dev/null`, ...writeFileLines(`${f.dir}/job.json`, records.jobJson)]
+      ? [`for x in ${parent}/*; do [ "$x" = ${d} ] || rm -rf -- "$x"; done`, ...writeFileLines(`${f.dir}/job.json`, records.jobJson)]
       : []),
     ...writeFileLines(`${f.dir}/session.json`, records.sessionJson),
-    ...writeFileLines(f.script, stageInput(script, f.pid)),
+    ...writeFileLines(f.script, stageInput(script, f.pid), false),
+    `printf '%s\n' "$$" > ${shellQuote(`${f.dir}/${f.seq}.wpid`)}`,
     `: > ${shellQuote(f.out)} || exit 1`,
-    `setsid bash --noprofile --norc -c ${shellQuote(WRAPPER)} fleetrunner-stage ${d} ${f.seq} </dev/null >/dev/null 2>&1 &`,
-    `tail -c +1 -s ${FOLLOW_POLL_S} -f --pid="$!" ${shellQuote(f.out)}`,
-    ...exitFromFile(f),
+    // The stage in a session of its own: its process group is what a stop kills, never this shell.
+    `setsid bash --noprofile --norc ${shellQuote(f.script)} </dev/null >>${shellQuote(f.out)} 2>&1 &`,
+    `s=$!`,
+    `tail -c +1 -s ${FOLLOW_POLL_S} -f --pid="$s" ${shellQuote(f.out)} &`,
+    `t=$!`,
+    `wait "$s"; rc=$?`,
+    `printf '%s\n' "$rc" > ${shellQuote(`${f.exit}.tmp`)} && mv -f ${shellQuote(`${f.exit}.tmp`)} ${exit}`,
+    `wait "$t"`,
+    `exit "$rc"`,
     '',
   ].join('\n');
 }

@@ -54,13 +54,18 @@ function delimiter(body: string): string {
   return eof;
 }
 
-/** Shell lines writing `body` to `path` atomically (umask 077 is the caller's). Reaches the machine on
- *  stdin, never on a command line. */
-export function writeFileLines(path: string, body: string): string[] {
+/** Shell lines writing `body` to `path` (atomically: through a temporary file and a rename), with bash
+ *  builtins only but the rename. Reaches the machine on stdin, never on a command line. */
+export function writeFileLines(path: string, body: string, atomic = true): string[] {
   const eof = delimiter(body);
   const p = shellQuote(path);
   const tmp = shellQuote(`${path}.tmp`);
-  return [`cat > ${tmp} <<'${eof}' || exit 1`, body, eof, `mv -f ${tmp} ${p} || exit 1`];
+  return [
+    `IFS= read -r -d '' __fleetrunner_file <<'${eof}'`,
+    body,
+    eof,
+    atomic ? `printf '%s' "$__fleetrunner_file" > ${tmp} && mv -f ${tmp} ${p} || exit 1` : `printf '%s' "$__fleetrunner_file" > ${p} || exit 1`,
+  ];
 }
 
 /** A command that records the trace checkpoint (small, no secret: it may go on a command line). */
