@@ -5,10 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
-import type { Executor, MachineJobRecord, Reattacher } from '../core/executor.js';
-import type { ConnectionInfo, Machine } from '../core/machine.js';
+import type { Executor } from '../core/executor.js';
 import type { JobPayload } from '../core/job.js';
-import type { TraceCheckpoint } from '../core/trace.js';
 import type { Logger } from '../core/logger.js';
 import { failed, type JobOutcome } from '../core/outcome.js';
 import type { ExecutorFleet } from '../fleet/executor-fleet.js';
@@ -16,6 +14,9 @@ import type { JobChannel, OpenJobChannel } from './ports.js';
 import { DEFAULT_TOKEN_PREFIXES } from './trace/masker.js';
 import type { JobJournal, JournalEntry } from './job-journal.js';
 import { JobTrace, secretsOf } from './trace/job-trace.js';
+import { canReattach, startingPoint, type ContinuedJob } from './continued-job.js';
+
+export type { ContinuedJob } from './continued-job.js';
 
 export interface ExecutorRuntime {
   name: string;
@@ -53,12 +54,6 @@ export interface JobRunOptions {
   continued?: ContinuedJob;
 }
 
-export interface ContinuedJob {
-  machine: Machine;
-  connection: ConnectionInfo;
-  record: MachineJobRecord;
-  reattacher: Reattacher;
-}
 
 /** A hard abort caused by the coordinator shutting down: the executor reports it as a system failure. */
 export class ShutdownAbort extends Error {
@@ -308,18 +303,6 @@ export class JobRun {
       }
     }
   }
-}
-
-function canReattach(e: Executor | undefined): boolean {
-  const r = e as Partial<Reattacher> | undefined;
-  return typeof r?.reattach === 'function' && typeof r.inspect === 'function';
-}
-
-/** Where a continued job's trace starts: its checkpoint, or, before the first one was written, the head
- *  the first coordinator recorded (its own lines, stored as they were) followed by stage 1 from its start. */
-function startingPoint(record: MachineJobRecord): { checkpoint: TraceCheckpoint; prefill?: Uint8Array } {
-  if (record.checkpoint.stage > 0 || !record.head) return { checkpoint: record.checkpoint };
-  return { checkpoint: { stage: 1, offset: 0, bytes: 0, crc: 0 }, prefill: record.head };
 }
 
 function abortReason(signal: AbortSignal): string {

@@ -8,9 +8,9 @@
 // Runs after the lease and before start-up garbage collection, which then removes only what is left.
 
 import { errorMessage } from '../core/errors.js';
-import type { Executor, Reattacher } from '../core/executor.js';
 import type { Logger } from '../core/logger.js';
 import type { Machine } from '../core/machine.js';
+import { canReattach } from './continued-job.js';
 import type { Coordinator, CoordinatorExecutor } from './coordinator.js';
 
 export interface Takeover {
@@ -18,11 +18,6 @@ export interface Takeover {
   jobs: number[];
   idle: number;
   removed: number;
-}
-
-function isReattacher(e: Executor): e is Executor & Reattacher {
-  const r = e as Partial<Reattacher>;
-  return typeof r.inspect === 'function' && typeof r.reattach === 'function';
 }
 
 export async function takeOverMachines(o: { executors: readonly CoordinatorExecutor[]; coordinator: Coordinator; logger: Logger }): Promise<Takeover> {
@@ -48,7 +43,7 @@ async function takeOver(e: CoordinatorExecutor, m: Machine, o: { coordinator: Co
   if (m.state !== 'running' || !m.connection) return;
   const connection = m.connection;
   try {
-    if (!isReattacher(e.executor)) {
+    if (!canReattach(e.executor)) {
       await e.fleet.discard(m, `the ${e.executor.style} style cannot read jobs back from a machine`);
       result.removed++;
       return;
