@@ -2,17 +2,20 @@
 // follows its output file by offset, so a dropped connection, or a coordinator that is replaced, does not
 // stop it. On the machine (files: job-records.ts):
 //   launcher  the pre-opened stage shell (StageShells) reads, on stdin: the job's records (job.json on the
-//             first stage, session.json on every stage), the stage script, then starts the wrapper in a
-//             session of its own and follows the output (tail --pid=<wrapper>), exiting with the stage's status
-//   wrapper   starts the stage in a session of its own (its pid is the process group killCommand stops),
-//             waits for it, and writes its exit status (128+signal when it was killed) to <n>.exit
-// A follower that lost its connection reconnects and goes on from the last byte it received.
+//             first stage, session.json on every stage) and the stage script; it starts the stage in a
+//             session of its own (its process group is what killCommand stops) with its output to <n>.out,
+//             sends that file down the channel (tail --pid=<stage>), waits for the stage, writes its exit
+//             status (128+signal when it was killed) to <n>.exit by rename and exits with it. It writes
+//             nothing itself and has no terminal, so a dropped connection only ends its tail.
+//   follower  after a drop, or in a successor: tail from the last byte received until <n>.exit exists or
+//             the launcher is gone, then exit with the recorded status.
+// A stage that exits 255 and a follower that found no exit status look alike: the exit file tells them apart.
 
 import type { ClientChannel } from 'ssh2';
 
 import { MachineLostError, errorMessage, type Clock, type Logger, type TraceSink } from '../core/index.js';
 import { REMOTE_SHELL_COMMAND, killCommand, shellQuote, stageInput, type StageExit } from './remote-shell.js';
-import { stageFiles, writeCheckpointCommand, writeFileLines, type StageFiles } from './job-records.js';
+import { writeCheckpointCommand, writeFileLines, type StageFiles } from './job-records.js';
 import type { SshConnection } from './ssh-connection.js';
 
 /** The coordinator handed the job to a successor: the stage goes on, nobody here follows it any more. */
@@ -24,7 +27,7 @@ export class HandedOffError extends MachineLostError {
 
 /** tail's poll interval for the writer's end (and for the file without inotify). */
 const FOLLOW_POLL_S = '0.05';
-/** How often the trace checkpoint is written to the machine while output flows. */
+/** How often the trace checkpoint is written to the machine while a stage runs (when it moved). */
 export const CHECKPOINT_EVERY_MS = 3_000;
 
 /** After the follower: exit with the recorded status, or 255 and a line when there is none. */
@@ -240,4 +243,3 @@ function follow(o: DetachedStageOptions, state: FollowState, channel: ClientChan
   });
 }
 
-export { stageFiles };

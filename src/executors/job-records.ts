@@ -1,13 +1,14 @@
 // A job's records on its machine (ConnectionInfo.stateDir/jobs/<job id>/), which is what lets a successor
 // coordinator pick the job up after the one that started it is gone:
-//   job.json      the payload and when the job started (mode 600: the job token and variables are what the
-//                 job already has on this machine; the runner token is never here)
+//   job.json      the payload, when the job started and the trace's head (mode 600: the job token and
+//                 variables are what the job already has on this machine; the runner token is never here)
 //   session.json  written as part of each stage's start: the stage's number and name, and how every
 //                 earlier stage ended (job-session.ts's RecordedEnd)
-//   <n>.sh        stage n's script; <n>.out its output; <n>.exit its exit status (written by a wrapper
-//                 outside the stage's process group, atomically); <n>.pid its process group; <n>.wpid the wrapper
+//   <n>.sh        stage n's script; <n>.out its output; <n>.exit its exit status (written by the launcher,
+//                 outside the stage's process group); <n>.pid its process group; <n>.wpid the launcher
 //   trace.ckpt    the trace checkpoint (where GitLab's copy of the trace can be regenerated from)
-// Every file is written to a temporary name and renamed, so a reader sees a whole file or none.
+// Records are written to a temporary name and renamed, so a reader sees a whole file or none (the stage
+// script needs no rename: nothing runs it before the launcher does).
 
 import { randomBytes } from 'node:crypto';
 

@@ -6,8 +6,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { silentLogger, systemClock, type ConnectionInfo } from '../../../src/core/index.js';
-import { runDetachedStage, stageFiles } from '../../../src/executors/detached-stage.js';
-import { jobDirOf } from '../../../src/executors/job-records.js';
+import { runDetachedStage } from '../../../src/executors/detached-stage.js';
+import { jobDirOf, stageFiles } from '../../../src/executors/job-records.js';
 import { connectSsh, type SshConnection } from '../../../src/executors/ssh-connection.js';
 import { RecordingTrace, executorFor, makePlan, makeRun, pgrep, stage, startMachine, uniqueSleep, type TestMachine } from './harness.js';
 
