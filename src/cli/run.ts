@@ -31,6 +31,7 @@ import { Coordinator, type CoordinatorExecutor } from '../runner/coordinator.js'
 import { JobJournal } from '../runner/job-journal.js';
 import { CUT_OFF_DELIVERY_GRACE_MS } from '../runner/job-run.js';
 import { recoverInterruptedJobs } from '../runner/recover.js';
+import { takeOverMachines } from '../runner/reattach.js';
 import { buildExecutor } from './executors.js';
 import { executorSpotBreaker } from './spot-breaker.js';
 import { createLogger } from './logger.js';
@@ -82,6 +83,8 @@ export interface StartOptions {
   startSignal?: AbortSignal;
   /** Test seam: the fleet's lease (default: built from `config.lease`; none configured = held at once). */
   lease?: Lease;
+  /** Test seam: whether this runs as an ECS task (default: ECS_CONTAINER_METADATA_URI_V4 is set). */
+  onEcs?: boolean;
 }
 
 export async function startCoordinator(config: FleetConfig, opts: StartOptions = {}): Promise<CoordinatorHandle> {
@@ -191,14 +194,8 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     return { name: e.name, maxMachines: e.maxMachines, executor, fleet, onInterrupted: breaker.onInterrupted, ...(e.match && { match: e.match }) };
   });
 
-  // Machines left by an earlier run of this coordinator (a crash, a kill -9) are removed before any job,
-  // and the jobs that ran on them are reported failed instead of staying "running" in GitLab.
-  for (const e of executors) await e.fleet.collectGarbage().catch((err) => logger.warn({ executor: e.name, err: errorMessage(err) }, 'start-up garbage collection failed'));
   const journal = new JobJournal(join(stateDir, 'jobs'));
   const openChannel = gitlabJobChannel({ api, info, clock, logger, metrics, finalUpdateMaxBackoffMs: config.gitlab.finalUpdateMaxBackoffMs });
-  // Jobs an earlier run left unreported are delivered beside the loop, never ahead of new work.
-  const recovery = recoverInterruptedJobs({ journal, gitlabUrl: config.gitlab.url, openChannel, outputLimitBytes: config.outputLimitBytes, spoolFallback: join(spoolDir, 'recovered'), logger });
-  if (recovery.count > 0) logger.info({ jobs: recovery.count }, 'delivering the final states an earlier run left');
 
   // Preflight: each executor's checks (credentials, subnets × instance types, AMI, …) run now and again on a
   // schedule; an executor that fails them takes no jobs until they pass, instead of failing the jobs routed
@@ -209,10 +206,14 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     const gate = gates.get(e.name);
     if (gate) e.gate = gate;
   }
+  // On ECS every deploy replaces the task: hand running jobs and idle machines to the next one.
+  const onShutdown = config.onShutdown ?? (opts.onEcs ?? process.env.ECS_CONTAINER_METADATA_URI_V4 !== undefined ? 'handoff' : 'drain');
   const coordinator = new Coordinator({
     concurrent: config.concurrent,
     checkIntervalMs: config.checkIntervalMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    onShutdown,
+    handoffTimeoutMs: config.handoffTimeoutMs,
     outputLimitBytes: config.outputLimitBytes,
     spoolDir,
     executors,
@@ -245,6 +246,16 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     ],
   });
 
+  // The machines an earlier coordinator of this deployment left (a handoff, a crash, a kill -9): running
+  // jobs are continued from their machines and idle machines join the pool (reattach.ts); what cannot be
+  // adopted is removed, and start-up garbage collection then removes whatever else carries our tags.
+  const takeover = await takeOverMachines({ executors, coordinator, logger });
+  for (const e of executors) await e.fleet.collectGarbage().catch((err) => logger.warn({ executor: e.name, err: errorMessage(err) }, 'start-up garbage collection failed'));
+  // Jobs an earlier run left unreported (on this host's disk, a cache) are delivered beside the loop, never
+  // ahead of new work; jobs continued from their machines are theirs to report.
+  const recovery = recoverInterruptedJobs({ journal, gitlabUrl: config.gitlab.url, openChannel, outputLimitBytes: config.outputLimitBytes, spoolFallback: join(spoolDir, 'recovered'), logger, continued: new Set(takeover.jobs) });
+  if (recovery.count > 0) logger.info({ jobs: recovery.count }, 'delivering the final states an earlier run left');
+
   gates.onChange(() => coordinator.wake());
   // A lost lease: no new jobs at once, running ones drain; the exit code 1 lets the platform start us again.
   let stopRequested = false;
@@ -263,11 +274,14 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       recovery.abandon();
       await recovery.done;
     } finally {
-      for (const e of executors) await e.fleet.releaseAll().catch((err) => logger.error({ executor: e.name, err: errorMessage(err) }, 'could not remove machines at shutdown'));
+      // Handed off: the machines (running jobs, idle pool) and the runner manager are the successor's.
+      const handedOff = coordinator.handedOff;
+      if (!handedOff) for (const e of executors) await e.fleet.releaseAll().catch((err) => logger.error({ executor: e.name, err: errorMessage(err) }, 'could not remove machines at shutdown'));
       for (const p of providers) await p.shutdown().catch(() => undefined);
       // A coordinator that lost the lease shares its runner manager (the same system_id) with the one that
       // took over: deleting it would pull the manager out from under the successor.
       if (held.lost.aborted) logger.info({}, 'lease lost: leaving the runner manager to the coordinator that holds it');
+      else if (handedOff) logger.info({}, 'handed off: leaving the machines and the runner manager to the successor');
       else await identity.stop().catch((err) => logger.warn({ err: errorMessage(err) }, 'could not unregister from GitLab'));
       if (config.gitlab.registrationToken !== undefined) await rotated.clear().catch((err) => logger.warn({ where: rotated.where, err: errorMessage(err) }, 'could not remove the saved runner token'));
       metricsServer?.close();

@@ -6,7 +6,7 @@ import type { Logger } from '../core/logger.js';
 import type { TraceLog } from '../core/trace.js';
 import { isDelivered, JobTraceSession, type RunnerApi, type RunnerHealth, type RunnerIdentity, type RunnerInfo } from '../gitlab/index.js';
 import type { FleetMetrics } from '../metrics/metrics.js';
-import type { JobChannel, JobFeed, JobRequestOutcome } from '../runner/ports.js';
+import type { JobChannel, JobFeed, JobRequestOutcome, OpenJobChannelOptions } from '../runner/ports.js';
 
 export function gitlabJobFeed(o: {
   api: RunnerApi;
@@ -41,7 +41,7 @@ export function gitlabJobFeed(o: {
 }
 
 export function gitlabJobChannel(o: { api: RunnerApi; info: RunnerInfo; clock: Clock; logger: Logger; metrics?: FleetMetrics; finalUpdateMaxBackoffMs?: number }) {
-  return (job: JobPayload, log: TraceLog): JobChannel => {
+  return (job: JobPayload, log: TraceLog, options: OpenJobChannelOptions = {}): JobChannel => {
     let session: JobTraceSession | undefined;
     let callbacks: { onCancel(): void; onAbort(reason: string): void } | undefined;
     const debugTrace = job.variables.some((v) => (v.key === 'CI_DEBUG_TRACE' || v.key === 'CI_DEBUG_SERVICES') && v.value === 'true');
@@ -53,6 +53,7 @@ export function gitlabJobChannel(o: { api: RunnerApi; info: RunnerInfo; clock: C
       info: o.info,
       debugTrace,
       logger: o.logger,
+      ...(options.resumeFrom !== undefined && { resumeFrom: options.resumeFrom }),
       ...(o.finalUpdateMaxBackoffMs !== undefined && { timing: { finalUpdateBackoffMaxMs: o.finalUpdateMaxBackoffMs } }),
       onCancel: () => callbacks?.onCancel(),
       onAbort: (reason) => callbacks?.onAbort(`GitLab stopped the job (${reason.cause}, HTTP ${reason.status}${reason.jobStatus ? `, job status ${reason.jobStatus}` : ''})`),
@@ -84,6 +85,21 @@ export function gitlabJobChannel(o: { api: RunnerApi; info: RunnerInfo; clock: C
       },
       abandon() {
         void session?.stop();
+      },
+      storedBytes() {
+        return session?.sentBytes ?? 0;
+      },
+      async handOff(signal) {
+        const s = session;
+        if (!s) return 0;
+        const onAbort = () => void s.stop();
+        signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          return await s.handOff();
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+          await s.stop().catch(() => undefined);
+        }
       },
     };
   };

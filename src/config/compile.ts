@@ -95,6 +95,9 @@ export interface FleetConfig {
   concurrent: number;
   checkIntervalMs: number;
   shutdownTimeoutMs: number;
+  /** Absent: decided at start (handoff on ECS, drain elsewhere). */
+  onShutdown?: 'drain' | 'handoff';
+  handoffTimeoutMs: number;
   outputLimitBytes: number;
   fleet: string;
   stateDir?: string;
@@ -435,6 +438,8 @@ export function compileConfig(raw: unknown, env: Record<string, string | undefin
     concurrent: c.concurrent,
     checkIntervalMs: duration('checkInterval', c.checkInterval, DURATION_LIMITS.checkInterval),
     shutdownTimeoutMs: duration('shutdownTimeout', c.shutdownTimeout, DURATION_LIMITS.shutdownTimeout),
+    ...(c.onShutdown !== undefined && { onShutdown: c.onShutdown }),
+    handoffTimeoutMs: duration('handoffTimeout', c.handoffTimeout, DURATION_LIMITS.handoffTimeout),
     outputLimitBytes: size('outputLimit', c.outputLimit, SIZE_LIMITS.outputLimit),
     fleet: c.fleet,
     ...(c.stateDir !== undefined && { stateDir: c.stateDir }),

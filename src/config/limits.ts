@@ -42,6 +42,7 @@ export interface Range {
 export const DURATION_LIMITS = {
   checkInterval: { min: SECOND, max: HOUR, note: 'GitLab is asked for jobs at most once per checkInterval' },
   shutdownTimeout: { min: SECOND, max: DAY, note: 'how long running jobs may take to finish after SIGTERM; 0 is not "no limit"' },
+  handoffTimeout: { min: SECOND, max: 10 * MINUTE, note: 'must end before the platform kills the task (ECS stopTimeout is at most 120s)' },
   maximumTimeout: { min: 10 * MINUTE, max: 30 * DAY, note: 'GitLab refuses less than 10 minutes' },
   bootTimeout: { min: 10 * SECOND, max: HOUR },
   afterScriptTimeout: { min: SECOND, max: DAY },

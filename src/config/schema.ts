@@ -267,6 +267,12 @@ export const configSchema = z.strictObject({
   checkInterval: duration.default('3s'),
   /** On SIGTERM: how long running jobs may take to finish before they are failed. */
   shutdownTimeout: duration.default('1h'),
+  /** On SIGTERM: 'drain' lets running jobs finish and removes the machines; 'handoff' leaves running jobs
+   *  and idle machines to a successor coordinator. Default: handoff on ECS (ECS_CONTAINER_METADATA_URI_V4
+   *  set), drain elsewhere (decided in cli/). */
+  onShutdown: z.enum(['drain', 'handoff']).optional(),
+  /** With onShutdown: handoff, the bound for flushing traces and recording checkpoints before exit. */
+  handoffTimeout: duration.default('30s'),
   /** Trace size limit per job (gitlab-runner's output_limit, 4096 KB by default). */
   outputLimit: size.default('4MiB'),
   /** Names the fleet in ownership tags; two coordinators of one fleet never touch each other's machines. */

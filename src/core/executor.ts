@@ -3,7 +3,7 @@
 import type { JobPayload } from './job.js';
 import type { ConnectionInfo } from './machine.js';
 import type { JobOutcome } from './outcome.js';
-import type { TraceSink } from './trace.js';
+import type { TraceCheckpoint, TraceSink } from './trace.js';
 
 export type ExecutorStyle = 'shell' | 'docker';
 
@@ -18,6 +18,32 @@ export interface JobRunContext {
   /** The executor could not clean up after the job (containers, credential files): the machine must not
    *  run another job, whatever the pool's maxUseCount says. */
   markUnclean?: (why: string) => void;
+  /** The coordinator hands the job to its successor (onShutdown: handoff): the executor stops following the
+   *  job's stages without stopping them, awaits `flushed` (the trace GitLab confirmed), records a trace
+   *  checkpoint on the machine and returns at once; its outcome is then ignored. */
+  handoff?: { signal: AbortSignal; flushed(): Promise<void> };
+}
+
+/** A job found on a machine by a successor coordinator (stateDir/jobs/<id>/ on the machine). */
+export interface MachineJobRecord {
+  job: JobPayload;
+  /** When the job started (ms epoch), for its deadline. */
+  startedAt: number;
+  /** The trace checkpoint the previous coordinator recorded; stage 0 (from the start) when none. */
+  checkpoint: TraceCheckpoint;
+  /** The trace as it stood before the first stage (the runner's own lines), when it was recorded. */
+  head?: Uint8Array;
+}
+
+/** What a machine holds, as read back by a successor. */
+export type MachineJobs = { kind: 'idle' } | { kind: 'job'; record: MachineJobRecord } | { kind: 'unreadable'; reason: string };
+
+/** An executor whose jobs run detached from the connection, so a successor coordinator can pick them up. */
+export interface Reattacher {
+  /** Reads the machine's job records. Never throws: a machine that cannot be read is 'unreadable'. */
+  inspect(machine: ConnectionInfo): Promise<MachineJobs>;
+  /** Continues a job found on the machine from where its session was, following its running stage. */
+  reattach(machine: ConnectionInfo, ctx: JobRunContext, record: MachineJobRecord): Promise<JobOutcome>;
 }
 
 export interface Executor {

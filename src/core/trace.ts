@@ -7,6 +7,8 @@ export interface TraceSink {
   flush(): void;
   /** Secrets learnt during the job (e.g. a short-lived registry password): masked from now on. */
   addSecrets(values: readonly string[]): void;
+  /** Present when the trace can be regenerated from the machine's records (see CheckpointedTrace). */
+  readonly checkpoints?: CheckpointedTrace;
 }
 
 /** The stored, already-masked trace: append-only, read back for PATCHes. */
@@ -17,3 +19,29 @@ export interface TraceLog {
   checksum(): string;
   read(offset: number, length: number): Promise<Uint8Array>;
 }
+
+/**
+ * A point from which a successor can regenerate a job's trace: the stored trace's first `bytes` bytes
+ * (CRC-32 `crc` over them) are exactly what the pipeline made of everything before raw byte `offset` of
+ * stage `stage`'s output file on the machine (stage 0: before any stage, from the start of the trace).
+ */
+export interface TraceCheckpoint {
+  stage: number;
+  offset: number;
+  bytes: number;
+  crc: number;
+}
+
+/** A trace whose raw stage output is also kept on the machine, so it can be regenerated from a checkpoint. */
+export interface CheckpointedTrace {
+  /** The raw output of stage `stage` written so far ends at byte `rawEnd` of its output file. */
+  mark(stage: number, rawEnd: number): void;
+  /** The newest checkpoint at or below what GitLab has confirmed storing; undefined before any. */
+  checkpoint(): TraceCheckpoint | undefined;
+  /** Regenerated output before this point is already in GitLab's copy: it was muted until now. */
+  unmute?(): void;
+  /** The whole stored trace so far, when the pipeline holds nothing back (asked before the first stage:
+   *  the runner's own lines, which a successor could not regenerate byte for byte). */
+  head?(): Uint8Array | undefined;
+}
+

@@ -12,6 +12,8 @@ export async function guardedRun(machine: ConnectionInfo, ctx: JobRunContext, cl
   const trace = new TraceWriter(ctx.trace, clock);
   try {
     const outcome = await body(trace, startedAt, log);
+    // Handed to a successor: the job goes on, and its last lines are the successor's to write.
+    if (ctx.handoff?.signal.aborted) return outcome;
     // An interrupted job is not over yet: the runner runs it again or fails it, and says so.
     if (outcome.state === 'failed' && outcome.interruption) trace.warning(`${outcome.message ?? 'the machine was interrupted'}: the job's stages were stopped`);
     else trace.outcome(outcome);
@@ -23,6 +25,8 @@ export async function guardedRun(machine: ConnectionInfo, ctx: JobRunContext, cl
     trace.outcome(outcome);
     return outcome;
   } finally {
-    ctx.trace.flush();
+    // A handoff flushes nothing: the masker's tail may be the start of a secret, and the successor
+    // regenerates it from the machine.
+    if (!ctx.handoff?.signal.aborted) ctx.trace.flush();
   }
 }

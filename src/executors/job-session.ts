@@ -28,7 +28,23 @@ import type { TraceWriter } from './trace-lines.js';
 
 /** Runs one stage on the machine. Aborting `stop` kills it. Rejects with MachineLostError when the machine is gone. */
 export interface StageTransport {
-  runStage(stage: Stage, stop: AbortSignal): Promise<StageExit>;
+  runStage(stage: Stage, stop: AbortSignal, progress: StageProgress): Promise<StageExit>;
+}
+
+/** How a stage ended, as recorded on the machine before the next stage (session.json) and replayed by a
+ *  successor coordinator. */
+export type RecordedEnd = { name: string } & (
+  | { kind: 'exited'; exitCode: number }
+  | { kind: 'stopped'; by: StopKind }
+  | { kind: 'system'; error: string }
+);
+
+/** Where the session is when a stage starts: its number (from 1) and how every earlier stage ended. */
+export interface StageProgress {
+  seq: number;
+  ends: readonly RecordedEnd[];
+  /** Set when a successor replays a stage that already ended: the transport only re-emits its output. */
+  replayed?: RecordedEnd;
 }
 
 export interface JobSessionOptions {
@@ -45,9 +61,12 @@ export interface JobSessionOptions {
   /** Bound for on-failure stages when the job deadline has already passed (so they can still upload). */
   lateStagesTimeoutMs: number;
   logger: Logger;
+  /** A successor continues the session: these stages already ended (from the machine's records) and are
+   *  replayed in order, so every rule between stages decides as it did the first time. */
+  replay?: readonly RecordedEnd[];
 }
 
-type StopKind = 'abort' | 'cancel' | 'job_timeout' | 'script_timeout' | 'stage_timeout';
+export type StopKind = 'abort' | 'cancel' | 'job_timeout' | 'script_timeout' | 'stage_timeout';
 type StageEnd =
   | { kind: 'exited'; exitCode: number }
   | { kind: 'stopped'; by: StopKind }
@@ -77,6 +96,7 @@ class JobSession {
   private status: JobStatusForAfterScript = 'success';
   private aborted = false;
   private systemError: Error | undefined;
+  private readonly ends: RecordedEnd[] = [];
 
   constructor(private readonly o: JobSessionOptions) {
     this.deadline = o.startedAt + o.plan.jobTimeoutMs;
@@ -214,8 +234,29 @@ class JobSession {
     return this.jobError ?? success;
   }
 
-  /** Runs one stage, stopped by whichever bound comes first. (Its section header is the script's own.) */
+  /** Runs one stage (or replays one that already ended) and records how it ended. */
   private async stage(stage: Stage, bounds: Bounds): Promise<StageEnd> {
+    const seq = this.ends.length + 1;
+    const recorded = this.o.replay?.[seq - 1];
+    const end = recorded ? await this.replayStage(stage, seq, recorded) : await this.runStage(stage, bounds, seq);
+    this.ends.push(recordEnd(stage.name, end));
+    return end;
+  }
+
+  private async replayStage(stage: Stage, seq: number, recorded: RecordedEnd): Promise<StageEnd> {
+    if (recorded.name !== stage.name) {
+      return { kind: 'system', error: new Error(`cannot continue the job: stage ${seq} was ${recorded.name} on the machine but is ${stage.name} now`) };
+    }
+    try {
+      await this.o.transport.runStage(stage, new AbortController().signal, { seq, ends: [...this.ends], replayed: recorded });
+    } catch (e) {
+      return { kind: 'system', error: e instanceof Error ? e : new Error(String(e)) };
+    }
+    return recorded.kind === 'system' ? { kind: 'system', error: new Error(recorded.error) } : recorded;
+  }
+
+  /** Runs one stage, stopped by whichever bound comes first. (Its section header is the script's own.) */
+  private async runStage(stage: Stage, bounds: Bounds, seq: number): Promise<StageEnd> {
     const { clock, transport } = this.o;
     const ctl = new AbortController();
     const timersOff = new AbortController();
@@ -242,7 +283,7 @@ class JobSession {
     }
     try {
       if (by) return { kind: 'stopped', by };
-      const exit = await transport.runStage(stage, ctl.signal);
+      const exit = await transport.runStage(stage, ctl.signal, { seq, ends: [...this.ends] });
       if (by) return { kind: 'stopped', by };
       if ('exitCode' in exit) return { kind: 'exited', exitCode: exit.exitCode };
       return { kind: 'exited', exitCode: signalExitCode(exit.signal) };
@@ -254,5 +295,16 @@ class JobSession {
       this.o.abort.removeEventListener('abort', onAbort);
       this.o.cancel.removeEventListener('abort', onCancel);
     }
+  }
+}
+
+function recordEnd(name: string, end: StageEnd): RecordedEnd {
+  switch (end.kind) {
+    case 'exited':
+      return { name, kind: 'exited', exitCode: end.exitCode };
+    case 'stopped':
+      return { name, kind: 'stopped', by: end.by };
+    case 'system':
+      return { name, kind: 'system', error: errorMessage(end.error) };
   }
 }

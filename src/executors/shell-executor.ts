@@ -1,14 +1,15 @@
 // The `shell` style: the job's stage scripts run in the machine's bash over SSH. One connection per job,
 // always closed at the end; the stage sequencing lives in job-session.ts.
 
-import { randomBytes } from 'node:crypto';
-
 import {
   ConfigError,
   errorMessage,
   failed,
   type ConnectionInfo,
   type Executor,
+  type MachineJobRecord,
+  type MachineJobs,
+  type Reattacher,
   type JobOutcome,
   type JobPayload,
   type JobPlan,
@@ -17,8 +18,11 @@ import {
 } from '../core/index.js';
 import { joinStages } from '../jobs/index.js';
 import { abortOutcome } from './job-abort.js';
-import { runJobSession, type StageTransport } from './job-session.js';
-import { StageShells, runRemoteStage, shellQuote } from './remote-shell.js';
+import { runJobSession } from './job-session.js';
+import { shellQuote } from './remote-shell.js';
+import { DetachedTransport } from './detached-transport.js';
+import { jobDirOf, writeCheckpointCommand } from './job-records.js';
+import { inspectMachine, readResume } from './machine-jobs.js';
 import { SshExecutorBase } from './machine-connections.js';
 import type { SshConnection } from './ssh-connection.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
@@ -31,9 +35,7 @@ export interface ShellExecutorOptions extends SshExecutionOptions {
   planFor(job: JobPayload, machine: ConnectionInfo): JobPlan | Promise<JobPlan>;
 }
 
-const STAGE_FILE_SAFE = /[^A-Za-z0-9_.-]/g;
-
-export class ShellExecutor extends SshExecutorBase implements Executor {
+export class ShellExecutor extends SshExecutorBase implements Executor, Reattacher {
   readonly style = 'shell' as const;
 
   constructor(private readonly o: ShellExecutorOptions) {
@@ -44,12 +46,21 @@ export class ShellExecutor extends SshExecutorBase implements Executor {
     return guardedRun(machine, ctx, this.clock, this.o.logger, (trace, startedAt, log) => this.runJob(machine, ctx, trace, startedAt, log));
   }
 
+  async inspect(machine: ConnectionInfo): Promise<MachineJobs> {
+    return inspectMachine(machine, this.connections, this.o.logger);
+  }
+
+  reattach(machine: ConnectionInfo, ctx: JobRunContext, record: MachineJobRecord): Promise<JobOutcome> {
+    return guardedRun(machine, ctx, this.clock, this.o.logger, (trace, _startedAt, log) => this.runJob(machine, ctx, trace, record.startedAt, log, record));
+  }
+
   private async runJob(
     machine: ConnectionInfo,
     ctx: JobRunContext,
     trace: TraceWriter,
     startedAt: number,
     log: Logger,
+    record?: MachineJobRecord,
   ): Promise<JobOutcome> {
     trace.sectionStart('prepare_executor', 'Preparing the "shell" executor');
     trace.line('Using SSH executor...');
@@ -78,21 +89,33 @@ export class ShellExecutor extends SshExecutorBase implements Executor {
       return failed('runner_system_failure', errorMessage(e));
     }
 
-    let runDir: string | undefined;
-    const shells = new StageShells(conn);
+    // The job's records and its stages' files live in the machine's state directory (job-records.ts).
+    const jobDir = jobDirOf(machine.stateDir, ctx.job.id);
+    let transport: DetachedTransport | undefined;
     // Heartbeat and interruption notice while the job runs: a notice stops the stages like an abort.
     const watch = new MachineWatch(conn, machine.stateDir, { clock: this.clock, logger: log });
     const abort = AbortSignal.any([ctx.abort, watch.interrupted]);
     try {
+      const resume = record ? await readResume(conn, jobDir, record) : undefined;
+      transport = new DetachedTransport({
+        conn,
+        reconnect: () => this.reconnect(machine, log, ctx),
+        jobDir,
+        job: ctx.job,
+        startedAt,
+        trace,
+        killGraceMs: this.o.killGraceMs ?? 5_000,
+        clock: this.clock,
+        logger: log,
+        ...(ctx.handoff && { detach: ctx.handoff.signal }),
+        ...(resume && { resume }),
+      });
       // The first stage's shell starts now; an idle-pool connection already knows the temporary directory.
-      shells.prefetch();
-      // A private directory for the stages' pid files, made by the first stage.
-      runDir = `${await conn.remoteTmpDir()}/fleetrunner-job-${ctx.job.id}-${randomBytes(4).toString('hex')}`;
+      transport.prefetch();
       // "Running on <host> via <executor>..." comes from the plan's prepare_script, as in gitlab-runner.
       trace.sectionEnd('prepare_executor');
 
-      const transport = this.transport(conn, shells, runDir, trace);
-      return await runJobSession({
+      const outcome = await runJobSession({
         plan,
         transport,
         trace,
@@ -103,37 +126,41 @@ export class ShellExecutor extends SshExecutorBase implements Executor {
         cleanupTimeoutMs: this.o.cleanupTimeoutMs ?? 60_000,
         lateStagesTimeoutMs: this.o.lateStagesTimeoutMs ?? 300_000,
         logger: log,
+        ...(resume?.current && { replay: resume.current.ends }),
       });
+      return outcome;
     } catch (e) {
-      if (!runDir) trace.sectionEnd('prepare_executor');
+      if (!transport) trace.sectionEnd('prepare_executor');
       return failed('runner_system_failure', errorMessage(e));
     } finally {
       watch.stop();
-      shells.close();
-      if (runDir && !conn.lost) {
-        await conn.output(`rm -rf ${shellQuote(runDir)}`).catch((e: unknown) => ctx.markUnclean?.(`could not remove ${runDir}: ${errorMessage(e)}`));
+      transport?.close();
+      const current = transport?.connection ?? conn;
+      if (ctx.handoff?.signal.aborted) {
+        await this.handOff(current, jobDir, trace, ctx.handoff, log);
+      } else if (!current.lost) {
+        // The job is over: its records go (a successor must not take it up again).
+        await current.output(`rm -rf ${shellQuote(jobDir)}`).catch((e: unknown) => ctx.markUnclean?.(`could not remove ${jobDir}: ${errorMessage(e)}`));
       }
-      conn.close();
+      current.close();
     }
   }
 
-  private transport(conn: SshConnection, shells: StageShells, runDir: string, trace: TraceWriter): StageTransport {
-    let n = 0;
-    return {
-      runStage: (stage, stop) =>
-        runRemoteStage({
-          conn,
-          channel: shells.take(),
-          // The first stage makes the run directory and refuses one that exists; later stages make it only
-          // if the first never got to (its channel failed, or it was stopped before it started).
-          makeDir: runDir,
-          dirMayExist: n > 0,
-          script: stage.script,
-          pidFile: `${runDir}/${++n}-${stage.name.replace(STAGE_FILE_SAFE, '_')}.pid`,
-          trace,
-          stop,
-          killGraceMs: this.o.killGraceMs ?? 5_000,
-        }),
-    };
+  /** After the trace GitLab has is flushed, records where a successor regenerates it from. */
+  private async handOff(conn: SshConnection, jobDir: string, trace: TraceWriter, handoff: NonNullable<JobRunContext['handoff']>, log: Logger): Promise<void> {
+    try {
+      await handoff.flushed();
+      const c = trace.checkpoints?.checkpoint();
+      if (c && !conn.lost) await conn.output(writeCheckpointCommand(jobDir, c));
+      log.info({ checkpoint: c }, 'job handed off: its stages go on, a successor follows them');
+    } catch (e) {
+      log.warn({ err: errorMessage(e) }, 'could not record the trace checkpoint at handoff; the successor regenerates from the last one');
+    }
+  }
+
+  /** A new connection after one dropped mid-job (bounded by the executor's connect timeout). */
+  private reconnect(machine: ConnectionInfo, log: Logger, ctx: JobRunContext): Promise<SshConnection> {
+    const signals = [ctx.abort, ...(ctx.handoff ? [ctx.handoff.signal] : [])];
+    return this.connections.connect(machine, log, AbortSignal.any(signals));
   }
 }

@@ -34,6 +34,9 @@ export class TraceWriter implements TraceSink {
   addSecrets(values: readonly string[]): void {
     this.sink.addSecrets(values);
   }
+  get checkpoints(): TraceSink['checkpoints'] {
+    return this.sink.checkpoints;
+  }
 
   line(text: string): void {
     this.put(`${text}\n`);

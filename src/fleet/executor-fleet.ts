@@ -161,6 +161,20 @@ export class ExecutorFleet {
     );
   }
 
+  /** The machines carrying this executor's ownership tags (the coordinator tag is deployment-wide). */
+  owned(): Promise<Machine[]> {
+    return this.opts.provider.list(this.opts.tags);
+  }
+
+  /** A machine found at start that cannot be adopted (its records cannot be read, or its executor style
+   *  cannot pick a job back up): removed with reason `unreadable`, the detail in the log line. */
+  async discard(machine: Machine, why: string): Promise<void> {
+    if (this.table.get(machine.id)) return;
+    this.opts.logger.warn({ executor: this.opts.tags.executor, machine: machine.id, why }, 'a machine found at start cannot be adopted');
+    this.steps.removed(machine.id, 'unreadable', 'adoption');
+    await this.steps.terminate([machine.id]);
+  }
+
   /**
    * A machine an earlier coordinator of this deployment left (see decideAdoption). `idle`: it joins the pool
    * through the warmer (idle from now on); `busy`: a job is being reattached to it, and it comes back through

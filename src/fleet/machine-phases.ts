@@ -58,6 +58,7 @@ export const REMOVAL_REASONS = [
   'unclean', // the executor could not clean up after its job
   'not_reusable', // its job did not end on its own (system failure, cancel, timeout, cut off)
   'canceled', // the job it was booting for stopped waiting
+  'unreadable', // found at start, left by an earlier coordinator, and cannot be adopted (see discard)
   'make_room', // an idle machine removed at the cap for a job that needs another kind (on-demand)
   'shutdown', // the pool stopped or the coordinator is stopping
 ] as const;

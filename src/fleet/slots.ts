@@ -33,6 +33,12 @@ export class SlotPool {
     return true;
   }
 
+  /** Takes a slot even past the capacity: a job already running (continued from a previous coordinator)
+   *  holds one whatever the cap; no new job is asked for until enough return. */
+  take(): void {
+    this.used++;
+  }
+
   give(): void {
     if (this.used === 0) throw new Error('SlotPool: released more slots than taken');
     this.used--;

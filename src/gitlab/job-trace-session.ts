@@ -88,6 +88,10 @@ export interface JobTraceSessionOptions {
   timing?: Partial<TraceTiming>;
   random?: () => number;
   logger?: Logger;
+  /** A trace continued by a successor coordinator from a checkpoint: GitLab holds at least this many
+   *  bytes, the log starts there, and bytes GitLab already has (its 416 Range says how many) are skipped
+   *  as the log regenerates them. */
+  resumeFrom?: number;
 }
 
 type PatchOutcome = 'sent' | 'nothing' | 'range' | 'not_found' | 'abort' | 'failed';
@@ -113,6 +117,7 @@ export class JobTraceSession {
     this.t.maxPatchBytes = Math.min(Math.max(1, this.t.maxPatchBytes), MAX_TRACE_PATCH_BYTES);
     this.intervalMs = this.t.initialIntervalMs;
     this.logger = (o.logger ?? silentLogger).child({ job: o.job.id });
+    this.sentOffset = o.resumeFrom ?? 0;
   }
 
   /** Bytes GitLab has confirmed storing. */
@@ -203,6 +208,24 @@ export class JobTraceSession {
     return Math.round(top / 2 + (this.o.random ?? Math.random)() * (top / 2));
   }
 
+  /**
+   * Hands the job to a successor coordinator: the periodic ticks stop and every stored byte is PATCHed
+   * (no final PUT), so the checkpoint written after this covers as much as possible. Resolves with the
+   * bytes GitLab confirmed; the caller bounds it in time and then calls stop().
+   */
+  async handOff(): Promise<number> {
+    this.loopStop.abort();
+    await this.loop;
+    if (this.phase === 'running') {
+      try {
+        await this.flush();
+      } catch (e) {
+        if (!this.stopAll.signal.aborted) this.logger.warn({ error: errorMessage(e) }, 'trace flush at handoff failed');
+      }
+    }
+    return this.sentOffset;
+  }
+
   /** Ends all traffic for this job now (no final update); in-flight requests are cancelled. */
   async stop(): Promise<void> {
     this.loopStop.abort();
@@ -259,6 +282,13 @@ export class JobTraceSession {
         return 'sent';
       case 416:
         this.lastSentAt = this.o.clock.now();
+        if (this.o.resumeFrom !== undefined && res.rangeEnd !== undefined && Number.isSafeInteger(res.rangeEnd) && res.rangeEnd >= this.o.resumeFrom) {
+          // A continued trace: GitLab's copy ends at rangeEnd; the log is regenerating the bytes up to
+          // there (each line once): skip them, and PATCH again once the log has grown past it.
+          this.sentOffset = res.rangeEnd;
+          this.logger.info({ checkpoint: this.o.resumeFrom, stored: res.rangeEnd, local: this.o.trace.size }, 'continuing the trace where GitLab has it');
+          return this.sentOffset >= this.o.trace.size ? 'nothing' : 'range';
+        }
         if (res.rangeEnd !== undefined && Number.isSafeInteger(res.rangeEnd) && res.rangeEnd > this.o.trace.size) {
           // GitLab holds more than this log (a spool lost or cut short before a restart): what it has is
           // kept, there is nothing to add, and the final PUT still goes.

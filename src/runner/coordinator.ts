@@ -7,7 +7,7 @@ import type { Logger } from '../core/logger.js';
 import type { RoutingRules } from '../config/index.js';
 import { SlotPool } from '../fleet/slots.js';
 import type { JobJournal } from './job-journal.js';
-import { CUT_OFF_DELIVERY_GRACE_MS, JobRun, ShutdownAbort, type ExecutorRuntime } from './job-run.js';
+import { CUT_OFF_DELIVERY_GRACE_MS, JobRun, ShutdownAbort, type ContinuedJob, type ExecutorRuntime } from './job-run.js';
 import type { JobFeed, MaintenanceTask, OpenJobChannel } from './ports.js';
 import { route } from './routing.js';
 
@@ -42,6 +42,10 @@ export interface CoordinatorOptions {
   onMachineAcquired?: (executor: string, ms: number) => void;
   /** The fleet's lease: no job request is sent unless it is held (checked right before each request). */
   lease?: { held(): boolean };
+  /** What a stop does with running jobs: 'drain' lets them finish (shutdownTimeout); 'handoff' leaves
+   *  them running on their machines for a successor, within handoffTimeoutMs. Default 'drain'. */
+  onShutdown?: 'drain' | 'handoff';
+  handoffTimeoutMs?: number;
 }
 
 interface Slots {
@@ -58,6 +62,8 @@ export class Coordinator {
   private cutOff = false;
   /** Stopped by standDown(): the next stop() is still the first (graceful) one. */
   private stoodDown = false;
+  /** The stop handed running jobs and idle machines to a successor (see onShutdown). */
+  private handingOff = false;
 
   constructor(private readonly o: CoordinatorOptions) {
     this.global = new SlotPool(o.concurrent);
@@ -66,6 +72,11 @@ export class Coordinator {
 
   get runningJobs(): number {
     return this.running.size;
+  }
+
+  /** True once a stop handed the fleet to a successor: its machines must be left as they are. */
+  get handedOff(): boolean {
+    return this.handingOff;
   }
 
   /** A reloaded config (SIGHUP): capacity and routing change for the jobs asked for from now on; running
@@ -96,10 +107,17 @@ export class Coordinator {
       return;
     }
     if (this.stopCtl.signal.aborted) {
-      this.cutOffJobs('the runner was stopped a second time');
+      // Handing off: the jobs are the successor's; stopping them now would lose them.
+      if (this.handingOff) this.o.logger.info({}, 'already handing off: running jobs are left to the successor');
+      else this.cutOffJobs('the runner was stopped a second time');
       return;
     }
-    this.o.logger.info({ running: this.running.size }, 'stopping: no new jobs, waiting for running jobs');
+    if (this.o.onShutdown === 'handoff') {
+      this.handingOff = true;
+      this.o.logger.info({ running: this.running.size }, 'stopping: no new jobs, handing running jobs and idle machines to a successor');
+    } else {
+      this.o.logger.info({ running: this.running.size }, 'stopping: no new jobs, waiting for running jobs');
+    }
     this.stopCtl.abort(new Error('stopping'));
   }
 
@@ -120,6 +138,7 @@ export class Coordinator {
     } finally {
       maintenance();
     }
+    if (this.handingOff) return this.handOffAll();
     // No new jobs: idle machines have nothing left to wait for.
     await Promise.all(this.o.executors.map((e) => e.fleet.stopPool().catch((err) => this.o.logger.warn({ executor: e.name, err: errorMessage(err) }, 'could not empty the idle pool'))));
     await this.drain();
@@ -191,12 +210,24 @@ export class Coordinator {
     this.capacityChanged();
   }
 
-  private startJob(job: JobPayload, slots: Slots, unreadable: string[] | undefined): void {
+  /**
+   * A job a previous coordinator started, found on its machine: it runs beside the loop and holds its
+   * slots (even past the caps: it is running already), so no more jobs are asked for than there is room.
+   */
+  continueJob(executor: string, job: JobPayload, continued: ContinuedJob): void {
+    const runtime = this.o.executors.find((e) => e.name === executor);
+    if (!runtime) throw new Error(`no executor named ${executor}`);
+    this.global.take();
+    this.perExecutor.get(executor)!.take();
+    this.startJob(job, { executors: new Map() }, undefined, { runtime, continued });
+  }
+
+  private startJob(job: JobPayload, slots: Slots, unreadable: string[] | undefined, resumed?: { runtime: CoordinatorExecutor; continued: ContinuedJob }): void {
     // A payload that could not be read goes nowhere: the job is failed with the problems in its trace.
-    const runtime = unreadable ? undefined : route(this.o.executors, job);
+    const runtime = resumed?.runtime ?? (unreadable ? undefined : route(this.o.executors, job));
     if (!runtime && !unreadable) this.o.logger.error({ job: job.id }, 'no executor matches this job');
     // Keep the chosen executor's slot for the job's lifetime; an unroutable job keeps only the global one.
-    this.giveBack(slots, runtime?.name ?? '');
+    if (!resumed) this.giveBack(slots, runtime?.name ?? '');
     const run = new JobRun({
       job,
       runtime,
@@ -211,6 +242,7 @@ export class Coordinator {
       ...(this.o.journal && { journal: this.o.journal, gitlabUrl: this.o.gitlabUrl ?? '' }),
       ...(this.o.onMachineAcquired && { onMachineAcquired: this.o.onMachineAcquired }),
       onExecuted: () => releaseSlots(),
+      ...(resumed && { continued: resumed.continued }),
       ...(this.o.deliverySlotGraceMs !== undefined && { slotGraceMs: this.o.deliverySlotGraceMs }),
     });
     // The slots go back when the job ends, or earlier when its result has been on its way to GitLab for
@@ -230,7 +262,7 @@ export class Coordinator {
     const executor = runtime?.name ?? 'none';
     const done = run
       .run()
-      .then((outcome) => this.o.onJobFinished?.(executor, outcome === 'dropped' ? 'dropped' : outcome.state === 'success' ? 'success' : outcome.reason))
+      .then((outcome) => this.o.onJobFinished?.(executor, outcome === 'dropped' || outcome === 'handed_off' ? outcome : outcome.state === 'success' ? 'success' : outcome.reason))
       .catch((e) => this.o.logger.error({ job: job.id, err: errorMessage(e) }, 'job crashed'))
       .finally(() => {
         this.running.delete(job.id);
@@ -261,6 +293,28 @@ export class Coordinator {
       for (const { run } of runs()) run.abandonDelivery();
     }
     await Promise.all(runs().map((r) => r.done));
+  }
+
+  /** Handoff: every running job is left to the successor (its trace flushed and checkpointed) within
+   *  handoffTimeoutMs; deliveries still going on then stay journaled. Idle machines are left as they are. */
+  private async handOffAll(): Promise<void> {
+    const timeoutMs = this.o.handoffTimeoutMs ?? 30_000;
+    const timer = new AbortController();
+    const deadline = AbortSignal.any([timer.signal]);
+    const elapsed = this.o.clock.sleep(timeoutMs, timer.signal).then(
+      () => true,
+      () => false,
+    );
+    void elapsed.then((e) => e && timer.abort(new Error('handoffTimeout elapsed')));
+    const runs = [...this.running.values()];
+    this.o.logger.info({ jobs: runs.length, timeoutS: Math.round(timeoutMs / 1000) }, 'handing off running jobs');
+    await Promise.all(runs.map(({ run }) => run.handOff(deadline).catch((e) => this.o.logger.warn({ job: run.id, err: errorMessage(e) }, 'handoff failed'))));
+    const all = Promise.all(runs.map((r) => r.done)).then(() => true);
+    if (!(await Promise.race([all, elapsed.then(() => false)]))) {
+      this.o.logger.warn({}, 'handoffTimeout elapsed: leaving what is left to the successor');
+      for (const { run } of this.running.values()) run.abandonDelivery();
+    }
+    timer.abort();
   }
 
   private cutOffJobs(why: string): void {

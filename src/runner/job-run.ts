@@ -15,6 +15,9 @@ import type { JobChannel, OpenJobChannel } from './ports.js';
 import { DEFAULT_TOKEN_PREFIXES } from './trace/masker.js';
 import type { JobJournal, JournalEntry } from './job-journal.js';
 import { JobTrace, secretsOf } from './trace/job-trace.js';
+import { canReattach, startingPoint, type ContinuedJob } from './continued-job.js';
+
+export type { ContinuedJob } from './continued-job.js';
 
 export interface ExecutorRuntime {
   name: string;
@@ -49,7 +52,11 @@ export interface JobRunOptions {
   slotGraceMs?: number;
   /** Observer: how long getting a ready machine took (metrics). */
   onMachineAcquired?: (executor: string, ms: number) => void;
+  /** A job a previous coordinator started, found on its machine (reattach.ts): no acknowledgement, no
+   *  new machine; the session continues from the machine's records and the trace from its checkpoint. */
+  continued?: ContinuedJob;
 }
+
 
 /** A hard abort caused by the coordinator shutting down: the executor reports it as a system failure. */
 export class ShutdownAbort extends Error {
@@ -64,10 +71,20 @@ export const DELIVERY_SLOT_GRACE_MS = 30_000;
 const RESET = '\x1b[0;m';
 
 export class JobRun {
+  /** The continued job's machine serves the first run only (see runOnce). */
+  private continuedUnused = true;
   private readonly cancelCtl = new AbortController();
   private readonly abortCtl = new AbortController();
   /** Set while the final state is being delivered: a shutdown cut-off abandons the delivery. */
   private delivering: JobChannel | undefined;
+  /** Handoff to a successor (onShutdown: handoff): stages go on, this process stops following them. */
+  private readonly handoffCtl = new AbortController();
+  private handoffFlushed: () => void = () => undefined;
+  private readonly flushed = new Promise<void>((resolve) => (this.handoffFlushed = resolve));
+  private channel: JobChannel | undefined;
+  private trace: JobTrace | undefined;
+  /** Where the job is, for a handoff: before its machine runs it, running there, or ended (delivering). */
+  private phase: 'starting' | 'executing' | 'ended' = 'starting';
   readonly id: number;
 
   constructor(private readonly o: JobRunOptions) {
@@ -86,20 +103,59 @@ export class JobRun {
     this.delivering?.abandon();
   }
 
-  async run(): Promise<JobOutcome | 'dropped'> {
+  /**
+   * Hands the job to a successor (onShutdown: handoff): nothing more enters its trace, the executor stops
+   * following its stages (they go on), what the trace holds goes to GitLab, then the executor records
+   * the trace checkpoint on the machine. A job that has not reached its machine yet is cut off instead.
+   * `signal` bounds the trace flush.
+   */
+  async handOff(signal: AbortSignal): Promise<void> {
+    // Its result is known already: its delivery goes on (within the handoff deadline).
+    if (this.phase === 'ended') return;
+    if (this.phase === 'starting' || !this.channel || !this.trace) {
+      this.abort(new ShutdownAbort('the runner was shut down before the job reached its machine'));
+      return;
+    }
+    // An executor whose stages cannot outlive the connection (the docker style): nothing to hand over.
+    if (!canReattach(this.o.runtime?.executor)) {
+      this.abort(new ShutdownAbort('the runner was shut down, and this executor cannot hand a running job to its successor'));
+      return;
+    }
+    this.trace.freeze();
+    this.handoffCtl.abort(new Error('handoff'));
+    try {
+      await this.channel.handOff?.(signal);
+    } finally {
+      this.handoffFlushed();
+    }
+  }
+
+  async run(): Promise<JobOutcome | 'dropped' | 'handed_off'> {
     const { job, logger } = this.o;
     const log = logger.child({ job: job.id, executor: this.o.runtime?.name ?? 'none' });
     const spoolPath = join(this.o.spoolDir, `job-${job.id}-${randomBytes(4).toString('hex')}.trace`);
-    const trace = new JobTrace(spoolPath, this.o.outputLimitBytes, {
-      secrets: [...secretsOf(job), ...this.o.extraSecrets],
-      tokenPrefixes: [...DEFAULT_TOKEN_PREFIXES, ...(job.features?.token_mask_prefixes ?? [])],
-    });
+    const continued = this.o.continued;
+    const from = continued && startingPoint(continued.record);
+    const trace = new JobTrace(
+      spoolPath,
+      this.o.outputLimitBytes,
+      {
+        secrets: [...secretsOf(job), ...this.o.extraSecrets],
+        tokenPrefixes: [...DEFAULT_TOKEN_PREFIXES, ...(job.features?.token_mask_prefixes ?? [])],
+      },
+      from ? { resumeFrom: from.checkpoint, ...(from.prefill && { prefill: from.prefill }) } : {},
+    );
+    this.trace = trace;
     let channel: JobChannel | undefined;
     let delivered = true;
-    const startedAt = this.o.clock.now();
+    const startedAt = continued?.record.startedAt ?? this.o.clock.now();
     try {
-      channel = this.o.openChannel(job, trace.log);
-      const ack = await channel.acknowledge();
+      channel = this.o.openChannel(job, trace.log, from ? { resumeFrom: from.checkpoint.bytes } : undefined);
+      this.channel = channel;
+      const open = channel;
+      trace.storedBytes = () => open.storedBytes?.() ?? 0;
+      // A continued job was acknowledged by the coordinator that started it.
+      const ack = continued ? 'ok' : await channel.acknowledge();
       if (ack === 'drop') {
         log.info({ ack }, 'job dropped at acknowledgement');
         return 'dropped';
@@ -124,7 +180,7 @@ export class JobRun {
         delivered = (await this.deliver(channel, outcome)) === 'delivered';
         return outcome;
       }
-      log.info({ project: job.job_info.project_full_path, name: job.job_info.name }, 'job started');
+      log.info({ project: job.job_info.project_full_path, name: job.job_info.name }, continued ? 'job continued from its machine' : 'job started');
       this.o.journal?.record(entry);
       channel.start({
         onCancel: () => {
@@ -138,6 +194,12 @@ export class JobRun {
       });
       trace.write(this.o.banner);
       const outcome = await this.execute(trace);
+      if (this.handoffCtl.signal.aborted) {
+        // The machine holds the job now: the successor continues it and delivers its result.
+        log.info({}, 'job handed off to a successor');
+        this.o.journal?.remove(job.id, this.o.gitlabUrl ?? '');
+        return 'handed_off';
+      }
       trace.flush();
       // From here the outcome is what a restart delivers: the job has ended, whatever happens to us.
       this.o.journal?.record({ ...entry, outcome });
@@ -217,10 +279,15 @@ export class JobRun {
     const { fleet, executor } = runtime;
     let acquired;
     const t0 = this.o.clock.now();
+    // A job continued from an earlier coordinator is already on its machine; a run again after an
+    // interruption gets a new one.
+    const continued = this.continuedUnused ? this.o.continued : undefined;
+    this.continuedUnused = false;
     try {
-      acquired = await fleet.acquire(this.abortCtl.signal, (line) => trace.write(`${line}
-`), { ...opts, job: String(this.o.job.id) });
-      this.o.onMachineAcquired?.(runtime.name, this.o.clock.now() - t0);
+      acquired = continued
+        ? { machine: continued.machine, connection: continued.connection }
+        : await fleet.acquire(this.abortCtl.signal, (line) => trace.write(`${line}\n`), { ...opts, job: String(this.o.job.id) });
+      if (!continued) this.o.onMachineAcquired?.(runtime.name, this.o.clock.now() - t0);
     } catch (e) {
       const why = this.abortCtl.signal.aborted ? abortReason(this.abortCtl.signal) : errorMessage(e);
       trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
@@ -233,18 +300,31 @@ export class JobRun {
       this.o.logger.warn({ job: this.o.job.id, machine: acquired.machine.id, why }, 'machine left unclean: it will not be reused');
     };
     try {
-      outcome = await executor.run(acquired.connection, { job: this.o.job, trace, cancel: this.cancelCtl.signal, abort: this.abortCtl.signal, markUnclean });
+      this.phase = 'executing';
+      const ctx = {
+        job: this.o.job,
+        trace,
+        cancel: this.cancelCtl.signal,
+        abort: this.abortCtl.signal,
+        markUnclean,
+        handoff: { signal: this.handoffCtl.signal, flushed: () => this.flushed },
+      };
+      outcome = continued ? await continued.reattacher.reattach(acquired.connection, ctx, continued.record) : await executor.run(acquired.connection, ctx);
+      if (!this.handoffCtl.signal.aborted) this.phase = 'ended';
       // A shutdown cut-off is the runner's doing, not the job's: GitLab must see a system failure.
       if (outcome.state === 'failed' && this.abortCtl.signal.reason instanceof ShutdownAbort) {
         outcome = { ...outcome, reason: 'runner_system_failure' };
       }
       return outcome;
     } finally {
-      // A machine goes back to the pool only after a job whose stages all ran to their own end (success or
-      // a script failure) and were cleaned up after. A stopped job (cancel, timeout, abort) may have left
-      // processes that escaped the kill; a system failure leaves the machine's state unknown.
-      const reusable = !unclean && !this.abortCtl.signal.aborted && outcome !== undefined && (outcome.state === 'success' || outcome.reason === 'script_failure');
-      await fleet.release(acquired.machine, unclean ? { reusable, reason: 'unclean' } : { reusable });
+      // Handed off: the machine is the successor's, with the job still running on it.
+      if (!this.handoffCtl.signal.aborted) {
+        // A machine goes back to the pool only after a job whose stages all ran to their own end (success or
+        // a script failure) and were cleaned up after. A stopped job (cancel, timeout, abort) may have left
+        // processes that escaped the kill; a system failure leaves the machine's state unknown.
+        const reusable = !unclean && !this.abortCtl.signal.aborted && outcome !== undefined && (outcome.state === 'success' || outcome.reason === 'script_failure');
+        await fleet.release(acquired.machine, unclean ? { reusable, reason: 'unclean' } : { reusable });
+      }
     }
   }
 }

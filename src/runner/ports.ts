@@ -38,9 +38,20 @@ export interface JobChannel {
   finish(outcome: JobOutcome): Promise<'delivered' | 'pending'>;
   /** Stops a delivery in progress (shutdown cut-off); finish() then resolves 'pending'. */
   abandon(): void;
+  /** Trace bytes GitLab has confirmed storing. */
+  storedBytes?(): number;
+  /** Handoff to a successor: PATCHes what the log holds (no final state), then stops all traffic.
+   *  Resolves with the bytes GitLab confirmed; bounded by `signal`. */
+  handOff?(signal: AbortSignal): Promise<number>;
 }
 
-export type OpenJobChannel = (job: JobPayload, log: TraceLog) => JobChannel;
+export interface OpenJobChannelOptions {
+  /** The job is continued from a trace checkpoint (a successor coordinator): GitLab holds at least this
+   *  many bytes, the log starts there. */
+  resumeFrom?: number;
+}
+
+export type OpenJobChannel = (job: JobPayload, log: TraceLog, options?: OpenJobChannelOptions) => JobChannel;
 
 /** Periodic upkeep (garbage collection, token rotation), run by the loop on its own schedule. */
 export interface MaintenanceTask {

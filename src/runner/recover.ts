@@ -34,8 +34,10 @@ export function recoverInterruptedJobs(o: {
   outputLimitBytes: number;
   spoolFallback: string;
   logger: Logger;
+  /** Jobs continued from their machines (reattach.ts): theirs to report, not recovery's. */
+  continued?: ReadonlySet<number>;
 }): Recovery {
-  const entries = o.journal.leftovers(o.gitlabUrl);
+  const entries = o.journal.leftovers(o.gitlabUrl).filter((e) => !o.continued?.has(e.jobId));
   const channels = new Set<JobChannel>();
   let abandoned = false;
   const one = async (e: JournalEntry): Promise<void> => {

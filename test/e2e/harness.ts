@@ -1,7 +1,7 @@
 // Runs the BUILT CLI (`node bin/fleetrunner.js run`) with the contract config of docs/architecture.md against the
 // strict fake GitLab; only the URL, the token (through an env var) and an isolated stateDir differ.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeGitLab, type FakeGitLabOptions, type JobView } from '../../src/fakegitlab/index.js';
@@ -17,6 +17,12 @@ export interface Stack {
   crashAndRestart(): Promise<void>;
   /** Everything the coordinator printed so far. */
   log(): string;
+  /** Starts a new coordinator process with the same config file (the previous one must have exited). */
+  launchAgain(): void;
+  /** Resolves with the current coordinator's exit code, or 'timeout'. */
+  waitExit(timeoutMs: number): Promise<number | null | 'timeout'>;
+  /** The config file (tests may rewrite it between launches). */
+  configPath: string;
   /** SIGTERM (or the given signal), then the exit code (or 'timeout'). */
   stop(timeoutMs?: number, signal?: NodeJS.Signals): Promise<number | null | 'timeout'>;
   cleanup(): Promise<void>;
@@ -36,6 +42,9 @@ export interface StackOptions {
   gitlabExtra?: string[];
   /** Extra environment for the coordinator process. */
   env?: Record<string, string>;
+  /** As on Fargate: every launch gets an empty HOME of its own and the config names no stateDir, so
+   *  nothing of an earlier process's disk is there. */
+  freshHome?: boolean;
 }
 
 export function contractConfig(url: string, concurrent = 4, extra: string[] = [], registration = false, executors?: string[], gitlabExtra: string[] = []): string {
@@ -64,11 +73,15 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const token = o.registration ? fake.registrationToken : fake.addRunner().token;
   const dir = mkdtempSync(join(tmpdir(), 'fr-e2e-'));
   const configPath = join(dir, 'fleetrunner.yaml');
-  writeFileSync(configPath, contractConfig(fake.url, o.concurrent, [`stateDir: ${join(dir, 'state')}`, ...(o.extra ?? [])], o.registration, o.executors, o.gitlabExtra));
+  const stateLines = o.freshHome ? [] : [`stateDir: ${join(dir, 'state')}`];
+  writeFileSync(configPath, contractConfig(fake.url, o.concurrent, [...stateLines, ...(o.extra ?? [])], o.registration, o.executors, o.gitlabExtra));
   let out = '';
+  let launches = 0;
   const launch = () => {
+    const home = o.freshHome ? join(dir, `home-${++launches}`) : undefined;
+    if (home) mkdirSync(home, { mode: 0o700 });
     const c = spawn(process.execPath, [BIN, 'run', '--config', configPath], {
-      env: { ...process.env, ...o.env, FR_E2E_TOKEN: token },
+      env: { ...process.env, ...o.env, FR_E2E_TOKEN: token, ...(home && { HOME: home }) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -89,6 +102,14 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       ({ c: child, exit: exited } = launch());
     },
     log: () => out,
+    configPath,
+    launchAgain() {
+      if (child.exitCode === null && child.signalCode === null) throw new Error('the coordinator is still running');
+      ({ c: child, exit: exited } = launch());
+    },
+    waitExit(timeoutMs: number) {
+      return Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs))]);
+    },
     async stop(timeoutMs = 30_000, signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null) child.kill(signal);
       return Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs))]);

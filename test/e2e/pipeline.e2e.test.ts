@@ -100,18 +100,18 @@ describe('e2e: pipelines, capacity and shutdown', () => {
 });
 
 describe('e2e: crash recovery', () => {
-  it('after a kill -9, the restarted coordinator reports the interrupted job failed and removes its machine', async () => {
+  it('after a kill -9, the restarted coordinator continues the interrupted job from its machine and reports its real result', async () => {
     stack = await startStack();
     const marker = `fr_e2e_crash_${process.pid}_${Date.now()}`;
-    const p = await createSimplePipeline(stack.fake, [{ name: 'crashed', script: ['echo before-crash', `bash -c 'exec -a ${marker} sleep 300'`] }]);
+    const p = await createSimplePipeline(stack.fake, [{ name: 'crashed', script: ['echo before-crash', `bash -c 'exec -a ${marker} sleep 4'`, 'echo after-crash'] }]);
     const id = p.jobIds[0]!;
     await stack.fake.waitForJobState(id, ['running'], 30_000);
     for (let i = 0; i < 100 && !stack.fake.job(id).traceText.includes('before-crash'); i++) await new Promise((r) => setTimeout(r, 100));
     await stack.crashAndRestart();
     const job = await waitFinished(stack.fake, id, 60_000);
-    expect(job).toMatchObject({ state: 'failed', failureReason: 'runner_system_failure' });
-    expect(job.traceText).toContain('before-crash');
-    expect(job.traceText).toContain('coordinator stopped unexpectedly');
+    expect(job).toMatchObject({ state: 'success' });
+    expect(job.traceText.match(/^before-crash\r?$/gm)).toHaveLength(1);
+    expect(job.traceText).toContain('after-crash');
     expect(pgrepCount(marker)).toBe(0);
     expect(await stack.stop()).toBe(0);
     expect(stack.fake.violations).toEqual([]);

@@ -1,5 +1,6 @@
-// A crash with 20 jobs running: the next coordinator reports the 20 (GitLab slows each report down with a
-// 202 "still persisting") beside its loop, and takes a new job before they are all reported.
+// A crash with 20 jobs running: the next coordinator continues the 20 from their machines and reports them
+// (GitLab slows each report down with a 202 "still persisting") beside its loop, and takes a new job
+// before they are all reported.
 import { describe, expect, it } from 'vitest';
 import { createSimplePipeline, startStack, waitFinished } from './harness.js';
 
@@ -12,7 +13,7 @@ describe('e2e: recovery never delays new work', () => {
       executors: ['  - name: local', '    provider: local', '    style: shell', `    maxMachines: ${RUNNING + 2}`],
     });
     try {
-      const p = await createSimplePipeline(stack.fake, Array.from({ length: RUNNING }, (_, i) => ({ name: `long-${i}`, script: ['echo started', 'sleep 300'] })));
+      const p = await createSimplePipeline(stack.fake, Array.from({ length: RUNNING }, (_, i) => ({ name: `long-${i}`, script: ['echo started', 'sleep 20'] })));
       for (const id of p.jobIds) await stack.fake.waitForJobState(id, ['running'], 120_000);
       for (let i = 0; i < 300 && !p.jobIds.every((id) => stack.fake.job(id).traceText.includes('started')); i++) await new Promise((r) => setTimeout(r, 100));
       // Each interrupted job's final PUT gets a 202 with a 15 s interval: reporting them one by one would
@@ -24,7 +25,7 @@ describe('e2e: recovery never delays new work', () => {
       const done = await waitFinished(stack.fake, fresh.jobIds[0]!, 120_000);
       expect(done.state).toBe('success');
       const old = await Promise.all(p.jobIds.map((id) => waitFinished(stack.fake, id, 180_000)));
-      for (const j of old) expect(j).toMatchObject({ state: 'failed', failureReason: 'runner_system_failure' });
+      for (const j of old) expect(j).toMatchObject({ state: 'success' });
       // The new job started before the first interrupted job was reported.
       expect(done.startedAt!).toBeLessThan(Math.min(...old.map((j) => j.finishedAt!)));
       expect(await stack.stop()).toBe(0);

@@ -12,14 +12,34 @@ export class FileTraceLog implements TraceLog {
   private crc = 0;
   private truncated = false;
 
-  /** @param limitBytes GitLab's output_limit: past it the data is cut and the notice appended. */
+  /** Trace bytes before this spool's first byte: a successor's spool starts where a checkpoint says
+   *  GitLab's copy is (they are not readable here). */
+  private readonly base: number;
+
+  /** @param limitBytes GitLab's output_limit: past it the data is cut and the notice appended.
+   *  @param base a trace continued from a checkpoint: its size and CRC-32 before this spool. */
   constructor(
     private readonly path: string,
     private readonly limitBytes: number,
     mode: 'create' | 'reopen' = 'create',
+    base?: { bytes: number; crc: number },
   ) {
     this.fd = openSync(path, mode === 'create' ? 'w+' : 'r+', 0o600);
+    this.base = base?.bytes ?? 0;
+    this.bytes = this.base;
+    this.crc = base?.crc ?? 0;
+    this.truncated = this.bytes >= limitBytes && this.base > 0;
     if (mode === 'reopen') this.scanExisting();
+  }
+
+  /** CRC-32 of every stored byte so far, as a number (for checkpoints). */
+  get crcValue(): number {
+    return this.crc >>> 0;
+  }
+
+  /** The first trace byte this spool holds (0 unless continued from a checkpoint). */
+  get baseOffset(): number {
+    return this.base;
   }
 
   /** The spool of a job from an earlier run: size and checksum rebuilt from its bytes. */
@@ -70,11 +90,17 @@ export class FileTraceLog implements TraceLog {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
+    return this.readSync(offset, length);
+  }
+
+  readSync(offset: number, length: number): Uint8Array {
+    // Bytes before the base are GitLab's already (a continued trace): nothing to read there.
+    if (offset < this.base) return Buffer.alloc(0);
     const n = Math.max(0, Math.min(length, this.bytes - offset));
     const buf = Buffer.alloc(n);
     let got = 0;
     while (got < n) {
-      const r = readSync(this.fd, buf, got, n - got, offset + got);
+      const r = readSync(this.fd, buf, got, n - got, offset - this.base + got);
       if (r === 0) break;
       got += r;
     }
@@ -93,7 +119,7 @@ export class FileTraceLog implements TraceLog {
 
   private store(data: Uint8Array): void {
     let off = 0;
-    while (off < data.length) off += writeSync(this.fd, data, off, data.length - off, this.bytes + off);
+    while (off < data.length) off += writeSync(this.fd, data, off, data.length - off, this.bytes - this.base + off);
     this.bytes += data.length;
     this.crc = crc32(data, this.crc);
   }

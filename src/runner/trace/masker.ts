@@ -140,6 +140,12 @@ export class StreamMasker {
     return this.pending.length;
   }
 
+  /** Inside a long token whose prefix and [MASKED] were already emitted: a fresh masker started at this
+   *  point would not know to mask the rest, so no trace checkpoint may be taken here. */
+  get insideToken(): boolean {
+    return this.openRule !== undefined;
+  }
+
   write(chunk: Uint8Array): void {
     let data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.openRule) {

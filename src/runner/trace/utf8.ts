@@ -18,6 +18,11 @@ export class Utf8Repair {
     this.out(isUtf8(body) ? body : Buffer.from(this.decoder.decode(body)));
   }
 
+  /** Bytes of an incomplete character held until the next write. */
+  get heldBytes(): number {
+    return this.carry.length;
+  }
+
   flush(): void {
     if (!this.carry.length) return;
     const rest = this.carry;

@@ -56,6 +56,7 @@ describe('README configuration reference states each range', () => {
   const durationKeys: Record<keyof typeof DURATION_LIMITS, string> = {
     checkInterval: 'checkInterval',
     shutdownTimeout: 'shutdownTimeout',
+    handoffTimeout: 'handoffTimeout',
     maximumTimeout: 'gitlab.runner.maximumTimeout',
     bootTimeout: 'executors[].bootTimeout',
     afterScriptTimeout: 'executors[].afterScriptTimeout',

@@ -1,0 +1,101 @@
+// The stage transport of a job whose stages run detached (detached-stage.ts), for the job that starts them
+// and for a successor that continues it. A successor replays the stages that already ended (their output
+// from the trace checkpoint on, nothing before it), follows the stage that was running when it took over,
+// and starts the rest as the first coordinator would have.
+
+import type { Clock, JobPayload, Logger, TraceCheckpoint } from '../core/index.js';
+import { runDetachedStage } from './detached-stage.js';
+import { stageFiles, type SessionFile } from './job-records.js';
+import type { StageTransport } from './job-session.js';
+import { StageShells } from './remote-shell.js';
+import type { SshConnection } from './ssh-connection.js';
+import type { TraceWriter } from './trace-lines.js';
+
+/** What a successor knows of the session it continues. */
+export interface SessionResume {
+  /** The stage started last (session.json), undefined when none was. */
+  current: SessionFile | undefined;
+  /** Whether that stage's output file exists (its launcher got that far). */
+  currentStarted: boolean;
+  checkpoint: TraceCheckpoint;
+}
+
+export interface DetachedTransportOptions {
+  conn: SshConnection;
+  reconnect: () => Promise<SshConnection>;
+  jobDir: string;
+  job: JobPayload;
+  startedAt: number;
+  trace: TraceWriter;
+  killGraceMs: number;
+  detach?: AbortSignal;
+  clock: Clock;
+  logger: Logger;
+  resume?: SessionResume;
+}
+
+export class DetachedTransport implements StageTransport {
+  private conn: SshConnection;
+  private shells: StageShells;
+
+  constructor(private readonly o: DetachedTransportOptions) {
+    this.conn = o.conn;
+    this.shells = new StageShells(o.conn);
+  }
+
+  /** The connection in use now (a reconnect replaces the one the job started with). */
+  get connection(): SshConnection {
+    return this.conn;
+  }
+
+  /** Starts the first stage's shell now (before anything else the job does on the machine). */
+  prefetch(): void {
+    if (!this.o.resume) this.shells.prefetch();
+  }
+
+  close(): void {
+    this.shells.close();
+  }
+
+  /** job.json: the payload, the start time, and the trace's head (see CheckpointedTrace.head). */
+  private jobJson(): string {
+    const head = this.o.trace.sink.checkpoints?.head?.();
+    return JSON.stringify({ job: this.o.job, startedAt: this.o.startedAt, ...(head && { head: Buffer.from(head).toString('base64') }) });
+  }
+
+  runStage: StageTransport['runStage'] = async (stage, stop, progress) => {
+    const { seq } = progress;
+    const files = stageFiles(this.o.jobDir, seq);
+    const resume = this.o.resume;
+    const ckpt = resume?.checkpoint;
+    const following = progress.replayed !== undefined || (resume?.current?.seq === seq && resume.currentStarted);
+    // Before the checkpoint's stage GitLab has everything: nothing to re-emit. From it on, the trace is heard.
+    if (following && ckpt && seq < ckpt.stage) return { exitCode: 0 };
+    if (ckpt && seq >= ckpt.stage) this.o.trace.sink.checkpoints?.unmute?.();
+    const from = following && ckpt && seq === ckpt.stage ? ckpt.offset : 0;
+    const common = {
+      conn: this.conn,
+      reconnect: this.o.reconnect,
+      onConnection: (c: SshConnection) => {
+        this.conn = c;
+        this.shells.close();
+        this.shells = new StageShells(c);
+      },
+      files,
+      from,
+      trace: this.o.trace,
+      stop,
+      killGraceMs: this.o.killGraceMs,
+      clock: this.o.clock,
+      logger: this.o.logger,
+      ...(this.o.detach && { detach: this.o.detach }),
+    };
+    if (following) return runDetachedStage(common);
+    const records = {
+      jobId: this.o.job.id,
+      sessionJson: JSON.stringify({ seq, name: stage.name, ends: progress.ends }),
+      ...(seq === 1 && !resume && { jobJson: this.jobJson() }),
+    };
+    return runDetachedStage({ ...common, launch: { script: stage.script, records, channel: this.shells.take() } });
+  };
+}

@@ -1,0 +1,144 @@
+// A job's records on its machine (ConnectionInfo.stateDir/jobs/<job id>/), which is what lets a successor
+// coordinator pick the job up after the one that started it is gone:
+//   job.json      the payload, when the job started and the trace's head (mode 600: the job token and
+//                 variables are what the job already has on this machine; the runner token is never here)
+//   session.json  written as part of each stage's start: the stage's number and name, and how every
+//                 earlier stage ended (job-session.ts's RecordedEnd)
+//   <n>.sh        stage n's script; <n>.out its output; <n>.exit its exit status (written by the launcher,
+//                 outside the stage's process group); <n>.pid its process group; <n>.wpid the launcher
+//   trace.ckpt    the trace checkpoint (where GitLab's copy of the trace can be regenerated from)
+// Records are written to a temporary name and renamed, so a reader sees a whole file or none (the stage
+// script needs no rename: nothing runs it before the launcher does).
+
+import { randomBytes } from 'node:crypto';
+
+import type { JobPayload, MachineJobRecord, MachineJobs, TraceCheckpoint } from '../core/index.js';
+import type { RecordedEnd } from './job-session.js';
+import { shellQuote } from './remote-shell.js';
+
+export interface JobFile {
+  job: JobPayload;
+  startedAt: number;
+  /** The trace before the first stage, base64 (the runner's own lines). */
+  head?: string;
+}
+
+export interface SessionFile {
+  seq: number;
+  name: string;
+  ends: RecordedEnd[];
+}
+
+/** The job's directory on the machine. */
+export function jobDirOf(stateDir: string, jobId: number): string {
+  return `${stateDir.replace(/\/+$/, '')}/jobs/${jobId}`;
+}
+
+export interface StageFiles {
+  dir: string;
+  seq: number;
+  script: string;
+  out: string;
+  exit: string;
+  pid: string;
+}
+
+export function stageFiles(jobDir: string, seq: number): StageFiles {
+  return { dir: jobDir, seq, script: `${jobDir}/${seq}.sh`, out: `${jobDir}/${seq}.out`, exit: `${jobDir}/${seq}.exit`, pid: `${jobDir}/${seq}.pid` };
+}
+
+/** A heredoc delimiter that does not occur in `body`. */
+function delimiter(body: string): string {
+  let eof: string;
+  do eof = `__FLEETRUNNER_${randomBytes(8).toString('hex')}__`;
+  while (body.includes(eof));
+  return eof;
+}
+
+/** Shell lines writing `body` to `path` (atomically: through a temporary file and a rename), with bash
+ *  builtins only but the rename. Reaches the machine on stdin, never on a command line. */
+export function writeFileLines(path: string, body: string, atomic = true): string[] {
+  const eof = delimiter(body);
+  const p = shellQuote(path);
+  const tmp = shellQuote(`${path}.tmp`);
+  return [
+    `IFS= read -r -d '' __fleetrunner_file <<'${eof}'`,
+    body,
+    eof,
+    atomic ? `printf '%s' "$__fleetrunner_file" > ${tmp} && mv -f ${tmp} ${p} || exit 1` : `printf '%s' "$__fleetrunner_file" > ${p} || exit 1`,
+  ];
+}
+
+/** A command that records the trace checkpoint (small, no secret: it may go on a command line). */
+export function writeCheckpointCommand(jobDir: string, c: TraceCheckpoint): string {
+  const f = shellQuote(`${jobDir}/trace.ckpt`);
+  const tmp = shellQuote(`${jobDir}/trace.ckpt.tmp`);
+  return `[ -d ${shellQuote(jobDir)} ] || exit 0; printf '%s\\n' ${shellQuote(JSON.stringify(c))} > ${tmp} && mv -f ${tmp} ${f}`;
+}
+
+/** Prints every job directory's records, one `==name` line before each file's single-line content. */
+export function inspectCommand(stateDir: string): string {
+  const jobs = shellQuote(`${stateDir.replace(/\/+$/, '')}/jobs`);
+  return [
+    `[ -d ${jobs} ] || exit 0`,
+    `cd ${jobs} || exit 1`,
+    `for d in *; do [ -d "$d" ] || continue; printf '==job %s\\n' "$d"`,
+    `  for f in job.json session.json trace.ckpt; do printf '==%s\\n' "$f"; cat "$d/$f" 2>/dev/null; printf '\\n'; done`,
+    `done`,
+  ].join('\n');
+}
+
+const NO_CHECKPOINT: TraceCheckpoint = { stage: 0, offset: 0, bytes: 0, crc: 0 };
+
+function isCheckpoint(c: unknown): c is TraceCheckpoint {
+  const o = c as Partial<TraceCheckpoint> | null;
+  return !!o && [o.stage, o.offset, o.bytes, o.crc].every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0);
+}
+
+/** Reads inspectCommand's output. A machine with more than one job record, or an unreadable one, is
+ *  'unreadable': it is removed rather than guessed about. */
+export function parseInspect(out: string): MachineJobs {
+  const jobs: Array<Record<string, string>> = [];
+  let current: Record<string, string> | undefined;
+  let file: string | undefined;
+  for (const line of out.split('\n')) {
+    if (line.startsWith('==job ')) {
+      current = { id: line.slice(6) };
+      jobs.push(current);
+      file = undefined;
+    } else if (line.startsWith('==') && current) {
+      file = line.slice(2);
+    } else if (current && file && line !== '') {
+      current[file] = (current[file] ?? '') + line;
+    }
+  }
+  if (jobs.length === 0) return { kind: 'idle' };
+  if (jobs.length > 1) return { kind: 'unreadable', reason: `records of ${jobs.length} jobs (${jobs.map((j) => j.id).join(', ')})` };
+  const j = jobs[0]!;
+  try {
+    if (!j['job.json']) return { kind: 'unreadable', reason: `job ${j.id}: no job.json` };
+    const jf = JSON.parse(j['job.json']) as JobFile;
+    if (typeof jf.job?.id !== 'number' || typeof jf.job.token !== 'string' || typeof jf.startedAt !== 'number') {
+      return { kind: 'unreadable', reason: `job ${j.id}: job.json is not a job record` };
+    }
+    const ckpt: unknown = j['trace.ckpt'] ? JSON.parse(j['trace.ckpt']) : NO_CHECKPOINT;
+    const record: MachineJobRecord = {
+      job: jf.job,
+      startedAt: jf.startedAt,
+      checkpoint: isCheckpoint(ckpt) ? ckpt : NO_CHECKPOINT,
+      ...(typeof jf.head === 'string' && { head: Buffer.from(jf.head, 'base64') }),
+    };
+    return { kind: 'job', record };
+  } catch (e) {
+    return { kind: 'unreadable', reason: `job ${j.id}: ${(e as Error).message}` };
+  }
+}
+
+/** session.json of the job, as read by the reattaching executor (undefined: no stage started yet). */
+export function parseSession(text: string): SessionFile | undefined {
+  const t = text.trim();
+  if (!t) return undefined;
+  const s = JSON.parse(t) as SessionFile;
+  if (typeof s.seq !== 'number' || typeof s.name !== 'string' || !Array.isArray(s.ends)) throw new Error('session.json is not a session record');
+  return s;
+}

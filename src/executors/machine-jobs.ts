@@ -1,0 +1,42 @@
+// What a successor coordinator reads back from a machine: the job records under its state directory
+// (job-records.ts), and where the job's session stands.
+
+import { errorMessage, type ConnectionInfo, type Logger, type MachineJobRecord, type MachineJobs } from '../core/index.js';
+import { inspectCommand, parseInspect, parseSession, stageFiles } from './job-records.js';
+import type { SessionResume } from './detached-transport.js';
+import type { MachineConnections } from './machine-connections.js';
+import { shellQuote } from './remote-shell.js';
+import type { SshConnection } from './ssh-connection.js';
+
+const INSPECT_TIMEOUT_MS = 15_000;
+
+/** One connection, one command; never throws (a machine that cannot be read is 'unreadable'). */
+export async function inspectMachine(machine: ConnectionInfo, connections: MachineConnections, logger: Logger): Promise<MachineJobs> {
+  const stop = AbortSignal.timeout(INSPECT_TIMEOUT_MS);
+  let conn: SshConnection | undefined;
+  try {
+    conn = await connections.connect(machine, logger, stop);
+    const out = await Promise.race([
+      conn.output(inspectCommand(machine.stateDir)),
+      new Promise<never>((_, reject) => stop.addEventListener('abort', () => reject(new Error(`no answer within ${INSPECT_TIMEOUT_MS} ms`)), { once: true })),
+    ]);
+    return parseInspect(out);
+  } catch (e) {
+    return { kind: 'unreadable', reason: errorMessage(e) };
+  } finally {
+    conn?.close();
+  }
+}
+
+/** session.json and whether the stage it names got as far as its output file. */
+export async function readResume(conn: SshConnection, jobDir: string, record: MachineJobRecord): Promise<SessionResume> {
+  const session = shellQuote(`${jobDir}/session.json`);
+  const out = await conn.output(`cat ${session} 2>/dev/null; printf '\\n'`);
+  const current = parseSession(out);
+  let currentStarted = false;
+  if (current) {
+    const f = stageFiles(jobDir, current.seq);
+    currentStarted = (await conn.output(`[ -e ${shellQuote(f.out)} ] && echo started || echo not-started`)).trim() === 'started';
+  }
+  return { current, currentStarted, checkpoint: record.checkpoint };
+}
