@@ -39,6 +39,8 @@ export class ExecutorFleet {
   private readonly shutdownCtl = new AbortController();
   /** Creations, boots and warm-ups in flight, so a shutdown can wait for them and remove what they made. */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Adopted idle machines whose connection is being opened (see adoptionSettled). */
+  private readonly adoptedWarmups = new Map<string, Promise<void>>();
   private readonly changes = new ChangeWaiters();
   private readonly reconciler = new CoalescedRun(() => this.reconcileOnce(), () => !this.stopCtl.signal.aborted);
   private readonly kicker: SettledKick;
@@ -166,6 +168,12 @@ export class ExecutorFleet {
     return this.opts.provider.list(this.opts.tags);
   }
 
+  /** Resolves once an adopted idle machine is idle or removed: start-up waits for it, so the first job
+   *  finds the pool an earlier coordinator left instead of booting a machine beside it. */
+  adoptionSettled(id: string): Promise<void> {
+    return this.adoptedWarmups.get(id) ?? Promise.resolve();
+  }
+
   /** A machine found at start that cannot be adopted (its records cannot be read, or its executor style
    *  cannot pick a job back up): removed with reason `unreadable`, the detail in the log line. */
   async discard(machine: Machine, why: string): Promise<void> {
@@ -204,7 +212,12 @@ export class ExecutorFleet {
     const purpose: Purpose = as === 'busy' ? 'job' : 'pool';
     this.table.add(machine, as === 'busy' ? 'busy' : 'warming', 'adopted', { purpose, uses: as === 'busy' ? 1 : 0, connection }, now);
     this.opts.logger.info(log, 'adopted a machine an earlier coordinator left');
-    if (as === 'idle') this.track(this.warmSettled(machine.id, 'warming'));
+    if (as === 'idle') {
+      const warmed = this.warmSettled(machine.id, 'warming').then(() => undefined);
+      this.adoptedWarmups.set(machine.id, warmed);
+      void warmed.finally(() => this.adoptedWarmups.delete(machine.id));
+      this.track(warmed);
+    }
     this.kick();
     return { machine, connection };
   }

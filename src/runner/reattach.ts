@@ -51,12 +51,14 @@ async function takeOver(e: CoordinatorExecutor, m: Machine, o: { coordinator: Co
     const found = await e.executor.inspect(connection);
     switch (found.kind) {
       case 'idle':
-        await e.fleet.adopt(m, connection, 'idle');
+        if (!e.fleet.adopt(m, connection, 'idle')) return;
+        await e.fleet.adoptionSettled(m.id);
         result.idle++;
         return;
       case 'job': {
         const { record } = found;
-        await e.fleet.adopt(m, connection, 'busy');
+        // Refused (the fleet already holds it, or is shutting down): not ours to continue.
+        if (!e.fleet.adopt(m, connection, 'busy')) return;
         o.coordinator.continueJob(e.name, record.job, { machine: m, connection, record, reattacher: e.executor });
         o.logger.info({ executor: e.name, machine: m.id, job: record.job.id, checkpoint: record.checkpoint }, 'continuing a job found on its machine');
         result.jobs.push(record.job.id);

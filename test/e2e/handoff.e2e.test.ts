@@ -138,7 +138,7 @@ describe('e2e: handoff to a successor coordinator', () => {
     const next = await createSimplePipeline(stack.fake, [{ name: 'next', script: ['pwd'] }]);
     const nextDone = await waitFinished(stack.fake, next.jobIds[0]!, 120_000);
     expect(nextDone.state).toBe('success');
-    const adopted = /"machine":"([^"]+)","msg":"machine adopted into the idle pool"/.exec(stack.log())?.[1];
+    const adopted = /"machine":"([^"]+)","as":"idle","msg":"adopted a machine an earlier coordinator left"/.exec(stack.log())?.[1];
     expect(adopted).toBeDefined();
     expect(before).toContain(adopted);
     expect(nextDone.traceText).toContain(adopted!);

@@ -150,7 +150,7 @@ describe('Coordinator with onShutdown: handoff', () => {
     const created = await s.provider.create(1, { fleet: 'f', executor: 'local', coordinator: 'c' });
     const machine = created.machines[0]!;
     const connection = await s.provider.waitReady(machine);
-    await s.fleet.adopt(machine, connection, 'busy');
+    s.fleet.adopt(machine, connection, 'busy');
     s.coordinator.continueJob('local', job(99), {
       machine,
       connection,
