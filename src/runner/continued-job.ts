@@ -15,7 +15,7 @@ export interface ContinuedJob {
 /** An executor whose jobs outlive the connection and can be read back by a successor. */
 export function canReattach(e: Executor | undefined): e is Executor & Reattacher {
   const r = e as Partial<Reattacher> | undefined;
-  return typeof r?.reattach === 'function' && typeof r.inspect === 'function';
+  return typeof r?.reattach === 'function' && typeof r.inspect === 'function' && typeof r.forget === 'function';
 }
 
 /** Where a continued job's trace starts: its checkpoint, or, before the first one was written, the head
