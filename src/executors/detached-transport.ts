@@ -47,6 +47,9 @@ export class DetachedTransport implements StageTransport {
     this.shells = new StageShells(o.conn);
   }
 
+  /** Whether a stage was started here (job.json then holds what the first stage recorded). */
+  launchedAny = false;
+
   /** The connection in use now (a reconnect replaces the one the job started with). */
   get connection(): SshConnection {
     return this.conn;
@@ -109,6 +112,7 @@ export class DetachedTransport implements StageTransport {
       sessionJson: JSON.stringify({ seq, name: stage.name, ends: progress.ends }),
       ...(seq === 1 && !resume && { jobJson: this.jobJson() }),
     };
+    this.launchedAny = true;
     return runDetachedStage({ ...common, launch: { script: stage.script, records, channel: this.shells.take() } });
   };
 }

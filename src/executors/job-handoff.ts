@@ -13,10 +13,12 @@ export async function recordHandoff(
   trace: TraceWriter,
   handoff: NonNullable<JobRunContext['handoff']>,
   log: Logger,
+  /** Before any stage ran (a docker job's prepare): the whole confirmed trace is the point. */
+  beforeStages = false,
 ): Promise<void> {
   try {
     await handoff.flushed();
-    const c = trace.checkpoints?.checkpoint();
+    const c = beforeStages ? trace.checkpoints?.whole?.() : trace.checkpoints?.checkpoint();
     if (c && !conn.lost) await conn.output(writeCheckpointCommand(jobDir, c));
     log.info({ checkpoint: c }, 'job handed off: its stages go on, a successor follows them');
   } catch (e) {

@@ -17,7 +17,7 @@ import type { JobChannel, OpenJobChannel } from './ports.js';
 import { DEFAULT_TOKEN_PREFIXES } from './trace/masker.js';
 import type { JobJournal, JournalEntry } from './job-journal.js';
 import { JobTrace, secretsOf } from './trace/job-trace.js';
-import { canReattach, startingPoint, type ContinuedJob } from './continued-job.js';
+import { appendsAfter, canReattach, startingPoint, type ContinuedJob } from './continued-job.js';
 
 export type { ContinuedJob } from './continued-job.js';
 
@@ -197,7 +197,7 @@ export class JobRun {
           this.abortCtl.abort(new Error(reason));
         },
       });
-      trace.write(this.o.banner);
+      if (!(from && appendsAfter(from.checkpoint))) trace.write(this.o.banner);
       const outcome = await this.execute(trace);
       if (this.handoffCtl.signal.aborted) {
         // The machine holds the job now: the successor continues it and delivers its result.

@@ -92,4 +92,36 @@ describe('e2e: docker style handed to a successor coordinator', () => {
     expect(processesUnder(root)).toEqual([]);
     expect(stack.fake.violations).toEqual([]);
   }, 360_000);
+
+  it('SIGTERM while the job is being prepared: a fresh process removes what prepare made, prepares again and runs the job once', async () => {
+    root = mkdtempSync(join(tmpdir(), 'fr-handoff-docker-'));
+    stack = await startStack(config('handoff'));
+    const p = await createSimplePipeline(stack.fake, [
+      {
+        name: 'slow-service',
+        image: BUSYBOX_IMAGE,
+        // A service that never opens its port: prepare waits waitForServicesTimeout (10 s) for it.
+        services: [{ name: HTTPD_IMAGE, alias: 'slow', command: ['sh', '-c', 'sleep 600'], entrypoint: [''] }],
+        script: ['echo "script ran"'],
+      },
+    ]);
+    const id = p.jobIds[0]!;
+    await waitForTrace(stack, id, 'Waiting for services', 120_000);
+
+    stack.child.kill('SIGTERM');
+    expect(await stack.waitExit(10_000)).toBe(0);
+    setOnShutdown(stack, 'drain');
+    stack.launchAgain();
+    const done = await waitFinished(stack.fake, id, 180_000);
+    expect(done.state).toBe('success');
+    expect(stack.log()).toContain('continuing a job found on its machine');
+    expect(done.traceText.match(/^script ran\r?$/gm)).toHaveLength(1);
+    // The successor appended after the trace GitLab had (the handoff recorded it), saying why prepare ran again.
+    expect(done.traceText.match(/Running with fleetrunner/g)).toHaveLength(1);
+    expect(done.traceText).toContain('the runner that started this job was replaced before the job was prepared: preparing it again');
+    expect(jobResources(id)).toEqual({ containers: [], networks: [], volumes: [] });
+    expect(await stack.stop(60_000)).toBe(0);
+    expect(machineIds(root)).toEqual([]);
+    expect(stack.fake.violations).toEqual([]);
+  }, 360_000);
 });

@@ -19,6 +19,8 @@ import {
   type JobPayload,
   type JobPlan,
   type JobRunContext,
+  appendsAfter,
+  type Clock,
   type Logger,
   type MachineJobRecord,
   type MachineJobs,
@@ -29,7 +31,8 @@ import { abortOutcome } from '../job-abort.js';
 import { runJobSession, type RecordedEnd } from '../job-session.js';
 import { DetachedTransport } from '../detached-transport.js';
 import { recordHandoff } from '../job-handoff.js';
-import { jobDirOf, jobRecordLines, recordEnd, type JobFile } from '../job-records.js';
+import { jobDirOf, jobRecordLines, recordEnd, writeCheckpointCommand, type JobFile } from '../job-records.js';
+import { CHECKPOINT_EVERY_MS } from '../detached-stage.js';
 import { forgetJob, inspectMachine, readResume } from '../machine-jobs.js';
 import { shellQuote } from '../remote-shell.js';
 import { SshExecutorBase } from '../machine-connections.js';
@@ -161,6 +164,9 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
       if (found && !resumed) {
         // The earlier coordinator went before the job was prepared: what it made goes, and prepare starts over.
         trace.warning('the runner that started this job was replaced before the job was prepared: preparing it again');
+        // Appended after the confirmed trace the earlier coordinator recorded; without one, prepare's output is
+        // regenerated from the start and cannot match GitLab's copy byte for byte.
+        if (!appendsAfter(record!.checkpoint)) trace.checkpoints?.inexact?.();
         const r = await hostExec(conn, `rm -rf ${shellQuote(found.runDir)}\n${removeByLabelScript(job.id)}`, cleanupTimeoutMs);
         if (r.exitCode !== 0) return endPrepare(failed('runner_system_failure', `could not remove what the earlier prepare made: ${lastLines(r.stderr || r.stdout, 3)}`));
       }
@@ -181,12 +187,16 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
       });
       if (!resumed) {
         await writeJobRecord(shell, jobDir, { job, startedAt, state: dockerState({ runDir, prepared: false }) });
+        const ticker = new AbortController();
+        void recordWholeTrace(conn, jobDir, trace, this.clock, ticker.signal);
         try {
           await dockerJob.prepare(prepareStop);
         } catch (e) {
           if (e instanceof PrepareStopped || prepareStop.aborted) return endPrepare(stoppedOutcome());
           if (e instanceof PrepareFailure) return endPrepare(failed(e.reason, e.message), e.message);
           throw e;
+        } finally {
+          ticker.abort();
         }
       }
       timersOff.abort();
@@ -242,7 +252,7 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
       const current = detached?.connection ?? conn;
       if (handoff?.aborted) {
         // Its containers and records stay: the successor follows the running stage (or prepares again).
-        await recordHandoff(current, jobDir, trace, ctx.handoff!, log);
+        await recordHandoff(current, jobDir, trace, ctx.handoff!, log, !resumed && !detached?.launchedAny);
       } else if (!current.lost) {
         await this.tearDown(current, shell, dockerJob, prepared, cleanupTimeoutMs, ctx, trace, log);
         await recordEnd(current, jobDir, ends, ctx);
@@ -281,6 +291,24 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
       const runDir = shell.runDir;
       await shell.exec(`rm -rf ${shellQuote(runDir)}`).catch((e: unknown) => ctx.markUnclean?.(`could not remove ${runDir}: ${errorMessage(e)}`));
     }
+  }
+}
+
+/** While prepare runs (no stage yet), the whole trace GitLab confirmed is the checkpoint a successor appends
+ *  after (CheckpointedTrace.whole), recorded when it moved. */
+async function recordWholeTrace(conn: SshConnection, jobDir: string, trace: TraceWriter, clock: Clock, stop: AbortSignal): Promise<void> {
+  let last = '';
+  try {
+    for (;;) {
+      await clock.sleep(CHECKPOINT_EVERY_MS, stop);
+      const c = trace.checkpoints?.whole?.();
+      const text = c ? JSON.stringify(c) : '';
+      if (!c || text === last || conn.lost) continue;
+      last = text;
+      await conn.output(writeCheckpointCommand(jobDir, c)).catch(() => undefined);
+    }
+  } catch {
+    /* stopped */
   }
 }
 
