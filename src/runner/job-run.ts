@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
-import type { JobPayload } from '../core/job.js';
+import type { JobPayload, JobVariable } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 import { failed, type JobOutcome, type MachineInterruption } from '../core/outcome.js';
 import type { AcquireOptions, ExecutorFleet } from '../fleet/executor-fleet.js';
@@ -27,6 +27,8 @@ export interface ExecutorRuntime {
   fleet: ExecutorFleet;
   /** Told when a job's machine of this executor was interrupted (the spot circuit breaker, metrics). */
   onInterrupted?: (i: MachineInterruption) => void;
+  /** AWS credentials for the job (`jobRole`): variables added to its payload, masked ones masked in its trace. */
+  jobCredentials?: (job: JobPayload) => Promise<{ variables: JobVariable[]; expiresAt: number; role: string }>;
 }
 
 export interface JobRunOptions {
@@ -91,6 +93,8 @@ export class JobRun {
   /** The machine of the attempt whose result is being delivered: its records (the result) stay on it, and it
    *  stays this job's, until GitLab has taken the result (see settleMachine). */
   private held: HeldMachine | undefined;
+  /** The payload the executor gets: GitLab's, with the job's AWS credentials once it has them. */
+  private job: JobPayload;
   /** When the first attempt reached its machine (the job's deadline counts from there). */
   private firstAttemptAt: number | undefined;
   /** Where the job is, for a handoff: before its machine runs it, running there, or ended (delivering). */
@@ -100,6 +104,7 @@ export class JobRun {
   constructor(private readonly o: JobRunOptions) {
     this.id = o.job.id;
     this.firstAttemptAt = o.continued?.record.startedAt;
+    this.job = o.continued?.record.job ?? o.job;
   }
 
   /** Stops delivering the final state (shutdown): the journal keeps it for the next start. */
@@ -289,15 +294,40 @@ export class JobRun {
         return failed('runner_system_failure', why);
       }
     }
+    if (runtime.jobCredentials && !this.o.continued) {
+      const problem = await this.addCredentials(runtime.jobCredentials, trace);
+      if (problem) return problem;
+    }
     // An interrupted machine (spot) gets the job run again once on a new one: interruption-rerun.ts.
     return runWithInterruptionRerun({
-      job: this.o.job,
+      job: this.job,
       trace,
       logger: this.o.logger.child({ executor: runtime.name }),
       attempt: (opts) => this.runOnce(runtime, trace, opts),
       stopped: () => this.abortCtl.signal.aborted,
       ...(runtime.onInterrupted && { onInterrupted: runtime.onInterrupted }),
     });
+  }
+
+  /** The job's own AWS credentials as masked variables (a job continued from its machine has them in its
+   *  record already). A failure fails the job: it would otherwise run with no credentials, or the wrong ones. */
+  private async addCredentials(get: NonNullable<ExecutorRuntime['jobCredentials']>, trace: JobTrace): Promise<JobOutcome | undefined> {
+    try {
+      const c = await get(this.job);
+      trace.addSecrets(c.variables.filter((v) => v.masked).map((v) => v.value));
+      this.job = { ...this.job, variables: [...this.job.variables, ...c.variables] };
+      trace.write(`Using AWS credentials of role ${c.role} for this job, valid until ${new Date(c.expiresAt).toISOString()}\n`);
+      const timeoutS = this.job.runner_info.timeout;
+      if (timeoutS !== undefined && timeoutS > 0 && c.expiresAt < this.o.clock.now() + timeoutS * 1000) {
+        trace.write(`WARNING: the job may run for ${Math.round(timeoutS / 60)} min, longer than its AWS credentials last (raise jobRole.sessionDuration and the role's MaxSessionDuration)\n`);
+      }
+      return undefined;
+    } catch (e) {
+      const why = `could not get AWS credentials for the job: ${errorMessage(e)}`;
+      this.o.logger.warn({ job: this.id, err: errorMessage(e) }, 'job credentials');
+      trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
+      return failed('runner_system_failure', why);
+    }
   }
 
   /** Gets a machine, runs the job on it, gives the machine back. */
@@ -332,7 +362,7 @@ export class JobRun {
       this.firstAttemptAt ??= this.o.clock.now();
       const ctx = {
         ...(startedAt !== undefined && { startedAt }),
-        job: this.o.job,
+        job: this.job,
         trace,
         cancel: this.cancelCtl.signal,
         abort: this.abortCtl.signal,
