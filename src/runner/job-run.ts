@@ -10,14 +10,14 @@ import type { JobPayload, JobVariable } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 import { failed, type JobOutcome, type MachineInterruption } from '../core/outcome.js';
 import type { AcquireOptions, ExecutorFleet } from '../fleet/executor-fleet.js';
-import type { ReleaseOptions } from '../fleet/fleet-api.js';
-import type { ConnectionInfo, Machine } from '../core/machine.js';
 import { runWithInterruptionRerun } from './interruption-rerun.js';
 import type { JobChannel, OpenJobChannel } from './ports.js';
 import { DEFAULT_TOKEN_PREFIXES } from './trace/masker.js';
 import type { JobJournal, JournalEntry } from './job-journal.js';
 import { JobTrace, secretsOf } from './trace/job-trace.js';
 import { appendsAfter, canReattach, startingPoint, type ContinuedJob } from './continued-job.js';
+import { settleHeldMachine, type HeldMachine } from './held-machine.js';
+import { withJobCredentials } from './job-credentials.js';
 
 export type { ContinuedJob } from './continued-job.js';
 
@@ -91,7 +91,7 @@ export class JobRun {
   private channel: JobChannel | undefined;
   private trace: JobTrace | undefined;
   /** The machine of the attempt whose result is being delivered: its records (the result) stay on it, and it
-   *  stays this job's, until GitLab has taken the result (see settleMachine). */
+   *  stays this job's, until GitLab has taken the result (held-machine.ts). */
   private held: HeldMachine | undefined;
   /** The payload the executor gets: GitLab's, with the job's AWS credentials once it has them. */
   private job: JobPayload;
@@ -234,7 +234,9 @@ export class JobRun {
       if (channel) delivered = (await this.deliver(channel, outcome).catch(() => 'pending' as const)) === 'delivered';
       return outcome;
     } finally {
-      await this.settleMachine(delivered, log);
+      const held = this.held;
+      this.held = undefined;
+      if (held) await settleHeldMachine(held, this.id, delivered, log);
       if (delivered) {
         this.o.journal?.remove(job.id, this.o.gitlabUrl ?? '');
         trace.log.dispose();
@@ -295,8 +297,9 @@ export class JobRun {
       }
     }
     if (runtime.jobCredentials && !this.o.continued) {
-      const problem = await this.addCredentials(runtime.jobCredentials, trace);
-      if (problem) return problem;
+      const r = await withJobCredentials(this.job, runtime.jobCredentials, trace, this.o.clock, this.o.logger);
+      if ('failed' in r) return r.failed;
+      this.job = r.job;
     }
     // An interrupted machine (spot) gets the job run again once on a new one: interruption-rerun.ts.
     return runWithInterruptionRerun({
@@ -307,27 +310,6 @@ export class JobRun {
       stopped: () => this.abortCtl.signal.aborted,
       ...(runtime.onInterrupted && { onInterrupted: runtime.onInterrupted }),
     });
-  }
-
-  /** The job's own AWS credentials as masked variables (a job continued from its machine has them in its
-   *  record already). A failure fails the job: it would otherwise run with no credentials, or the wrong ones. */
-  private async addCredentials(get: NonNullable<ExecutorRuntime['jobCredentials']>, trace: JobTrace): Promise<JobOutcome | undefined> {
-    try {
-      const c = await get(this.job);
-      trace.addSecrets(c.variables.filter((v) => v.masked).map((v) => v.value));
-      this.job = { ...this.job, variables: [...this.job.variables, ...c.variables] };
-      trace.write(`Using AWS credentials of role ${c.role} for this job, valid until ${new Date(c.expiresAt).toISOString()}\n`);
-      const timeoutS = this.job.runner_info.timeout;
-      if (timeoutS !== undefined && timeoutS > 0 && c.expiresAt < this.o.clock.now() + timeoutS * 1000) {
-        trace.write(`WARNING: the job may run for ${Math.round(timeoutS / 60)} min, longer than its AWS credentials last (raise jobRole.sessionDuration and the role's MaxSessionDuration)\n`);
-      }
-      return undefined;
-    } catch (e) {
-      const why = `could not get AWS credentials for the job: ${errorMessage(e)}`;
-      this.o.logger.warn({ job: this.id, err: errorMessage(e) }, 'job credentials');
-      trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
-      return failed('runner_system_failure', why);
-    }
   }
 
   /** Gets a machine, runs the job on it, gives the machine back. */
@@ -392,36 +374,6 @@ export class JobRun {
       }
     }
   }
-
-  /**
-   * After the delivery: GitLab has the result, so the machine's records of the job go and the machine is
-   * released. Not delivered (a shutdown cut the delivery short): the machine keeps the records and stays as
-   * it is, so a successor finds the job on it and delivers the result (the journal keeps it too, for hosts
-   * whose disk survives).
-   */
-  private async settleMachine(delivered: boolean, log: Logger): Promise<void> {
-    const held = this.held;
-    this.held = undefined;
-    if (!held) return;
-    if (!delivered) {
-      log.info({ machine: held.machine.id }, 'result not delivered yet: the machine keeps the job\'s records for a successor');
-      return;
-    }
-    if (canReattach(held.runtime.executor)) {
-      await held.runtime.executor.forget(held.connection, this.id).catch((e: unknown) => {
-        log.warn({ machine: held.machine.id, err: errorMessage(e) }, 'could not remove the job\'s records from its machine');
-        held.release = { reusable: false, reason: 'unclean' };
-      });
-    }
-    await held.runtime.fleet.release(held.machine, held.release);
-  }
-}
-
-interface HeldMachine {
-  runtime: ExecutorRuntime;
-  machine: Machine;
-  connection: ConnectionInfo;
-  release: ReleaseOptions;
 }
 
 function abortReason(signal: AbortSignal): string {
