@@ -6,6 +6,7 @@
 import { MachineInterruptedError, systemClock, type Clock, type ConnectionInfo, type JobRunContext, type Logger, type MachineWarmer } from '../core/index.js';
 import { parseInterruption, watchCommand } from './machine-watch.js';
 import { connectSsh, type SshConnection } from './ssh-connection.js';
+import { forgetJob } from './machine-jobs.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
 
 const WARM_CONNECT_TIMEOUT_MS = 10_000;
@@ -82,6 +83,12 @@ export class MachineConnections implements MachineWarmer {
     this.drop(keyOf(machine));
   }
 
+  /** A new connection of its own, never the one held for the idle pool (housekeeping beside the pool: taking
+   *  the held one would leave an idle machine nobody watches). */
+  fresh(machine: ConnectionInfo, log: Logger, signal: AbortSignal): Promise<SshConnection> {
+    return this.open(machine, log, signal);
+  }
+
   /** The connection held for this machine (handed over: the caller closes it), or a new one. */
   async connect(machine: ConnectionInfo, log: Logger, signal: AbortSignal): Promise<SshConnection> {
     const key = keyOf(machine);
@@ -141,10 +148,12 @@ export class MachineConnections implements MachineWarmer {
 export abstract class SshExecutorBase implements MachineWarmer {
   protected readonly clock: Clock;
   protected readonly connections: MachineConnections;
+  private readonly logger: Logger;
 
   constructor(o: SshExecutionOptions) {
     this.clock = o.clock ?? systemClock;
     this.connections = new MachineConnections(o);
+    this.logger = o.logger;
   }
 
   warm(machine: ConnectionInfo, onLost: (reason: Error) => void, signal?: AbortSignal): Promise<void> {
@@ -153,6 +162,11 @@ export abstract class SshExecutorBase implements MachineWarmer {
 
   cool(machine: ConnectionInfo): void {
     this.connections.cool(machine);
+  }
+
+  /** Removes a job's records once GitLab has its result (Reattacher.forget). */
+  forget(machine: ConnectionInfo, jobId: number): Promise<void> {
+    return forgetJob(machine, this.connections, this.logger, jobId);
   }
 
   /** A new connection after one dropped mid-job (bounded by the executor's connect timeout; given up on an

@@ -56,9 +56,10 @@ export async function readResume(conn: SshConnection, jobDir: string, record: Ma
   return { current, currentStarted, checkpoint: record.checkpoint };
 }
 
-/** Removes a job's records from its machine once GitLab has its result (one connection, one command). */
+/** Removes a job's records from its machine once GitLab has its result (a connection of its own: the machine
+ *  may be in the idle pool by now, its held connection is not ours to take). */
 export async function forgetJob(machine: ConnectionInfo, connections: MachineConnections, logger: Logger, jobId: number): Promise<void> {
-  const conn = await connections.connect(machine, logger, AbortSignal.timeout(INSPECT_TIMEOUT_MS));
+  const conn = await connections.fresh(machine, logger, AbortSignal.timeout(INSPECT_TIMEOUT_MS));
   try {
     await conn.output(forgetCommand(jobDirOf(machine.stateDir, jobId)));
   } finally {

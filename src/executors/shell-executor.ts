@@ -22,7 +22,7 @@ import { runJobSession, type RecordedEnd } from './job-session.js';
 import { DetachedTransport } from './detached-transport.js';
 import { jobDirOf, recordEnd } from './job-records.js';
 import { recordHandoff } from './job-handoff.js';
-import { forgetJob, inspectMachine, readResume } from './machine-jobs.js';
+import { inspectMachine, readResume } from './machine-jobs.js';
 import { SshExecutorBase } from './machine-connections.js';
 import type { SshConnection } from './ssh-connection.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
@@ -48,10 +48,6 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
 
   async inspect(machine: ConnectionInfo): Promise<MachineJobs> {
     return inspectMachine(machine, this.connections, this.o.logger);
-  }
-
-  forget(machine: ConnectionInfo, jobId: number): Promise<void> {
-    return forgetJob(machine, this.connections, this.o.logger, jobId);
   }
 
   reattach(machine: ConnectionInfo, ctx: JobRunContext, record: MachineJobRecord): Promise<JobOutcome> {
@@ -149,6 +145,7 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
       } else if (!current.lost) {
         await recordEnd(current, jobDir, ends, ctx);
       }
+      // Open until the records go (forget), right after GitLab took the result.
       current.close();
     }
   }

@@ -33,7 +33,7 @@ import { DetachedTransport } from '../detached-transport.js';
 import { recordHandoff } from '../job-handoff.js';
 import { jobDirOf, jobRecordLines, recordEnd, writeCheckpointCommand, type JobFile } from '../job-records.js';
 import { CHECKPOINT_EVERY_MS } from '../detached-stage.js';
-import { forgetJob, inspectMachine, readResume } from '../machine-jobs.js';
+import { inspectMachine, readResume } from '../machine-jobs.js';
 import { shellQuote } from '../remote-shell.js';
 import { SshExecutorBase } from '../machine-connections.js';
 import type { SshConnection } from '../ssh-connection.js';
@@ -78,10 +78,6 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
 
   inspect(machine: ConnectionInfo): Promise<MachineJobs> {
     return inspectMachine(machine, this.connections, this.o.logger);
-  }
-
-  forget(machine: ConnectionInfo, jobId: number): Promise<void> {
-    return forgetJob(machine, this.connections, this.o.logger, jobId);
   }
 
   reattach(machine: ConnectionInfo, ctx: JobRunContext, record: MachineJobRecord): Promise<JobOutcome> {
