@@ -33,6 +33,8 @@ export interface MachineJobRecord {
   checkpoint: TraceCheckpoint;
   /** The trace as it stood before the first stage (the runner's own lines), when it was recorded. */
   head?: Uint8Array;
+  /** What the executor style recorded to continue the job (opaque outside it). */
+  state?: unknown;
 }
 
 /** What a machine holds, as read back by a successor. */
@@ -44,6 +46,9 @@ export interface Reattacher {
   inspect(machine: ConnectionInfo): Promise<MachineJobs>;
   /** Continues a job found on the machine from where its session was, following its running stage. */
   reattach(machine: ConnectionInfo, ctx: JobRunContext, record: MachineJobRecord): Promise<JobOutcome>;
+  /** Removes the job's records from the machine once GitLab has its result (until then they are how a
+   *  successor delivers it). Rejects when the machine cannot be reached. */
+  forget(machine: ConnectionInfo, jobId: number): Promise<void>;
 }
 
 export interface Executor {

@@ -64,6 +64,8 @@ export interface JobSessionOptions {
   /** A successor continues the session: these stages already ended (from the machine's records) and are
    *  replayed in order, so every rule between stages decides as it did the first time. */
   replay?: readonly RecordedEnd[];
+  /** Told how every stage ended once the session is over (not when a stage was handed off or lost). */
+  ended?: (ends: readonly RecordedEnd[]) => void;
 }
 
 export type StopKind = 'abort' | 'cancel' | 'job_timeout' | 'script_timeout' | 'stage_timeout';
@@ -105,7 +107,9 @@ class JobSession {
   async run(): Promise<JobOutcome> {
     await this.runMain();
     if (!(this.systemError instanceof MachineLostError)) await this.runCleanup();
-    return this.outcome();
+    const outcome = this.outcome();
+    if (!(this.systemError instanceof MachineLostError)) this.o.ended?.(this.ends);
+    return outcome;
   }
 
   private get halted(): boolean {
@@ -139,7 +143,8 @@ class JobSession {
   private async runAfterScript(stage: Stage): Promise<void> {
     const now = this.o.clock.now();
     const left = this.deadline - now;
-    if (left <= 0) {
+    // A replayed after_script ran the first time; the deadline may have passed since (a late successor).
+    if (left <= 0 && !this.o.replay?.[this.ends.length]) {
       this.o.trace.warning('after_script skipped: the job deadline was reached');
       return;
     }
