@@ -111,7 +111,7 @@ describe('fleetrunner CLI', () => {
     const both = cli(['validate'], { FLEETRUNNER_CONFIG_YAML: text, FLEETRUNNER_CONFIG: join(dir, 'ok.yaml') });
     expect(both.code).toBe(2);
     expect(both.err).toContain('the configuration is named twice: FLEETRUNNER_CONFIG and FLEETRUNNER_CONFIG_YAML are both set');
-  });
+  }, 90_000);
 
   it('render-config prints the effective config with the token masked', () => {
     const token = testToken();
