@@ -22,6 +22,9 @@ export interface JobRunContext {
    *  job's stages without stopping them, awaits `flushed` (the trace GitLab confirmed), records a trace
    *  checkpoint on the machine and returns at once; its outcome is then ignored. */
   handoff?: { signal: AbortSignal; flushed(): Promise<void> };
+  /** When the job's deadline counts from (ms epoch); default: when the executor starts it. A run again after
+   *  an interruption keeps the first attempt's start, so the job gets its timeout once, not twice. */
+  startedAt?: number;
 }
 
 /** A job found on a machine by a successor coordinator (stateDir/jobs/<id>/ on the machine). */

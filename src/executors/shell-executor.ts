@@ -112,6 +112,7 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
         killGraceMs: this.o.killGraceMs ?? 5_000,
         clock: this.clock,
         logger: log,
+        onConnection: (c) => watch.follow(c),
         ...(ctx.handoff && { detach: ctx.handoff.signal }),
         ...(resume && { resume }),
       });

@@ -88,12 +88,15 @@ export class JobRun {
   /** The machine of the attempt whose result is being delivered: its records (the result) stay on it, and it
    *  stays this job's, until GitLab has taken the result (see settleMachine). */
   private held: HeldMachine | undefined;
+  /** When the first attempt reached its machine (the job's deadline counts from there). */
+  private firstAttemptAt: number | undefined;
   /** Where the job is, for a handoff: before its machine runs it, running there, or ended (delivering). */
   private phase: 'starting' | 'executing' | 'ended' = 'starting';
   readonly id: number;
 
   constructor(private readonly o: JobRunOptions) {
     this.id = o.job.id;
+    this.firstAttemptAt = o.continued?.record.startedAt;
   }
 
   /** Stops delivering the final state (shutdown): the journal keeps it for the next start. */
@@ -307,7 +310,11 @@ export class JobRun {
     };
     try {
       this.phase = 'executing';
+      // The first attempt's start is the job's: a run again after an interruption gets what is left.
+      const startedAt = this.firstAttemptAt;
+      this.firstAttemptAt ??= this.o.clock.now();
       const ctx = {
+        ...(startedAt !== undefined && { startedAt }),
         job: this.o.job,
         trace,
         cancel: this.cancelCtl.signal,

@@ -209,7 +209,10 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
       detached = new DetachedTransport({
         conn,
         reconnect: () => this.reconnect(machine, log, ctx),
-        onConnection: (c) => (shell_.conn = c),
+        onConnection: (c) => {
+          shell_.conn = c;
+          watch.follow(c);
+        },
         jobDir,
         job,
         startedAt,
