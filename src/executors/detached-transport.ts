@@ -109,7 +109,7 @@ export class DetachedTransport implements StageTransport {
     if (following) return runDetachedStage(common);
     const records = {
       jobId: this.o.job.id,
-      sessionJson: JSON.stringify({ seq, name: stage.name, ends: progress.ends }),
+      sessionJson: JSON.stringify({ seq, name: stage.name, ends: progress.ends, ...(progress.scriptStartedAt !== undefined && { scriptStartedAt: progress.scriptStartedAt }) }),
       ...(seq === 1 && !resume && { jobJson: this.jobJson() }),
     };
     this.launchedAny = true;

@@ -30,6 +30,8 @@ export interface SessionFile {
   seq: number;
   name: string;
   ends: RecordedEnd[];
+  /** When the user stages began (the script timeout of a continued session counts from there). */
+  scriptStartedAt?: number;
 }
 
 /** The job's directory on the machine. */
@@ -176,6 +178,7 @@ export function parseSession(text: string): SessionFile | undefined {
   if (!t) return undefined;
   const s = JSON.parse(t) as SessionFile;
   if (typeof s.seq !== 'number' || typeof s.name !== 'string' || !Array.isArray(s.ends)) throw new Error('session.json is not a session record');
+  if (s.scriptStartedAt !== undefined && !Number.isSafeInteger(s.scriptStartedAt)) throw new Error('session.json: scriptStartedAt is not a time');
   return s;
 }
 

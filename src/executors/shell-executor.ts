@@ -133,6 +133,7 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
         lateStagesTimeoutMs: this.o.lateStagesTimeoutMs ?? 300_000,
         logger: log,
         ...(resume?.current && { replay: resume.current.ends }),
+        ...(resume?.current?.scriptStartedAt !== undefined && { scriptStartedAt: resume.current.scriptStartedAt }),
         ended: (e) => (ends = e),
       });
       return outcome;

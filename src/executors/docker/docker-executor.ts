@@ -243,6 +243,7 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
         lateStagesTimeoutMs: this.o.lateStagesTimeoutMs ?? 300_000,
         logger: log,
         ...(resume?.current && { replay: resume.current.ends }),
+        ...(resume?.current?.scriptStartedAt !== undefined && { scriptStartedAt: resume.current.scriptStartedAt }),
         ended: (e) => (ends = e),
       });
     } catch (e) {
@@ -258,7 +259,9 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
         await recordHandoff(current, jobDir, trace, ctx.handoff!, log, !resumed && !detached?.launchedAny);
       } else if (!current.lost) {
         await this.tearDown(current, shell, dockerJob, prepared, cleanupTimeoutMs, ctx, trace, log);
-        await recordEnd(current, jobDir, ends, ctx);
+        // A job that ended in prepare keeps its unprepared record until GitLab has the result: a successor
+        // would prepare it again and reach the same end.
+        if (prepared) await recordEnd(current, jobDir, ends, ctx);
       }
       current.close();
       if (current !== conn) conn.close();
