@@ -143,6 +143,9 @@ describe('fleetrunner CLI', () => {
       const r = await cliAsync(['run', '--config', p], { FR_E2E_TOKEN: token });
       expect(r.code).toBe(2);
       expect(r.out).toMatch(/GitLab refused the runner token \(403\)/);
+      // The effective configuration is logged first, with the token masked.
+      const logged = r.out.split('\n').find((l) => l.includes('"msg":"effective configuration"'));
+      expect(JSON.parse(logged!)).toMatchObject({ source: p, config: { gitlab: { url: fake.url, token: '[MASKED]' }, concurrent: 4 } });
       expect(r.out).not.toContain(token);
     } finally {
       await fake.stop();
