@@ -53,6 +53,16 @@ const STAR_ALLOWED: Record<string, string> = {
   'ecr:GetAuthorizationToken': 'a registry login is account-wide: the action has no resource type',
 };
 
+/** The difference between what the code calls and what a policy grants: calls not allowed, grants not needed. */
+function mismatch(calls: ReadonlyArray<{ action: string; command: string; file: string }>, granted: ReadonlySet<string>): { missing: string[]; extra: string[] } {
+  const needed = new Set(calls.map((c) => c.action));
+  const implied = new Set(IMPLIED.filter((i) => needed.has(i.by)).map((i) => i.action));
+  return {
+    missing: calls.filter((c) => !granted.has(c.action)).map((c) => `${c.action} (${c.command} in ${c.file})`),
+    extra: [...granted].filter((a) => !needed.has(a) && !implied.has(a)),
+  };
+}
+
 describe('the coordinator task role', () => {
   const calls = sdkCalls(ROOT);
   const granted = new Set(statements('TaskRole').flatMap(actionsOf));
@@ -67,17 +77,23 @@ describe('the coordinator task role', () => {
   });
 
   it('allows every AWS call the code can make', () => {
-    const missing = calls.filter((c) => !granted.has(c.action)).map((c) => `${c.action} (${c.command} in ${c.file})`);
-    expect(missing).toEqual([]);
+    expect(mismatch(calls, granted).missing).toEqual([]);
   });
 
   it('allows nothing the code does not call (or AWS checks on its behalf)', () => {
-    const needed = new Set(calls.map((c) => c.action));
-    const implied = new Set(IMPLIED.filter((i) => needed.has(i.by)).map((i) => i.action));
-    const extra = [...granted].filter((a) => !needed.has(a) && !implied.has(a));
-    expect(extra).toEqual([]);
+    expect(mismatch(calls, granted).extra).toEqual([]);
     // And no implied action is listed for a call the code no longer makes.
+    const needed = new Set(calls.map((c) => c.action));
     expect(IMPLIED.filter((i) => !needed.has(i.by)).map((i) => i.action)).toEqual([]);
+  });
+
+  it('the comparison fails in either direction: a call the policy lacks, a grant no call needs', () => {
+    const run = { action: 'ec2:RunInstances', command: 'RunInstancesCommand', file: 'src/x.ts' };
+    const task = { action: 'ecs:RunTask', command: 'RunTaskCommand', file: 'src/providers/fargate/x.ts' };
+    expect(mismatch([run, task], new Set(['ec2:RunInstances', 'iam:PassRole', 'ec2:DeleteVolume']))).toEqual({
+      missing: ['ecs:RunTask (RunTaskCommand in src/providers/fargate/x.ts)'],
+      extra: ['ec2:DeleteVolume'],
+    });
   });
 
   it("uses '*' only for actions that have no resource-level permissions", () => {
