@@ -54,6 +54,9 @@ export interface JobRunOptions {
   slotGraceMs?: number;
   /** Observer: how long getting a ready machine took (metrics). */
   onMachineAcquired?: (executor: string, ms: number) => void;
+  /** The executor the job was routed to is full (or failing its checks): waits for its slot, saying so in
+   *  the trace; rejects when the wait is over its bound or the job is stopped. */
+  waitForSlot?: (signal: AbortSignal, say: (line: string) => void) => Promise<void>;
   /** A job a previous coordinator started, found on its machine (reattach.ts): no acknowledgement, no
    *  new machine; the session continues from the machine's records and the trace from its checkpoint. */
   continued?: ContinuedJob;
@@ -272,6 +275,20 @@ export class JobRun {
       return failed('runner_system_failure', why);
     }
     const runtime = this.o.runtime;
+    if (this.o.waitForSlot) {
+      try {
+        await this.o.waitForSlot(AbortSignal.any([this.abortCtl.signal, this.cancelCtl.signal]), (line) => trace.write(`${line}\n`));
+      } catch (e) {
+        if (this.abortCtl.signal.aborted) return { state: 'failed', reason: 'runner_system_failure', message: abortReason(this.abortCtl.signal) };
+        if (this.cancelCtl.signal.aborted) {
+          trace.write(`${RED}ERROR: Job failed: canceled${RESET}\n`);
+          return failed('job_canceled', 'canceled');
+        }
+        const why = errorMessage(e);
+        trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
+        return failed('runner_system_failure', why);
+      }
+    }
     // An interrupted machine (spot) gets the job run again once on a new one: interruption-rerun.ts.
     return runWithInterruptionRerun({
       job: this.o.job,
