@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CoordinatorHealth } from '../../../src/cli/health.js';
 import { silentLogger } from '../../../src/core/logger.js';
+import { ExecutorFleet } from '../../../src/fleet/executor-fleet.js';
 import { Coordinator } from '../../../src/runner/coordinator.js';
 import { DEFAULT_PAUSE_GRACE_MS, DEFAULT_REQUEST_STALE_MS, LoopLiveness, type LoopWait } from '../../../src/runner/loop-liveness.js';
 import type { JobFeed, JobRequestOutcome } from '../../../src/runner/ports.js';
+import { MemoryProvider } from '../../helpers/memory-provider.js';
 import { settle, StepClock } from '../../helpers/step-clock.js';
 
 const dirs: string[] = [];
@@ -71,7 +73,9 @@ function coordinatorWithHealth(lease = { held: () => true }) {
   const feed = new HeldFeed();
   const health = new CoordinatorHealth(clock);
   const coordinator = new Coordinator({
-    concurrent: 1, checkIntervalMs: 3_000, shutdownTimeoutMs: 1_000, outputLimitBytes: 1 << 20, spoolDir, executors: [], feed,
+    concurrent: 1, checkIntervalMs: 3_000, shutdownTimeoutMs: 1_000, outputLimitBytes: 1 << 20, spoolDir, feed,
+    // One executor with room (the loop asks only while one has), whose jobs never come in these tests.
+    executors: [{ name: 'local', maxMachines: 1, executor: { style: 'shell', run: () => { throw new Error('no jobs here'); } }, fleet: new ExecutorFleet({ provider: new MemoryProvider(), tags: { fleet: 'f', executor: 'local', coordinator: 'c' }, logger: silentLogger, clock }) }],
     openChannel: () => { throw new Error('no jobs here'); },
     clock, logger: silentLogger, banner: () => '', onLoopWait: health.onLoopWait, lease,
   });
