@@ -35,6 +35,7 @@ const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : 
 /** Actions AWS checks on our behalf when the code makes a call, with the call and why. */
 const IMPLIED: ReadonlyArray<{ action: string; by: string; why: string }> = [
   { action: 'iam:PassRole', by: 'ec2:RunInstances', why: 'the launch passes the executor instance profile (ec2.iamInstanceProfile)' },
+  { action: 'sts:TagSession', by: 'sts:AssumeRole', why: 'a job role session carries the gitlab-project, gitlab-job and gitlab-pipeline tags' },
   { action: 'kms:Encrypt', by: 'ssm:PutParameter', why: 'the rotated-token SecureString under a customer-managed key (KmsKeyArn)' },
   { action: 'kms:Decrypt', by: 'ssm:GetParameter', why: 'reading that SecureString back; EC2 also decrypts the volume key at launch' },
   { action: 'kms:GenerateDataKeyWithoutPlaintext', by: 'ec2:RunInstances', why: 'an encrypted root volume under a customer-managed key' },
