@@ -122,7 +122,7 @@ describe('fleetrunner CLI', () => {
     expect(r.out).toContain('checkIntervalMs: 3000');
     expect(r.out + r.err).not.toContain(token);
     expect(cli(['--help']).out).toContain('fleetrunner render-config --config FILE');
-  });
+  }, 60_000);
 
   it('dist/cli/main.js is the CLI too, as installed bin/fleetrunner.js is', () => {
     const main = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
