@@ -9,6 +9,10 @@ Usage:
                                        finish (shutdownTimeout), removes its machines and exits 0;
                                        a second signal cuts running jobs off at once.
   fleetrunner validate --config FILE   Check a config file: exit 0 if valid, 2 with the key path if not.
+  fleetrunner render-config --config FILE
+                                       Print the effective configuration (after \${ENV} interpolation and
+                                       defaults; durations in ms, sizes in bytes) with secrets masked.
+                                       The coordinator logs the same at start.
   fleetrunner verify --config FILE [--executor NAME]
                                        Check the runner token against GitLab and what each executor needs
                                        (AWS credentials, AMI, security groups, a DryRun launch per subnet
@@ -32,7 +36,11 @@ Usage:
   fleetrunner --version | --help
 
 Config: see README.md ("Configuration reference"). Values may use \${ENV_VAR}.
-Environment: FLEETRUNNER_CONFIG may name the config file instead of --config.
+Environment, instead of --config (set at most one):
+  FLEETRUNNER_CONFIG=FILE                 the config file
+  FLEETRUNNER_CONFIG_YAML=YAML            the configuration itself
+  FLEETRUNNER_CONFIG_SSM_PARAMETER=NAME   an SSM parameter (String or SecureString) holding it, read at start
+  FLEETRUNNER_HEALTH_URL=URL              where the container health check asks (default http://127.0.0.1:9090)
 `;
 
 export interface CliArgs {

@@ -8,7 +8,7 @@ import { startCoordinator, type CoordinatorHandle } from './run.js';
 /** `fleetrunner run`: the coordinator in the foreground until SIGTERM/SIGINT/SIGQUIT (gitlab-runner's graceful stop). Signals are handled from
  *  the first moment: one that arrives during start-up (verify, garbage collection, recovery) is applied
  *  as soon as the coordinator exists, instead of killing the process half-way. */
-export async function runCoordinator(config: FleetConfig, o: { reloadConfig?: () => FleetConfig } = {}): Promise<number> {
+export async function runCoordinator(config: FleetConfig, o: { reloadConfig?: () => FleetConfig | Promise<FleetConfig>; source?: string } = {}): Promise<number> {
   let handle: CoordinatorHandle | undefined;
   let early = 0;
   const starting = new AbortController();
@@ -21,23 +21,22 @@ export async function runCoordinator(config: FleetConfig, o: { reloadConfig?: ()
   };
   // SIGHUP reloads the config file, as gitlab-runner does; it never stops the coordinator.
   const onHup = () => {
-    if (!o.reloadConfig) return;
-    let next: FleetConfig;
-    try {
-      next = o.reloadConfig();
-    } catch (e) {
-      if (handle) handle.reloadFailed(e);
-      else process.stderr.write(`fleetrunner: config reload failed, the running config stays in force: ${errorMessage(e)}\n`);
-      return;
-    }
-    handle?.reload(next);
+    const reload = o.reloadConfig;
+    if (!reload) return;
+    void (async () => reload())().then(
+      (next) => handle?.reload(next),
+      (e: unknown) => {
+        if (handle) handle.reloadFailed(e);
+        else process.stderr.write(`fleetrunner: config reload failed, the running config stays in force: ${errorMessage(e)}\n`);
+      },
+    );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('SIGQUIT', onSignal);
   process.on('SIGHUP', onHup);
   try {
-    handle = await startCoordinator(config, { startSignal: starting.signal });
+    handle = await startCoordinator(config, { startSignal: starting.signal, ...(o.source !== undefined && { configSource: o.source }) });
     for (let i = 0; i < early; i++) handle.stop();
     return await handle.done;
   } finally {

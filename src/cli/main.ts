@@ -1,11 +1,12 @@
 // The composition root's entry: parse the command line and dispatch. Exit codes: 0 ok, 1 runtime
 // failure, 2 bad usage or invalid config.
 
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../core/errors.js';
 import { parseConfigText, parseDuration, type FleetConfig } from '../config/index.js';
 import { HELP, parseCli } from './args.js';
+import { configSource, describeSource, readConfigSource, ssmParameterReader, type ConfigSource } from './config-source.js';
 import { VERSION } from './version.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -26,14 +27,24 @@ export async function main(argv: string[]): Promise<number> {
   }
   switch (args.command) {
     case 'validate': {
-      const loaded = loadConfig(args.config);
-      if (typeof loaded === 'number') return loaded;
-      process.stdout.write(`${args.config ?? process.env.FLEETRUNNER_CONFIG}: valid (${loaded.executors.length} executor${loaded.executors.length > 1 ? 's' : ''}, concurrent ${loaded.concurrent})\n`);
+      const got = await loadConfig(args.config);
+      if (typeof got === 'number') return got;
+      const loaded = got.config;
+      process.stdout.write(`${got.where}: valid (${loaded.executors.length} executor${loaded.executors.length > 1 ? 's' : ''}, concurrent ${loaded.concurrent})\n`);
+      return 0;
+    }
+    case 'render-config': {
+      const got = await loadConfig(args.config);
+      if (typeof got === 'number') return got;
+      const loaded = got.config;
+      const { renderConfig } = await import('./render-config.js');
+      process.stdout.write(renderConfig(loaded, got.where));
       return 0;
     }
     case 'verify': {
-      const loaded = loadConfig(args.config);
-      if (typeof loaded === 'number') return loaded;
+      const got = await loadConfig(args.config);
+      if (typeof got === 'number') return got;
+      const loaded = got.config;
       if (args.executor !== undefined && !loaded.executors.some((e) => e.name === args.executor)) {
         process.stderr.write(`fleetrunner: executors: no executor named "${args.executor}" (have: ${loaded.executors.map((e) => e.name).join(', ')})\n`);
         return 2;
@@ -47,21 +58,25 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`fleetrunner: --grace: expected a duration such as 30m, 2h or 0s, got "${args.grace}"\n`);
         return 2;
       }
-      const loaded = loadConfig(args.config);
-      if (typeof loaded === 'number') return loaded;
+      const got = await loadConfig(args.config);
+      if (typeof got === 'number') return got;
+      const loaded = got.config;
       const { runGc } = await import('./gc.js');
       return runGc(loaded, { dryRun: args.dryRun, force: args.force, ...(graceMs !== undefined && { graceMs }) });
     }
     case 'run': {
-      const loaded = loadConfig(args.config);
-      if (typeof loaded === 'number') return loaded;
+      const got = await loadConfig(args.config);
+      if (typeof got === 'number') return got;
+      const loaded = got.config;
       const { runCoordinator } = await import('./foreground.js');
-      const file = args.config ?? process.env.FLEETRUNNER_CONFIG!;
-      return runCoordinator(loaded, { reloadConfig: () => parseConfigText(readFileSync(file, 'utf8'), process.env) });
+      const { source } = got;
+      // SIGHUP reads the same source again (a file edited in place, a parameter updated in SSM).
+      return runCoordinator(loaded, { source: got.where, reloadConfig: async () => parseConfigText(await readConfigSource(source, { ssmParameter: await ssmParameterReader() }), process.env) });
     }
     case 'render-userdata': {
-      const loaded = loadConfig(args.config);
-      if (typeof loaded === 'number') return loaded;
+      const got = await loadConfig(args.config);
+      if (typeof got === 'number') return got;
+      const loaded = got.config;
       const name = args.executor ?? loaded.executors.find((e) => e.provider === 'ec2')?.name;
       if (!name) {
         process.stderr.write('fleetrunner: --executor NAME is required (no ec2 executor in the config)\n');
@@ -91,25 +106,35 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** The config, or an exit code after printing why it cannot be used. */
-function loadConfig(path: string | undefined): FleetConfig | number {
-  const file = path ?? process.env.FLEETRUNNER_CONFIG;
-  if (!file) {
-    process.stderr.write('fleetrunner: --config FILE is required\n');
+/** A loaded config with where it came from. */
+interface Loaded {
+  config: FleetConfig;
+  source: ConfigSource;
+  /** The source as messages name it. */
+  where: string;
+}
+
+/** The config (--config FILE, or the environment: see config-source.ts), or an exit code after printing why
+ *  it cannot be used. */
+async function loadConfig(path: string | undefined): Promise<Loaded | number> {
+  const source = configSource(path, process.env);
+  if ('error' in source) {
+    process.stderr.write(`fleetrunner: ${source.error}\n`);
     return 2;
   }
+  const where = describeSource(source);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = await readConfigSource(source, { ssmParameter: async (name) => (await ssmParameterReader())(name) });
   } catch (e) {
-    process.stderr.write(`fleetrunner: cannot read config ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+    process.stderr.write(`fleetrunner: ${(e as Error).message}\n`);
     return 2;
   }
   try {
-    return parseConfigText(text, process.env);
+    return { config: parseConfigText(text, process.env), source, where };
   } catch (e) {
     if (e instanceof ConfigError) {
-      process.stderr.write(`fleetrunner: invalid config ${file}: ${e.message}\n`);
+      process.stderr.write(`fleetrunner: invalid config ${where}: ${e.message}\n`);
       return 2;
     }
     throw e;

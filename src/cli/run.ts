@@ -45,6 +45,8 @@ import { RotatedToken, rotatedTokenSecretStore } from './rotated-token.js';
 import { buildLease } from './lease.js';
 import type { Lease } from '../core/lease.js';
 import { gitlabJobChannel, gitlabJobFeed } from './wiring.js';
+import { CoordinatorHealth } from './health.js';
+import { redactedConfig } from './render-config.js';
 
 /** Features GitLab sees: what the job scripts, the executors and the trace pipeline really do. One runner
  *  token covers every executor, so this is the union over the configured styles. */
@@ -89,6 +91,8 @@ export interface StartOptions {
   lease?: Lease;
   /** Test seam: whether this runs as an ECS task (default: ECS_CONTAINER_METADATA_URI_V4 is set). */
   onEcs?: boolean;
+  /** Where the config came from (a file, $FLEETRUNNER_CONFIG_YAML, ssm:NAME), for the start-up log line. */
+  configSource?: string;
 }
 
 export async function startCoordinator(config: FleetConfig, opts: StartOptions = {}): Promise<CoordinatorHandle> {
@@ -96,6 +100,11 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   const configuredToken = config.gitlab.token ?? config.gitlab.registrationToken!;
   let currentToken = configuredToken;
   const logger: Logger = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format, secrets: () => [configuredToken, currentToken] });
+  // What this task runs on, secrets masked: the same text `fleetrunner render-config` prints.
+  logger.info({ source: opts.configSource, config: redactedConfig(config) }, 'effective configuration');
+  const onEcs = opts.onEcs ?? process.env.ECS_CONTAINER_METADATA_URI_V4 !== undefined;
+  if (onEcs && !config.metrics.listen) logger.warn({}, 'metrics.listen is not set: /healthz and /readyz are not served, and the container health check of the image fails');
+  const health = new CoordinatorHealth(clock);
   const stateDir = config.stateDir ?? join(homedir(), '.fleetrunner');
   const spoolDir = join(stateDir, 'spool');
   await mkdir(spoolDir, { recursive: true, mode: 0o700 });
@@ -119,7 +128,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   const metrics = new FleetMetrics();
   let metricsServer: Awaited<ReturnType<FleetMetrics['serve']>> | undefined;
   try {
-    metricsServer = config.metrics.listen ? await metrics.serve(config.metrics.listen) : undefined;
+    metricsServer = config.metrics.listen ? await metrics.serve(config.metrics.listen, health.routes()) : undefined;
   } catch (e) {
     process.stderr.write(`fleetrunner: metrics.listen: cannot listen on ${config.metrics.listen}: ${errorMessage(e)}\n`);
     return { done: Promise.resolve(1), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
@@ -133,6 +142,8 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     logger.info({}, 'stopped while waiting for the lease');
     return { done: Promise.resolve(0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
   }
+  health.holding(held);
+  health.enter('reading_token');
   // Read under the lease: a holder before us may have rotated the token just before it stopped.
   const rotated = new RotatedToken({ store: rotatedTokenSecretStore(config, stateDir), configuredToken, clock, logger });
   let persisted: RunnerTokenState | undefined;
@@ -154,6 +165,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     currentToken = e.token;
     rotated.save({ token: e.token, obtainedAt: e.obtainedAt, ...(e.expiresAt !== undefined && { expiresAt: e.expiresAt }) }).catch(() => undefined);
   });
+  health.enter('waiting_for_gitlab');
   const started = await startIdentity(identity, { url: config.gitlab.url, clock, logger, signal: AbortSignal.any([startSignal, held.lost]) });
   if (started.kind !== 'started') await held.release();
   if (started.kind === 'refused') {
@@ -220,7 +232,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     if (gate) e.gate = gate;
   }
   // On ECS every deploy replaces the task: hand running jobs and idle machines to the next one.
-  const onShutdown = config.onShutdown ?? (opts.onEcs ?? process.env.ECS_CONTAINER_METADATA_URI_V4 !== undefined ? 'handoff' : 'drain');
+  const onShutdown = config.onShutdown ?? (onEcs ? 'handoff' : 'drain');
   let takenOver = false;
   const coordinator = new Coordinator({
     concurrent: config.concurrent,
@@ -243,6 +255,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     extraSecrets: () => [configuredToken, identity.token],
     onJobFinished: (executor, outcome) => metrics.jobsFinished.inc({ executor, outcome }),
     onMachineAcquired: (executor, ms) => metrics.machineAcquireSeconds.observe({ executor }, ms / 1000),
+    onLoopWait: health.onLoopWait,
     lease: held,
     maintenance: [
       { name: 'token-rotation', everyMs: 1_000, run: async () => void (await identity.rotateIfDue()) },
@@ -264,6 +277,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   // The machines an earlier coordinator of this deployment left (a handoff, a crash, a kill -9): running
   // jobs are continued from their machines and idle machines join the pool (reattach.ts); what cannot be
   // adopted is removed, and start-up garbage collection then removes whatever else carries our tags.
+  health.enter('taking_over');
   // The loop waits for the takeover TAKEOVER_HEAD_START_MS at most: a machine slow to answer (asked again,
   // machine-jobs.ts) must not hold back new work; a job found on it later holds its slots past the caps.
   // Garbage collection and the journal's deliveries wait for the whole takeover.
@@ -283,10 +297,15 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   gates.onChange(() => coordinator.wake());
   // A lost lease: no new jobs at once, running ones drain; the exit code 1 lets the platform start us again.
   let stopRequested = false;
-  const onLeaseLost = () => coordinator.standDown(`the lease was lost: ${errorMessage(held.lost.reason)}`);
+  const onLeaseLost = () => {
+    health.enter('stopping');
+    coordinator.standDown(`the lease was lost: ${errorMessage(held.lost.reason)}`);
+  };
   if (held.lost.aborted) onLeaseLost();
   else held.lost.addEventListener('abort', onLeaseLost, { once: true });
   let running = config;
+  health.enter('running');
+  if (held.lost.aborted) health.enter('stopping');
   logger.info({ url: config.gitlab.url, systemId, coordinatorId, concurrent: config.concurrent, executors: executors.map((e) => e.name), features: advertisedFeatures(styles) }, 'coordinator started');
   const done = (async () => {
     try {
@@ -319,6 +338,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     done,
     stop: () => {
       stopRequested = true;
+      health.enter('stopping');
       logger.info({}, 'stop requested');
       coordinator.stop();
     },

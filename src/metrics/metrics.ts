@@ -26,11 +26,18 @@ export class FleetMetrics {
     for (const state of ['booting', 'idle', 'busy', 'removing'] as const) this.machines.set({ executor, state }, counts[state]);
   }
 
-  /** Serves /metrics on "host:port" (or ":port"; port 0 picks a free one, see server.address()). */
-  async serve(listen: string): Promise<Server> {
+  /** Serves /metrics on "host:port" (or ":port"; port 0 picks a free one, see server.address()), and the
+   *  given extra routes (the coordinator's /healthz and /readyz), each answering a status and a JSON body. */
+  async serve(listen: string, routes: Readonly<Record<string, () => { status: number; body: string }>> = {}): Promise<Server> {
     const m = /^(.*):(\d+)$/.exec(listen);
     if (!m) throw new Error(`metrics.listen: expected host:port, got ${JSON.stringify(listen)}`);
     const server = createServer((req, res) => {
+      const route = Object.hasOwn(routes, req.url ?? '') ? routes[req.url!] : undefined;
+      if (route) {
+        const { status, body } = route();
+        res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(body);
+        return;
+      }
       if (req.url !== '/metrics') {
         res.writeHead(404).end('not found\n');
         return;

@@ -8,6 +8,7 @@ import type { RoutingRules } from '../config/index.js';
 import { SlotPool } from '../fleet/slots.js';
 import type { JobJournal } from './job-journal.js';
 import { CUT_OFF_DELIVERY_GRACE_MS, JobRun, ShutdownAbort, type ContinuedJob, type ExecutorRuntime } from './job-run.js';
+import type { LoopWait } from './loop-liveness.js';
 import type { JobFeed, MaintenanceTask, OpenJobChannel } from './ports.js';
 import { describeRoute, route } from './routing.js';
 
@@ -48,6 +49,8 @@ export interface CoordinatorOptions {
   /** Observers for metrics. */
   onJobFinished?: (executor: string, outcome: string) => void;
   onMachineAcquired?: (executor: string, ms: number) => void;
+  /** Observer: the loop enters a wait (liveness, see loop-liveness.ts). */
+  onLoopWait?: (wait: LoopWait) => void;
   /** The fleet's lease: no job request is sent unless it is held (checked right before each request). */
   lease?: { held(): boolean };
   /** What a stop does with running jobs: 'drain' lets them finish (shutdownTimeout); 'handoff' leaves
@@ -157,6 +160,7 @@ export class Coordinator {
     while (!stop.aborted) {
       const reserved = this.reserve();
       if (!reserved) {
+        this.o.onLoopWait?.({ kind: 'waiting_for_capacity' });
         await this.waitForCapacity(stop);
         continue;
       }
@@ -168,6 +172,7 @@ export class Coordinator {
       }
       let outcome;
       const askedAt = this.o.clock.now();
+      this.o.onLoopWait?.({ kind: 'requesting' });
       try {
         outcome = await this.o.feed.requestJob(stop);
       } catch (e) {
@@ -184,15 +189,16 @@ export class Coordinator {
         // at once with `Gitlab-Ci-Builds-Polling: yes` (no last_update yet, queue just changed), and a
         // request held for its ~50 s has already waited longer than the interval.
         const waited = this.o.clock.now() - askedAt;
-        if (waited < this.o.checkIntervalMs) await this.pause(this.o.checkIntervalMs - waited);
+        if (waited < this.o.checkIntervalMs) await this.pause(this.o.checkIntervalMs - waited, 'no_job');
       } else if (outcome.kind === 'paused') {
         this.o.logger.warn({ reason: outcome.reason, retryInMs: outcome.retryInMs }, 'not asking GitLab for jobs for a while');
-        await this.pause(outcome.retryInMs);
+        await this.pause(outcome.retryInMs, 'gitlab_paused');
       } else {
         this.o.logger.warn({ err: outcome.message }, 'job request failed');
-        await this.pause(this.o.checkIntervalMs);
+        await this.pause(this.o.checkIntervalMs, 'request_failed');
       }
     }
+    this.o.onLoopWait?.({ kind: 'stopped' });
   }
 
   /** A global slot, asked for while any executor has room and passes its checks: the job's route is known
@@ -375,7 +381,8 @@ export class Coordinator {
     });
   }
 
-  private async pause(ms: number): Promise<void> {
+  private async pause(ms: number, why: 'no_job' | 'gitlab_paused' | 'request_failed'): Promise<void> {
+    this.o.onLoopWait?.({ kind: 'pausing', ms, why });
     await this.o.clock.sleep(ms, this.stopCtl.signal).catch(() => undefined);
   }
 

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FakeGitLab } from '../../src/fakegitlab/index.js';
 import { freeLoopbackPort } from '../../src/providers/local/sshd-process.js';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import { FakeSsm } from '../helpers/fake-ssm.js';
 import { contractConfig } from './harness.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fleetrunner.js');
@@ -88,6 +90,40 @@ describe('fleetrunner CLI', () => {
     expect(cli(['frobnicate']).code).toBe(2);
   });
 
+  it('the config from FLEETRUNNER_CONFIG_YAML or an SSM parameter (the SDK over HTTP); two sources at once exit 2', async () => {
+    const text = contractConfig('http://127.0.0.1:8080');
+    const yaml = cli(['validate'], { FLEETRUNNER_CONFIG_YAML: text, FR_E2E_TOKEN: testToken() });
+    expect(yaml.code).toBe(0);
+    expect(yaml.out).toMatch(/^\$FLEETRUNNER_CONFIG_YAML: valid/);
+    const ssm = new FakeSsm();
+    const endpoint = await ssm.listen();
+    try {
+      await ssm.client.send(new PutParameterCommand({ Name: '/fleetrunner/e2e/config', Value: text, Type: 'SecureString' }));
+      const aws = { AWS_ENDPOINT_URL_SSM: endpoint, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'fake-access-key', AWS_SECRET_ACCESS_KEY: 'fake', AWS_EC2_METADATA_DISABLED: 'true', FR_E2E_TOKEN: testToken() };
+      const r = await cliAsync(['validate'], { ...aws, FLEETRUNNER_CONFIG_SSM_PARAMETER: '/fleetrunner/e2e/config' });
+      // (out is stdout and stderr: on Node 20 the SDK adds a warning about its coming Node 22 minimum)
+      expect(r).toMatchObject({ code: 0, out: expect.stringMatching(/^ssm:\/fleetrunner\/e2e\/config: valid/m) });
+      const missing = await cliAsync(['validate'], { ...aws, FLEETRUNNER_CONFIG_SSM_PARAMETER: '/fleetrunner/e2e/none' });
+      expect(missing).toMatchObject({ code: 2, out: expect.stringMatching(/^fleetrunner: cannot read config from SSM parameter \/fleetrunner\/e2e\/none: it does not exist \(FLEETRUNNER_CONFIG_SSM_PARAMETER\)$/m) });
+    } finally {
+      await ssm.close();
+    }
+    const both = cli(['validate'], { FLEETRUNNER_CONFIG_YAML: text, FLEETRUNNER_CONFIG: join(dir, 'ok.yaml') });
+    expect(both.code).toBe(2);
+    expect(both.err).toContain('the configuration is named twice: FLEETRUNNER_CONFIG and FLEETRUNNER_CONFIG_YAML are both set');
+  }, 90_000);
+
+  it('render-config prints the effective config with the token masked', () => {
+    const token = testToken();
+    const r = cli(['render-config'], { FLEETRUNNER_CONFIG_YAML: contractConfig('http://127.0.0.1:8080'), FR_E2E_TOKEN: token });
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('# fleetrunner: effective configuration from $FLEETRUNNER_CONFIG_YAML');
+    expect(r.out).toMatch(/^ {2}token: "?\[MASKED\]"?$/m);
+    expect(r.out).toContain('checkIntervalMs: 3000');
+    expect(r.out + r.err).not.toContain(token);
+    expect(cli(['--help']).out).toContain('fleetrunner render-config --config FILE');
+  }, 60_000);
+
   it('dist/cli/main.js is the CLI too, as installed bin/fleetrunner.js is', () => {
     const main = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
     const v = spawnSync(process.execPath, [main, '--version'], { encoding: 'utf8', timeout: 30_000 });
@@ -107,6 +143,9 @@ describe('fleetrunner CLI', () => {
       const r = await cliAsync(['run', '--config', p], { FR_E2E_TOKEN: token });
       expect(r.code).toBe(2);
       expect(r.out).toMatch(/GitLab refused the runner token \(403\)/);
+      // The effective configuration is logged first, with the token masked.
+      const logged = r.out.split('\n').find((l) => l.includes('"msg":"effective configuration"'));
+      expect(JSON.parse(logged!)).toMatchObject({ source: p, config: { gitlab: { url: fake.url, token: '[MASKED]' }, concurrent: 4 } });
       expect(r.out).not.toContain(token);
     } finally {
       await fake.stop();

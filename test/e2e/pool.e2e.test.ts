@@ -2,6 +2,7 @@
 // machines. Every machine of a test lives under its own local.root, so what is alive is read from the host:
 // a folder per machine (machine.json), its sshd pid in /proc, and the held SSH connection of an idle
 // machine as a session process under that sshd.
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -352,6 +353,10 @@ describe('e2e: warm idle pool', () => {
     const body = await pollMetrics(port, /^fleetrunner_machines\{executor="local",state="idle"\} 1$/m, 8_000);
     expect(body).toMatch(/^fleetrunner_machines\{executor="local",state="busy"\} 0$/m);
     expect(body).toMatch(/^fleetrunner_machines\{executor="local",state="booting"\} 0$/m);
+    // The same listener answers the container health check: the built script, as the image runs it.
+    const check = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'cli', 'healthcheck.js')], { env: { ...process.env, FLEETRUNNER_HEALTH_URL: `http://127.0.0.1:${port}` }, encoding: 'utf8', timeout: 10_000 });
+    expect(check.status).toBe(0);
+    expect(check.stdout).toMatch(/^live: yes \(200 \{"status":"ok","phase":"running",.*; ready: yes \(200 /);
     expect(await s.stop()).toBe(0);
     expectClean(s);
   }, 90_000);
