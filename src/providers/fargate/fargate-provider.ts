@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 
 import { DescribeTasksCommand, ListTasksCommand, RunTaskCommand, StopTaskCommand, type ECSClient, type Task } from '@aws-sdk/client-ecs';
 
+import { AGENT_BUILDS_DIR, AGENT_CACHE_DIR, AGENT_STATE_DIR } from '../../core/agent-bundle.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { InsufficientCapacityError, NotFoundError, PermanentError, RetryableError, errorMessage } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
@@ -27,14 +28,11 @@ import { withThrottleRetry } from '../ec2/throttle-retry.js';
 import { generateEd25519 } from '../ssh-keys.js';
 import { classifyEcsError, classifyRunFailure } from './classify-error.js';
 import { FargatePlacement, type FargateSlot } from './placement.js';
-import { AGENT_DIR, runTaskInput, startedByOf } from './task-input.js';
+import { runTaskInput, startedByOf } from './task-input.js';
 import { TaskDefinitions } from './task-definitions.js';
 import { decideTaskSize } from '../../core/fargate-task-size.js';
 import { privateAddress, stopError, toMachineState } from './task-state.js';
 
-export const FARGATE_BUILDS_DIR = `${AGENT_DIR}/work/builds`;
-export const FARGATE_CACHE_DIR = `${AGENT_DIR}/work/cache`;
-export const FARGATE_STATE_DIR = `${AGENT_DIR}/work/state`;
 
 export interface FargateProviderOptions {
   ecs: ECSClient;
@@ -186,7 +184,7 @@ export class FargateProvider implements CapacityProvider {
   }
 
   private connection(host: string, privateKey: string, hostPublicKey: string): ConnectionInfo {
-    return { host, port: this.o.config.agentPort, username: 'fleetrunner', privateKey, hostPublicKey, buildsDir: FARGATE_BUILDS_DIR, cacheDir: FARGATE_CACHE_DIR, stateDir: FARGATE_STATE_DIR };
+    return { host, port: this.o.config.agentPort, username: 'fleetrunner', privateKey, hostPublicKey, buildsDir: AGENT_BUILDS_DIR, cacheDir: AGENT_CACHE_DIR, stateDir: AGENT_STATE_DIR };
   }
 
   private toMachine(t: Task, owner: OwnershipTags): Machine {

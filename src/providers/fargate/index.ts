@@ -1,3 +1,3 @@
-export { FargateProvider, FARGATE_BUILDS_DIR, FARGATE_CACHE_DIR, FARGATE_STATE_DIR, type FargateProviderOptions } from './fargate-provider.js';
+export { FargateProvider, type FargateProviderOptions } from './fargate-provider.js';
 export { decideTaskSize, isValidFargateSize, validMemoryFor, FARGATE_CPU_UNITS, type TaskSize } from '../../core/fargate-task-size.js';
 export { classifyEcsError, classifyRunFailure } from './classify-error.js';

@@ -4,6 +4,7 @@
 //   fleetrunner-helper  the helper image (fleetrunner's agent bundle); not essential; its entry point copies
 //                       the bundle into /fleetrunner and exits 0
 //   job                 the job's image as written, essential, started once the helper exited 0
+//                       (an init reaps orphans)
 //                       (dependsOn SUCCESS), its entry point replaced by the agent: an SSH server from the
 //                       bundle (docs/architecture.md, "Fargate: driving any image")
 // The task role is the executor's jobRole: the job's processes get it from the container credentials
@@ -14,11 +15,11 @@ import { createHash } from 'node:crypto';
 
 import type { RegisterTaskDefinitionCommandInput, RunTaskCommandInput } from '@aws-sdk/client-ecs';
 
+import { AGENT_ENTRYPOINT, BUNDLE_MOUNT, HELPER_ENTRYPOINT } from '../../core/agent-bundle.js';
 import type { FargateCapacityProvider, FargateProviderConfig } from '../../core/provider-config.js';
 import { HELPER_CONTAINER, JOB_CONTAINER } from './task-state.js';
 import type { TaskSize } from '../../core/fargate-task-size.js';
 
-export const AGENT_DIR = '/fleetrunner';
 export const AGENT_VOLUME = 'fleetrunner';
 export const ENV_HOST_KEY = 'FLEETRUNNER_AGENT_HOST_KEY';
 export const ENV_AUTHORIZED_KEY = 'FLEETRUNNER_AGENT_AUTHORIZED_KEY';
@@ -40,7 +41,7 @@ export function familyOf(fleet: string, executor: string, key: DefinitionKey, c:
 }
 
 export function registerInput(family: string, key: DefinitionKey, c: FargateProviderConfig): RegisterTaskDefinitionCommandInput {
-  const mount = { sourceVolume: AGENT_VOLUME, containerPath: AGENT_DIR, readOnly: false };
+  const mount = { sourceVolume: AGENT_VOLUME, containerPath: BUNDLE_MOUNT, readOnly: false };
   return {
     family,
     requiresCompatibilities: ['FARGATE'],
@@ -51,16 +52,18 @@ export function registerInput(family: string, key: DefinitionKey, c: FargateProv
     ...(c.jobRole ? { taskRoleArn: c.jobRole } : {}),
     volumes: [{ name: AGENT_VOLUME }],
     containerDefinitions: [
-      { name: HELPER_CONTAINER, image: c.helperImage, essential: false, command: ['install', AGENT_DIR], mountPoints: [mount] },
+      { name: HELPER_CONTAINER, image: c.helperImage, essential: false, entryPoint: [...HELPER_ENTRYPOINT], command: [], mountPoints: [mount] },
       {
         name: JOB_CONTAINER,
         image: key.image,
         essential: true,
-        entryPoint: [`${AGENT_DIR}/bin/agent`],
+        entryPoint: [...AGENT_ENTRYPOINT],
         command: [],
         dependsOn: [{ containerName: HELPER_CONTAINER, condition: 'SUCCESS' }],
         mountPoints: [mount],
         portMappings: [{ containerPort: c.agentPort, protocol: 'tcp' }],
+        // An init as PID 1 reaps the orphans of detached stages; the agent is its child.
+        linuxParameters: { initProcessEnabled: true },
       },
     ],
     tags: Object.entries(c.tags).map(([key, value]) => ({ key, value })),
