@@ -28,6 +28,7 @@ import {
 import { PLAN_FEATURES } from '../jobs/index.js';
 import { FleetMetrics } from '../metrics/metrics.js';
 import { Coordinator, type CoordinatorExecutor } from '../runner/coordinator.js';
+import { taskRequestFor } from '../runner/task-request.js';
 import { JobJournal } from '../runner/job-journal.js';
 import { CUT_OFF_DELIVERY_GRACE_MS } from '../runner/job-run.js';
 import { recoverInterruptedJobs } from '../runner/recover.js';
@@ -191,7 +192,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       bootTimeoutMs: e.bootTimeoutMs + FLEET_BOOT_DEADLINE_MARGIN_MS,
       onMachineRemoved: (executor, reason) => metrics.machinesRemoved.inc({ executor, reason }),
     });
-    return { name: e.name, maxMachines: e.maxMachines, executor, fleet, onInterrupted: breaker.onInterrupted, ...(e.match && { match: e.match }) };
+    return { name: e.name, maxMachines: e.maxMachines, executor, fleet, onInterrupted: breaker.onInterrupted, ...(e.match && { match: e.match }), ...(e.fargate && { taskFor: (job) => taskRequestFor(job, e.fargate!) }) };
   });
 
   const journal = new JobJournal(join(stateDir, 'jobs'));

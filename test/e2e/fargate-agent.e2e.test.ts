@@ -6,29 +6,21 @@
 // overrides, and the shell-style executor runs a whole job in the image unchanged: detached stages, the
 // image's own files and tools, a failing script's exit code.
 
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { buildAgentBundle } from '../../src/agent/bundle.js';
 import { AGENT_BUILDS_DIR, AGENT_CACHE_DIR, AGENT_ENTRYPOINT, AGENT_STATE_DIR, BUNDLE_MOUNT, HELPER_ENTRYPOINT, silentLogger, type ConnectionInfo } from '../../src/core/index.js';
 import { connectSsh } from '../../src/executors/ssh-connection.js';
 import { generateEd25519 } from '../../src/providers/ssh-keys.js';
 import { BUSYBOX_IMAGE, IMAGE_MARKER, docker, ensureDocker, ensureTestImages } from '../helpers/docker-images.js';
+import { buildHelperImage } from '../helpers/agent-image.js';
 import { executorFor, makePlan, makeRun, stage, stagesRun } from '../integration/executors/harness.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const suffix = `${process.pid}-${Date.now().toString(36)}`;
 const HELPER_IMAGE = `fr-test/fleetrunner-helper:${suffix}`;
 const VOLUME = `fr-agent-${suffix}`;
 const JOB_CONTAINER = `fr-agent-job-${suffix}`;
 const AGENT_PORT = 2222;
 
-let work: string;
 let info: ConnectionInfo;
 
 async function connectWhenUp(c: ConnectionInfo): Promise<void> {
@@ -42,12 +34,8 @@ async function connectWhenUp(c: ConnectionInfo): Promise<void> {
 beforeAll(async () => {
   ensureDocker();
   ensureTestImages();
-  const agentDir = join(REPO, 'dist', 'agent');
-  if (!existsSync(join(agentDir, 'ssh-agent.js'))) throw new Error('dist/agent/ssh-agent.js is missing: run npm run build first');
-  work = mkdtempSync(join(tmpdir(), 'fr-agent-'));
-  buildAgentBundle(join(work, 'bundle'), { agentDir, nodeModules: join(REPO, 'node_modules') });
   // The helper image: the bundle at /bundle and nothing else (no shell, no libc outside the bundle).
-  execFileSync('bash', ['-c', `tar -C ${work} -c bundle | docker import - ${HELPER_IMAGE}`], { stdio: 'ignore' });
+  buildHelperImage(HELPER_IMAGE);
   docker('volume', 'create', VOLUME);
   // The helper container, as the task definition runs it: its entry point copies the bundle and exits 0.
   docker('run', '--rm', '-v', `${VOLUME}:${BUNDLE_MOUNT}`, '--entrypoint', HELPER_ENTRYPOINT[0]!, HELPER_IMAGE, ...HELPER_ENTRYPOINT.slice(1));
@@ -76,7 +64,6 @@ afterAll(() => {
       // already gone
     }
   }
-  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 describe('fargate agent: an image with no sshd, driven over SSH (real Docker)', () => {

@@ -16,6 +16,8 @@
 //                     Fargate task launches 100 burst, 20 per second; other calls 50 burst, 20 per second; on
 //                     the `now` clock, ThrottlingException beyond them; or `throttle(op, n)` for the next n calls
 // With `hooks`, the test's own machinery plays each task (the real-Docker e2e: a container per task).
+// `listen()` serves the same model over HTTP on loopback (ECS's JSON 1.1 protocol), for the built CLI
+// (AWS_ENDPOINT_URL_ECS).
 
 import {
   DeregisterTaskDefinitionCommand,
@@ -37,6 +39,9 @@ import {
   type Task,
   type TaskDefinition,
 } from '@aws-sdk/client-ecs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import { mockClient } from 'aws-sdk-client-mock';
 
 export const FAKE_ECS_REGION = 'eu-west-1';
@@ -148,6 +153,7 @@ export class FakeEcs {
   private readonly launchBucket: Bucket = { burst: 100, perSecond: 20, tokens: 100, at: 0 };
   private readonly otherBucket: Bucket = { burst: 50, perSecond: 20, tokens: 50, at: 0 };
   private seq = 0;
+  private server?: Server;
 
   constructor(private readonly o: FakeEcsOptions = {}) {
     this.stepDescribes = o.stepDescribes ?? 1;
@@ -161,6 +167,54 @@ export class FakeEcs {
     ecs.on(RegisterTaskDefinitionCommand).callsFake((i: RegisterTaskDefinitionCommandInput) => this.call('RegisterTaskDefinition', () => this.register(i)));
     ecs.on(DeregisterTaskDefinitionCommand).callsFake((i: DeregisterTaskDefinitionCommandInput) => this.call('DeregisterTaskDefinition', () => this.deregister(i)));
     ecs.on(DescribeTaskDefinitionCommand).callsFake((i: DescribeTaskDefinitionCommandInput) => this.call('DescribeTaskDefinition', () => this.describeDefinition(i)));
+  }
+
+  /** Serves the model over HTTP on 127.0.0.1 (ECS JSON 1.1); returns the endpoint URL. */
+  async listen(): Promise<string> {
+    const ops: Record<FakeEcsOp, (i: never) => unknown> = {
+      RunTask: (i) => this.runTask(i),
+      DescribeTasks: (i) => this.describeTasks(i),
+      ListTasks: (i) => this.listTasks(i),
+      StopTask: (i) => this.stopTask(i),
+      RegisterTaskDefinition: (i) => this.register(i),
+      DeregisterTaskDefinition: (i) => this.deregister(i),
+      DescribeTaskDefinition: (i) => this.describeDefinition(i),
+    };
+    const server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        const op = String(req.headers['x-amz-target'] ?? '').replace(/^AmazonEC2ContainerServiceV20141113\./, '') as FakeEcsOp;
+        const send = (status: number, payload: unknown) => {
+          res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': `fake-${this.seq}` });
+          // Timestamps are epoch seconds in ECS's JSON protocol.
+          res.end(JSON.stringify(payload, function (this: Record<string, unknown>, k, v: unknown) {
+            const raw = this[k];
+            return raw instanceof Date ? raw.getTime() / 1000 : v;
+          }));
+        };
+        const f = ops[op];
+        if (!f) return send(400, { __type: 'UnknownOperationException', message: `fake ECS: ${op} is not modelled` });
+        this.call(op, () => f(JSON.parse(body || '{}') as never)).then(
+          (out) => send(200, out),
+          (e: unknown) => {
+            const err = e instanceof ECSServiceException ? e : ecsError('ServerException', String(e), 500);
+            send(err.$metadata.httpStatusCode ?? 400, { __type: err.name, message: err.message });
+          },
+        );
+      });
+    });
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
   // ---- what the test tells the fake ----
@@ -439,7 +493,7 @@ export class FakeEcs {
       t.desiredStatus = 'STOPPED';
       t.stopCode = 'UserInitiated';
       t.stoppedReason = i.reason ?? 'Task stopped by user';
-      t.lastStatus = t.lastStatus === 'PROVISIONING' ? 'STOPPED' : 'DEACTIVATING';
+      t.lastStatus = t.lastStatus === 'PROVISIONING' && !t.driven ? 'STOPPED' : 'DEACTIVATING';
       this.o.hooks?.onStop(t);
     }
     return { task: this.render(t, false) };
