@@ -224,8 +224,8 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     gitlabUrl: config.gitlab.url,
     clock,
     logger,
-    banner: (job, executor) =>
-      `\x1b[0KRunning with fleetrunner ${VERSION} (${REVISION})\x1b[0;m\n\x1b[0K  on ${config.gitlab.runner.description} ${shortToken(identity.token)}, system ID: ${systemId}\x1b[0;m\n\x1b[0K  executor "${executor}"\x1b[0;m\n`,
+    banner: (job, executor, route) =>
+      `\x1b[0KRunning with fleetrunner ${VERSION} (${REVISION})\x1b[0;m\n\x1b[0K  on ${config.gitlab.runner.description} ${shortToken(identity.token)}, system ID: ${systemId}\x1b[0;m\n\x1b[0K  executor "${executor}"${route ? ` (${route})` : ''}\x1b[0;m\n`,
     // The runner token as configured and as rotated since: both are masked in every job's trace.
     extraSecrets: () => [configuredToken, identity.token],
     onJobFinished: (executor, outcome) => metrics.jobsFinished.inc({ executor, outcome }),

@@ -10,13 +10,15 @@ import type { JobPayload } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 import { failed, type JobOutcome, type MachineInterruption } from '../core/outcome.js';
 import type { AcquireOptions, ExecutorFleet } from '../fleet/executor-fleet.js';
+import type { ReleaseOptions } from '../fleet/fleet-api.js';
+import type { ConnectionInfo, Machine } from '../core/machine.js';
 import { runWithInterruptionRerun } from './interruption-rerun.js';
 import type { TaskRequestDecision } from './task-request.js';
 import type { JobChannel, OpenJobChannel } from './ports.js';
 import { DEFAULT_TOKEN_PREFIXES } from './trace/masker.js';
 import type { JobJournal, JournalEntry } from './job-journal.js';
 import { JobTrace, secretsOf } from './trace/job-trace.js';
-import { canReattach, startingPoint, type ContinuedJob } from './continued-job.js';
+import { appendsAfter, canReattach, startingPoint, type ContinuedJob } from './continued-job.js';
 
 export type { ContinuedJob } from './continued-job.js';
 
@@ -55,6 +57,9 @@ export interface JobRunOptions {
   slotGraceMs?: number;
   /** Observer: how long getting a ready machine took (metrics). */
   onMachineAcquired?: (executor: string, ms: number) => void;
+  /** The executor the job was routed to is full (or failing its checks): waits for its slot, saying so in
+   *  the trace; rejects when the wait is over its bound or the job is stopped. */
+  waitForSlot?: (signal: AbortSignal, say: (line: string) => void) => Promise<void>;
   /** A job a previous coordinator started, found on its machine (reattach.ts): no acknowledgement, no
    *  new machine; the session continues from the machine's records and the trace from its checkpoint. */
   continued?: ContinuedJob;
@@ -86,12 +91,18 @@ export class JobRun {
   private readonly flushed = new Promise<void>((resolve) => (this.handoffFlushed = resolve));
   private channel: JobChannel | undefined;
   private trace: JobTrace | undefined;
+  /** The machine of the attempt whose result is being delivered: its records (the result) stay on it, and it
+   *  stays this job's, until GitLab has taken the result (see settleMachine). */
+  private held: HeldMachine | undefined;
+  /** When the first attempt reached its machine (the job's deadline counts from there). */
+  private firstAttemptAt: number | undefined;
   /** Where the job is, for a handoff: before its machine runs it, running there, or ended (delivering). */
   private phase: 'starting' | 'executing' | 'ended' = 'starting';
   readonly id: number;
 
   constructor(private readonly o: JobRunOptions) {
     this.id = o.job.id;
+    this.firstAttemptAt = o.continued?.record.startedAt;
   }
 
   /** Stops delivering the final state (shutdown): the journal keeps it for the next start. */
@@ -195,7 +206,7 @@ export class JobRun {
           this.abortCtl.abort(new Error(reason));
         },
       });
-      trace.write(this.o.banner);
+      if (!(from && appendsAfter(from.checkpoint))) trace.write(this.o.banner);
       const outcome = await this.execute(trace);
       if (this.handoffCtl.signal.aborted) {
         // The machine holds the job now: the successor continues it and delivers its result.
@@ -221,6 +232,7 @@ export class JobRun {
       if (channel) delivered = (await this.deliver(channel, outcome).catch(() => 'pending' as const)) === 'delivered';
       return outcome;
     } finally {
+      await this.settleMachine(delivered, log);
       if (delivered) {
         this.o.journal?.remove(job.id, this.o.gitlabUrl ?? '');
         trace.log.dispose();
@@ -266,6 +278,20 @@ export class JobRun {
       return failed('runner_system_failure', why);
     }
     const runtime = this.o.runtime;
+    if (this.o.waitForSlot) {
+      try {
+        await this.o.waitForSlot(AbortSignal.any([this.abortCtl.signal, this.cancelCtl.signal]), (line) => trace.write(`${line}\n`));
+      } catch (e) {
+        if (this.abortCtl.signal.aborted) return { state: 'failed', reason: 'runner_system_failure', message: abortReason(this.abortCtl.signal) };
+        if (this.cancelCtl.signal.aborted) {
+          trace.write(`${RED}ERROR: Job failed: canceled${RESET}\n`);
+          return failed('job_canceled', 'canceled');
+        }
+        const why = errorMessage(e);
+        trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
+        return failed('runner_system_failure', why);
+      }
+    }
     // An interrupted machine (spot) gets the job run again once on a new one: interruption-rerun.ts.
     return runWithInterruptionRerun({
       job: this.o.job,
@@ -313,7 +339,11 @@ export class JobRun {
     };
     try {
       this.phase = 'executing';
+      // The first attempt's start is the job's: a run again after an interruption gets what is left.
+      const startedAt = this.firstAttemptAt;
+      this.firstAttemptAt ??= this.o.clock.now();
       const ctx = {
+        ...(startedAt !== undefined && { startedAt }),
         job: this.o.job,
         trace,
         cancel: this.cancelCtl.signal,
@@ -335,10 +365,45 @@ export class JobRun {
         // a script failure) and were cleaned up after. A stopped job (cancel, timeout, abort) may have left
         // processes that escaped the kill; a system failure leaves the machine's state unknown.
         const reusable = !unclean && !this.abortCtl.signal.aborted && outcome !== undefined && (outcome.state === 'success' || outcome.reason === 'script_failure');
-        await fleet.release(acquired.machine, unclean ? { reusable, reason: 'unclean' } : { reusable });
+        const held: HeldMachine = { runtime, machine: acquired.machine, connection: acquired.connection, release: unclean ? { reusable, reason: 'unclean' } : { reusable } };
+        // An interrupted attempt is not the job's result (it runs again elsewhere), and an executor that keeps no
+        // records has nothing on the machine to wait for: the machine goes now.
+        const keepsResult = canReattach(executor) && !(outcome?.state === 'failed' && outcome.interruption);
+        if (keepsResult) this.held = held;
+        else await fleet.release(held.machine, held.release);
       }
     }
   }
+
+  /**
+   * After the delivery: GitLab has the result, so the machine's records of the job go and the machine is
+   * released. Not delivered (a shutdown cut the delivery short): the machine keeps the records and stays as
+   * it is, so a successor finds the job on it and delivers the result (the journal keeps it too, for hosts
+   * whose disk survives).
+   */
+  private async settleMachine(delivered: boolean, log: Logger): Promise<void> {
+    const held = this.held;
+    this.held = undefined;
+    if (!held) return;
+    if (!delivered) {
+      log.info({ machine: held.machine.id }, 'result not delivered yet: the machine keeps the job\'s records for a successor');
+      return;
+    }
+    if (canReattach(held.runtime.executor)) {
+      await held.runtime.executor.forget(held.connection, this.id).catch((e: unknown) => {
+        log.warn({ machine: held.machine.id, err: errorMessage(e) }, 'could not remove the job\'s records from its machine');
+        held.release = { reusable: false, reason: 'unclean' };
+      });
+    }
+    await held.runtime.fleet.release(held.machine, held.release);
+  }
+}
+
+interface HeldMachine {
+  runtime: ExecutorRuntime;
+  machine: Machine;
+  connection: ConnectionInfo;
+  release: ReleaseOptions;
 }
 
 function abortReason(signal: AbortSignal): string {
