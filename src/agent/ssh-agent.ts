@@ -8,12 +8,17 @@
 // and the image's own PATH after them. When a connection drops, the command's pipes are closed and nothing
 // is killed: a detached stage goes on, as under sshd without a terminal.
 //
+// Nothing leaks if no coordinator comes back: like the EC2 instance agent, a watchdog ends the agent (and so
+// the task: the job's container is essential) when nothing under work/state has changed for the idle
+// timeout (the coordinator's heartbeat and the job's records are written there), and at the maximum
+// lifetime whatever runs (FLEETRUNNER_AGENT_IDLE_TIMEOUT_S, FLEETRUNNER_AGENT_MAX_LIFETIME_S).
+//
 // Standalone: imports only ssh2 and Node, because it runs from the bundle (bundle.ts), not from the
 // coordinator's tree. Started as `node ssh-agent.js`; reads FLEETRUNNER_AGENT_HOST_KEY,
 // FLEETRUNNER_AGENT_AUTHORIZED_KEY and FLEETRUNNER_AGENT_PORT, and removes them from what jobs inherit.
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,7 +31,37 @@ export interface BundleManifest {
   loader: string;
 }
 
-const ENV_KEYS = ['FLEETRUNNER_AGENT_HOST_KEY', 'FLEETRUNNER_AGENT_AUTHORIZED_KEY', 'FLEETRUNNER_AGENT_PORT'];
+const ENV_KEYS = ['FLEETRUNNER_AGENT_HOST_KEY', 'FLEETRUNNER_AGENT_AUTHORIZED_KEY', 'FLEETRUNNER_AGENT_PORT', 'FLEETRUNNER_AGENT_IDLE_TIMEOUT_S', 'FLEETRUNNER_AGENT_MAX_LIFETIME_S'];
+
+export type WatchdogDecision = { kind: 'keep' } | { kind: 'exit'; reason: 'idle' | 'max_lifetime' };
+
+/** Pure: whether the agent ends now, given when it started and when anything under work/state last changed. */
+export function watchdogDecision(now: number, startedAt: number, lastActivity: number, limits: { idleMs: number; maxLifetimeMs: number }): WatchdogDecision {
+  if (now - startedAt >= limits.maxLifetimeMs) return { kind: 'exit', reason: 'max_lifetime' };
+  if (now - Math.max(startedAt, lastActivity) >= limits.idleMs) return { kind: 'exit', reason: 'idle' };
+  return { kind: 'keep' };
+}
+
+/** The newest modification time under `dir`, a few levels deep (state/jobs/<id>/<n>.out), 0 when empty. */
+function newestMtime(dir: string, depth = 3): number {
+  let newest = 0;
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+    newest = statSync(dir).mtimeMs;
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    try {
+      newest = Math.max(newest, e.isDirectory() && depth > 0 ? newestMtime(p, depth - 1) : statSync(p).mtimeMs);
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return newest;
+}
 
 function fail(message: string): never {
   process.stderr.write(`fleetrunner-agent: ${message}\n`);
@@ -100,6 +135,15 @@ function main(): void {
       });
     });
   });
+  const startedAt = Date.now();
+  const limits = { idleMs: Number(process.env.FLEETRUNNER_AGENT_IDLE_TIMEOUT_S ?? '1800') * 1000, maxLifetimeMs: Number(process.env.FLEETRUNNER_AGENT_MAX_LIFETIME_S ?? '86400') * 1000 };
+  setInterval(() => {
+    const d = watchdogDecision(Date.now(), startedAt, newestMtime(join(root, 'work', 'state')), limits);
+    if (d.kind === 'exit') {
+      process.stderr.write(`fleetrunner-agent: watchdog: ${d.reason === 'idle' ? 'no coordinator heartbeat and no job activity' : 'maximum lifetime reached'}; exiting\n`);
+      process.exit(0);
+    }
+  }, 30_000).unref();
   server.on('error', (e: Error) => fail(`cannot serve on port ${port}: ${e.message}`));
   server.listen(port, '0.0.0.0', () => process.stdout.write(`fleetrunner-agent: listening on port ${port}\n`));
   for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, () => process.exit(0));

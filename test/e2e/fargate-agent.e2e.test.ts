@@ -54,7 +54,7 @@ beforeAll(async () => {
   const port = Number(docker('port', JOB_CONTAINER, `${AGENT_PORT}/tcp`).trim().split(':').pop());
   info = { host: '127.0.0.1', port, username: 'fleetrunner', privateKey: client.private, hostPublicKey: host.public, buildsDir: AGENT_BUILDS_DIR, cacheDir: AGENT_CACHE_DIR, stateDir: AGENT_STATE_DIR };
   await connectWhenUp(info);
-}, 180_000);
+}, 300_000);
 
 afterAll(() => {
   for (const args of [['rm', '-f', JOB_CONTAINER], ['volume', 'rm', '-f', VOLUME], ['image', 'rm', '-f', HELPER_IMAGE]]) {

@@ -61,7 +61,7 @@ beforeAll(async () => {
       '      definitionIdleTime: 0s',
     ],
   });
-}, 240_000);
+}, 360_000);
 
 afterAll(async () => {
   if (process.env.FR_E2E_DEBUG) console.log(stack?.log().slice(-6000));

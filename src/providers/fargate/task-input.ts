@@ -24,6 +24,10 @@ export const AGENT_VOLUME = 'fleetrunner';
 export const ENV_HOST_KEY = 'FLEETRUNNER_AGENT_HOST_KEY';
 export const ENV_AUTHORIZED_KEY = 'FLEETRUNNER_AGENT_AUTHORIZED_KEY';
 export const ENV_AGENT_PORT = 'FLEETRUNNER_AGENT_PORT';
+/** The agent's watchdog (src/agent/ssh-agent.ts), as the EC2 instance agent's defaults: a task nobody
+ *  holds any more ends by itself. */
+export const AGENT_IDLE_TIMEOUT_S = 30 * 60;
+export const AGENT_MAX_LIFETIME_S = 24 * 60 * 60;
 
 export interface DefinitionKey {
   image: string;
@@ -104,6 +108,8 @@ export function runTaskInput(a: RunArgs, c: FargateProviderConfig): RunTaskComma
             { name: ENV_HOST_KEY, value: a.hostPrivateKey },
             { name: ENV_AUTHORIZED_KEY, value: a.authorizedKey },
             { name: ENV_AGENT_PORT, value: String(c.agentPort) },
+            { name: 'FLEETRUNNER_AGENT_IDLE_TIMEOUT_S', value: String(AGENT_IDLE_TIMEOUT_S) },
+            { name: 'FLEETRUNNER_AGENT_MAX_LIFETIME_S', value: String(AGENT_MAX_LIFETIME_S) },
           ],
         },
       ],
