@@ -4,7 +4,7 @@
 // job's image — fr-test/busybox, no sshd, no bash — runs it. Jobs run in their image as written; a size
 // Fargate does not offer, services and an image that cannot be pulled fail with gitlab-runner's reasons;
 // every task is stopped and no task definition stays registered longer than it is used... within the
-// definitionIdleTime (here 0s).
+// definitionIdleTime (here 0s). A coordinator replaced mid-job hands the running task to its successor.
 
 import { createServer } from 'node:net';
 
@@ -14,6 +14,7 @@ import { buildHelperImage } from '../helpers/agent-image.js';
 import { BUSYBOX_IMAGE, IMAGE_MARKER, MISSING_IMAGE, docker, ensureDocker, ensureTestImages } from '../helpers/docker-images.js';
 import { DockerTasks } from '../helpers/ecs-docker-tasks.js';
 import { FAKE_CLUSTER, FakeEcs } from '../helpers/fake-ecs.js';
+import { counting, numbered, setOnShutdown, waitForTrace } from './handoff-helpers.js';
 import { createSimplePipeline, startStack, waitFinished, type Stack } from './harness.js';
 
 const suffix = `${process.pid}-${Date.now().toString(36)}`;
@@ -33,6 +34,23 @@ function freePort(): Promise<number> {
 let ecs: FakeEcs;
 let tasks: DockerTasks;
 let stack: Stack;
+let endpoint: string;
+let port: number;
+const awsEnv = () => ({ AWS_ENDPOINT_URL_ECS: endpoint, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIAFAKE', AWS_SECRET_ACCESS_KEY: 'fake', AWS_EC2_METADATA_DISABLED: 'true' });
+const fargateExecutor = () => [
+  '  - name: plain',
+  '    provider: fargate',
+  '    maxMachines: 1',
+  '    bootTimeout: 1m',
+  '    fargate:',
+  `      cluster: ${FAKE_CLUSTER}`,
+  '      subnets: [subnet-0aaa1111, subnet-0bbb2222]',
+  '      securityGroups: [sg-0ccc3333]',
+  `      helperImage: ${HELPER_IMAGE}`,
+  `      image: ${BUSYBOX_IMAGE}`,
+  `      agentPort: ${port}`,
+  '      definitionIdleTime: 0s',
+];
 
 beforeAll(async () => {
   ensureDocker();
@@ -41,26 +59,9 @@ beforeAll(async () => {
   tasks = new DockerTasks(`fr-e2e-task-${suffix}`);
   ecs = new FakeEcs({ hooks: tasks });
   tasks.attach(ecs);
-  const endpoint = await ecs.listen();
-  const port = await freePort();
-  stack = await startStack({
-    concurrent: 1,
-    env: { AWS_ENDPOINT_URL_ECS: endpoint, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIAFAKE', AWS_SECRET_ACCESS_KEY: 'fake', AWS_EC2_METADATA_DISABLED: 'true' },
-    executors: [
-      '  - name: plain',
-      '    provider: fargate',
-      '    maxMachines: 1',
-      '    bootTimeout: 1m',
-      '    fargate:',
-      `      cluster: ${FAKE_CLUSTER}`,
-      '      subnets: [subnet-0aaa1111, subnet-0bbb2222]',
-      '      securityGroups: [sg-0ccc3333]',
-      `      helperImage: ${HELPER_IMAGE}`,
-      `      image: ${BUSYBOX_IMAGE}`,
-      `      agentPort: ${port}`,
-      '      definitionIdleTime: 0s',
-    ],
-  });
+  endpoint = await ecs.listen();
+  port = await freePort();
+  stack = await startStack({ concurrent: 1, env: awsEnv(), executors: fargateExecutor() });
 }, 360_000);
 
 afterAll(async () => {
@@ -116,4 +117,33 @@ describe('provider: fargate through the built CLI (fake ECS, tasks as real conta
     expect(ecs.calls.RunTask - before).toBe(1);
     expect(stack.fake.violations).toEqual([]);
   }, 180_000);
+
+  it('a coordinator replaced mid-job hands the task to its successor, which finishes the job and stops the task', async () => {
+    // The first coordinator of this file is stopped: the successor pair below is the only one asking for jobs.
+    await stack.stop(60_000);
+    const s = await startStack({ freshHome: true, concurrent: 1, env: awsEnv(), extra: ['onShutdown: handoff', 'handoffTimeout: 5s', 'shutdownTimeout: 60s'], executors: fargateExecutor() });
+    try {
+      const p = await createSimplePipeline(s.fake, [{ ...counting('counting', 60), image: BUSYBOX_IMAGE, git_strategy: 'none' as const }]);
+      const id = p.jobIds[0]!;
+      await waitForTrace(s, id, 'line-8\n', 120_000);
+      s.child.kill('SIGTERM');
+      expect(await s.waitExit(15_000)).toBe(0);
+      expect(s.log()).toContain('job handed off to a successor');
+      expect(ecs.liveTasks()).toHaveLength(1); // the task stayed, the job running in it
+
+      setOnShutdown(s, 'drain');
+      s.launchAgain();
+      const done = await waitFinished(s.fake, id, 120_000).catch((e: unknown) => {
+        throw new Error(`${String(e)}\n${s.log().slice(-5000)}`);
+      });
+      expect(done.state, `${done.traceText}\n${s.log()}`).toBe('success');
+      expect(numbered(done)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+      expect(s.log()).toContain('continuing a job found on its machine');
+      await expect.poll(() => ecs.liveTasks().length, { timeout: 60_000 }).toBe(0);
+      expect(await s.stop(60_000)).toBe(0);
+      expect(s.fake.violations).toEqual([]);
+    } finally {
+      await s.cleanup();
+    }
+  }, 300_000);
 });

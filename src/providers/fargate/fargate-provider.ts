@@ -5,7 +5,8 @@
 //              and one capacity provider at a time (placement.ts): RESOURCE:ENI → next subnet, no capacity
 //              → next subnet or capacity provider, throttled → backoff (withThrottleRetry), permanent → fail
 //              fast. Ownership tags and the key tags go on the task; startedBy names the fleet.
-//   list       ListTasks by startedBy (RUNNING desired status), DescribeTasks with TAGS, filtered by tags
+//   list       ListTasks by startedBy (RUNNING desired status), DescribeTasks with TAGS, filtered by tags;
+//              a running task's connection from its key tags (what a successor adopts it with)
 //   waitReady  DescribeTasks until RUNNING with an address, then the SSH probe; a task that stopped is its
 //              stop reason as an error (task-state.ts: a failed pull is ImagePullError)
 //   terminate  StopTask, always (a task is never reused after its job): not-found is success
@@ -129,7 +130,10 @@ export class FargateProvider implements CapacityProvider {
       if (m[TAG_FLEET] !== tags.fleet || (tags.executor !== undefined && m[TAG_EXECUTOR] !== tags.executor) || (tags.coordinator !== undefined && m[TAG_COORDINATOR] !== tags.coordinator)) continue;
       const machine = this.toMachine(t, { fleet: m[TAG_FLEET]!, executor: m[TAG_EXECUTOR] ?? '', coordinator: m[TAG_COORDINATOR] ?? '' });
       const who = this.identity.recover(m);
+      const ip = privateAddress(t);
+      // A successor reaches a running task with what its tags give (as an instance): it can then be adopted.
       if (isRefusal(who)) machine.unreachable = `${who.reason}: ${who.message}`;
+      else if (machine.state === 'running' && ip) machine.connection = this.connection(ip, who.clientPrivateKey, who.hostPublicKey);
       out.push(machine);
     }
     return out;

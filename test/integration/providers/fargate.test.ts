@@ -189,6 +189,7 @@ describe('fargate provider', () => {
     const successor = new FargateProvider({ ecs: s.fake.client, config: config(), executor: 'plain', fleet: 'test', clock: s.clock, readinessProbe: async () => undefined, keySecret: secret });
     const [listed] = await successor.list({ fleet: 'test' });
     expect(listed!.unreachable).toBeUndefined();
+    expect(listed!.connection).toMatchObject({ host: '10.0.0.1', port: 2222, hostPublicKey: hostKey, privateKey: info.privateKey });
     expect((await successor.waitReady(listed!)).privateKey).toBe(info.privateKey);
     const stranger = new FargateProvider({ ecs: s.fake.client, config: config(), executor: 'plain', fleet: 'test', clock: s.clock, keySecret: randomBytes(32) });
     expect((await stranger.list({ fleet: 'test' }))[0]!.unreachable).toMatch(/^seal_mismatch/);
