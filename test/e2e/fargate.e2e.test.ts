@@ -3,8 +3,8 @@
 // on the local Docker engine (test/helpers/ecs-docker-tasks.ts): the helper image delivers the agent, the
 // job's image — fr-test/busybox, no sshd, no bash — runs it. Jobs run in their image as written; a size
 // Fargate does not offer, services and an image that cannot be pulled fail with gitlab-runner's reasons;
-// every task is stopped and no task definition stays registered longer than it is used... within the
-// definitionIdleTime (here 0s). A coordinator replaced mid-job hands the running task to its successor.
+// every task is stopped when its job ends. A coordinator replaced mid-job hands the running task to its
+// successor.
 
 import { createServer } from 'node:net';
 
