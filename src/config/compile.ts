@@ -59,6 +59,8 @@ export interface ExecutorConfig {
   environment: Readonly<Record<string, string>>;
   bootTimeoutMs: number;
   afterScriptTimeoutMs: number;
+  /** STS credentials per job from this role (`jobRole`). */
+  jobRole?: { roleArn: string; sessionDurationMs: number; region?: string; externalId?: string; stsRegion?: string };
   match?: RoutingRules;
   /** Set when provider is local. */
   local?: LocalProviderConfig;
@@ -276,7 +278,9 @@ function checkFargateExecutor(e: RawExecutor, at: string): void {
   }
 }
 
-function compileFargate(f: RawFargate, at: string, bootTimeoutMs: number): FargateProviderConfig {
+/** `jobRole` (the executor's) is the task role on Fargate: the job gets its credentials from the container
+ *  credentials endpoint, with no STS call per job. */
+function compileFargate(f: RawFargate, at: string, bootTimeoutMs: number, jobRole: string | undefined): FargateProviderConfig {
   const units = (key: 'default' | 'min' | 'max') => {
     const u = f.cpu[key] * 1024;
     if (!Number.isInteger(u)) throw new ConfigError(`${at}.cpu.${key}`, `expected vCPUs that are a whole number of CPU units (×1024), such as 0.25, 0.5, 1, 2, got ${f.cpu[key]}`);
@@ -305,7 +309,7 @@ function compileFargate(f: RawFargate, at: string, bootTimeoutMs: number): Farga
     cpu,
     memoryMiB,
     ...(f.executionRoleArn !== undefined && { executionRoleArn: f.executionRoleArn }),
-    ...(f.jobRole !== undefined && { jobRole: f.jobRole }),
+    ...(jobRole !== undefined && { jobRole }),
     agentPort: f.agentPort,
     tags: f.tags,
     definitionIdleMs: duration(`${at}.definitionIdleTime`, f.definitionIdleTime, DURATION_LIMITS.capacityCooldown),
@@ -346,6 +350,15 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
     bootTimeoutMs: duration(`${at}.bootTimeout`, e.bootTimeout, DURATION_LIMITS.bootTimeout),
     afterScriptTimeoutMs: duration(`${at}.afterScriptTimeout`, e.afterScriptTimeout, DURATION_LIMITS.afterScriptTimeout),
     ...(e.match !== undefined && { match: e.match }),
+    ...(e.jobRole && {
+      jobRole: {
+        roleArn: e.jobRole.roleArn,
+        sessionDurationMs: duration(`${at}.jobRole.sessionDuration`, e.jobRole.sessionDuration, DURATION_LIMITS.jobRoleSessionDuration),
+        ...(e.jobRole.region !== undefined && { region: e.jobRole.region }),
+        ...(e.jobRole.externalId !== undefined && { externalId: e.jobRole.externalId }),
+        ...(e.jobRole.stsRegion !== undefined && { stsRegion: e.jobRole.stsRegion }),
+      },
+    }),
     pool: e.pool ? compilePool(e.pool, `${at}.pool`, e.maxMachines) : DEFAULT_POOL,
     ...(e.provider === 'local' && {
       local: {
@@ -381,7 +394,7 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
       },
     }),
     ...(e.ecr && { ecr: { pullRegistries: e.ecr.pullRegistries, pushRegistries: e.ecr.pushRegistries } }),
-    ...(e.fargate && { fargate: compileFargate(e.fargate, `${at}.fargate`, duration(`${at}.bootTimeout`, e.bootTimeout, DURATION_LIMITS.bootTimeout)) }),
+    ...(e.fargate && { fargate: compileFargate(e.fargate, `${at}.fargate`, duration(`${at}.bootTimeout`, e.bootTimeout, DURATION_LIMITS.bootTimeout), e.jobRole?.roleArn) }),
     ...(ec2 && {
       ec2: {
         ...(ec2.region !== undefined && { region: ec2.region }),

@@ -58,7 +58,8 @@ export interface FargateProviderConfig {
   cpu: { default: number; min: number; max: number };
   memoryMiB: { default: number; min: number; max: number };
   executionRoleArn?: string;
-  /** The task role: the AWS identity the job's processes get (the container credentials endpoint). */
+  /** The task role (the executor's `jobRole.roleArn`): the AWS identity the job's processes get from the
+   *  container credentials endpoint. */
   jobRole?: string;
   /** The port the agent listens on in the task. */
   agentPort: number;

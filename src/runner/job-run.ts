@@ -6,12 +6,10 @@ import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { ImagePullError, errorMessage } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
-import type { JobPayload } from '../core/job.js';
+import type { JobPayload, JobVariable } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 import { failed, type JobOutcome, type MachineInterruption } from '../core/outcome.js';
 import type { AcquireOptions, ExecutorFleet } from '../fleet/executor-fleet.js';
-import type { ReleaseOptions } from '../fleet/fleet-api.js';
-import type { ConnectionInfo, Machine } from '../core/machine.js';
 import { runWithInterruptionRerun } from './interruption-rerun.js';
 import type { TaskRequestDecision } from './task-request.js';
 import type { JobChannel, OpenJobChannel } from './ports.js';
@@ -19,6 +17,8 @@ import { DEFAULT_TOKEN_PREFIXES } from './trace/masker.js';
 import type { JobJournal, JournalEntry } from './job-journal.js';
 import { JobTrace, secretsOf } from './trace/job-trace.js';
 import { appendsAfter, canReattach, startingPoint, type ContinuedJob } from './continued-job.js';
+import { settleHeldMachine, type HeldMachine } from './held-machine.js';
+import { withJobCredentials } from './job-credentials.js';
 
 export type { ContinuedJob } from './continued-job.js';
 
@@ -30,6 +30,8 @@ export interface ExecutorRuntime {
   onInterrupted?: (i: MachineInterruption) => void;
   /** Set for executors whose machine is made from the job (fargate): its image, services and size. */
   taskFor?: (job: JobPayload) => TaskRequestDecision;
+  /** AWS credentials for the job (`jobRole`): variables added to its payload, masked ones masked in its trace. */
+  jobCredentials?: (job: JobPayload) => Promise<{ variables: JobVariable[]; expiresAt: number; role: string }>;
 }
 
 export interface JobRunOptions {
@@ -92,8 +94,10 @@ export class JobRun {
   private channel: JobChannel | undefined;
   private trace: JobTrace | undefined;
   /** The machine of the attempt whose result is being delivered: its records (the result) stay on it, and it
-   *  stays this job's, until GitLab has taken the result (see settleMachine). */
+   *  stays this job's, until GitLab has taken the result (held-machine.ts). */
   private held: HeldMachine | undefined;
+  /** The payload the executor gets: GitLab's, with the job's AWS credentials once it has them. */
+  private job: JobPayload;
   /** When the first attempt reached its machine (the job's deadline counts from there). */
   private firstAttemptAt: number | undefined;
   /** Where the job is, for a handoff: before its machine runs it, running there, or ended (delivering). */
@@ -103,6 +107,7 @@ export class JobRun {
   constructor(private readonly o: JobRunOptions) {
     this.id = o.job.id;
     this.firstAttemptAt = o.continued?.record.startedAt;
+    this.job = o.continued?.record.job ?? o.job;
   }
 
   /** Stops delivering the final state (shutdown): the journal keeps it for the next start. */
@@ -232,7 +237,9 @@ export class JobRun {
       if (channel) delivered = (await this.deliver(channel, outcome).catch(() => 'pending' as const)) === 'delivered';
       return outcome;
     } finally {
-      await this.settleMachine(delivered, log);
+      const held = this.held;
+      this.held = undefined;
+      if (held) await settleHeldMachine(held, this.id, delivered, log);
       if (delivered) {
         this.o.journal?.remove(job.id, this.o.gitlabUrl ?? '');
         trace.log.dispose();
@@ -292,9 +299,14 @@ export class JobRun {
         return failed('runner_system_failure', why);
       }
     }
+    if (runtime.jobCredentials && !this.o.continued) {
+      const r = await withJobCredentials(this.job, runtime.jobCredentials, trace, this.o.clock, this.o.logger);
+      if ('failed' in r) return r.failed;
+      this.job = r.job;
+    }
     // An interrupted machine (spot) gets the job run again once on a new one: interruption-rerun.ts.
     return runWithInterruptionRerun({
-      job: this.o.job,
+      job: this.job,
       trace,
       logger: this.o.logger.child({ executor: runtime.name }),
       attempt: (opts) => this.runOnce(runtime, trace, opts),
@@ -344,7 +356,7 @@ export class JobRun {
       this.firstAttemptAt ??= this.o.clock.now();
       const ctx = {
         ...(startedAt !== undefined && { startedAt }),
-        job: this.o.job,
+        job: this.job,
         trace,
         cancel: this.cancelCtl.signal,
         abort: this.abortCtl.signal,
@@ -374,36 +386,6 @@ export class JobRun {
       }
     }
   }
-
-  /**
-   * After the delivery: GitLab has the result, so the machine's records of the job go and the machine is
-   * released. Not delivered (a shutdown cut the delivery short): the machine keeps the records and stays as
-   * it is, so a successor finds the job on it and delivers the result (the journal keeps it too, for hosts
-   * whose disk survives).
-   */
-  private async settleMachine(delivered: boolean, log: Logger): Promise<void> {
-    const held = this.held;
-    this.held = undefined;
-    if (!held) return;
-    if (!delivered) {
-      log.info({ machine: held.machine.id }, 'result not delivered yet: the machine keeps the job\'s records for a successor');
-      return;
-    }
-    if (canReattach(held.runtime.executor)) {
-      await held.runtime.executor.forget(held.connection, this.id).catch((e: unknown) => {
-        log.warn({ machine: held.machine.id, err: errorMessage(e) }, 'could not remove the job\'s records from its machine');
-        held.release = { reusable: false, reason: 'unclean' };
-      });
-    }
-    await held.runtime.fleet.release(held.machine, held.release);
-  }
-}
-
-interface HeldMachine {
-  runtime: ExecutorRuntime;
-  machine: Machine;
-  connection: ConnectionInfo;
-  release: ReleaseOptions;
 }
 
 function abortReason(signal: AbortSignal): string {

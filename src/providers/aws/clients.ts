@@ -10,6 +10,7 @@ import { ECRClient } from '@aws-sdk/client-ecr';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { STSClient } from '@aws-sdk/client-sts';
 
 export interface AwsClientOptions {
   /** Region from config; otherwise the SDK's own resolution (AWS_REGION, profile). */
@@ -96,6 +97,11 @@ export function createS3Client(o: S3ClientOptions = {}): S3Client {
     ...(o.endpoint !== undefined && { endpoint: o.endpoint }),
     ...(o.forcePathStyle !== undefined && { forcePathStyle: o.forcePathStyle }),
   });
+}
+
+/** STS for job credentials (`jobRole`); AWS_ENDPOINT_URL_STS points it elsewhere. */
+export function createStsClient(o: AwsClientOptions = {}): STSClient {
+  return new STSClient(commonConfig(o));
 }
 
 /** The lease table's client (`lease.dynamodb`); AWS_ENDPOINT_URL_DYNAMODB points it elsewhere. */

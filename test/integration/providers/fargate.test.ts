@@ -26,12 +26,12 @@ executors:
     provider: fargate
     maxMachines: 10
     bootTimeout: 3m
+    jobRole: { roleArn: arn:aws:iam::123456789012:role/deploy-dev }
     fargate:
       cluster: ${FAKE_CLUSTER}
       subnets: [subnet-0aaa1111, subnet-0bbb2222]
       securityGroups: [sg-0ccc3333]
       helperImage: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/fleetrunner:1
-      jobRole: arn:aws:iam::123456789012:role/deploy-dev
       ephemeralStorageGb: 50
       tags: { team: ci }
 ${extra}`;
