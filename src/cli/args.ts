@@ -30,6 +30,9 @@ Usage:
   fleetrunner render-userdata --config FILE --executor NAME
                                        Print the cloud-init user data an ec2 executor's instances get
                                        (with throwaway example keys: the real ones are made per instance).
+  fleetrunner agent-bundle DIR         Write the fargate agent bundle (the agent, node, bash, setsid, tail,
+                                       their loader and libraries, a static busybox) into DIR: what the
+                                       helper image holds at /bundle (docker/helper.Dockerfile).
   fleetrunner demo [--keep]            Local demo: fake GitLab + the real coordinator + local machines
                                        running a small pipeline; exit 0 when every job ended as expected.
                                        --keep leaves the demo directory (logs, traces) in place.
@@ -54,6 +57,8 @@ export interface CliArgs {
   grace: string | undefined;
   help: boolean;
   version: boolean;
+  /** agent-bundle: the directory to write. */
+  dir: string | undefined;
 }
 
 export function parseCli(argv: string[]): CliArgs {
@@ -72,6 +77,7 @@ export function parseCli(argv: string[]): CliArgs {
       version: { type: 'boolean', short: 'v', default: false },
     },
   });
-  if (positionals.length > 1) throw new Error(`unexpected argument "${positionals[1]}" (see fleetrunner --help)`);
-  return { command: positionals[0], config: values.config, keep: values.keep ?? false, executor: values.executor, dryRun: values['dry-run'] ?? false, force: values.force ?? false, grace: values.grace, help: values.help ?? false, version: values.version ?? false };
+  const allowed = positionals[0] === 'agent-bundle' ? 2 : 1;
+  if (positionals.length > allowed) throw new Error(`unexpected argument "${positionals[allowed]}" (see fleetrunner --help)`);
+  return { command: positionals[0], dir: positionals[0] === 'agent-bundle' ? positionals[1] : undefined, config: values.config, keep: values.keep ?? false, executor: values.executor, dryRun: values['dry-run'] ?? false, force: values.force ?? false, grace: values.grace, help: values.help ?? false, version: values.version ?? false };
 }

@@ -1,4 +1,4 @@
-// Builds each configured executor: its capacity provider (local sshd machines or EC2 instances), its
+// Builds each configured executor: its capacity provider (local sshd machines, EC2 instances, Fargate tasks), its
 // execution style (shell or docker), and what the job scripts need from AWS (S3 cache URLs, ECR logins).
 
 import type { ExecutorConfig, FleetConfig } from '../config/index.js';
@@ -10,11 +10,12 @@ import type { CapacityProvider, ConnectionInfo } from '../core/machine.js';
 import { DockerExecutor } from '../executors/docker/index.js';
 import { ShellExecutor } from '../executors/index.js';
 import { buildPlan, cacheRequest, jobContainers, type PlanContext } from '../jobs/index.js';
-import { createAwsClients, createEcrClient, createS3Client, createStsClient } from '../providers/aws/clients.js';
+import { createAwsClients, createEcrClient, createEcsClient, createS3Client, createStsClient } from '../providers/aws/clients.js';
 import { JobRole } from '../providers/aws/sts-job-role.js';
 import { EcrLogins } from '../providers/aws/ecr.js';
 import { S3CacheSigner } from '../providers/aws/s3-cache.js';
 import { Ec2Provider } from '../providers/ec2/index.js';
+import { FargateProvider } from '../providers/fargate/index.js';
 import { LocalProvider } from '../providers/local/index.js';
 import { REVISION, VERSION } from './version.js';
 
@@ -48,7 +49,7 @@ export function buildExecutor(e: ExecutorConfig, d: ExecutorFactoryDeps): Execut
   const signer = e.cache?.s3
     ? new S3CacheSigner({
         s3: createS3Client({
-          ...(e.cache.s3.region ?? e.ec2?.region ? { region: e.cache.s3.region ?? e.ec2?.region } : {}),
+          ...(e.cache.s3.region ?? e.ec2?.region ?? e.fargate?.region ? { region: e.cache.s3.region ?? e.ec2?.region ?? e.fargate?.region } : {}),
           ...(e.cache.s3.endpoint !== undefined && { endpoint: e.cache.s3.endpoint }),
           forcePathStyle: e.cache.s3.forcePathStyle,
         }),
@@ -95,6 +96,17 @@ export function buildExecutor(e: ExecutorConfig, d: ExecutorFactoryDeps): Execut
 }
 
 function buildProvider(e: ExecutorConfig, d: ExecutorFactoryDeps): CapacityProvider {
+  if (e.provider === 'fargate') {
+    return new FargateProvider({
+      ecs: createEcsClient(e.fargate!.region !== undefined ? { region: e.fargate!.region } : {}),
+      config: e.fargate!,
+      executor: e.name,
+      fleet: d.config.fleet,
+      keySecret: d.keySecret,
+      clock: d.clock,
+      logger: d.logger,
+    });
+  }
   if (e.provider === 'ec2') {
     const clients = createAwsClients(e.ec2!.region !== undefined ? { region: e.ec2!.region } : {});
     return new Ec2Provider({

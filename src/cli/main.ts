@@ -96,6 +96,22 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(renderUserDataForCli({ name: executor.name, ec2: executor.ec2 }));
       return 0;
     }
+    case 'agent-bundle': {
+      const dir = args.dir;
+      if (!dir) {
+        process.stderr.write('fleetrunner: agent-bundle needs a directory: fleetrunner agent-bundle DIR\n');
+        return 2;
+      }
+      const { buildAgentBundle } = await import('../agent/bundle.js');
+      try {
+        buildAgentBundle(dir);
+      } catch (e) {
+        process.stderr.write(`fleetrunner: ${(e as Error).message}\n`);
+        return 1;
+      }
+      process.stdout.write(`agent bundle written to ${dir}\n`);
+      return 0;
+    }
     case 'demo': {
       const { runDemo } = await import('./demo.js');
       return runDemo({ keep: args.keep });

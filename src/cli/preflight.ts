@@ -1,5 +1,6 @@
 // What an executor needs before it takes a job, checked from its config: `preflight(executor, deps)` for one
 // executor, and the gates `run` builds from it (one per executor, see fleet/executor-gate.ts).
+//   fargate executors: ECS reached and the cluster there (providers/fargate/preflight.ts).
 //   ec2 executors: AWS credentials and region, the AMI, security groups, RunInstances with DryRun per
 //     subnet × instance type (providers/ec2/preflight.ts), then the S3 cache bucket and the ECR logins it
 //     is configured with (providers/aws/preflight.ts).
@@ -19,9 +20,10 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { CheckResult } from '../core/preflight.js';
 import { ExecutorGate, ExecutorGates } from '../fleet/executor-gate.js';
-import { createEc2Client, createEcrClient, createS3Client, createSsmClient } from '../providers/aws/clients.js';
+import { createEc2Client, createEcrClient, createEcsClient, createS3Client, createSsmClient } from '../providers/aws/clients.js';
 import { ecrPreflight, s3CachePreflight } from '../providers/aws/preflight.js';
 import { ec2Preflight } from '../providers/ec2/preflight.js';
+import { fargatePreflight } from '../providers/fargate/preflight.js';
 
 export type { CheckResult, CheckStatus } from '../core/preflight.js';
 export { ExecutorGate, ExecutorGates, type GateState } from '../fleet/executor-gate.js';
@@ -55,6 +57,14 @@ export interface PreflightDeps {
 /** Every check of one executor, in a stable order. Never throws for a failed check: it is a result. */
 export async function preflight(e: ExecutorConfig, deps: PreflightDeps): Promise<CheckResult[]> {
   if (e.provider === 'local') return localPreflight(e, deps);
+  if (e.provider === 'fargate' && e.fargate) {
+    const ecs = createEcsClient(e.fargate.region !== undefined ? { region: e.fargate.region } : {});
+    try {
+      return await fargatePreflight({ executor: e.name, config: e.fargate, ecs, ...(deps.timeoutMs !== undefined && { timeoutMs: deps.timeoutMs }) });
+    } finally {
+      ecs.destroy();
+    }
+  }
   if (!e.ec2) return [{ executor: e.name, check: 'config', target: `provider ${e.provider}`, status: 'fail', code: 'NoProviderConfig', message: 'no ec2 settings' }];
   const clients = (deps.awsClients ?? defaultAwsClients)(e);
   try {

@@ -28,6 +28,7 @@ import {
 import { PLAN_FEATURES } from '../jobs/index.js';
 import { FleetMetrics } from '../metrics/metrics.js';
 import { Coordinator, type CoordinatorExecutor } from '../runner/coordinator.js';
+import { taskRequestFor } from '../runner/task-request.js';
 import { JobJournal } from '../runner/job-journal.js';
 import { CUT_OFF_DELIVERY_GRACE_MS } from '../runner/job-run.js';
 import { recoverInterruptedJobs } from '../runner/recover.js';
@@ -207,7 +208,8 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       bootTimeoutMs: e.bootTimeoutMs + FLEET_BOOT_DEADLINE_MARGIN_MS,
       onMachineRemoved: (executor, reason) => metrics.machinesRemoved.inc({ executor, reason }),
     });
-    const role = buildJobRole(e);
+    // On Fargate the role is the task's own (task definition's taskRoleArn): no STS call per job.
+    const role = e.provider === 'fargate' ? undefined : buildJobRole(e);
     return {
       name: e.name,
       maxMachines: e.maxMachines,
@@ -216,6 +218,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       onInterrupted: breaker.onInterrupted,
       ...(e.match && { match: e.match }),
       ...(role && { jobCredentials: (job: JobPayload) => role.credentialsFor(job) }),
+      ...(e.fargate && { taskFor: (job: JobPayload) => taskRequestFor(job, e.fargate!) }),
     };
   });
 

@@ -5,9 +5,10 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { DEFAULT_POOL, type PoolConfig, type PoolSchedule } from '../core/pool-config.js';
-import type { Ec2ProviderConfig, S3CacheConfig } from '../core/provider-config.js';
+import { decideTaskSize } from '../core/fargate-task-size.js';
+import type { Ec2ProviderConfig, FargateProviderConfig, S3CacheConfig } from '../core/provider-config.js';
 
-export type { Ec2ProviderConfig, S3CacheConfig } from '../core/provider-config.js';
+export type { Ec2ProviderConfig, FargateProviderConfig, S3CacheConfig } from '../core/provider-config.js';
 import { interpolateEnv } from './interpolate.js';
 import { DURATION_LIMITS, EBS_LIMITS, EC2_USER_TAGS_MAX, formatDuration, formatSize, NUMBER_LIMITS, SIZE_LIMITS, type Range } from './limits.js';
 import { parseListen } from './listen.js';
@@ -51,7 +52,7 @@ export interface EcrConfig {
 
 export interface ExecutorConfig {
   name: string;
-  provider: 'local' | 'ec2';
+  provider: 'local' | 'ec2' | 'fargate';
   style: 'shell' | 'docker';
   privileged: boolean;
   maxMachines: number;
@@ -65,6 +66,8 @@ export interface ExecutorConfig {
   local?: LocalProviderConfig;
   /** Set when provider is ec2. */
   ec2?: Ec2ProviderConfig;
+  /** Set when provider is fargate. */
+  fargate?: FargateProviderConfig;
   /** Set when style is docker. */
   docker?: DockerStyleConfig;
   cache?: { s3?: S3CacheConfig };
@@ -262,10 +265,65 @@ function checkTags(at: string, tags: Readonly<Record<string, string>>): void {
   }
 }
 
+type RawFargate = NonNullable<RawExecutor['fargate']>;
+
+/** A task per job, from the job's image: shell style (the agent runs the stages in the job's container), no
+ *  privileged containers (Fargate has none), no idle pool and no reuse (a task's image is one job's). */
+function checkFargateExecutor(e: RawExecutor, at: string): void {
+  if (!e.fargate) throw new ConfigError(`${at}.fargate`, 'is required for provider: fargate (cluster, subnets, helperImage, …)');
+  if (e.style !== 'shell') throw new ConfigError(`${at}.style`, 'provider: fargate runs the job in its own image as the task\'s container: use style: shell (the default)');
+  if (e.privileged) throw new ConfigError(`${at}.privileged`, 'Fargate runs no privileged containers: route privileged jobs to an ec2 executor');
+  if (e.pool && (e.pool.idleCount > 0 || e.pool.maxUseCount > 1 || e.pool.scaleFactor > 0 || e.pool.schedules.length > 0)) {
+    throw new ConfigError(`${at}.pool`, 'provider: fargate starts one task per job from the job\'s image: no idle pool (idleCount, scaleFactor, schedules) and maxUseCount 1');
+  }
+}
+
+/** `jobRole` (the executor's) is the task role on Fargate: the job gets its credentials from the container
+ *  credentials endpoint, with no STS call per job. */
+function compileFargate(f: RawFargate, at: string, bootTimeoutMs: number, jobRole: string | undefined): FargateProviderConfig {
+  const units = (key: 'default' | 'min' | 'max') => {
+    const u = f.cpu[key] * 1024;
+    if (!Number.isInteger(u)) throw new ConfigError(`${at}.cpu.${key}`, `expected vCPUs that are a whole number of CPU units (×1024), such as 0.25, 0.5, 1, 2, got ${f.cpu[key]}`);
+    return u;
+  };
+  const cpu = { default: units('default'), min: units('min'), max: units('max') };
+  for (const [key, r] of [['cpu', cpu], ['memory', f.memory]] as const) {
+    if (!(r.min <= r.default && r.default <= r.max)) throw new ConfigError(`${at}.${key}`, `expected min ≤ default ≤ max, got ${r.min}, ${r.default}, ${r.max}`);
+  }
+  const memoryMiB = { default: f.memory.default, min: f.memory.min, max: f.memory.max };
+  const size = decideTaskSize({ cpuUnits: cpu.default, memoryMiB: memoryMiB.default }, { cpu, memoryMiB });
+  if (!size.ok) throw new ConfigError(`${at}.memory.default`, size.reason);
+  if (f.ephemeralStorageGb < 20 || f.ephemeralStorageGb > 200) throw new ConfigError(`${at}.ephemeralStorageGb`, `expected 20 to 200 GiB, got ${f.ephemeralStorageGb}`);
+  checkTags(`${at}.tags`, f.tags);
+  return {
+    ...(f.region !== undefined && { region: f.region }),
+    cluster: f.cluster,
+    subnets: f.subnets,
+    securityGroups: f.securityGroups,
+    assignPublicIp: f.assignPublicIp,
+    capacityProviderStrategy: [...new Set(f.capacityProviderStrategy)],
+    platformVersion: f.platformVersion,
+    ephemeralStorageGb: f.ephemeralStorageGb,
+    image: f.image,
+    helperImage: f.helperImage,
+    cpu,
+    memoryMiB,
+    ...(f.executionRoleArn !== undefined && { executionRoleArn: f.executionRoleArn }),
+    ...(jobRole !== undefined && { jobRole }),
+    agentPort: f.agentPort,
+    tags: f.tags,
+    definitionIdleMs: duration(`${at}.definitionIdleTime`, f.definitionIdleTime, DURATION_LIMITS.capacityCooldown),
+    capacityCooldownMs: duration(`${at}.capacityCooldown`, f.capacityCooldown, DURATION_LIMITS.capacityCooldown),
+    bootTimeoutMs,
+  };
+}
+
 function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
   const at = `executors[${i}]`;
   if (e.provider === 'ec2' && !e.ec2) throw new ConfigError(`${at}.ec2`, 'is required for provider: ec2 (subnets, instanceTypes, …)');
   if (e.provider !== 'ec2' && e.ec2) throw new ConfigError(`${at}.ec2`, `applies only to provider: ec2 (this executor uses provider: ${e.provider})`);
+  if (e.provider === 'fargate') checkFargateExecutor(e, at);
+  if (e.provider !== 'fargate' && e.fargate) throw new ConfigError(`${at}.fargate`, `applies only to provider: fargate (this executor uses provider: ${e.provider})`);
   if (e.provider !== 'local' && e.local) throw new ConfigError(`${at}.local`, `applies only to provider: local (this executor uses provider: ${e.provider})`);
   if (e.style !== 'docker' && e.docker) throw new ConfigError(`${at}.docker`, 'applies only to style: docker');
   if (e.style !== 'docker' && e.privileged) throw new ConfigError(`${at}.privileged`, 'applies only to style: docker (containers run privileged; a shell job already runs as the machine user)');
@@ -336,6 +394,7 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
       },
     }),
     ...(e.ecr && { ecr: { pullRegistries: e.ecr.pullRegistries, pushRegistries: e.ecr.pushRegistries } }),
+    ...(e.fargate && { fargate: compileFargate(e.fargate, `${at}.fargate`, duration(`${at}.bootTimeout`, e.bootTimeout, DURATION_LIMITS.bootTimeout), e.jobRole?.roleArn) }),
     ...(ec2 && {
       ec2: {
         ...(ec2.region !== undefined && { region: ec2.region }),

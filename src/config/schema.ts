@@ -146,6 +146,41 @@ const ec2Provider = z.strictObject({
     .default({ interruptions: 2, window: '15m', onDemandFor: '30m' }),
 });
 
+const fargateSize = <T extends number>(d: { default: T; min: T; max: T }) =>
+  z.strictObject({ default: z.number().positive().default(d.default), min: z.number().positive().default(d.min), max: z.number().positive().default(d.max) }).default(d);
+
+/** provider: fargate — one ECS task per job, the job's image as written (docs/architecture.md). */
+const fargateProvider = z.strictObject({
+  region: z.string().optional(),
+  /** The ECS cluster the tasks run in (name or ARN). */
+  cluster: z.string().min(1),
+  subnets: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'expected a subnet id such as subnet-0123abcd')).min(1),
+  securityGroups: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'expected a security group id such as sg-0123abcd')).default([]),
+  assignPublicIp: z.boolean().default(false),
+  /** Capacity providers in fallback order: the next one when this one has no capacity. */
+  capacityProviderStrategy: z.array(z.enum(['FARGATE_SPOT', 'FARGATE'])).min(1).default(['FARGATE_SPOT', 'FARGATE']),
+  platformVersion: z.string().default('LATEST'),
+  /** Task ephemeral storage, GiB (20 to 200; 20 is Fargate's default). */
+  ephemeralStorageGb: z.number().int().default(20),
+  /** The job image when a job names none. */
+  image: z.string().min(1).default('alpine:latest'),
+  /** The image that delivers the agent into each task (built from docker/Dockerfile: `fleetrunner helper`). */
+  helperImage: z.string().min(1),
+  /** vCPUs per task: the default, and the bounds a job's FLEETRUNNER_CPU must stay within. */
+  cpu: fargateSize({ default: 1, min: 0.25, max: 4 }),
+  /** MiB per task: the default, and the bounds for FLEETRUNNER_MEMORY. */
+  memory: fargateSize({ default: 2048, min: 512, max: 30720 }),
+  executionRoleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, 'expected an IAM role ARN').optional(),
+  /** The port the agent listens on inside the task (the security group must let the coordinator reach it). */
+  agentPort: z.number().int().min(1024).max(65535).default(2222),
+  /** Extra tags on tasks and task definitions (never secrets). */
+  tags: z.record(z.string(), z.string()).default({}),
+  /** A task definition no task has used for this long is deregistered. */
+  definitionIdleTime: duration.default('1h'),
+  /** How long a subnet or capacity provider that had no capacity is passed over. */
+  capacityCooldown: duration.default('5m'),
+});
+
 /** A window of the week with its own pool size. Cron and timezone are checked in compile.ts (they need maxMachines/cron). */
 const poolSchedule = z.strictObject({
   /** 5-field cron (minute hour day-of-month month day-of-week); active while the current minute matches any. */
@@ -177,7 +212,7 @@ const pool = z.strictObject({
 
 export const executorSchema = z.strictObject({
   name,
-  provider: z.enum(['local', 'ec2']),
+  provider: z.enum(['local', 'ec2', 'fargate']),
   style: z.enum(['shell', 'docker']).default('shell'),
   /** Build and service containers run privileged (style docker; never requested by a job). */
   privileged: z.boolean().default(false),
@@ -192,6 +227,7 @@ export const executorSchema = z.strictObject({
     })
     .optional(),
   ec2: ec2Provider.optional(),
+  fargate: fargateProvider.optional(),
   maxMachines: count(COUNT_LIMITS.maxMachines),
   /** Extra variables for every job on this executor (gitlab-runner's `environment`). */
   environment: z.record(z.string(), z.string()).default({}),

@@ -27,6 +27,9 @@ export class NotFoundError extends FleetError {}
 export class RetryableError extends FleetError {}
 /** Will not get better by retrying (bad parameters, permissions). */
 export class PermanentError extends FleetError {}
+/** The job's image could not be pulled (a Fargate task stopped with CannotPullContainerError): the job fails
+ *  as image_pull_failure, at once, as gitlab-runner reports it. */
+export class ImagePullError extends PermanentError {}
 /** The machine went away or stopped answering while a job ran on it. */
 export class MachineLostError extends FleetError {}
 

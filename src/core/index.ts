@@ -9,3 +9,5 @@ export * from './plan.js';
 export * from './pool-config.js';
 export * from './provider-config.js';
 export * from './trace.js';
+export * from './fargate-task-size.js';
+export * from './agent-bundle.js';

@@ -71,12 +71,6 @@ export interface Machine {
   unreachable?: string;
 }
 
-/** Per-call wishes for `create`. `market: 'on-demand'`: no spot for this machine (a job run again after a
- *  spot interruption). A provider without markets ignores it. */
-export interface CreateOptions {
-  market?: 'on-demand';
-}
-
 export interface CreateResult {
   machines: Machine[];
   errors: Error[]; // partial success: what failed, without throwing
@@ -87,6 +81,21 @@ export interface CreateResult {
  *  ignore it. */
 export interface CreateOptions {
   market?: 'on-demand';
+  /** What the machine is made of, for providers that build one per job (fargate: a task from the job's own
+   *  image); providers whose machines are the same for every job (local, ec2) ignore it. */
+  task?: TaskRequest;
+}
+
+/** A job's own machine: its image as written in `image:` (expanded), and its size when the job asks for one
+ *  (FLEETRUNNER_CPU / FLEETRUNNER_MEMORY). The provider checks the size against its bounds and the cloud's
+ *  valid combinations and refuses what it cannot build with a PermanentError naming why. */
+export interface TaskRequest {
+  image?: string;
+  /** CPU units (1024 = one vCPU). */
+  cpuUnits?: number;
+  memoryMiB?: number;
+  /** Service images (`services:`), which a provider without sidecars refuses. */
+  services?: readonly string[];
 }
 
 /**

@@ -101,7 +101,7 @@ export class ExecutorFleet {
     for (;;) {
       signal.throwIfAborted();
       if (this.shutdownCtl.signal.aborted) throw new MachineUnavailableError('the executor is shutting down', 'shutdown');
-      const d = decideHandout({ records: this.table.all(), total: this.table.total(), maxMachines: this.maxMachines, ...(opts.market && { market: opts.market }) });
+      const d = decideHandout({ records: this.table.all(), total: this.table.total(), maxMachines: this.maxMachines, ...(opts.market && { market: opts.market }), fresh: opts.task !== undefined });
       if (d.kind === 'take') return this.take(d.id, opts.job);
       if (d.kind !== 'create') {
         // make_room: the slot it frees is this job's. wait: every machine is busy or on its way, and the next
@@ -125,7 +125,7 @@ export class ExecutorFleet {
       this.opts.logger.warn({ executor: this.opts.tags.executor, attempt, class: cls, next: next.reason, reason: got.why }, got.stage === 'create' ? 'machine creation failed' : 'machine did not become ready');
       onProgress(`WARNING: ${got.machine === undefined ? 'could not create a machine' : `machine ${got.machine} did not become ready`} (attempt ${attempt}/${this.attempts}${cls === 'permanent' ? ', not retried: this error does not go away by trying again' : ''}): ${got.why}`);
       if (next.kind === 'fail') {
-        if (next.reason === 'permanent') throw new MachineUnavailableError(`no machine could be made ready: ${got.why}`, 'permanent');
+        if (next.reason === 'permanent') throw new MachineUnavailableError(`no machine could be made ready: ${got.why}`, 'permanent', { cause: got.errors[0] });
         throw new MachineUnavailableError(`no machine could be made ready after ${attempt} attempts: ${reasons.join('; ')}`);
       }
       if (next.delayMs > 0) await this.opts.clock.sleep(next.delayMs, signal);
@@ -296,7 +296,7 @@ export class ExecutorFleet {
   }
 
   private async createForJob(signal: AbortSignal, opts: AcquireOptions): Promise<AcquiredMachine | Failure> {
-    const rec = await this.steps.create('job', opts.market ? { market: opts.market } : undefined);
+    const rec = await this.steps.create('job', opts.market || opts.task ? { ...(opts.market && { market: opts.market }), ...(opts.task && { task: opts.task }) } : undefined);
     if (!('machine' in rec)) return { stage: 'create', errors: rec.errors, why: rec.errors.map(errorMessage).join('; ') || 'the provider returned no machine' };
     const id = rec.machine.id;
     if (this.shutdownCtl.signal.aborted) {

@@ -3,7 +3,7 @@
 import type { Clock } from '../core/clock.js';
 import type { MachineWarmer } from '../core/executor.js';
 import type { Logger } from '../core/logger.js';
-import type { CapacityProvider, ConnectionInfo, Machine, OwnershipTags } from '../core/machine.js';
+import type { CapacityProvider, ConnectionInfo, Machine, OwnershipTags, TaskRequest } from '../core/machine.js';
 import type { PoolConfig } from '../core/pool-config.js';
 import type { RemovalReason } from './machine-phases.js';
 
@@ -60,6 +60,9 @@ export interface AcquireOptions {
   /** The GitLab job id the machine is for: it is labelled busy with it (CapacityProvider.label), so a
    *  successor can tell the machine from an idle one. */
   job?: string;
+  /** The job's own machine (a provider that builds one per job, e.g. a Fargate task from the job's image):
+   *  never an idle machine, always a new one made from it. */
+  task?: TaskRequest;
 }
 
 export class MachineUnavailableError extends Error {
@@ -67,8 +70,10 @@ export class MachineUnavailableError extends Error {
     message: string,
     /** permanent: not retried (the error does not go away); attempts_exhausted; shutdown. */
     readonly reason: 'permanent' | 'attempts_exhausted' | 'shutdown' = 'attempts_exhausted',
+    /** The provider's error behind a permanent failure (an ImagePullError becomes image_pull_failure). */
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'MachineUnavailableError';
   }
 }

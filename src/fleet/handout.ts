@@ -16,6 +16,8 @@ export interface HandoutInput {
   maxMachines: number;
   /** The job asked for a market the idle pool does not promise (on-demand after a spot interruption). */
   market?: 'on-demand';
+  /** The job's machine is made from the job (a Fargate task from its image): never an idle one. */
+  fresh?: boolean;
 }
 
 /**
@@ -26,7 +28,7 @@ export interface HandoutInput {
  */
 export function decideHandout(i: HandoutInput): HandoutDecision {
   const idle = i.records.filter((r) => r.phase === 'idle' && r.connection).sort((a, b) => b.since - a.since || (a.machine.id < b.machine.id ? -1 : 1));
-  if (i.market === undefined && idle[0]) return { kind: 'take', id: idle[0].machine.id };
+  if (i.market === undefined && !i.fresh && idle[0]) return { kind: 'take', id: idle[0].machine.id };
   if (i.total < i.maxMachines) return { kind: 'create' };
   const oldest = idle[idle.length - 1];
   if (oldest) return { kind: 'make_room', id: oldest.machine.id };

@@ -4,13 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
-import { errorMessage } from '../core/errors.js';
+import { ImagePullError, errorMessage } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
 import type { JobPayload, JobVariable } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 import { failed, type JobOutcome, type MachineInterruption } from '../core/outcome.js';
 import type { AcquireOptions, ExecutorFleet } from '../fleet/executor-fleet.js';
 import { runWithInterruptionRerun } from './interruption-rerun.js';
+import type { TaskRequestDecision } from './task-request.js';
 import type { JobChannel, OpenJobChannel } from './ports.js';
 import { DEFAULT_TOKEN_PREFIXES } from './trace/masker.js';
 import type { JobJournal, JournalEntry } from './job-journal.js';
@@ -27,6 +28,8 @@ export interface ExecutorRuntime {
   fleet: ExecutorFleet;
   /** Told when a job's machine of this executor was interrupted (the spot circuit breaker, metrics). */
   onInterrupted?: (i: MachineInterruption) => void;
+  /** Set for executors whose machine is made from the job (fargate): its image, services and size. */
+  taskFor?: (job: JobPayload) => TaskRequestDecision;
   /** AWS credentials for the job (`jobRole`): variables added to its payload, masked ones masked in its trace. */
   jobCredentials?: (job: JobPayload) => Promise<{ variables: JobVariable[]; expiresAt: number; role: string }>;
 }
@@ -321,13 +324,22 @@ export class JobRun {
     // interruption gets a new one.
     const continued = this.continuedUnused ? this.o.continued : undefined;
     this.continuedUnused = false;
+    const task = continued ? undefined : runtime.taskFor?.(this.o.job);
+    if (task && !task.ok) {
+      trace.write(`${RED}ERROR: Job failed: ${task.reason}${RESET}\n`);
+      return failed('runner_configuration_error', task.reason);
+    }
     try {
       acquired = continued
         ? { machine: continued.machine, connection: continued.connection }
-        : await fleet.acquire(this.abortCtl.signal, (line) => trace.write(`${line}\n`), { ...opts, job: String(this.o.job.id) });
+        : await fleet.acquire(this.abortCtl.signal, (line) => trace.write(`${line}\n`), { ...opts, job: String(this.o.job.id), ...(task?.ok && { task: task.task }) });
       if (!continued) this.o.onMachineAcquired?.(runtime.name, this.o.clock.now() - t0);
     } catch (e) {
       const why = this.abortCtl.signal.aborted ? abortReason(this.abortCtl.signal) : errorMessage(e);
+      if (!this.abortCtl.signal.aborted && e instanceof Error && e.cause instanceof ImagePullError) {
+        trace.write(`${RED}ERROR: Job failed: failed to pull image: ${errorMessage(e.cause)}${RESET}\n`);
+        return failed('image_pull_failure', errorMessage(e.cause));
+      }
       trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
       return failed('runner_system_failure', why);
     }

@@ -7,6 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
+import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
@@ -74,6 +75,12 @@ function commonConfig(o: AwsClientOptions, forcedMaxAttempts?: number): CommonCo
 
 export function createEc2Client(o: AwsClientOptions = {}): EC2Client {
   return new EC2Client(commonConfig(o, EC2_MAX_ATTEMPTS));
+}
+
+/** ECS gets one attempt, as EC2 does: the fargate provider retries throttling itself (one backoff layer)
+ *  and moves to the next subnet or capacity provider on capacity failures instead of repeating a RunTask. */
+export function createEcsClient(o: AwsClientOptions = {}): ECSClient {
+  return new ECSClient(commonConfig(o, EC2_MAX_ATTEMPTS));
 }
 
 export function createSsmClient(o: AwsClientOptions = {}): SSMClient {

@@ -57,3 +57,15 @@ describe('ExecutorFleet.acquire with a market', () => {
     expect(provider.machines.size).toBe(2);
   });
 });
+
+describe('ExecutorFleet.acquire with the job\'s task', () => {
+  it('asks the provider for a machine made from the task and never hands out an idle one', async () => {
+    const { provider, fleet } = setup(1, 3);
+    await fleet.reconcile();
+    await settle();
+    expect(fleet.counts().idle).toBe(1);
+    const got = await fleet.acquire(never, noProgress, { task: { image: 'node:20', cpuUnits: 512 } });
+    expect(got.machine.id).toBe('m-2');
+    expect(provider.createOptions.at(-1)).toEqual({ task: { image: 'node:20', cpuUnits: 512 } });
+  });
+});
