@@ -210,6 +210,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   const onShutdown = config.onShutdown ?? (opts.onEcs ?? process.env.ECS_CONTAINER_METADATA_URI_V4 !== undefined ? 'handoff' : 'drain');
   const coordinator = new Coordinator({
     concurrent: config.concurrent,
+    requestConcurrency: config.requestConcurrency,
     checkIntervalMs: config.checkIntervalMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     onShutdown,

@@ -93,6 +93,8 @@ export interface FleetConfig {
     rotatedToken?: { ssmParameter: string; region?: string; kmsKeyId?: string };
   };
   concurrent: number;
+  /** Job requests in flight at once (each holds a slot while it waits); at most `concurrent`. */
+  requestConcurrency: number;
   checkIntervalMs: number;
   shutdownTimeoutMs: number;
   /** Absent: decided at start (handoff on ECS, drain elsewhere). */
@@ -414,6 +416,9 @@ export function compileConfig(raw: unknown, env: Record<string, string | undefin
     if (names.has(e.name)) throw new ConfigError(`executors[${i}].name`, `duplicate executor name "${e.name}"`);
     names.add(e.name);
   });
+  if (c.requestConcurrency > c.concurrent) {
+    throw new ConfigError('requestConcurrency', `expected at most concurrent (${c.concurrent}), got ${c.requestConcurrency}: each job request holds a slot while it waits`);
+  }
   const maxTimeout = c.gitlab.runner.maximumTimeout;
   const listen = c.metrics.listen;
   const metrics = listen === undefined ? undefined : parseListen(listen);
@@ -436,6 +441,7 @@ export function compileConfig(raw: unknown, env: Record<string, string | undefin
       ...(c.gitlab.rotatedToken && { rotatedToken: c.gitlab.rotatedToken }),
     },
     concurrent: c.concurrent,
+    requestConcurrency: c.requestConcurrency,
     checkIntervalMs: duration('checkInterval', c.checkInterval, DURATION_LIMITS.checkInterval),
     shutdownTimeoutMs: duration('shutdownTimeout', c.shutdownTimeout, DURATION_LIMITS.shutdownTimeout),
     ...(c.onShutdown !== undefined && { onShutdown: c.onShutdown }),

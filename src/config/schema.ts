@@ -263,6 +263,8 @@ export const configSchema = z.strictObject({
       .optional(),
   }),
   concurrent: count(COUNT_LIMITS.concurrent),
+  /** Job requests sent to GitLab at the same time (gitlab-runner's request_concurrency). */
+  requestConcurrency: count(COUNT_LIMITS.requestConcurrency).default(1),
   /** Pause after GitLab answered "no job" (gitlab-runner's check_interval). */
   checkInterval: duration.default('3s'),
   /** On SIGTERM: how long running jobs may take to finish before they are failed. */
