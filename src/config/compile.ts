@@ -346,6 +346,7 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
         bakedAmi: ec2.bakedAmi,
         ...(ec2.userDataTemplate !== undefined && { userDataTemplate: ec2.userDataTemplate }),
         capacityCooldownMs: duration(`${at}.ec2.capacityCooldown`, ec2.capacityCooldown, DURATION_LIMITS.capacityCooldown),
+        launchBatch: ec2.launchBatch,
         watchdog: {
           idleTimeoutMs: duration(`${at}.ec2.watchdog.idleTimeout`, ec2.watchdog.idleTimeout, DURATION_LIMITS.watchdogIdleTimeout),
           maxLifetimeMs: duration(`${at}.ec2.watchdog.maxLifetime`, ec2.watchdog.maxLifetime, DURATION_LIMITS.watchdogMaxLifetime),

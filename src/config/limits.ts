@@ -28,6 +28,8 @@
 // - requestConcurrency 1–100, and at most concurrent: each request in flight holds a slot, so more could
 //   never be sent; gitlab-runner's request_concurrency is the same idea (default 1). Past ~100 parallel long
 //   polls the answer is GitLab's queue, not the runner.
+// - ec2.launchBatch 1–100: RunInstances takes up to a few hundred per call, but the instances of one call
+//   share a host key, and 100 already launches a 300-job burst in a second or two.
 // - ec2.spotCircuitBreaker: a window of 1m–24h, an on-demand period of 1m–7d, 1–100 interruptions.
 
 export const SECOND = 1000;
@@ -79,6 +81,7 @@ export const COUNT_LIMITS = {
   maxGrowthRate: { min: 1, max: 10_000 },
   port: { min: 1, max: 65_535 },
   spotBreakerInterruptions: { min: 1, max: 100 },
+  launchBatch: { min: 1, max: 100 },
 } as const satisfies Record<string, Range>;
 
 /** Not whole numbers. */

@@ -1,7 +1,6 @@
 // A token bucket in front of RunInstances, sized like AWS's own (per account and region: 5 requests burst,
-// refilled at 2 per second). One RunInstances call launches one machine (each has its own host key in its
-// user data), so a burst of 10 machines would otherwise empty AWS's bucket and come back as
-// RequestLimitExceeded; pacing here turns that into a short, predictable wait. Reservations may drive the
+// refilled at 2 per second). Launches that queue up behind it are batched (launch-batcher.ts), so a burst
+// of machines costs a few calls; pacing here keeps even those from coming back as RequestLimitExceeded. Reservations may drive the
 // balance negative, so concurrent callers queue up fairly without a loop.
 
 import type { Clock } from '../../core/clock.js';
@@ -27,11 +26,21 @@ export class RequestPacer {
     this.last = o.clock.now();
   }
 
-  /** Resolves when this caller may send one request. */
-  async take(signal?: AbortSignal): Promise<void> {
+  /** Whole tokens left right now (0 while callers are queued): what a burst can still spend at once. */
+  available(): number {
+    this.refill();
+    return Math.max(0, Math.floor(this.tokens));
+  }
+
+  private refill(): void {
     const now = this.o.clock.now();
     this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * this.perMs);
     this.last = now;
+  }
+
+  /** Resolves when this caller may send one request. */
+  async take(signal?: AbortSignal): Promise<void> {
+    this.refill();
     this.tokens -= 1;
     if (this.tokens >= 0) return;
     try {

@@ -68,6 +68,7 @@ const E = 'executors[0]';
 const bounds: Bound[] = [
   // top level
   { path: 'concurrent', inside: [1, 10_000], outside: [0, 10_001, 100_000_000, 1.5, -1], says: 'expected a whole number from 1 to 10000' },
+  { path: 'executors[0].ec2.launchBatch', inside: [1, 100], outside: [0, 101, 1.5], says: 'expected a whole number from 1 to 100' },
   { path: 'requestConcurrency', inside: [1, 100], outside: [0, 101, 2.5], says: 'expected a whole number from 1 to 100', with: { concurrent: 1000 } },
   { path: 'requestConcurrency', inside: [4], outside: [5], says: 'expected at most concurrent (4)' },
   { path: 'checkInterval', inside: ['1s', '1000ms', '1h'], outside: ['999ms', '0s', '1h1ms'], says: 'expected a duration from 1s to 1h' },
