@@ -35,7 +35,7 @@ import { LabelWriter, labelsOf } from './instance-labels.js';
 import { InstanceWatcher, WaitTimeoutError, WatcherStoppedError, describeByIds } from './instance-watcher.js';
 import { LISTED_STATES, isGone, toMachineState } from './instance-state.js';
 import { runInstancesInput } from './launch-input.js';
-import { LaunchBatcher, type BatchKey } from './launch-batcher.js';
+import { LaunchBatcher, type BatchKey, type LaunchResult } from './launch-batcher.js';
 import { Launcher } from './launcher.js';
 import { MachineIdentity, isRefusal } from './machine-identity.js';
 import { MachineKeys, defaultKeyPairGenerator, type KeyPairGenerator, type MachineSecrets } from './machine-keys.js';
@@ -89,6 +89,14 @@ interface LaunchKey extends BatchKey {
   onDemandOnly: boolean;
 }
 
+interface PreparedLaunch {
+  imageId: string;
+  hostPublicKey: string;
+  client: ReturnType<MachineIdentity['issue']>;
+  userData: string;
+  name: string;
+}
+
 export class Ec2Provider implements CapacityProvider {
   readonly name = 'ec2';
   private readonly clock: Clock;
@@ -96,7 +104,7 @@ export class Ec2Provider implements CapacityProvider {
   private readonly keys: MachineKeys;
   private readonly placement: Placement;
   private readonly launcher: Launcher;
-  private readonly batcher: LaunchBatcher<LaunchKey, Machine>;
+  private readonly batcher: LaunchBatcher<LaunchKey, Machine, PreparedLaunch>;
   private readonly ami: AmiResolver;
   private readonly watcher: InstanceWatcher;
   private readonly terminator: InstanceTerminator;
@@ -138,7 +146,12 @@ export class Ec2Provider implements CapacityProvider {
       logger: this.log,
       ...random,
     });
-    this.batcher = new LaunchBatcher({ pacer, clock: this.clock, maxBatch: c.launchBatch ?? 50, launch: (key, n) => this.launchBatch(key, n) });
+    this.batcher = new LaunchBatcher({
+      pacer,
+      maxBatch: c.launchBatch ?? 50,
+      prepare: (key) => this.prepareLaunch(key),
+      launch: (p, key, n) => this.launchBatch(p, key, n),
+    });
     this.ami = new AmiResolver({ ssm: o.clients.ssm, parameter: c.amiParameter, clock: this.clock, logger: this.log, ...(c.ami && { ami: c.ami }), ...random });
     this.watcher = new InstanceWatcher({
       ec2: o.clients.ec2,
@@ -167,10 +180,9 @@ export class Ec2Provider implements CapacityProvider {
     return result;
   }
 
-  /** One RunInstances walk for `count` machines sharing one host key pair and client nonce (see
-   *  launch-batcher.ts); the call's first pacer token is already taken. */
-  private async launchBatch(key: LaunchKey, count: number): Promise<Array<{ ok: true; value: Machine } | { ok: false; error: Error }>> {
-    const owner = key.owner;
+  /** What one launch call carries whatever its size: the image, one host key pair and client nonce for
+   *  every machine it launches (see launch-batcher.ts), the user data. */
+  private async prepareLaunch(key: LaunchKey): Promise<PreparedLaunch> {
     const imageId = await this.ami.imageId();
     const host = this.newKeyPair(`fleetrunner-host-${this.o.executor}`);
     const client = this.identity.issue(host.public);
@@ -180,13 +192,21 @@ export class Ec2Provider implements CapacityProvider {
       { clientPublicKey: client.clientPublicKey, hostPrivateKey: host.private, hostPublicKey: host.public },
       this.template,
     );
-    const name = `fleetrunner ${owner.fleet}/${owner.executor}`;
+    return { imageId, hostPublicKey: host.public, client, userData, name: `fleetrunner ${key.owner.fleet}/${key.owner.executor}` };
+  }
+
+  /** One RunInstances walk for `count` machines of one prepared launch; the call's first pacer token is
+   *  already taken. */
+  private async launchBatch(p: PreparedLaunch, key: LaunchKey, count: number): Promise<Array<LaunchResult<Machine>>> {
+    const owner = key.owner;
+    const { imageId, client, userData, name } = p;
+    const host = { public: p.hostPublicKey };
     const { launched, error } = await this.launcher.launchMany(
       (p, clientToken, n) => runInstancesInput({ config: this.o.config, imageId, pool: p, owner, name, userData, clientToken, machineTags: client.tags, count: n }),
       count,
       { onDemandOnly: key.onDemandOnly, prepaid: true },
     );
-    const results: Array<{ ok: true; value: Machine } | { ok: false; error: Error }> = launched.map(({ instance, pool }) => {
+    const results: Array<LaunchResult<Machine>> = launched.map(({ instance, pool }) => {
       // The host private key is in the instance's user data now; the coordinator needs only its public half.
       this.keys.set(instance.InstanceId, { clientPrivateKey: client.clientPrivateKey, hostPublicKey: host.public, pool });
       return {

@@ -11,7 +11,6 @@
 // machine itself anyway (IMDS), so per-instance keys in one user data would expose the same. Where that is
 // not acceptable, `ec2.launchBatch: 1` keeps one call, and one host key, per machine.
 
-import type { Clock } from '../../core/clock.js';
 import type { RequestPacer } from './request-pacer.js';
 
 export interface BatchKey {
@@ -19,16 +18,18 @@ export interface BatchKey {
   readonly id: string;
 }
 
-/** Carries out one batch: `count` launches for `key`, the call's first pacer token already taken. Resolves
- *  with one result per launch, in any order (a value or an error). */
-export type LaunchBatch<K extends BatchKey, T> = (key: K, count: number) => Promise<Array<{ ok: true; value: T } | { ok: false; error: Error }>>;
+export type LaunchResult<T> = { ok: true; value: T } | { ok: false; error: Error };
 
-export interface LaunchBatcherOptions<K extends BatchKey, T> {
+export interface LaunchBatcherOptions<K extends BatchKey, T, P> {
   pacer: RequestPacer;
-  clock: Clock;
   /** Most launches per call. */
   maxBatch: number;
-  launch: LaunchBatch<K, T>;
+  /** What a call needs that does not depend on its size (image, keys, user data), made before its token is
+   *  taken, so the call follows its token at once: EC2's bucket sees calls when they arrive. */
+  prepare: (key: K) => Promise<P>;
+  /** Carries out one batch: `count` launches, the call's first pacer token already taken. One result per
+   *  launch, in any order. */
+  launch: (prepared: P, key: K, count: number) => Promise<Array<LaunchResult<T>>>;
 }
 
 interface Waiting<K, T> {
@@ -37,11 +38,11 @@ interface Waiting<K, T> {
   reject: (e: Error) => void;
 }
 
-export class LaunchBatcher<K extends BatchKey, T> {
+export class LaunchBatcher<K extends BatchKey, T, P = unknown> {
   private readonly queue: Array<Waiting<K, T>> = [];
   private draining = false;
 
-  constructor(private readonly o: LaunchBatcherOptions<K, T>) {}
+  constructor(private readonly o: LaunchBatcherOptions<K, T, P>) {}
 
   /** Resolves with the launched machine, or rejects with why it was not launched. */
   launch(key: K): Promise<T> {
@@ -71,8 +72,17 @@ export class LaunchBatcher<K extends BatchKey, T> {
       // seen together.
       await new Promise<void>((r) => setImmediate(r));
       while (this.queue.length > 0) {
-        await this.o.pacer.take();
         const key = this.queue[0]!.key;
+        let prepared: P;
+        try {
+          prepared = await this.o.prepare(key);
+        } catch (e) {
+          // Nothing of this key can be launched now (no image, say): every launch waiting for it fails.
+          const error = e instanceof Error ? e : new Error(String(e));
+          for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.key.id === key.id) this.queue.splice(i, 1)[0]!.reject(error);
+          continue;
+        }
+        await this.o.pacer.take();
         const same = this.queue.filter((w) => w.key.id === key.id).length;
         const size = LaunchBatcher.batchSize(same, this.o.pacer.available(), this.o.maxBatch);
         const batch: Array<Waiting<K, T>> = [];
@@ -80,17 +90,17 @@ export class LaunchBatcher<K extends BatchKey, T> {
           if (this.queue[i]!.key.id === key.id) batch.push(...this.queue.splice(i, 1));
           else i++;
         }
-        void this.run(key, batch);
+        void this.run(prepared, key, batch);
       }
     } finally {
       this.draining = false;
     }
   }
 
-  private async run(key: K, batch: Array<Waiting<K, T>>): Promise<void> {
-    let results: Awaited<ReturnType<LaunchBatch<K, T>>>;
+  private async run(prepared: P, key: K, batch: Array<Waiting<K, T>>): Promise<void> {
+    let results: Array<LaunchResult<T>>;
     try {
-      results = await this.o.launch(key, batch.length);
+      results = await this.o.launch(prepared, key, batch.length);
     } catch (e) {
       const error = e instanceof Error ? e : new Error(String(e));
       for (const w of batch) w.reject(error);

@@ -33,10 +33,10 @@ describe('LaunchBatcher', () => {
     const calls: Array<{ key: string; count: number; at: number }> = [];
     let seq = 0;
     const b = new LaunchBatcher<{ id: string }, string>({
-      pacer: new RequestPacer({ clock, burst: 1, perSecond: 2 }),
-      clock,
+      pacer: new RequestPacer({ clock, burst: 1, perSecond: 2, marginMs: 0 }),
       maxBatch: 10,
-      launch: async (key, count) => {
+      prepare: async () => undefined,
+      launch: async (_p, key, count) => {
         calls.push({ key: key.id, count, at: clock.now() });
         return Array.from({ length: count }, () => ({ ok: true as const, value: `${key.id}-${++seq}` }));
       },
@@ -56,9 +56,9 @@ describe('LaunchBatcher', () => {
     let n = 0;
     const b = new LaunchBatcher<{ id: string }, number>({
       pacer: new RequestPacer({ clock }),
-      clock,
       maxBatch: 10,
-      launch: async (_k, count) => {
+      prepare: async () => undefined,
+      launch: async (_p, _k, count) => {
         const call = n++;
         if (call === 0) throw new Error('AccessDenied');
         if (call === 2) return [{ ok: false as const, error: new Error('no capacity') }];
@@ -70,5 +70,22 @@ describe('LaunchBatcher', () => {
     const second = await Promise.allSettled([b.launch({ id: 'k' })]);
     expect(second[0]!.status).toBe('rejected');
     expect((second[0] as PromiseRejectedResult).reason.message).toBe('no capacity');
+  });
+
+  it('a launch that cannot be prepared fails every launch of its key, and takes no token', async () => {
+    const clock = virtualClock();
+    const pacer = new RequestPacer({ clock, burst: 2 });
+    const b = new LaunchBatcher<{ id: string }, number>({
+      pacer,
+      maxBatch: 10,
+      prepare: async (k) => {
+        if (k.id === 'bad') throw new Error('no image');
+        return undefined;
+      },
+      launch: async (_p, _k, count) => Array.from({ length: count }, (_, i) => ({ ok: true as const, value: i })),
+    });
+    const r = await Promise.allSettled([b.launch({ id: 'bad' }), b.launch({ id: 'good' }), b.launch({ id: 'bad' })]);
+    expect(r.map((x) => x.status)).toEqual(['rejected', 'fulfilled', 'rejected']);
+    expect(pacer.available()).toBe(1);
   });
 });
