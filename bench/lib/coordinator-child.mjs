@@ -24,7 +24,7 @@ const config = {
     executors: [{ name: 'bench', provider: 'local', maxMachines: s.concurrent, local: { root: join(s.dir, 'unused') } }],
   }),
   // Faster polling than a config file may ask for (checkInterval ≥ 1s): the bench queues every job itself.
-  checkIntervalMs: 20,
+  checkIntervalMs: s.checkIntervalMs ?? 20,
 };
 const provider = new SlicedProvider(s.connection, join(s.dir, 'slices'));
 const logger = s.logLevel ? createLogger({ level: s.logLevel, format: 'json', secrets: () => [s.token] }) : silentLogger;
