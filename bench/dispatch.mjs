@@ -11,7 +11,7 @@ import { FakeGitLab } from '../dist/fakegitlab/index.js';
 import { startChild } from './lib/child.mjs';
 import { startSharedSshd } from './lib/shared-sshd.mjs';
 
-const JOBS = Number(process.env.BENCH_DISPATCH_JOBS ?? 400);
+const JOBS = Number(process.env.BENCH_DISPATCH_JOBS ?? 300);
 const PARALLEL = Number(process.env.BENCH_DISPATCH_PARALLEL ?? 16);
 
 function rate(times) {
