@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeGitLab } from '../dist/fakegitlab/index.js';
 import { startChild } from './lib/child.mjs';
-import { startSharedSshd } from './lib/shared-sshd.mjs';
+import { killLeftovers, startSharedSshd } from './lib/shared-sshd.mjs';
 
 const WINDOW_S = Number(process.env.BENCH_COST_WINDOW_S ?? 15);
 /** Past this, the window is measured with the jobs running by then (the figure says how many). */
@@ -81,6 +81,7 @@ async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--
     await child?.stop().catch(() => child.kill());
     await fake.stop();
     sshd.stop();
+    await killLeftovers(dir);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { FakeGitLab } from '../dist/fakegitlab/index.js';
 import { startChild } from './lib/child.mjs';
-import { startSharedSshd } from './lib/shared-sshd.mjs';
+import { killLeftovers, startSharedSshd } from './lib/shared-sshd.mjs';
 
 const BYTES = 100 * 1024 * 1024;
 
@@ -82,6 +82,7 @@ export async function benchTraceE2e() {
     await child?.stop().catch(() => child.kill());
     await fake.stop();
     sshd.stop();
+    await killLeftovers(dir);
     rmSync(dir, { recursive: true, force: true });
   }
 }

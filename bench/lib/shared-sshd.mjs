@@ -85,3 +85,25 @@ export class SlicedProvider {
   async label() {}
   async shutdown() {}
 }
+
+/** Ends every process still running from a bench directory (a stage started under it, a session of its
+ *  sshd): each runs in a process group of its own (setsid), which is what is signalled. Only processes
+ *  whose command line names `dir` are touched. */
+export async function killLeftovers(dir) {
+  const { execFileSync } = await import('node:child_process');
+  const out = execFileSync('ps', ['-eo', 'pid=,pgid=,args='], { encoding: 'utf8' });
+  const groups = new Set();
+  for (const line of out.split('\n')) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line);
+    if (m && m[3].includes(dir) && Number(m[1]) !== process.pid) groups.add(Number(m[2]));
+  }
+  for (const g of groups) {
+    if (g <= 1 || g === process.pid) continue;
+    try {
+      process.kill(-g, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  return groups.size;
+}
