@@ -10,7 +10,8 @@ import type { CapacityProvider, ConnectionInfo } from '../core/machine.js';
 import { DockerExecutor } from '../executors/docker/index.js';
 import { ShellExecutor } from '../executors/index.js';
 import { buildPlan, cacheRequest, jobContainers, type PlanContext } from '../jobs/index.js';
-import { createAwsClients, createEcrClient, createS3Client } from '../providers/aws/clients.js';
+import { createAwsClients, createEcrClient, createS3Client, createStsClient } from '../providers/aws/clients.js';
+import { JobRole } from '../providers/aws/sts-job-role.js';
 import { EcrLogins } from '../providers/aws/ecr.js';
 import { S3CacheSigner } from '../providers/aws/s3-cache.js';
 import { Ec2Provider } from '../providers/ec2/index.js';
@@ -20,6 +21,13 @@ import { REVISION, VERSION } from './version.js';
 export interface ExecutorParts {
   provider: CapacityProvider;
   executor: Executor;
+}
+
+/** The executor's `jobRole`: each job's own STS credentials (undefined without one). */
+export function buildJobRole(e: ExecutorConfig): JobRole | undefined {
+  if (!e.jobRole) return undefined;
+  const { stsRegion, ...role } = e.jobRole;
+  return new JobRole(createStsClient(stsRegion !== undefined ? { region: stsRegion } : {}), role);
 }
 
 export interface ExecutorFactoryDeps {

@@ -32,7 +32,8 @@ import { JobJournal } from '../runner/job-journal.js';
 import { CUT_OFF_DELIVERY_GRACE_MS } from '../runner/job-run.js';
 import { recoverInterruptedJobs } from '../runner/recover.js';
 import { takeOverMachines } from '../runner/reattach.js';
-import { buildExecutor } from './executors.js';
+import { buildExecutor, buildJobRole } from './executors.js';
+import type { JobPayload } from '../core/job.js';
 import { executorSpotBreaker } from './spot-breaker.js';
 import { createLogger } from './logger.js';
 import { REVISION, VERSION } from './version.js';
@@ -191,7 +192,16 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       bootTimeoutMs: e.bootTimeoutMs + FLEET_BOOT_DEADLINE_MARGIN_MS,
       onMachineRemoved: (executor, reason) => metrics.machinesRemoved.inc({ executor, reason }),
     });
-    return { name: e.name, maxMachines: e.maxMachines, executor, fleet, onInterrupted: breaker.onInterrupted, ...(e.match && { match: e.match }) };
+    const role = buildJobRole(e);
+    return {
+      name: e.name,
+      maxMachines: e.maxMachines,
+      executor,
+      fleet,
+      onInterrupted: breaker.onInterrupted,
+      ...(e.match && { match: e.match }),
+      ...(role && { jobCredentials: (job: JobPayload) => role.credentialsFor(job) }),
+    };
   });
 
   const journal = new JobJournal(join(stateDir, 'jobs'));
@@ -224,8 +234,8 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     gitlabUrl: config.gitlab.url,
     clock,
     logger,
-    banner: (job, executor) =>
-      `\x1b[0KRunning with fleetrunner ${VERSION} (${REVISION})\x1b[0;m\n\x1b[0K  on ${config.gitlab.runner.description} ${shortToken(identity.token)}, system ID: ${systemId}\x1b[0;m\n\x1b[0K  executor "${executor}"\x1b[0;m\n`,
+    banner: (job, executor, route) =>
+      `\x1b[0KRunning with fleetrunner ${VERSION} (${REVISION})\x1b[0;m\n\x1b[0K  on ${config.gitlab.runner.description} ${shortToken(identity.token)}, system ID: ${systemId}\x1b[0;m\n\x1b[0K  executor "${executor}"${route ? ` (${route})` : ''}\x1b[0;m\n`,
     // The runner token as configured and as rotated since: both are masked in every job's trace.
     extraSecrets: () => [configuredToken, identity.token],
     onJobFinished: (executor, outcome) => metrics.jobsFinished.inc({ executor, outcome }),

@@ -58,6 +58,8 @@ export interface ExecutorConfig {
   environment: Readonly<Record<string, string>>;
   bootTimeoutMs: number;
   afterScriptTimeoutMs: number;
+  /** STS credentials per job from this role (`jobRole`). */
+  jobRole?: { roleArn: string; sessionDurationMs: number; region?: string; externalId?: string; stsRegion?: string };
   match?: RoutingRules;
   /** Set when provider is local. */
   local?: LocalProviderConfig;
@@ -292,6 +294,15 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
     bootTimeoutMs: duration(`${at}.bootTimeout`, e.bootTimeout, DURATION_LIMITS.bootTimeout),
     afterScriptTimeoutMs: duration(`${at}.afterScriptTimeout`, e.afterScriptTimeout, DURATION_LIMITS.afterScriptTimeout),
     ...(e.match !== undefined && { match: e.match }),
+    ...(e.jobRole && {
+      jobRole: {
+        roleArn: e.jobRole.roleArn,
+        sessionDurationMs: duration(`${at}.jobRole.sessionDuration`, e.jobRole.sessionDuration, DURATION_LIMITS.jobRoleSessionDuration),
+        ...(e.jobRole.region !== undefined && { region: e.jobRole.region }),
+        ...(e.jobRole.externalId !== undefined && { externalId: e.jobRole.externalId }),
+        ...(e.jobRole.stsRegion !== undefined && { stsRegion: e.jobRole.stsRegion }),
+      },
+    }),
     pool: e.pool ? compilePool(e.pool, `${at}.pool`, e.maxMachines) : DEFAULT_POOL,
     ...(e.provider === 'local' && {
       local: {

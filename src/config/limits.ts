@@ -62,6 +62,7 @@ export const DURATION_LIMITS = {
   watchdogIdleTimeout: { min: 5 * MINUTE, max: DAY, note: 'the coordinator touches the heartbeat every minute; less would power off machines it still holds' },
   watchdogMaxLifetime: { min: HOUR, max: 30 * DAY, note: 'the machine powers off then even mid-job' },
   spotBreakerWindow: { min: MINUTE, max: DAY },
+  jobRoleSessionDuration: { min: 15 * MINUTE, max: 12 * HOUR, note: 'STS sessions last 15 minutes to 12 hours, and at most the role\'s MaxSessionDuration' },
   spotBreakerOnDemandFor: { min: MINUTE, max: 7 * DAY },
 } as const satisfies Record<string, Range>;
 

@@ -201,6 +201,19 @@ export const executorSchema = z.strictObject({
   afterScriptTimeout: duration.default('5m'),
   /** Ordered routing: the first executor whose rules match takes the job; no rules = matches all. */
   match: routing.optional(),
+  /** An IAM role each job on this executor gets credentials of (STS AssumeRole per job, masked variables). */
+  jobRole: z
+    .strictObject({
+      roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\-/]{1,512}$/, 'expected an IAM role ARN such as arn:aws:iam::123456789012:role/ci-deploy-dev'),
+      /** Longest session asked for; each job's is its timeout plus 5 minutes, within this. */
+      sessionDuration: duration.default('1h'),
+      /** AWS_REGION and AWS_DEFAULT_REGION handed to the job with the credentials. */
+      region: z.string().optional(),
+      externalId: z.string().min(2).max(1224).optional(),
+      /** Where STS is called (its regional endpoint); default the SDK's resolution. */
+      stsRegion: z.string().optional(),
+    })
+    .optional(),
   local: localProvider.optional(),
   pool: pool.optional(),
 });

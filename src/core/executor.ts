@@ -22,6 +22,9 @@ export interface JobRunContext {
    *  job's stages without stopping them, awaits `flushed` (the trace GitLab confirmed), records a trace
    *  checkpoint on the machine and returns at once; its outcome is then ignored. */
   handoff?: { signal: AbortSignal; flushed(): Promise<void> };
+  /** When the job's deadline counts from (ms epoch); default: when the executor starts it. A run again after
+   *  an interruption keeps the first attempt's start, so the job gets its timeout once, not twice. */
+  startedAt?: number;
 }
 
 /** A job found on a machine by a successor coordinator (stateDir/jobs/<id>/ on the machine). */
@@ -33,6 +36,8 @@ export interface MachineJobRecord {
   checkpoint: TraceCheckpoint;
   /** The trace as it stood before the first stage (the runner's own lines), when it was recorded. */
   head?: Uint8Array;
+  /** What the executor style recorded to continue the job (opaque outside it). */
+  state?: unknown;
 }
 
 /** What a machine holds, as read back by a successor. */
@@ -44,6 +49,9 @@ export interface Reattacher {
   inspect(machine: ConnectionInfo): Promise<MachineJobs>;
   /** Continues a job found on the machine from where its session was, following its running stage. */
   reattach(machine: ConnectionInfo, ctx: JobRunContext, record: MachineJobRecord): Promise<JobOutcome>;
+  /** Removes the job's records from the machine once GitLab has its result (until then they are how a
+   *  successor delivers it). Rejects when the machine cannot be reached. */
+  forget(machine: ConnectionInfo, jobId: number): Promise<void>;
 }
 
 export interface Executor {

@@ -16,7 +16,9 @@ export interface TraceLog {
   /** Bytes stored so far. */
   readonly size: number;
   /** `crc32:` + 8 lowercase hex over all stored bytes (GitLab's format). */
-  checksum(): string;
+  /** crc32 of the stored bytes; undefined when they are known not to match GitLab's copy byte for byte
+   *  (see CheckpointedTrace.inexact): the final state then carries none. */
+  checksum(): string | undefined;
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
@@ -43,5 +45,18 @@ export interface CheckpointedTrace {
   /** The whole stored trace so far, when the pipeline holds nothing back (asked before the first stage:
    *  the runner's own lines, which a successor could not regenerate byte for byte). */
   head?(): Uint8Array | undefined;
+  /** A successor that cannot regenerate the earlier coordinator's bytes (it prepares the job again): GitLab
+   *  keeps its copy and takes what follows it, and the final state claims no checksum. */
+  inexact?(): void;
+  /** Before any stage (the runner's own lines, e.g. a docker job's prepare): when GitLab has confirmed the
+   *  whole stored trace, that point as a stage-0 checkpoint — a successor appends after it rather than
+   *  regenerating anything. */
+  whole?(): TraceCheckpoint | undefined;
 }
 
+
+/** A continued trace goes on after what GitLab has, regenerating nothing (a stage-0 checkpoint with bytes:
+ *  CheckpointedTrace.whole, taken before any stage). */
+export function appendsAfter(c: TraceCheckpoint): boolean {
+  return c.stage === 0 && c.bytes > 0;
+}

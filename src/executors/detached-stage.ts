@@ -15,7 +15,7 @@ import type { ClientChannel } from 'ssh2';
 
 import { MachineLostError, errorMessage, type Clock, type Logger, type TraceSink } from '../core/index.js';
 import { REMOTE_SHELL_COMMAND, killCommand, shellQuote, stageInput, type StageExit } from './remote-shell.js';
-import { writeCheckpointCommand, writeFileLines, type StageFiles } from './job-records.js';
+import { jobRecordLines, writeCheckpointCommand, writeFileLines, type StageFiles } from './job-records.js';
 import type { SshConnection } from './ssh-connection.js';
 
 /** The coordinator handed the job to a successor: the stage goes on, nobody here follows it any more. */
@@ -52,14 +52,11 @@ export interface LaunchRecords {
  *  (only its tail does), so a dropped connection costs it nothing but the tail. */
 export function launcherInput(f: StageFiles, script: string, records: LaunchRecords): string {
   const d = shellQuote(f.dir);
-  const parent = shellQuote(f.dir.slice(0, f.dir.lastIndexOf('/')));
   const exit = shellQuote(f.exit);
   return [
     'umask 077',
     `[ -d ${d} ] || mkdir -p ${d} || exit 1`,
-    ...(records.jobJson !== undefined
-      ? [`for x in ${parent}/*; do [ "$x" = ${d} ] || rm -rf -- "$x"; done`, ...writeFileLines(`${f.dir}/job.json`, records.jobJson)]
-      : []),
+    ...(records.jobJson !== undefined ? jobRecordLines(f.dir, records.jobJson) : []),
     ...writeFileLines(`${f.dir}/session.json`, records.sessionJson),
     ...writeFileLines(f.script, stageInput(script, f.pid), false),
     `printf '%s\n' "$$" > ${shellQuote(`${f.dir}/${f.seq}.wpid`)}`,

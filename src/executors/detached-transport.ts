@@ -5,8 +5,8 @@
 
 import type { Clock, JobPayload, Logger, TraceCheckpoint } from '../core/index.js';
 import { runDetachedStage } from './detached-stage.js';
-import { stageFiles, type SessionFile } from './job-records.js';
-import type { StageTransport } from './job-session.js';
+import { stageFiles, type JobFile, type SessionFile } from './job-records.js';
+import type { StageProgress, StageTransport } from './job-session.js';
 import { StageShells } from './remote-shell.js';
 import type { SshConnection } from './ssh-connection.js';
 import type { TraceWriter } from './trace-lines.js';
@@ -32,6 +32,10 @@ export interface DetachedTransportOptions {
   clock: Clock;
   logger: Logger;
   resume?: SessionResume;
+  /** Told of every connection a stage switched to after one dropped. */
+  onConnection?: (conn: SshConnection) => void;
+  /** The executor style's own state, recorded in job.json with the first stage (MachineJobRecord.state). */
+  jobState?: () => unknown;
 }
 
 export class DetachedTransport implements StageTransport {
@@ -42,6 +46,9 @@ export class DetachedTransport implements StageTransport {
     this.conn = o.conn;
     this.shells = new StageShells(o.conn);
   }
+
+  /** Whether a stage was started here (job.json then holds what the first stage recorded). */
+  launchedAny = false;
 
   /** The connection in use now (a reconnect replaces the one the job started with). */
   get connection(): SshConnection {
@@ -60,7 +67,15 @@ export class DetachedTransport implements StageTransport {
   /** job.json: the payload, the start time, and the trace's head (see CheckpointedTrace.head). */
   private jobJson(): string {
     const head = this.o.trace.sink.checkpoints?.head?.();
-    return JSON.stringify({ job: this.o.job, startedAt: this.o.startedAt, ...(head && { head: Buffer.from(head).toString('base64') }) });
+    const state = this.o.jobState?.();
+    const file: JobFile = { job: this.o.job, startedAt: this.o.startedAt, ...(head && { head: Buffer.from(head).toString('base64') }), ...(state !== undefined && { state }) };
+    return JSON.stringify(file);
+  }
+
+  /** Whether stage `progress.seq` was started by an earlier coordinator (replayed or followed, not launched here). */
+  startedBefore(progress: StageProgress): boolean {
+    const resume = this.o.resume;
+    return progress.replayed !== undefined || (resume?.current?.seq === progress.seq && resume.currentStarted);
   }
 
   runStage: StageTransport['runStage'] = async (stage, stop, progress) => {
@@ -68,7 +83,7 @@ export class DetachedTransport implements StageTransport {
     const files = stageFiles(this.o.jobDir, seq);
     const resume = this.o.resume;
     const ckpt = resume?.checkpoint;
-    const following = progress.replayed !== undefined || (resume?.current?.seq === seq && resume.currentStarted);
+    const following = this.startedBefore(progress);
     // Before the checkpoint's stage GitLab has everything: nothing to re-emit. From it on, the trace is heard.
     if (following && ckpt && seq < ckpt.stage) return { exitCode: 0 };
     if (ckpt && seq >= ckpt.stage) this.o.trace.sink.checkpoints?.unmute?.();
@@ -80,6 +95,7 @@ export class DetachedTransport implements StageTransport {
         this.conn = c;
         this.shells.close();
         this.shells = new StageShells(c);
+        this.o.onConnection?.(c);
       },
       files,
       from,
@@ -93,9 +109,10 @@ export class DetachedTransport implements StageTransport {
     if (following) return runDetachedStage(common);
     const records = {
       jobId: this.o.job.id,
-      sessionJson: JSON.stringify({ seq, name: stage.name, ends: progress.ends }),
+      sessionJson: JSON.stringify({ seq, name: stage.name, ends: progress.ends, ...(progress.scriptStartedAt !== undefined && { scriptStartedAt: progress.scriptStartedAt }) }),
       ...(seq === 1 && !resume && { jobJson: this.jobJson() }),
     };
+    this.launchedAny = true;
     return runDetachedStage({ ...common, launch: { script: stage.script, records, channel: this.shells.take() } });
   };
 }

@@ -7,7 +7,7 @@ import { TraceWriter } from './trace-lines.js';
 export type JobBody = (trace: TraceWriter, startedAt: number, log: Logger) => Promise<JobOutcome>;
 
 export async function guardedRun(machine: ConnectionInfo, ctx: JobRunContext, clock: Clock, logger: Logger, body: JobBody): Promise<JobOutcome> {
-  const startedAt = clock.now();
+  const startedAt = ctx.startedAt ?? clock.now();
   const log = logger.child({ job: ctx.job.id, machine: `${machine.host}:${machine.port}` });
   const trace = new TraceWriter(ctx.trace, clock);
   try {

@@ -21,12 +21,17 @@ export interface JobFile {
   startedAt: number;
   /** The trace before the first stage, base64 (the runner's own lines). */
   head?: string;
+  /** What the executor style needs to continue the job (the docker style: its containers' names, its
+   *  private directory), opaque here. */
+  state?: unknown;
 }
 
 export interface SessionFile {
   seq: number;
   name: string;
   ends: RecordedEnd[];
+  /** When the user stages began (the script timeout of a continued session counts from there). */
+  scriptStartedAt?: number;
 }
 
 /** The job's directory on the machine. */
@@ -69,11 +74,43 @@ export function writeFileLines(path: string, body: string, atomic = true): strin
   ];
 }
 
+/** Shell lines (for a script read on stdin) that create the job's directory, remove every other job's
+ *  (left by a job whose records were never removed: GitLab has its result, or it is not this machine's any
+ *  more), and write job.json. */
+export function jobRecordLines(jobDir: string, jobJson: string): string[] {
+  const d = shellQuote(jobDir);
+  const parent = shellQuote(jobDir.slice(0, jobDir.lastIndexOf('/')));
+  return [
+    'umask 077',
+    `[ -d ${d} ] || mkdir -p ${d} || exit 1`,
+    `for x in ${parent}/*; do [ "$x" = ${d} ] || rm -rf -- "$x"; done`,
+    ...writeFileLines(`${jobDir}/job.json`, jobJson),
+  ];
+}
+
 /** A command that records the trace checkpoint (small, no secret: it may go on a command line). */
 export function writeCheckpointCommand(jobDir: string, c: TraceCheckpoint): string {
   const f = shellQuote(`${jobDir}/trace.ckpt`);
   const tmp = shellQuote(`${jobDir}/trace.ckpt.tmp`);
   return `[ -d ${shellQuote(jobDir)} ] || exit 0; printf '%s\\n' ${shellQuote(JSON.stringify(c))} > ${tmp} && mv -f ${tmp} ${f}`;
+}
+
+/** At the session's end: session.json names a stage past the last one and holds how every stage ended, so
+ *  until GitLab has the result (JobRun then has the records removed) a successor replays the stages' output
+ *  and delivers the same result (small, no secret: it may go on a command line). */
+export function writeEndRecordCommand(jobDir: string, ends: readonly RecordedEnd[]): string {
+  const session: SessionFile = { seq: ends.length + 1, name: ENDED, ends: [...ends] };
+  const f = shellQuote(`${jobDir}/session.json`);
+  const tmp = shellQuote(`${jobDir}/session.json.tmp`);
+  return `[ -d ${shellQuote(jobDir)} ] || exit 0; printf '%s\\n' ${shellQuote(JSON.stringify(session))} > ${tmp} && mv -f ${tmp} ${f}`;
+}
+
+/** The name of the stage an end record points at (none: the session is over). */
+export const ENDED = '(ended)';
+
+/** Removes a job's records (GitLab has its result). */
+export function forgetCommand(jobDir: string): string {
+  return `rm -rf ${shellQuote(jobDir)}`;
 }
 
 /** Prints every job directory's records, one `==name` line before each file's single-line content. */
@@ -127,6 +164,7 @@ export function parseInspect(out: string): MachineJobs {
       startedAt: jf.startedAt,
       checkpoint: isCheckpoint(ckpt) ? ckpt : NO_CHECKPOINT,
       ...(typeof jf.head === 'string' && { head: Buffer.from(jf.head, 'base64') }),
+      ...(jf.state !== undefined && { state: jf.state }),
     };
     return { kind: 'job', record };
   } catch (e) {
@@ -140,5 +178,18 @@ export function parseSession(text: string): SessionFile | undefined {
   if (!t) return undefined;
   const s = JSON.parse(t) as SessionFile;
   if (typeof s.seq !== 'number' || typeof s.name !== 'string' || !Array.isArray(s.ends)) throw new Error('session.json is not a session record');
+  if (s.scriptStartedAt !== undefined && !Number.isSafeInteger(s.scriptStartedAt)) throw new Error('session.json: scriptStartedAt is not a time');
   return s;
+}
+
+/** The job is over (not handed off, machine reachable): with how its stages ended, its end record stays until
+ *  GitLab has the result; without (the session did not end normally), its records go at once. */
+export async function recordEnd(
+  conn: { output(command: string): Promise<string> },
+  jobDir: string,
+  ends: readonly RecordedEnd[] | undefined,
+  ctx: { markUnclean?: (why: string) => void },
+): Promise<void> {
+  const command = ends ? writeEndRecordCommand(jobDir, ends) : forgetCommand(jobDir);
+  await conn.output(command).catch((e: unknown) => ctx.markUnclean?.(`could not update the job's records in ${jobDir}: ${e instanceof Error ? e.message : String(e)}`));
 }

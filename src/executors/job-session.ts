@@ -43,6 +43,8 @@ export type RecordedEnd = { name: string } & (
 export interface StageProgress {
   seq: number;
   ends: readonly RecordedEnd[];
+  /** When the user stages began (ms epoch), once they have: the script timeout counts from there. */
+  scriptStartedAt?: number;
   /** Set when a successor replays a stage that already ended: the transport only re-emits its output. */
   replayed?: RecordedEnd;
 }
@@ -64,6 +66,10 @@ export interface JobSessionOptions {
   /** A successor continues the session: these stages already ended (from the machine's records) and are
    *  replayed in order, so every rule between stages decides as it did the first time. */
   replay?: readonly RecordedEnd[];
+  /** With `replay`: when the user stages began the first time (the script timeout is not restarted). */
+  scriptStartedAt?: number;
+  /** Told how every stage ended once the session is over (not when a stage was handed off or lost). */
+  ended?: (ends: readonly RecordedEnd[]) => void;
 }
 
 export type StopKind = 'abort' | 'cancel' | 'job_timeout' | 'script_timeout' | 'stage_timeout';
@@ -97,6 +103,7 @@ class JobSession {
   private aborted = false;
   private systemError: Error | undefined;
   private readonly ends: RecordedEnd[] = [];
+  private scriptStartedAt: number | undefined;
 
   constructor(private readonly o: JobSessionOptions) {
     this.deadline = o.startedAt + o.plan.jobTimeoutMs;
@@ -105,7 +112,9 @@ class JobSession {
   async run(): Promise<JobOutcome> {
     await this.runMain();
     if (!(this.systemError instanceof MachineLostError)) await this.runCleanup();
-    return this.outcome();
+    const outcome = this.outcome();
+    if (!(this.systemError instanceof MachineLostError)) this.o.ended?.(this.ends);
+    return outcome;
   }
 
   private get halted(): boolean {
@@ -125,7 +134,8 @@ class JobSession {
     if (this.halted) return;
     if (prepared) {
       const timers: Bounds['timers'] = [jobTimer];
-      if (plan.scriptTimeoutMs !== undefined) timers.push({ at: clock.now() + plan.scriptTimeoutMs, kind: 'script_timeout' });
+      this.scriptStartedAt = this.o.scriptStartedAt ?? clock.now();
+      if (plan.scriptTimeoutMs !== undefined) timers.push({ at: this.scriptStartedAt + plan.scriptTimeoutMs, kind: 'script_timeout' });
       for (const stage of plan.user) {
         if (!this.record(await this.stage(stage, { abort: true, cancel: true, timers }))) break;
       }
@@ -139,7 +149,8 @@ class JobSession {
   private async runAfterScript(stage: Stage): Promise<void> {
     const now = this.o.clock.now();
     const left = this.deadline - now;
-    if (left <= 0) {
+    // A replayed after_script ran the first time; the deadline may have passed since (a late successor).
+    if (left <= 0 && !this.o.replay?.[this.ends.length]) {
       this.o.trace.warning('after_script skipped: the job deadline was reached');
       return;
     }
@@ -234,6 +245,10 @@ class JobSession {
     return this.jobError ?? success;
   }
 
+  private scriptStart(): { scriptStartedAt?: number } {
+    return this.scriptStartedAt === undefined ? {} : { scriptStartedAt: this.scriptStartedAt };
+  }
+
   /** Runs one stage (or replays one that already ended) and records how it ended. */
   private async stage(stage: Stage, bounds: Bounds): Promise<StageEnd> {
     const seq = this.ends.length + 1;
@@ -248,7 +263,7 @@ class JobSession {
       return { kind: 'system', error: new Error(`cannot continue the job: stage ${seq} was ${recorded.name} on the machine but is ${stage.name} now`) };
     }
     try {
-      await this.o.transport.runStage(stage, new AbortController().signal, { seq, ends: [...this.ends], replayed: recorded });
+      await this.o.transport.runStage(stage, new AbortController().signal, { seq, ends: [...this.ends], replayed: recorded, ...this.scriptStart() });
     } catch (e) {
       return { kind: 'system', error: e instanceof Error ? e : new Error(String(e)) };
     }
@@ -283,7 +298,7 @@ class JobSession {
     }
     try {
       if (by) return { kind: 'stopped', by };
-      const exit = await transport.runStage(stage, ctl.signal, { seq, ends: [...this.ends] });
+      const exit = await transport.runStage(stage, ctl.signal, { seq, ends: [...this.ends], ...this.scriptStart() });
       if (by) return { kind: 'stopped', by };
       if ('exitCode' in exit) return { kind: 'exited', exitCode: exit.exitCode };
       return { kind: 'exited', exitCode: signalExitCode(exit.signal) };

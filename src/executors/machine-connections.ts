@@ -3,7 +3,7 @@
 // key exchange and authentication; the job takes the held connection and closes it when it ends, like one
 // it opened itself. A held connection that drops tells the pool, which replaces the machine.
 
-import { MachineInterruptedError, systemClock, type Clock, type ConnectionInfo, type Logger, type MachineWarmer } from '../core/index.js';
+import { MachineInterruptedError, systemClock, type Clock, type ConnectionInfo, type JobRunContext, type Logger, type MachineWarmer } from '../core/index.js';
 import { parseInterruption, watchCommand } from './machine-watch.js';
 import { connectSsh, type SshConnection } from './ssh-connection.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
@@ -153,5 +153,12 @@ export abstract class SshExecutorBase implements MachineWarmer {
 
   cool(machine: ConnectionInfo): void {
     this.connections.cool(machine);
+  }
+
+  /** A new connection after one dropped mid-job (bounded by the executor's connect timeout; given up on an
+   *  abort or a handoff). */
+  protected reconnect(machine: ConnectionInfo, log: Logger, ctx: JobRunContext): Promise<SshConnection> {
+    const signals = [ctx.abort, ...(ctx.handoff ? [ctx.handoff.signal] : [])];
+    return this.connections.connect(machine, log, AbortSignal.any(signals));
   }
 }

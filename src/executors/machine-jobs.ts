@@ -2,7 +2,7 @@
 // (job-records.ts), and where the job's session stands.
 
 import { errorMessage, type ConnectionInfo, type Logger, type MachineJobRecord, type MachineJobs } from '../core/index.js';
-import { inspectCommand, parseInspect, parseSession, stageFiles } from './job-records.js';
+import { forgetCommand, inspectCommand, jobDirOf, parseInspect, parseSession, stageFiles } from './job-records.js';
 import type { SessionResume } from './detached-transport.js';
 import type { MachineConnections } from './machine-connections.js';
 import { shellQuote } from './remote-shell.js';
@@ -39,4 +39,14 @@ export async function readResume(conn: SshConnection, jobDir: string, record: Ma
     currentStarted = (await conn.output(`[ -e ${shellQuote(f.out)} ] && echo started || echo not-started`)).trim() === 'started';
   }
   return { current, currentStarted, checkpoint: record.checkpoint };
+}
+
+/** Removes a job's records from its machine once GitLab has its result (one connection, one command). */
+export async function forgetJob(machine: ConnectionInfo, connections: MachineConnections, logger: Logger, jobId: number): Promise<void> {
+  const conn = await connections.connect(machine, logger, AbortSignal.timeout(INSPECT_TIMEOUT_MS));
+  try {
+    await conn.output(forgetCommand(jobDirOf(machine.stateDir, jobId)));
+  } finally {
+    conn.close();
+  }
 }

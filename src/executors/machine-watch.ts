@@ -54,7 +54,7 @@ export class MachineWatch {
   private readonly stopCtl = new AbortController();
 
   constructor(
-    private readonly conn: SshConnection,
+    private conn: SshConnection,
     private readonly stateDir: string,
     private readonly o: MachineWatchOptions,
   ) {
@@ -70,20 +70,26 @@ export class MachineWatch {
     this.stopCtl.abort();
   }
 
+  /** The job reconnected after its connection dropped: the watch goes on through the new one. */
+  follow(conn: SshConnection): void {
+    this.conn = conn;
+  }
+
   private async loop(): Promise<void> {
     const cmd = watchCommand(this.stateDir);
-    while (!this.stopCtl.signal.aborted && !this.conn.lost) {
+    while (!this.stopCtl.signal.aborted) {
+      const conn = this.conn;
       try {
-        const notice = parseInterruption(await this.conn.output(cmd));
+        // A dropped connection is skipped until the job reconnects (follow) or ends (stop).
+        const notice = conn.lost ? undefined : parseInterruption(await conn.output(cmd));
         if (notice && !this.stopCtl.signal.aborted) {
           this.o.logger.warn({ action: notice.action, time: notice.time }, 'machine reported an interruption notice: stopping the job');
           this.interruptCtl.abort(new MachineInterruptedError(notice));
           return;
         }
       } catch (e) {
-        // A lost connection ends the job by itself; anything else is tried again next round.
-        if (this.conn.lost) return;
-        this.o.logger.debug({ err: errorMessage(e) }, 'machine watch: look failed');
+        // A lost connection is the job's to handle (it reconnects or ends); anything else is tried again.
+        if (!conn.lost) this.o.logger.debug({ err: errorMessage(e) }, 'machine watch: look failed');
       }
       try {
         await this.o.clock.sleep(this.o.intervalMs ?? MACHINE_WATCH_INTERVAL_MS, this.stopCtl.signal);

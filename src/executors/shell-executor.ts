@@ -18,11 +18,11 @@ import {
 } from '../core/index.js';
 import { joinStages } from '../jobs/index.js';
 import { abortOutcome } from './job-abort.js';
-import { runJobSession } from './job-session.js';
-import { shellQuote } from './remote-shell.js';
+import { runJobSession, type RecordedEnd } from './job-session.js';
 import { DetachedTransport } from './detached-transport.js';
-import { jobDirOf, writeCheckpointCommand } from './job-records.js';
-import { inspectMachine, readResume } from './machine-jobs.js';
+import { jobDirOf, recordEnd } from './job-records.js';
+import { recordHandoff } from './job-handoff.js';
+import { forgetJob, inspectMachine, readResume } from './machine-jobs.js';
 import { SshExecutorBase } from './machine-connections.js';
 import type { SshConnection } from './ssh-connection.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
@@ -48,6 +48,10 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
 
   async inspect(machine: ConnectionInfo): Promise<MachineJobs> {
     return inspectMachine(machine, this.connections, this.o.logger);
+  }
+
+  forget(machine: ConnectionInfo, jobId: number): Promise<void> {
+    return forgetJob(machine, this.connections, this.o.logger, jobId);
   }
 
   reattach(machine: ConnectionInfo, ctx: JobRunContext, record: MachineJobRecord): Promise<JobOutcome> {
@@ -95,6 +99,7 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
     // Heartbeat and interruption notice while the job runs: a notice stops the stages like an abort.
     const watch = new MachineWatch(conn, machine.stateDir, { clock: this.clock, logger: log });
     const abort = AbortSignal.any([ctx.abort, watch.interrupted]);
+    let ends: readonly RecordedEnd[] | undefined;
     try {
       const resume = record ? await readResume(conn, jobDir, record) : undefined;
       transport = new DetachedTransport({
@@ -107,6 +112,7 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
         killGraceMs: this.o.killGraceMs ?? 5_000,
         clock: this.clock,
         logger: log,
+        onConnection: (c) => watch.follow(c),
         ...(ctx.handoff && { detach: ctx.handoff.signal }),
         ...(resume && { resume }),
       });
@@ -127,6 +133,8 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
         lateStagesTimeoutMs: this.o.lateStagesTimeoutMs ?? 300_000,
         logger: log,
         ...(resume?.current && { replay: resume.current.ends }),
+        ...(resume?.current?.scriptStartedAt !== undefined && { scriptStartedAt: resume.current.scriptStartedAt }),
+        ended: (e) => (ends = e),
       });
       return outcome;
     } catch (e) {
@@ -137,30 +145,11 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
       transport?.close();
       const current = transport?.connection ?? conn;
       if (ctx.handoff?.signal.aborted) {
-        await this.handOff(current, jobDir, trace, ctx.handoff, log);
+        await recordHandoff(current, jobDir, trace, ctx.handoff, log);
       } else if (!current.lost) {
-        // The job is over: its records go (a successor must not take it up again).
-        await current.output(`rm -rf ${shellQuote(jobDir)}`).catch((e: unknown) => ctx.markUnclean?.(`could not remove ${jobDir}: ${errorMessage(e)}`));
+        await recordEnd(current, jobDir, ends, ctx);
       }
       current.close();
     }
-  }
-
-  /** After the trace GitLab has is flushed, records where a successor regenerates it from. */
-  private async handOff(conn: SshConnection, jobDir: string, trace: TraceWriter, handoff: NonNullable<JobRunContext['handoff']>, log: Logger): Promise<void> {
-    try {
-      await handoff.flushed();
-      const c = trace.checkpoints?.checkpoint();
-      if (c && !conn.lost) await conn.output(writeCheckpointCommand(jobDir, c));
-      log.info({ checkpoint: c }, 'job handed off: its stages go on, a successor follows them');
-    } catch (e) {
-      log.warn({ err: errorMessage(e) }, 'could not record the trace checkpoint at handoff; the successor regenerates from the last one');
-    }
-  }
-
-  /** A new connection after one dropped mid-job (bounded by the executor's connect timeout). */
-  private reconnect(machine: ConnectionInfo, log: Logger, ctx: JobRunContext): Promise<SshConnection> {
-    const signals = [ctx.abort, ...(ctx.handoff ? [ctx.handoff.signal] : [])];
-    return this.connections.connect(machine, log, AbortSignal.any(signals));
   }
 }

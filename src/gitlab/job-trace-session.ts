@@ -371,6 +371,7 @@ export class JobTraceSession {
 
   private output(): Pick<UpdateJobBody, 'checksum' | 'output'> {
     const checksum = this.o.trace.checksum();
+    if (checksum === undefined) return {};
     return { checksum, output: { checksum, bytesize: this.o.trace.size } };
   }
 

@@ -11,7 +11,12 @@ import { SlotPool } from '../fleet/slots.js';
 import type { JobJournal } from './job-journal.js';
 import { CUT_OFF_DELIVERY_GRACE_MS, JobRun, ShutdownAbort, type ContinuedJob, type ExecutorRuntime } from './job-run.js';
 import type { JobFeed, MaintenanceTask, OpenJobChannel } from './ports.js';
-import { route } from './routing.js';
+import { describeRoute, route } from './routing.js';
+
+/** A job routed to an executor that is full (or failing its checks) waits this long at most for it. */
+export const SLOT_WAIT_MAX_MS = 60 * 60_000;
+/** How often a waiting job looks again at an executor's checks (its slots wake it at once). */
+const SLOT_WAIT_POLL_MS = 5_000;
 
 export interface CoordinatorExecutor extends ExecutorRuntime {
   maxMachines: number;
@@ -35,7 +40,10 @@ export interface CoordinatorOptions {
   maintenance?: readonly MaintenanceTask[];
   clock: Clock;
   logger: Logger;
-  banner: (job: JobPayload, executor: string) => string;
+  /** The trace's first lines: `route` says which executor was chosen and by which rule. */
+  banner: (job: JobPayload, executor: string, route?: string) => string;
+  /** Longest wait of a job for a slot on the executor it was routed to (default SLOT_WAIT_MAX_MS). */
+  slotWaitMaxMs?: number;
   /** Secrets to mask in every trace, read when each job starts (the runner token may rotate). */
   extraSecrets?: () => readonly string[];
   journal?: JobJournal;
@@ -206,27 +214,47 @@ export class Coordinator {
     }
   }
 
-  /** A global slot plus one on every executor: the job's route is known only after GitLab hands it out. */
+  /** A global slot, asked for while any executor has room and passes its checks: the job's route is known
+   *  only once GitLab hands it out, and a job routed to a full executor waits for its slot (waitForSlot). */
   private reserve(): Slots | undefined {
     if (this.global.free <= 0) return undefined;
-    for (const pool of this.perExecutor.values()) if (pool.free <= 0) return undefined;
-    // The route is known only once GitLab hands the job out: while any executor is unusable, none asks.
-    if (this.o.executors.some((e) => e.gate !== undefined && !e.gate.available)) return undefined;
+    const room = this.o.executors.some((e) => (e.gate === undefined || e.gate.available) && (this.perExecutor.get(e.name)?.free ?? 0) > 0);
+    if (!room) return undefined;
     this.global.tryTake();
-    const executors = new Map<string, SlotPool>();
-    for (const [name, pool] of this.perExecutor) {
-      pool.tryTake();
-      executors.set(name, pool);
-    }
-    return { executors };
+    return { executors: new Map() };
   }
 
-  /** Gives back every reserved slot except the chosen executor's (kept while its job runs). */
+  /** Gives the reserved global slot back (no job came). */
   private giveBack(slots: Slots, keep: string | undefined): void {
     for (const [name, pool] of slots.executors) if (name !== keep) pool.give();
     slots.executors.clear();
     if (keep === undefined) this.global.give();
     this.capacityChanged();
+  }
+
+  /** Waits until the executor has a slot and passes its checks, then takes the slot; bounded by slotWaitMaxMs.
+   *  Each wait is said in the trace and the log. */
+  private async waitForSlot(runtime: CoordinatorExecutor, jobId: number, signal: AbortSignal, say: (line: string) => void): Promise<void> {
+    const pool = this.perExecutor.get(runtime.name)!;
+    const open = () => runtime.gate === undefined || runtime.gate.available;
+    if (open() && pool.tryTake()) return;
+    const maxMs = this.o.slotWaitMaxMs ?? SLOT_WAIT_MAX_MS;
+    const why = open() ? `all ${pool.capacity} of its slots are in use` : 'it is failing its checks (see fleetrunner verify)';
+    say(`Waiting for executor "${runtime.name}": ${why} (up to ${Math.round(maxMs / 60_000)} min)`);
+    this.o.logger.info({ job: jobId, executor: runtime.name, why }, 'job waits for its executor');
+    const t0 = this.o.clock.now();
+    for (;;) {
+      const left = maxMs - (this.o.clock.now() - t0);
+      if (left <= 0) throw new Error(`executor "${runtime.name}" had no free slot for ${Math.round(maxMs / 60_000)} min (${why})`);
+      const tick = new AbortController();
+      await Promise.race([pool.whenFree(AbortSignal.any([signal, tick.signal])).catch(() => undefined), this.o.clock.sleep(Math.min(left, SLOT_WAIT_POLL_MS), tick.signal).catch(() => undefined)]);
+      tick.abort();
+      if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('stopped while waiting for a slot');
+      if (open() && pool.tryTake()) {
+        say(`Executor "${runtime.name}" has a free slot after ${Math.round((this.o.clock.now() - t0) / 1000)} s`);
+        return;
+      }
+    }
   }
 
   /**
@@ -245,8 +273,17 @@ export class Coordinator {
     // A payload that could not be read goes nowhere: the job is failed with the problems in its trace.
     const runtime = resumed?.runtime ?? (unreadable ? undefined : route(this.o.executors, job));
     if (!runtime && !unreadable) this.o.logger.error({ job: job.id }, 'no executor matches this job');
-    // Keep the chosen executor's slot for the job's lifetime; an unroutable job keeps only the global one.
+    // The global slot stays the job's; the chosen executor's is taken now, or waited for (waitForSlot).
     if (!resumed) this.giveBack(slots, runtime?.name ?? '');
+    let executorSlot = resumed !== undefined;
+    if (!resumed && runtime) executorSlot = (runtime.gate === undefined || runtime.gate.available) && this.perExecutor.get(runtime.name)!.tryTake();
+    const waitForSlot =
+      runtime && !executorSlot
+        ? async (signal: AbortSignal, say: (line: string) => void) => {
+            await this.waitForSlot(runtime, job.id, signal, say);
+            executorSlot = true;
+          }
+        : undefined;
     const run = new JobRun({
       job,
       runtime,
@@ -255,7 +292,8 @@ export class Coordinator {
       outputLimitBytes: this.o.outputLimitBytes,
       logger: this.o.logger,
       clock: this.o.clock,
-      banner: this.o.banner(job, runtime?.name ?? 'none'),
+      banner: this.o.banner(job, runtime?.name ?? 'none', runtime && !resumed ? describeRoute(runtime) : undefined),
+      ...(waitForSlot && { waitForSlot }),
       ...(unreadable && { unreadable }),
       extraSecrets: this.o.extraSecrets?.() ?? [],
       ...(this.o.journal && { journal: this.o.journal, gitlabUrl: this.o.gitlabUrl ?? '' }),
@@ -273,7 +311,7 @@ export class Coordinator {
       markExecuted();
       if (!slotsHeld) return;
       slotsHeld = false;
-      if (runtime) this.perExecutor.get(runtime.name)!.give();
+      if (runtime && executorSlot) this.perExecutor.get(runtime.name)!.give();
       this.global.give();
       this.capacityChanged();
     };

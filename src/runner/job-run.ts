@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
-import type { JobPayload } from '../core/job.js';
+import type { JobPayload, JobVariable } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 import { failed, type JobOutcome, type MachineInterruption } from '../core/outcome.js';
 import type { AcquireOptions, ExecutorFleet } from '../fleet/executor-fleet.js';
@@ -15,7 +15,9 @@ import type { JobChannel, OpenJobChannel } from './ports.js';
 import { DEFAULT_TOKEN_PREFIXES } from './trace/masker.js';
 import type { JobJournal, JournalEntry } from './job-journal.js';
 import { JobTrace, secretsOf } from './trace/job-trace.js';
-import { canReattach, startingPoint, type ContinuedJob } from './continued-job.js';
+import { appendsAfter, canReattach, startingPoint, type ContinuedJob } from './continued-job.js';
+import { settleHeldMachine, type HeldMachine } from './held-machine.js';
+import { withJobCredentials } from './job-credentials.js';
 
 export type { ContinuedJob } from './continued-job.js';
 
@@ -25,6 +27,8 @@ export interface ExecutorRuntime {
   fleet: ExecutorFleet;
   /** Told when a job's machine of this executor was interrupted (the spot circuit breaker, metrics). */
   onInterrupted?: (i: MachineInterruption) => void;
+  /** AWS credentials for the job (`jobRole`): variables added to its payload, masked ones masked in its trace. */
+  jobCredentials?: (job: JobPayload) => Promise<{ variables: JobVariable[]; expiresAt: number; role: string }>;
 }
 
 export interface JobRunOptions {
@@ -52,6 +56,9 @@ export interface JobRunOptions {
   slotGraceMs?: number;
   /** Observer: how long getting a ready machine took (metrics). */
   onMachineAcquired?: (executor: string, ms: number) => void;
+  /** The executor the job was routed to is full (or failing its checks): waits for its slot, saying so in
+   *  the trace; rejects when the wait is over its bound or the job is stopped. */
+  waitForSlot?: (signal: AbortSignal, say: (line: string) => void) => Promise<void>;
   /** A job a previous coordinator started, found on its machine (reattach.ts): no acknowledgement, no
    *  new machine; the session continues from the machine's records and the trace from its checkpoint. */
   continued?: ContinuedJob;
@@ -83,12 +90,21 @@ export class JobRun {
   private readonly flushed = new Promise<void>((resolve) => (this.handoffFlushed = resolve));
   private channel: JobChannel | undefined;
   private trace: JobTrace | undefined;
+  /** The machine of the attempt whose result is being delivered: its records (the result) stay on it, and it
+   *  stays this job's, until GitLab has taken the result (held-machine.ts). */
+  private held: HeldMachine | undefined;
+  /** The payload the executor gets: GitLab's, with the job's AWS credentials once it has them. */
+  private job: JobPayload;
+  /** When the first attempt reached its machine (the job's deadline counts from there). */
+  private firstAttemptAt: number | undefined;
   /** Where the job is, for a handoff: before its machine runs it, running there, or ended (delivering). */
   private phase: 'starting' | 'executing' | 'ended' = 'starting';
   readonly id: number;
 
   constructor(private readonly o: JobRunOptions) {
     this.id = o.job.id;
+    this.firstAttemptAt = o.continued?.record.startedAt;
+    this.job = o.continued?.record.job ?? o.job;
   }
 
   /** Stops delivering the final state (shutdown): the journal keeps it for the next start. */
@@ -192,7 +208,7 @@ export class JobRun {
           this.abortCtl.abort(new Error(reason));
         },
       });
-      trace.write(this.o.banner);
+      if (!(from && appendsAfter(from.checkpoint))) trace.write(this.o.banner);
       const outcome = await this.execute(trace);
       if (this.handoffCtl.signal.aborted) {
         // The machine holds the job now: the successor continues it and delivers its result.
@@ -218,6 +234,9 @@ export class JobRun {
       if (channel) delivered = (await this.deliver(channel, outcome).catch(() => 'pending' as const)) === 'delivered';
       return outcome;
     } finally {
+      const held = this.held;
+      this.held = undefined;
+      if (held) await settleHeldMachine(held, this.id, delivered, log);
       if (delivered) {
         this.o.journal?.remove(job.id, this.o.gitlabUrl ?? '');
         trace.log.dispose();
@@ -263,9 +282,28 @@ export class JobRun {
       return failed('runner_system_failure', why);
     }
     const runtime = this.o.runtime;
+    if (this.o.waitForSlot) {
+      try {
+        await this.o.waitForSlot(AbortSignal.any([this.abortCtl.signal, this.cancelCtl.signal]), (line) => trace.write(`${line}\n`));
+      } catch (e) {
+        if (this.abortCtl.signal.aborted) return { state: 'failed', reason: 'runner_system_failure', message: abortReason(this.abortCtl.signal) };
+        if (this.cancelCtl.signal.aborted) {
+          trace.write(`${RED}ERROR: Job failed: canceled${RESET}\n`);
+          return failed('job_canceled', 'canceled');
+        }
+        const why = errorMessage(e);
+        trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
+        return failed('runner_system_failure', why);
+      }
+    }
+    if (runtime.jobCredentials && !this.o.continued) {
+      const r = await withJobCredentials(this.job, runtime.jobCredentials, trace, this.o.clock, this.o.logger);
+      if ('failed' in r) return r.failed;
+      this.job = r.job;
+    }
     // An interrupted machine (spot) gets the job run again once on a new one: interruption-rerun.ts.
     return runWithInterruptionRerun({
-      job: this.o.job,
+      job: this.job,
       trace,
       logger: this.o.logger.child({ executor: runtime.name }),
       attempt: (opts) => this.runOnce(runtime, trace, opts),
@@ -301,8 +339,12 @@ export class JobRun {
     };
     try {
       this.phase = 'executing';
+      // The first attempt's start is the job's: a run again after an interruption gets what is left.
+      const startedAt = this.firstAttemptAt;
+      this.firstAttemptAt ??= this.o.clock.now();
       const ctx = {
-        job: this.o.job,
+        ...(startedAt !== undefined && { startedAt }),
+        job: this.job,
         trace,
         cancel: this.cancelCtl.signal,
         abort: this.abortCtl.signal,
@@ -323,7 +365,12 @@ export class JobRun {
         // a script failure) and were cleaned up after. A stopped job (cancel, timeout, abort) may have left
         // processes that escaped the kill; a system failure leaves the machine's state unknown.
         const reusable = !unclean && !this.abortCtl.signal.aborted && outcome !== undefined && (outcome.state === 'success' || outcome.reason === 'script_failure');
-        await fleet.release(acquired.machine, unclean ? { reusable, reason: 'unclean' } : { reusable });
+        const held: HeldMachine = { runtime, machine: acquired.machine, connection: acquired.connection, release: unclean ? { reusable, reason: 'unclean' } : { reusable } };
+        // An interrupted attempt is not the job's result (it runs again elsewhere), and an executor that keeps no
+        // records has nothing on the machine to wait for: the machine goes now.
+        const keepsResult = canReattach(executor) && !(outcome?.state === 'failed' && outcome.interruption);
+        if (keepsResult) this.held = held;
+        else await fleet.release(held.machine, held.release);
       }
     }
   }

@@ -32,3 +32,13 @@ export function matches(rules: RoutingRules | undefined, job: JobPayload): boole
 export function route<T extends Routable>(executors: readonly T[], job: JobPayload): T | undefined {
   return executors.find((e) => matches(e.match, job));
 }
+
+/** The rule that chose an executor, as the trace's first lines say it. */
+export function describeRoute(chosen: Routable): string {
+  const r = chosen.match;
+  const parts: string[] = [];
+  if (r?.services?.length) parts.push(`services ${r.services.map((s) => `${s}*`).join(' | ')}`);
+  if (r?.images?.length) parts.push(`image ${r.images.map((s) => `${s}*`).join(' | ')}`);
+  if (r?.variables) parts.push(...Object.entries(r.variables).map(([k, v]) => `${k}=${JSON.stringify(v)}`));
+  return parts.length ? `matched ${parts.join(', ')}` : 'default route (no match rules)';
+}

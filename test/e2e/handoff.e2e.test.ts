@@ -1,12 +1,13 @@
 // A coordinator replaced mid-job loses nothing (the built CLI, the local provider, the strict fake GitLab).
 // Every coordinator process starts as a Fargate task would: an empty HOME of its own, no stateDir from an
 // earlier process, no machine-id. The machines (local: sshd processes in directories) outlive it.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { JobView } from '../../src/fakegitlab/index.js';
 import { createSimplePipeline, startStack, waitFinished, type Stack } from './harness.js';
+import { waitForRequest } from './outage.js';
+import { counting, killUnder, machineIds, numbered, processesUnder, setOnShutdown, waitForTrace } from './handoff-helpers.js';
 
 let stack: Stack | undefined;
 let root: string | undefined;
@@ -15,35 +16,11 @@ afterEach(async () => {
   stack = undefined;
   if (root) {
     // Safety net for a failed test: its machines' sshd processes, then their directories.
-    for (const pid of processesUnder(root)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    killUnder(root);
     rmSync(root, { recursive: true, force: true });
   }
   root = undefined;
 });
-
-/** Processes whose command line names a path under `dir` (a local machine's sshd names its config). */
-function processesUnder(dir: string): number[] {
-  const pids: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').join(' ').includes(dir)) pids.push(Number(e));
-    } catch {
-      /* gone while we looked */
-    }
-  }
-  return pids;
-}
-
-function machineIds(dir: string): string[] {
-  return existsSync(dir) ? readdirSync(dir).filter((d) => existsSync(join(dir, d, 'machine.json'))) : [];
-}
 
 function config(o: { onShutdown: 'handoff' | 'drain'; idleCount?: number; concurrent?: number }) {
   return {
@@ -60,28 +37,6 @@ function config(o: { onShutdown: 'handoff' | 'drain'; idleCount?: number; concur
       ...(o.idleCount ? ['    pool:', `      idleCount: ${o.idleCount}`, '      idleTime: 10m', '      maxUseCount: 10'] : []),
     ],
   };
-}
-
-/** Switches the config file's onShutdown for the next launch. */
-function setOnShutdown(s: Stack, mode: 'handoff' | 'drain'): void {
-  writeFileSync(s.configPath, readFileSync(s.configPath, 'utf8').replace(/^onShutdown: .*$/m, `onShutdown: ${mode}`));
-}
-
-/** A job printing numbered lines over ~`seconds` s (a line every 0.25 s). */
-function counting(name: string, lines: number, exit = 0) {
-  return { name, script: [`for i in $(seq 1 ${lines}); do echo "line-$i"; sleep 0.25; done`, `exit ${exit}`] };
-}
-
-function numbered(job: JobView): number[] {
-  return [...job.traceText.matchAll(/^line-(\d+)\r?$/gm)].map((m) => Number(m[1]));
-}
-
-async function waitForTrace(s: Stack, id: number, text: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!s.fake.job(id).traceText.includes(text)) {
-    if (Date.now() > deadline) throw new Error(`job ${id}: "${text}" not in its trace after ${timeoutMs} ms:\n${s.fake.job(id).traceText}\n${s.log()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('e2e: handoff to a successor coordinator', () => {
@@ -150,6 +105,30 @@ describe('e2e: handoff to a successor coordinator', () => {
     expect(numbered(doneB)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(stack.log()).toMatch(/"jobs":\[\d+,\d+\],"idle":1,"removed":0,"msg":"took over the machines of the previous coordinator"/);
 
+    expect(await stack.stop(60_000)).toBe(0);
+    expect(machineIds(root)).toEqual([]);
+    expect(processesUnder(root)).toEqual([]);
+    expect(stack.fake.violations).toEqual([]);
+  }, 300_000);
+
+  it('SIGKILL while GitLab refuses the final state: a fresh process, with no journal, delivers the real result and whole trace from the machine', async () => {
+    root = mkdtempSync(join(tmpdir(), 'fr-handoff-'));
+    stack = await startStack({ ...config({ onShutdown: 'drain' }), gitlabExtra: ['  finalUpdateMaxBackoff: 5s'] });
+    stack.fake.injectFaults({ outageOnFinalPut: { status: 502, durationMs: 25_000 } });
+    const p = await createSimplePipeline(stack.fake, [counting('ends-in-outage', 20, 3)]);
+    const id = p.jobIds[0]!;
+    await waitForRequest(stack.fake, (r) => r.method === 'PUT' && r.path === `/api/v4/jobs/${id}` && r.status === 502, 60_000);
+    // The job is over on its machine; its result is only in this process and on the machine.
+    stack.child.kill('SIGKILL');
+    await stack.waitExit(10_000);
+    expect(machineIds(root)).toHaveLength(1);
+    stack.launchAgain();
+
+    const done = await waitFinished(stack.fake, id, 180_000);
+    expect(done).toMatchObject({ state: 'failed', failureReason: 'script_failure', exitCode: 3 });
+    expect(numbered(done)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(done.traceText.match(/ERROR: Job failed: exit code 3/g)).toHaveLength(1);
+    expect(stack.log()).toContain('continuing a job found on its machine');
     expect(await stack.stop(60_000)).toBe(0);
     expect(machineIds(root)).toEqual([]);
     expect(processesUnder(root)).toEqual([]);

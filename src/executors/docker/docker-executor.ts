@@ -4,6 +4,10 @@
 // machine's builds dir is mounted at the same path in every container, so paths need no translation.
 //
 // prepare_executor: logins, network, volumes, pulls, services → stages (job-session.ts) → removal by label.
+//
+// Stages run detached from the connection (build-stage.ts), with the job's records on the machine, so a
+// successor coordinator continues a job it finds there (reattach): a prepared job from its running stage; a
+// job whose coordinator went before prepare finished is prepared again (what prepare made is removed first).
 
 import {
   ConfigError,
@@ -15,11 +19,21 @@ import {
   type JobPayload,
   type JobPlan,
   type JobRunContext,
+  appendsAfter,
+  type Clock,
   type Logger,
+  type MachineJobRecord,
+  type MachineJobs,
+  type Reattacher,
 } from '../../core/index.js';
 import type { JobContainers } from '../../jobs/index.js';
 import { abortOutcome } from '../job-abort.js';
-import { runJobSession } from '../job-session.js';
+import { runJobSession, type RecordedEnd } from '../job-session.js';
+import { DetachedTransport } from '../detached-transport.js';
+import { recordHandoff } from '../job-handoff.js';
+import { jobDirOf, jobRecordLines, recordEnd, writeCheckpointCommand, type JobFile } from '../job-records.js';
+import { CHECKPOINT_EVERY_MS } from '../detached-stage.js';
+import { forgetJob, inspectMachine, readResume } from '../machine-jobs.js';
 import { shellQuote } from '../remote-shell.js';
 import { SshExecutorBase } from '../machine-connections.js';
 import type { SshConnection } from '../ssh-connection.js';
@@ -30,7 +44,9 @@ import { TraceWriter } from '../trace-lines.js';
 import { DockerStageTransport } from './build-stage.js';
 import { DockerJob } from './docker-job.js';
 import { PrepareFailure, PrepareStopped } from './image-pull.js';
-import { MachineShell } from './machine-shell.js';
+import { hostExec, lastLines, MachineShell } from './machine-shell.js';
+import { dockerState, readDockerState } from './job-state.js';
+import { removeByLabelScript } from './docker-args.js';
 import type { DockerStyleSettings, RegistryLogin } from './options.js';
 import { authConfigFor, pullAuthConfig, type DockerAuthConfig } from './registry-auth.js';
 
@@ -49,7 +65,7 @@ export interface DockerExecutorOptions extends SshExecutionOptions {
   pushLogins?(job: JobPayload): Promise<RegistryLogin[]>;
 }
 
-export class DockerExecutor extends SshExecutorBase implements Executor {
+export class DockerExecutor extends SshExecutorBase implements Executor, Reattacher {
   readonly style = 'docker' as const;
 
   constructor(private readonly o: DockerExecutorOptions) {
@@ -60,8 +76,24 @@ export class DockerExecutor extends SshExecutorBase implements Executor {
     return guardedRun(machine, ctx, this.clock, this.o.logger, (trace, startedAt, log) => this.runJob(machine, ctx, trace, startedAt, log));
   }
 
-  private async runJob(machine: ConnectionInfo, ctx: JobRunContext, trace: TraceWriter, startedAt: number, log: Logger): Promise<JobOutcome> {
+  inspect(machine: ConnectionInfo): Promise<MachineJobs> {
+    return inspectMachine(machine, this.connections, this.o.logger);
+  }
+
+  forget(machine: ConnectionInfo, jobId: number): Promise<void> {
+    return forgetJob(machine, this.connections, this.o.logger, jobId);
+  }
+
+  reattach(machine: ConnectionInfo, ctx: JobRunContext, record: MachineJobRecord): Promise<JobOutcome> {
+    return guardedRun(machine, ctx, this.clock, this.o.logger, (trace, _startedAt, log) => this.runJob(machine, ctx, trace, record.startedAt, log, record));
+  }
+
+  private async runJob(machine: ConnectionInfo, ctx: JobRunContext, trace: TraceWriter, startedAt: number, log: Logger, record?: MachineJobRecord): Promise<JobOutcome> {
     const { job } = ctx;
+    const found = record ? readDockerState(record.state) : undefined;
+    if (record && !found) return failed('runner_system_failure', 'cannot continue the job: its records on the machine are not a docker-style job\'s');
+    // Prepared by an earlier coordinator: the trace up to here is regenerated (muted), nothing is prepared again.
+    const resumed = found?.prepared ? found : undefined;
     trace.sectionStart('prepare_executor', 'Preparing the "docker" executor');
     const endPrepare = (outcome: JobOutcome, message?: string): JobOutcome => {
       if (message !== undefined) trace.error(message);
@@ -79,28 +111,34 @@ export class DockerExecutor extends SshExecutorBase implements Executor {
     }
     trace.line(`Using Docker executor with image ${containers.image?.name || this.o.docker.defaultImage} ...`);
 
-    let pullAuth: DockerAuthConfig;
-    let pushAuth: DockerAuthConfig;
-    try {
-      pullAuth = pullAuthConfig(job, (await this.o.registryLogins?.(job)) ?? []);
-      pushAuth = authConfigFor((await this.o.pushLogins?.(job)) ?? []);
-    } catch (e) {
-      return endPrepare(failed('runner_system_failure', `could not get registry logins: ${errorMessage(e)}`));
+    let pullAuth: DockerAuthConfig = authConfigFor([]);
+    let pushAuth: DockerAuthConfig = authConfigFor([]);
+    let secrets: string[] = resumed?.secrets ?? [];
+    if (!resumed) {
+      try {
+        pullAuth = pullAuthConfig(job, (await this.o.registryLogins?.(job)) ?? []);
+        pushAuth = authConfigFor((await this.o.pushLogins?.(job)) ?? []);
+      } catch (e) {
+        return endPrepare(failed('runner_system_failure', `could not get registry logins: ${errorMessage(e)}`));
+      }
+      secrets = [...pullAuth.secrets, ...pushAuth.secrets];
+      for (const w of pullAuth.warnings) trace.warning(w);
     }
     // Masked from here on: the trace never shows a registry password, even if a job prints its config.
-    ctx.trace.addSecrets([...pullAuth.secrets, ...pushAuth.secrets]);
-    for (const w of pullAuth.warnings) trace.warning(w);
+    ctx.trace.addSecrets(secrets);
 
     const deadline = new AbortController();
     const timersOff = new AbortController();
-    this.clock.sleep(plan.jobTimeoutMs, timersOff.signal).then(() => deadline.abort(), () => undefined);
+    this.clock.sleep(plan.jobTimeoutMs - (this.clock.now() - startedAt), timersOff.signal).then(() => deadline.abort(), () => undefined);
     // Heartbeat and interruption notice once connected (machine-watch.ts): a notice stops the job like an abort.
     const interruption = new AbortController();
     const abort = AbortSignal.any([ctx.abort, interruption.signal]);
-    const prepareStop = AbortSignal.any([abort, ctx.cancel, deadline.signal]);
+    const handoff = ctx.handoff?.signal;
+    const prepareStop = AbortSignal.any([abort, ctx.cancel, deadline.signal, ...(handoff ? [handoff] : [])]);
     const stoppedOutcome = (): JobOutcome => {
       if (abort.aborted) return abortOutcome(abort.reason);
       if (ctx.cancel.aborted) return failed('job_canceled', 'canceled');
+      if (handoff?.aborted) return failed('runner_system_failure', 'handed off before the job was prepared');
       return failed('job_execution_timeout', `execution took longer than ${Math.round(plan.jobTimeoutMs / 1000)} seconds`);
     };
 
@@ -115,12 +153,25 @@ export class DockerExecutor extends SshExecutorBase implements Executor {
     const watch = new MachineWatch(conn, machine.stateDir, { clock: this.clock, logger: log });
     watch.interrupted.addEventListener('abort', () => interruption.abort(watch.interrupted.reason), { once: true });
     const cleanupTimeoutMs = this.o.cleanupTimeoutMs ?? 60_000;
+    const killGraceMs = this.o.killGraceMs ?? 5_000;
+    const jobDir = jobDirOf(machine.stateDir, job.id);
     let shell: MachineShell | undefined;
     let dockerJob: DockerJob | undefined;
+    let detached: DetachedTransport | undefined;
     let prepared = false;
+    let ends: readonly RecordedEnd[] | undefined;
     try {
-      const runDir = await MachineShell.makeRunDir(conn, job.id);
-      shell = new MachineShell(conn, runDir, this.o.killGraceMs ?? 5_000);
+      if (found && !resumed) {
+        // The earlier coordinator went before the job was prepared: what it made goes, and prepare starts over.
+        trace.warning('the runner that started this job was replaced before the job was prepared: preparing it again');
+        // Appended after the confirmed trace the earlier coordinator recorded; without one, prepare's output is
+        // regenerated from the start and cannot match GitLab's copy byte for byte.
+        if (!appendsAfter(record!.checkpoint)) trace.checkpoints?.inexact?.();
+        const r = await hostExec(conn, `rm -rf ${shellQuote(found.runDir)}\n${removeByLabelScript(job.id)}`, cleanupTimeoutMs);
+        if (r.exitCode !== 0) return endPrepare(failed('runner_system_failure', `could not remove what the earlier prepare made: ${lastLines(r.stderr || r.stdout, 3)}`));
+      }
+      const runDir = resumed?.runDir ?? (await MachineShell.makeRunDir(conn, job.id));
+      shell = new MachineShell(conn, runDir, killGraceMs);
       dockerJob = new DockerJob({
         shell,
         trace,
@@ -132,30 +183,56 @@ export class DockerExecutor extends SshExecutorBase implements Executor {
         projectDir: plan.projectDir,
         pullAuth,
         pushAuth,
+        ...(resumed?.job && { resume: resumed.job }),
       });
-      try {
-        await dockerJob.prepare(prepareStop);
-      } catch (e) {
-        if (e instanceof PrepareStopped || prepareStop.aborted) return endPrepare(stoppedOutcome());
-        if (e instanceof PrepareFailure) return endPrepare(failed(e.reason, e.message), e.message);
-        throw e;
-      } finally {
-        timersOff.abort();
+      if (!resumed) {
+        await writeJobRecord(shell, jobDir, { job, startedAt, state: dockerState({ runDir, prepared: false }) });
+        const ticker = new AbortController();
+        void recordWholeTrace(conn, jobDir, trace, this.clock, ticker.signal);
+        try {
+          await dockerJob.prepare(prepareStop);
+        } catch (e) {
+          if (e instanceof PrepareStopped || prepareStop.aborted) return endPrepare(stoppedOutcome());
+          if (e instanceof PrepareFailure) return endPrepare(failed(e.reason, e.message), e.message);
+          throw e;
+        } finally {
+          ticker.abort();
+        }
       }
+      timersOff.abort();
       prepared = true;
       trace.sectionEnd('prepare_executor');
 
       const job_ = dockerJob;
+      const shell_ = shell;
+      const resume = resumed && record ? await readResume(conn, jobDir, record) : undefined;
+      detached = new DetachedTransport({
+        conn,
+        reconnect: () => this.reconnect(machine, log, ctx),
+        onConnection: (c) => {
+          shell_.conn = c;
+          watch.follow(c);
+        },
+        jobDir,
+        job,
+        startedAt,
+        trace,
+        killGraceMs,
+        clock: this.clock,
+        logger: log,
+        jobState: () => dockerState({ runDir, prepared: true, job: job_.state(), secrets }),
+        ...(handoff && { detach: handoff }),
+        ...(resume && { resume }),
+      });
       return await runJobSession({
         plan,
         transport: new DockerStageTransport({
+          detached,
           shell,
-          trace,
           prefix: dockerJob.prefix,
           buildContainer: (name) => job_.buildContainer(name),
-          killGraceMs: this.o.killGraceMs ?? 5_000,
-          beforeUserStages: () => job_.handOver(),
-          afterUserStages: () => job_.handBack(),
+          beforeUserStages: (before) => job_.handOver(before),
+          afterUserStages: (before) => job_.handBack(before),
         }),
         trace,
         cancel: ctx.cancel,
@@ -165,6 +242,9 @@ export class DockerExecutor extends SshExecutorBase implements Executor {
         cleanupTimeoutMs,
         lateStagesTimeoutMs: this.o.lateStagesTimeoutMs ?? 300_000,
         logger: log,
+        ...(resume?.current && { replay: resume.current.ends }),
+        ...(resume?.current?.scriptStartedAt !== undefined && { scriptStartedAt: resume.current.scriptStartedAt }),
+        ended: (e) => (ends = e),
       });
     } catch (e) {
       if (!prepared) return endPrepare(failed('runner_system_failure', errorMessage(e)));
@@ -172,26 +252,73 @@ export class DockerExecutor extends SshExecutorBase implements Executor {
     } finally {
       timersOff.abort();
       watch.stop();
-      if (!conn.lost) {
-        if (dockerJob) {
-          const problem = await dockerJob.teardown(cleanupTimeoutMs, prepared).catch((e: unknown) => {
-            log.warn({ err: errorMessage(e) }, 'could not remove the job\'s containers');
-            trace.warning(`could not remove the job's containers: ${errorMessage(e)}`);
-            ctx.markUnclean?.(`could not remove the job's containers: ${errorMessage(e)}`);
-            return undefined;
-          });
-          if (problem !== undefined) {
-            log.warn({ problem }, 'teardown');
-            trace.warning(problem);
-            ctx.markUnclean?.(problem);
-          }
-        }
-        if (shell) {
-          const runDir = shell.runDir;
-          await shell.exec(`rm -rf ${shellQuote(runDir)}`).catch((e: unknown) => ctx.markUnclean?.(`could not remove ${runDir}: ${errorMessage(e)}`));
-        }
+      detached?.close();
+      const current = detached?.connection ?? conn;
+      if (handoff?.aborted) {
+        // Its containers and records stay: the successor follows the running stage (or prepares again).
+        await recordHandoff(current, jobDir, trace, ctx.handoff!, log, !resumed && !detached?.launchedAny);
+      } else if (!current.lost) {
+        await this.tearDown(current, shell, dockerJob, prepared, cleanupTimeoutMs, ctx, trace, log);
+        // A job that ended in prepare keeps its unprepared record until GitLab has the result: a successor
+        // would prepare it again and reach the same end.
+        if (prepared) await recordEnd(current, jobDir, ends, ctx);
       }
-      conn.close();
+      current.close();
+      if (current !== conn) conn.close();
     }
   }
+
+  /** Removes the job's containers, network and volumes, then its private directory. */
+  private async tearDown(
+    conn: SshConnection,
+    shell: MachineShell | undefined,
+    dockerJob: DockerJob | undefined,
+    prepared: boolean,
+    cleanupTimeoutMs: number,
+    ctx: JobRunContext,
+    trace: TraceWriter,
+    log: Logger,
+  ): Promise<void> {
+    if (shell) shell.conn = conn;
+    if (dockerJob) {
+      const problem = await dockerJob.teardown(cleanupTimeoutMs, prepared).catch((e: unknown) => {
+        log.warn({ err: errorMessage(e) }, 'could not remove the job\'s containers');
+        trace.warning(`could not remove the job's containers: ${errorMessage(e)}`);
+        ctx.markUnclean?.(`could not remove the job's containers: ${errorMessage(e)}`);
+        return undefined;
+      });
+      if (problem !== undefined) {
+        log.warn({ problem }, 'teardown');
+        trace.warning(problem);
+        ctx.markUnclean?.(problem);
+      }
+    }
+    if (shell) {
+      const runDir = shell.runDir;
+      await shell.exec(`rm -rf ${shellQuote(runDir)}`).catch((e: unknown) => ctx.markUnclean?.(`could not remove ${runDir}: ${errorMessage(e)}`));
+    }
+  }
+}
+
+/** While prepare runs (no stage yet), the whole trace GitLab confirmed is the checkpoint a successor appends
+ *  after (CheckpointedTrace.whole), recorded when it moved. */
+async function recordWholeTrace(conn: SshConnection, jobDir: string, trace: TraceWriter, clock: Clock, stop: AbortSignal): Promise<void> {
+  let last = '';
+  try {
+    for (;;) {
+      await clock.sleep(CHECKPOINT_EVERY_MS, stop);
+      const c = trace.checkpoints?.whole?.();
+      const text = c ? JSON.stringify(c) : '';
+      if (!c || text === last || conn.lost) continue;
+      last = text;
+      await conn.output(writeCheckpointCommand(jobDir, c)).catch(() => undefined);
+    }
+  } catch {
+    /* stopped */
+  }
+}
+
+/** job.json before prepare (job-records.ts): a successor that finds the job then knows it is unprepared. */
+async function writeJobRecord(shell: MachineShell, jobDir: string, file: JobFile): Promise<void> {
+  await shell.check(jobRecordLines(jobDir, JSON.stringify(file)).join('\n'), 'could not write the job\'s records on the machine');
 }

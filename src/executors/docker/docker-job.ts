@@ -42,6 +42,17 @@ export interface DockerJobOptions {
   projectDir: string;
   pullAuth: DockerAuthConfig;
   pushAuth: DockerAuthConfig;
+  /** A job an earlier coordinator prepared (its records on the machine): its containers' prefix and files. */
+  resume?: DockerJobState;
+}
+
+/** What a successor needs to go on with a prepared job (recorded in job.json, which is private to the machine). */
+export interface DockerJobState {
+  prefix: string;
+  /** The machine user's "uid:gid" when it is not root. */
+  owner?: string;
+  /** The Docker config handed to the build containers, when there is one. */
+  pushConfigFile?: string;
 }
 
 /** Env file lines: Docker's format has no quoting, so a value with a line break cannot be passed (the
@@ -73,9 +84,16 @@ export class DockerJob {
   private handedToImageUser = false;
 
   constructor(private readonly o: DockerJobOptions) {
-    this.prefix = `fr-${o.job.id}-${randomBytes(4).toString('hex')}`;
+    this.prefix = o.resume?.prefix ?? `fr-${o.job.id}-${randomBytes(4).toString('hex')}`;
     this.image = o.containers.image?.name || o.settings.defaultImage;
     this.buildEnvFile = posix.join(o.shell.runDir, 'build.env');
+    this.owner = o.resume?.owner;
+    this.pushConfigFile = o.resume?.pushConfigFile;
+  }
+
+  /** For job.json: what a successor needs to go on after prepare. */
+  state(): DockerJobState {
+    return { prefix: this.prefix, ...(this.owner !== undefined && { owner: this.owner }), ...(this.pushConfigFile !== undefined && { pushConfigFile: this.pushConfigFile }) };
   }
 
   get network(): string {
@@ -177,18 +195,23 @@ export class DockerJob {
   }
 
   /** Before the user stages: the checkout becomes the image user's when the job names one (not root). */
-  async handOver(): Promise<void> {
+  async handOver(alreadyDone = false): Promise<void> {
     const user = this.o.containers.image?.user;
     if (isRootUser(user)) return;
+    if (alreadyDone) {
+      this.handedToImageUser = true;
+      return;
+    }
     const problem = await this.giveFilesTo(user!);
     if (problem) this.o.trace.warning(`could not give the checkout to user ${user}: ${problem}`);
     this.handedToImageUser = true;
   }
 
   /** After the user stages, before the machine's own (cache, artifacts, cleanup): the files come back. */
-  async handBack(): Promise<void> {
+  async handBack(alreadyDone = false): Promise<void> {
     if (!this.handedToImageUser) return;
     this.handedToImageUser = false;
+    if (alreadyDone) return;
     const problem = await this.giveFilesTo(this.owner ?? '0:0');
     if (problem) this.o.trace.warning(`could not give the job's files back to the machine user: ${problem}`);
   }

@@ -34,7 +34,8 @@ export class MachineShell {
   private n = 0;
 
   constructor(
-    readonly conn: SshConnection,
+    /** Replaced when a stage reconnected after the connection dropped (DetachedTransport's onConnection). */
+    public conn: SshConnection,
     /** Private directory of the job on the machine (pid files, env files, Docker configs). */
     readonly runDir: string,
     private readonly killGraceMs: number,

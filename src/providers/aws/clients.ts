@@ -9,6 +9,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { STSClient } from '@aws-sdk/client-sts';
 
 export interface AwsClientOptions {
   /** Region from config; otherwise the SDK's own resolution (AWS_REGION, profile). */
@@ -89,6 +90,11 @@ export function createS3Client(o: S3ClientOptions = {}): S3Client {
     ...(o.endpoint !== undefined && { endpoint: o.endpoint }),
     ...(o.forcePathStyle !== undefined && { forcePathStyle: o.forcePathStyle }),
   });
+}
+
+/** STS for job credentials (`jobRole`); AWS_ENDPOINT_URL_STS points it elsewhere. */
+export function createStsClient(o: AwsClientOptions = {}): STSClient {
+  return new STSClient(commonConfig(o));
 }
 
 /** The lease table's client (`lease.dynamodb`); AWS_ENDPOINT_URL_DYNAMODB points it elsewhere. */

@@ -7,6 +7,7 @@ import type { TraceLog } from '../../core/trace.js';
 import { completeLength } from './utf8.js';
 
 export class FileTraceLog implements TraceLog {
+  private checksumKnown = true;
   private fd: number;
   private bytes = 0;
   private crc = 0;
@@ -75,8 +76,14 @@ export class FileTraceLog implements TraceLog {
     return this.truncated;
   }
 
-  checksum(): string {
+  checksum(): string | undefined {
+    if (!this.checksumKnown) return undefined;
     return `crc32:${(this.crc >>> 0).toString(16).padStart(8, '0')}`;
+  }
+
+  /** The stored bytes are known not to match GitLab's copy (CheckpointedTrace.inexact). */
+  forgetChecksum(): void {
+    this.checksumKnown = false;
   }
 
   append(data: Uint8Array): void {

@@ -46,6 +46,12 @@ export class JobTrace implements TraceSink {
       unmute: () => {
         this.muted = false;
       },
+      inexact: () => this.log.forgetChecksum(),
+      whole: () => {
+        const size = this.log.size;
+        if (size === 0 || this.log.isTruncated || this.points.stored() !== size) return undefined;
+        return { stage: 0, offset: 0, bytes: size, crc: this.log.crcValue };
+      },
       head: () => {
         if (this.utf8.heldBytes + this.masker.heldBytes > 0 || this.log.isTruncated || this.log.baseOffset > 0) return undefined;
         return this.log.readSync(0, this.log.size);

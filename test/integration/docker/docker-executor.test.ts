@@ -28,7 +28,7 @@ function expectNothingLeft(jobId: number): void {
   expect(jobResources(jobId)).toEqual({ containers: [], networks: [], volumes: [] });
 }
 
-describe('DockerExecutor', () => {
+describe('DockerExecutor', { timeout: 60_000 }, () => {
   it('runs user stages in the job image under its POSIX sh (no bash in it), in CI_PROJECT_DIR on the shared builds path', async () => {
     const run = makeRun();
     run.ctx.job = dockerJob({
@@ -116,7 +116,7 @@ describe('DockerExecutor', () => {
   });
 });
 
-describe('services', () => {
+describe('services', { timeout: 60_000 }, () => {
   it('starts services on the job network, reachable by every alias, with the job and service variables', async () => {
     const run = makeRun();
     run.ctx.job = dockerJob({
@@ -188,7 +188,7 @@ describe('services', () => {
   });
 });
 
-describe('pull policies', () => {
+describe('pull policies', { timeout: 60_000 }, () => {
   it('never + an image that is not on the machine → image_pull_failure with a clear ERROR line; nothing is left', async () => {
     const run = makeRun();
     run.ctx.job = dockerJob({ image: jobImage({ name: MISSING_IMAGE, pull_policy: ['never'] }), script: ['echo "must not run"'] });
@@ -239,7 +239,7 @@ describe('pull policies', () => {
   });
 });
 
-describe('credentials', () => {
+describe('credentials', { timeout: 60_000 }, () => {
   it('hands push logins to the build container read-only via DOCKER_CONFIG, masked, never in a process list, removed at the end', async () => {
     const password = 'ecr-push-Passw0rd-0123456789';
     const run = makeRun();
@@ -277,7 +277,7 @@ describe('credentials', () => {
   });
 });
 
-describe('pull credentials', () => {
+describe('pull credentials', { timeout: 60_000 }, () => {
   type Source = 'job credentials' | 'DOCKER_AUTH_CONFIG' | 'registryLogins';
   it.each<Source>(['job credentials', 'DOCKER_AUTH_CONFIG', 'registryLogins'])(
     'pulls with %s through a per-job DOCKER_CONFIG (a fake registry sees them)',
@@ -323,7 +323,7 @@ describe('pull credentials', () => {
   );
 });
 
-describe('handing files back', () => {
+describe('handing files back', { timeout: 60_000 }, () => {
   it('the hand-back command gives root-owned files in the builds dir to the machine user', async () => {
     const { chownArgs } = await import('../../../src/executors/docker/docker-args.js');
     const { mkdtempSync, statSync } = await import('node:fs');

@@ -27,7 +27,7 @@ const withService = (script: string[], afterScript?: string[], timeoutS?: number
     ...(timeoutS !== undefined && { timeoutS }),
   });
 
-describe('stopping a docker job', () => {
+describe('stopping a docker job', { timeout: 60_000 }, () => {
   it('graceful cancel kills the build container, runs after_script (canceled), then removes everything', async () => {
     const run = makeRun();
     run.ctx.job = withService(['echo "long "step', 'sleep 600'], ['echo "after: status=$CI_JOB_STATUS"']);

@@ -72,6 +72,7 @@ describe('README configuration reference states each range', () => {
     watchdogMaxLifetime: 'executors[].ec2.watchdog.maxLifetime',
     spotBreakerWindow: 'executors[].ec2.spotCircuitBreaker.window',
     spotBreakerOnDemandFor: 'executors[].ec2.spotCircuitBreaker.onDemandFor',
+    jobRoleSessionDuration: 'executors[].jobRole.sessionDuration',
   };
   for (const [name, key] of Object.entries(durationKeys)) {
     it(`${key}`, () => {

@@ -11,20 +11,20 @@ import { TraceWriter } from '../../../src/executors/trace-lines.js';
 import { FakeClock, MemoryTrace, ScriptedTransport, unitPlan, type StageScript } from './fakes.js';
 
 class RecordingTransport extends ScriptedTransport {
-  readonly calls: Array<{ name: string; seq: number; replayed: boolean; ends: number }> = [];
+  readonly calls: Array<{ name: string; seq: number; replayed: boolean; ends: number; scriptStartedAt?: number }> = [];
   override runStage(stage: Stage, stop: AbortSignal, progress?: StageProgress): Promise<StageExit> {
-    this.calls.push({ name: stage.name, seq: progress!.seq, replayed: progress!.replayed !== undefined, ends: progress!.ends.length });
+    this.calls.push({ name: stage.name, seq: progress!.seq, replayed: progress!.replayed !== undefined, ends: progress!.ends.length, ...(progress!.scriptStartedAt !== undefined && { scriptStartedAt: progress!.scriptStartedAt }) });
     return super.runStage(stage, stop);
   }
 }
 
-function resumed(replay: RecordedEnd[], scripts: Record<string, StageScript> = {}, o: { elapsedMs?: number } = {}) {
+function resumed(replay: RecordedEnd[], scripts: Record<string, StageScript> = {}, o: { elapsedMs?: number; scriptTimeoutMs?: number; scriptAgoMs?: number } = {}) {
   const clock = new FakeClock();
   const startedAt = clock.now() - (o.elapsedMs ?? 0);
   const transport = new RecordingTransport(scripts);
   const trace = new MemoryTrace();
   const result = runJobSession({
-    plan: unitPlan(),
+    plan: unitPlan(o.scriptTimeoutMs !== undefined ? { scriptTimeoutMs: o.scriptTimeoutMs } : {}),
     transport,
     trace: new TraceWriter(trace, clock),
     cancel: new AbortController().signal,
@@ -35,6 +35,7 @@ function resumed(replay: RecordedEnd[], scripts: Record<string, StageScript> = {
     lateStagesTimeoutMs: 300_000,
     logger: silentLogger,
     replay,
+    ...(o.scriptAgoMs !== undefined && { scriptStartedAt: clock.now() - o.scriptAgoMs }),
   });
   return { transport, trace, result };
 }
@@ -77,6 +78,23 @@ describe('continuing a job session from the machine', () => {
     // The replayed stages keep their ends; the first stage run now meets the deadline.
     expect(s.transport.calls.filter((c) => c.replayed).map((c) => c.name)).toEqual(['get_sources', 'restore_cache']);
     expect(outcome).toMatchObject({ state: 'failed', reason: 'job_execution_timeout' });
+  });
+
+  it('the script timeout counts from when the user stages began the first time, not from the takeover', async () => {
+    const s = resumed([ok('get_sources'), ok('restore_cache')], { step_script: 'hang' }, { scriptTimeoutMs: 60_000, scriptAgoMs: 61_000 });
+    const outcome = await s.result;
+    expect(outcome).toMatchObject({ state: 'failed', reason: 'job_execution_timeout', message: 'execution took longer than 60 seconds' });
+    expect(s.transport.calls.map((c) => c.name)).not.toContain('step_script');
+  });
+
+  it('tells every user stage when the script began, for session.json', async () => {
+    const s = resumed([ok('get_sources'), ok('restore_cache')], {}, { scriptTimeoutMs: 60_000, scriptAgoMs: 1_000 });
+    await s.result;
+    const step = s.transport.calls.find((c) => c.name === 'step_script');
+    const cleanup = s.transport.calls.find((c) => c.name === 'cleanup_file_variables');
+    expect(step?.scriptStartedAt).toBeTypeOf('number');
+    expect(cleanup?.scriptStartedAt).toBe(step?.scriptStartedAt);
+    expect(s.transport.calls.find((c) => c.name === 'get_sources')?.scriptStartedAt).toBeUndefined();
   });
 
   it('a plan that no longer matches the records fails the job as a system failure and only cleans up', async () => {

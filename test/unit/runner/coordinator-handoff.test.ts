@@ -35,10 +35,14 @@ class HandingExecutor implements Executor, Partial<Reattacher> {
     if (reattachable) {
       this.inspect = async () => ({ kind: 'idle' });
       this.reattach = (m, ctx) => this.run(m, ctx);
+      this.forget = async (_m, id) => void this.forgotten.push(id);
     }
   }
   inspect?: (m: ConnectionInfo) => Promise<MachineJobs>;
   reattach?: (m: ConnectionInfo, ctx: JobRunContext, r: MachineJobRecord) => Promise<JobOutcome>;
+  forget?: (m: ConnectionInfo, jobId: number) => Promise<void>;
+  /** Jobs whose records were removed from their machine (after delivery). */
+  readonly forgotten: number[] = [];
   async run(_m: ConnectionInfo, ctx: JobRunContext): Promise<JobOutcome> {
     this.active++;
     try {
@@ -63,7 +67,7 @@ class HandingExecutor implements Executor, Partial<Reattacher> {
   }
 }
 
-function setup(o: { reattachable: boolean; jobs: number; concurrent?: number }) {
+function setup(o: { reattachable: boolean; jobs: number; concurrent?: number; delivery?: Promise<'delivered' | 'pending'> }) {
   const spoolDir = mkdtempSync(join(tmpdir(), 'fr-handoff-'));
   dirs.push(spoolDir);
   const executor = new HandingExecutor(o.reattachable);
@@ -88,8 +92,9 @@ function setup(o: { reattachable: boolean; jobs: number; concurrent?: number }) 
       acknowledge: async () => 'ok',
       start: () => undefined,
       finish: async (outcome) => {
-        finals.set(j.id, outcome);
-        return 'delivered';
+        const r = await (o.delivery ?? 'delivered');
+        if (r === 'delivered') finals.set(j.id, outcome);
+        return r;
       },
       abandon: () => undefined,
       storedBytes: () => 0,
@@ -143,6 +148,38 @@ describe('Coordinator with onShutdown: handoff', () => {
     s.coordinator.stop();
     await done;
     expect(s.finals.get(1)).toMatchObject({ state: 'failed', reason: 'runner_system_failure' });
+  });
+
+  it('keeps a finished job\'s machine, with its records, until GitLab has the result; then removes the records and releases it', async () => {
+    let deliver!: (r: 'delivered') => void;
+    const s = setup({ reattachable: true, jobs: 1, delivery: new Promise((r) => (deliver = r)) });
+    const done = s.coordinator.run();
+    await until(() => s.executor.active === 1);
+    s.executor.finishOne();
+    await until(() => s.executor.active === 0);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(s.executor.forgotten).toEqual([]);
+    expect(s.provider.terminated).toEqual([]);
+    deliver('delivered');
+    await until(() => s.provider.terminated.length === 1);
+    expect(s.executor.forgotten).toEqual([1]);
+    expect(s.finals.get(1)).toMatchObject({ state: 'success' });
+    s.coordinator.stop();
+    await done;
+  });
+
+  it('a result not delivered before the process hands off stays on its machine: records kept, machine left running', async () => {
+    const s = setup({ reattachable: true, jobs: 1, delivery: Promise.resolve('pending') });
+    const done = s.coordinator.run();
+    await until(() => s.executor.active === 1);
+    s.executor.finishOne();
+    await until(() => s.executor.active === 0);
+    await new Promise((r) => setTimeout(r, 20));
+    s.coordinator.stop();
+    await done;
+    expect(s.executor.forgotten).toEqual([]);
+    expect(s.provider.terminated).toEqual([]);
+    expect(s.provider.machines.size).toBe(1);
   });
 
   it('a job continued from its machine holds its slots: with concurrent 1 nothing is asked for until it ends', async () => {

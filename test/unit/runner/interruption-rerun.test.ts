@@ -25,9 +25,13 @@ const notice: MachineInterruption = { action: 'terminate', time: '2026-12-06T22:
 class ScriptedExecutor implements Executor {
   readonly style = 'shell' as const;
   machines: string[] = [];
+  /** ctx.startedAt of each run (the deadline's start). */
+  starts: Array<number | undefined> = [];
   constructor(private readonly outcomes: JobOutcome[]) {}
   async run(machine: ConnectionInfo, ctx: JobRunContext): Promise<JobOutcome> {
     this.machines.push(machine.host);
+    this.starts.push(ctx.startedAt);
+    await new Promise((r) => setTimeout(r, 5));
     ctx.trace.write(`run ${this.machines.length} on ${machine.host}\n`);
     return this.outcomes.shift() ?? { state: 'success' };
   }
@@ -77,6 +81,14 @@ describe('a job whose machine is interrupted', () => {
     expect(r.provider.terminated).toEqual(['m-1', 'm-2']);
     expect(r.interruptions).toEqual([notice]);
     expect(r.trace).toMatch(/run 1 on m-1\n.*WARNING: running the job again, from the start, on a new on-demand machine.*\n.*run 2 on m-2\n/s);
+  });
+
+  it('runs again within the first attempt\'s deadline: the job gets its timeout once, not twice', async () => {
+    const r = await runJob([interrupted(notice)]);
+    expect(r.executor.starts).toHaveLength(2);
+    expect(r.executor.starts[0]).toBeUndefined(); // the first attempt's deadline counts from its own start
+    expect(r.executor.starts[1]).toBeTypeOf('number');
+    expect(r.executor.starts[1]!).toBeLessThan(Date.now() - 4);
   });
 
   it('fails as a system failure naming the interruption when the job opts out', async () => {
