@@ -11,9 +11,9 @@ import { FakeGitLab } from '../dist/fakegitlab/index.js';
 import { startChild } from './lib/child.mjs';
 import { killLeftovers, startSharedSshd } from './lib/shared-sshd.mjs';
 
-const WINDOW_S = Number(process.env.BENCH_COST_WINDOW_S ?? 15);
+const WINDOW_S = Number(process.env.BENCH_COST_WINDOW_S ?? 12);
 /** Past this, the window is measured with the jobs running by then (the figure says how many). */
-const RAMP_S = Number(process.env.BENCH_COST_RAMP_S ?? 240);
+const RAMP_S = Number(process.env.BENCH_COST_RAMP_S ?? 150);
 const LEVELS = (process.env.BENCH_COST_LEVELS ?? '10,100,1000').split(',').map(Number);
 
 async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [] } = {}) {
@@ -41,16 +41,19 @@ async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--
     const deadline = t0 + RAMP_S * 1000;
     let shown = 0;
     // Running = its step_script printed its first line.
-    while (fake.jobsOf(p).filter((j) => j.traceText.includes('line 1 of')).length < n) {
+    const runningNow = () => fake.jobsOf(p).filter((j) => j.traceText.includes('line 1 of')).length;
+    while (runningNow() < n) {
       if (Date.now() > deadline) break;
-      if (fake.jobsOf(p).some((j) => j.state === 'failed')) throw new Error(`bench cost: a job failed: ${fake.jobsOf(p).find((j) => j.state === 'failed').traceText.slice(-300)}`);
+      // A job that could not start (at 1000, one sshd on 2 CPUs refuses handshakes it cannot serve within
+      // the 2-minute connect timeout) is counted and left out; the window measures the jobs running.
+      if (fake.jobsOf(p).filter((j) => j.state === 'failed').length + runningNow() >= n) break;
       await new Promise((r) => setTimeout(r, 500));
       const running = fake.jobsOf(p).filter((j) => j.traceText.includes('line 1 of')).length;
       if (process.env.BENCH_VERBOSE && running !== shown) process.stderr.write(`  ${running} running, ${fake.jobsOf(p).filter((j) => j.state === 'pending').length} pending, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`), (shown = running);
     }
     const rampS = (Date.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 3000)); // let start-up work settle
-    const runningNow = () => fake.jobsOf(p).filter((j) => j.traceText.includes('line 1 of')).length;
+    const failedToStart = fake.jobsOf(p).filter((j) => j.state === 'failed');
     const nA = runningNow();
     const a = await child.stats();
     await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
@@ -68,6 +71,8 @@ async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--
       n,
       rampS,
       running: [nA, nB],
+      failedToStart: failedToStart.length,
+      failure: failedToStart[0]?.traceText.match(/ERROR: [^\n]*/)?.[0],
       cpuMsPerJobS: cpuMsPerS / jobs,
       idleCpuMsPerS,
       rssKiBPerJob: (b.rssBytes - idle1.rssBytes) / 1024 / nB,
@@ -93,7 +98,8 @@ export async function benchCost() {
     const r = await level(n);
     if (r.notOk) process.stderr.write(`bench cost: ${r.notOk} of ${n} jobs did not succeed\n`);
     const all = r.running[0] === n && r.running[1] === n;
-    const what = `${all ? n : `${r.running.join('→')} of ${n} (the rest still starting after ${RAMP_S} s: their start-up is in the figure)`} jobs printing a line a second, ${WINDOW_S} s window; ramp ${r.rampS.toFixed(1)} s; coordinator RSS ${r.rssMiB.toFixed(0)} MiB`;
+    const failed = r.failedToStart ? `; ${r.failedToStart} jobs could not start (${r.failure?.replace(/\x1b\[[0-9;]*m/g, '').slice(0, 160)})` : '';
+    const what = `${all ? n : `${r.running.join('→')} of ${n} (the rest still starting after ${RAMP_S} s: their start-up is in the figure)`} jobs printing a line a second, ${WINDOW_S} s window; ramp ${r.rampS.toFixed(1)} s; coordinator RSS ${r.rssMiB.toFixed(0)} MiB${failed}`;
     results.push(
       { name: `coordinator_cpu_ms_per_job_s_at_${n}`, value: +r.cpuMsPerJobS.toFixed(3), unit: 'core-ms/job-s', floor: +r.idleCpuMsPerS.toFixed(3), floorUnit: 'core-ms/s idle, no job', goal: '<= 0.25', what },
       { name: `coordinator_rss_kib_per_job_at_${n}`, value: +r.rssKiBPerJob.toFixed(1), unit: 'KiB/job', goal: '<= 64', what: `RSS growth over the idle coordinator / jobs; JS heap ${r.heapKiBPerJob.toFixed(1)} KiB/job` },
