@@ -58,6 +58,9 @@ export function advertisedFeatures(styles: ReadonlyArray<'shell' | 'docker'> = [
  *  (boot_timeout): the provider's own deadline comes first; this one catches a wait that never returns. */
 const FLEET_BOOT_DEADLINE_MARGIN_MS = 60_000;
 
+/** How long the job loop waits for the machines an earlier coordinator left to be read back (reattach.ts). */
+const TAKEOVER_HEAD_START_MS = 20_000;
+
 function shortToken(token: string): string {
   const body = token.replace(/^glrtr?-/, '');
   return body.slice(0, 8);
@@ -218,6 +221,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   }
   // On ECS every deploy replaces the task: hand running jobs and idle machines to the next one.
   const onShutdown = config.onShutdown ?? (opts.onEcs ?? process.env.ECS_CONTAINER_METADATA_URI_V4 !== undefined ? 'handoff' : 'drain');
+  let takenOver = false;
   const coordinator = new Coordinator({
     concurrent: config.concurrent,
     requestConcurrency: config.requestConcurrency,
@@ -244,7 +248,8 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     maintenance: [
       { name: 'token-rotation', everyMs: 1_000, run: async () => void (await identity.rotateIfDue()) },
       { name: 'preflight', everyMs: 15_000, run: async () => void (await gates.tick()) },
-      { name: 'garbage-collection', everyMs: 60_000, run: async () => void (await Promise.all(executors.map((e) => e.fleet.collectGarbage(10 * 60_000)))) },
+      // Not before the takeover is over: a machine still being read back is not garbage.
+      { name: 'garbage-collection', everyMs: 60_000, run: async () => void (takenOver && (await Promise.all(executors.map((e) => e.fleet.collectGarbage(10 * 60_000))))) },
       { name: 'idle-pool', everyMs: 5_000, run: async () => void (await Promise.all(executors.map((e) => e.fleet.reconcile()))) },
       {
         name: 'metrics',
@@ -260,12 +265,21 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   // The machines an earlier coordinator of this deployment left (a handoff, a crash, a kill -9): running
   // jobs are continued from their machines and idle machines join the pool (reattach.ts); what cannot be
   // adopted is removed, and start-up garbage collection then removes whatever else carries our tags.
-  const takeover = await takeOverMachines({ executors, coordinator, logger });
-  for (const e of executors) await e.fleet.collectGarbage().catch((err) => logger.warn({ executor: e.name, err: errorMessage(err) }, 'start-up garbage collection failed'));
-  // Jobs an earlier run left unreported (on this host's disk, a cache) are delivered beside the loop, never
-  // ahead of new work; jobs continued from their machines are theirs to report.
-  const recovery = recoverInterruptedJobs({ journal, gitlabUrl: config.gitlab.url, openChannel, outputLimitBytes: config.outputLimitBytes, spoolFallback: join(spoolDir, 'recovered'), logger, continued: new Set(takeover.jobs) });
-  if (recovery.count > 0) logger.info({ jobs: recovery.count }, 'delivering the final states an earlier run left');
+  // The loop waits for the takeover TAKEOVER_HEAD_START_MS at most: a machine slow to answer (asked again,
+  // machine-jobs.ts) must not hold back new work; a job found on it later holds its slots past the caps.
+  // Garbage collection and the journal's deliveries wait for the whole takeover.
+  const afterTakeover = takeOverMachines({ executors, coordinator, logger }).then(async (takeover) => {
+    for (const e of executors) await e.fleet.collectGarbage().catch((err) => logger.warn({ executor: e.name, err: errorMessage(err) }, 'start-up garbage collection failed'));
+    takenOver = true;
+    // Jobs an earlier run left unreported (on this host's disk, a cache) are delivered beside the loop, never
+    // ahead of new work; jobs continued from their machines are theirs to report.
+    const r = recoverInterruptedJobs({ journal, gitlabUrl: config.gitlab.url, openChannel, outputLimitBytes: config.outputLimitBytes, spoolFallback: join(spoolDir, 'recovered'), logger, continued: new Set(takeover.jobs) });
+    if (r.count > 0) logger.info({ jobs: r.count }, 'delivering the final states an earlier run left');
+    return r;
+  });
+  const headStart = new AbortController();
+  await Promise.race([afterTakeover, clock.sleep(TAKEOVER_HEAD_START_MS, headStart.signal).catch(() => undefined)]);
+  headStart.abort();
 
   gates.onChange(() => coordinator.wake());
   // A lost lease: no new jobs at once, running ones drain; the exit code 1 lets the platform start us again.
@@ -278,6 +292,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   const done = (async () => {
     try {
       await coordinator.run();
+      const recovery = await afterTakeover;
       // Deliveries of an earlier run's jobs get a short grace at the end; what is left stays journaled.
       const grace = new AbortController();
       await Promise.race([recovery.done, clock.sleep(CUT_OFF_DELIVERY_GRACE_MS, grace.signal).catch(() => undefined)]);

@@ -9,23 +9,38 @@ import { shellQuote } from './remote-shell.js';
 import type { SshConnection } from './ssh-connection.js';
 
 const INSPECT_TIMEOUT_MS = 15_000;
+/** A machine that does not answer is asked again (a successor starting beside many running jobs may find
+ *  them slow): only records that cannot be read, or a machine silent every time, make it 'unreadable'. */
+const INSPECT_ATTEMPTS = 3;
 
-/** One connection, one command; never throws (a machine that cannot be read is 'unreadable'). */
+/** One connection, one command (again when the machine does not answer); never throws. */
 export async function inspectMachine(machine: ConnectionInfo, connections: MachineConnections, logger: Logger): Promise<MachineJobs> {
+  let last = '';
+  for (let attempt = 1; attempt <= INSPECT_ATTEMPTS; attempt++) {
+    const r = await inspectOnce(machine, connections, logger);
+    if (r.kind !== 'no_answer') return r;
+    last = r.reason;
+    logger.warn({ machine: `${machine.host}:${machine.port}`, attempt, err: r.reason }, 'machine did not answer while its records were read');
+  }
+  return { kind: 'unreadable', reason: `no answer in ${INSPECT_ATTEMPTS} tries: ${last}` };
+}
+
+async function inspectOnce(machine: ConnectionInfo, connections: MachineConnections, logger: Logger): Promise<MachineJobs | { kind: 'no_answer'; reason: string }> {
   const stop = AbortSignal.timeout(INSPECT_TIMEOUT_MS);
   let conn: SshConnection | undefined;
+  let out: string;
   try {
     conn = await connections.connect(machine, logger, stop);
-    const out = await Promise.race([
+    out = await Promise.race([
       conn.output(inspectCommand(machine.stateDir)),
       new Promise<never>((_, reject) => stop.addEventListener('abort', () => reject(new Error(`no answer within ${INSPECT_TIMEOUT_MS} ms`)), { once: true })),
     ]);
-    return parseInspect(out);
   } catch (e) {
-    return { kind: 'unreadable', reason: errorMessage(e) };
+    return { kind: 'no_answer', reason: errorMessage(e) };
   } finally {
     conn?.close();
   }
+  return parseInspect(out);
 }
 
 /** session.json and whether the stage it names got as far as its output file. */

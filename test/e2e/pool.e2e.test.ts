@@ -321,7 +321,13 @@ describe('e2e: warm idle pool', () => {
     expect(back.pid).toBe(a.pid);
 
     // The machine dies while idle (its sshd and the held session with it): the pool replaces it.
-    for (const pid of [a.pid!, ...descendants(processes(), a.pid!).map((x) => x.pid)]) process.kill(pid, 'SIGKILL');
+    for (const pid of [a.pid!, ...descendants(processes(), a.pid!).map((x) => x.pid)]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone (a session ending as its sshd died) */
+      }
+    }
     await waitGone(r, a);
     const b = await waitOneIdle(s, r, [a.id]);
     expect(s.log()).toContain('idle machine stopped answering; replacing it');

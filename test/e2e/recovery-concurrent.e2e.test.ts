@@ -25,9 +25,10 @@ describe('e2e: recovery never delays new work', () => {
       const done = await waitFinished(stack.fake, fresh.jobIds[0]!, 120_000);
       expect(done.state).toBe('success');
       const old = await Promise.all(p.jobIds.map((id) => waitFinished(stack.fake, id, 180_000)));
-      for (const j of old) expect(j).toMatchObject({ state: 'success' });
+      for (const j of old) expect(j, `${j.name}: ${j.failureReason}\n${j.traceText.slice(-1500)}`).toMatchObject({ state: 'success' });
       // The new job started before the first interrupted job was reported.
-      expect(done.startedAt!).toBeLessThan(Math.min(...old.map((j) => j.finishedAt!)));
+      const timeline = () => stack.log().split('\n').filter((l) => /took over|coordinator started|job started|continuing a job|job finished|lease/.test(l)).slice(0, 60).join('\n');
+      expect(done.startedAt!, timeline()).toBeLessThan(Math.min(...old.map((j) => j.finishedAt!)));
       expect(await stack.stop()).toBe(0);
       expect(stack.fake.violations).toEqual([]);
     } finally {
