@@ -5,6 +5,8 @@
 //     held, before the job is handed out ("a machine already up"); the bench waits for the pool to refill
 //     between jobs
 //   - baseline in the same run: no pool, a fresh local machine per job
+//   - floor in the same run (the issue's): a bare `date +%s%3N` on an already-open SSH connection to a local
+//     machine of the same provider: from sending the exec to the command running, the same clock (one host)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +14,8 @@ import { compileConfig } from '../dist/config/index.js';
 import { startCoordinator } from '../dist/cli/run.js';
 import { FakeGitLab } from '../dist/fakegitlab/index.js';
 import { silentLogger } from '../dist/core/logger.js';
+import { LocalProvider } from '../dist/providers/local/index.js';
+import ssh2 from 'ssh2';
 
 async function poolReady(handle) {
   const deadline = Date.now() + 30_000;
@@ -61,13 +65,58 @@ async function measure(jobs, { warm }) {
   return samples.sort((a, b) => a - b);
 }
 
+/** `date +%s%3N` on an open connection, `n` times: ms from sending the exec to the command's clock. */
+async function bareExec(n) {
+  const dir = mkdtempSync(join(tmpdir(), 'fr-bench-bare-'));
+  const provider = new LocalProvider({ fleet: 'bench-bare', root: join(dir, 'machines') });
+  const tags = { fleet: 'bench-bare', executor: 'bench', coordinator: 'bench' };
+  const { machines, errors } = await provider.create(1, tags);
+  if (errors.length) throw errors[0];
+  try {
+    const info = await provider.waitReady(machines[0]);
+    const c = new ssh2.Client();
+    await new Promise((resolve, reject) => {
+      c.on('ready', resolve).on('error', reject);
+      c.connect({ host: info.host, port: info.port, username: info.username, privateKey: info.privateKey });
+    });
+    const samples = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = Date.now();
+      const out = await new Promise((resolve, reject) => {
+        c.exec('date +%s%3N', (err, ch) => {
+          if (err) return reject(err);
+          let o = '';
+          ch.on('data', (d) => (o += d)).on('close', () => resolve(o));
+          ch.stderr.resume();
+        });
+      });
+      samples.push(Number(out.trim()) - t0);
+    }
+    c.end();
+    return samples.sort((a, b) => a - b);
+  } finally {
+    await provider.terminate(machines.map((m) => m.id));
+    await provider.shutdown?.();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function benchPickup() {
-  const warm = await measure(100, { warm: true });
-  const cold = await measure(15, { warm: false });
+  // Each warm job is followed by a new pool machine (local machines are used once): ~2-4 s a job here.
+  const warm = await measure(Number(process.env.BENCH_PICKUP_JOBS ?? 40), { warm: true });
+  const cold = await measure(8, { warm: false });
+  const bare = await bareExec(100);
+  const ratio = percentile(warm, 99) / Math.max(1, percentile(bare, 99));
   return [
+    { name: 'pickup_p99_ratio_to_bare_exec', value: +ratio.toFixed(2), unit: 'ratio', goal: '<= 1.5', what: `warm pickup p99 ${percentile(warm, 99)} ms vs a bare command on an open SSH connection p99 ${percentile(bare, 99)} ms (median ${percentile(bare, 50)} ms)` },
+    { name: 'bare_exec_on_open_connection_p99_floor', value: percentile(bare, 99), unit: 'ms' },
     { name: 'pickup_ready_machine_median', value: percentile(warm, 50), unit: 'ms' },
     { name: 'pickup_ready_machine_p99', value: percentile(warm, 99), unit: 'ms' },
     { name: 'pickup_new_local_machine_median_baseline', value: percentile(cold, 50), unit: 'ms' },
     { name: 'pickup_new_local_machine_p99_baseline', value: percentile(cold, 99), unit: 'ms' },
   ];
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const r of await benchPickup()) console.log(JSON.stringify(r));
 }

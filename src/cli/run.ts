@@ -239,6 +239,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   let takenOver = false;
   const coordinator = new Coordinator({
     concurrent: config.concurrent,
+    requestConcurrency: config.requestConcurrency,
     checkIntervalMs: config.checkIntervalMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     onShutdown,

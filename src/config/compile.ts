@@ -98,6 +98,8 @@ export interface FleetConfig {
     rotatedToken?: { ssmParameter: string; region?: string; kmsKeyId?: string };
   };
   concurrent: number;
+  /** Job requests in flight at once (each holds a slot while it waits); at most `concurrent`. */
+  requestConcurrency: number;
   checkIntervalMs: number;
   shutdownTimeoutMs: number;
   /** Absent: decided at start (handoff on ECS, drain elsewhere). */
@@ -414,6 +416,7 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
         bakedAmi: ec2.bakedAmi,
         ...(ec2.userDataTemplate !== undefined && { userDataTemplate: ec2.userDataTemplate }),
         capacityCooldownMs: duration(`${at}.ec2.capacityCooldown`, ec2.capacityCooldown, DURATION_LIMITS.capacityCooldown),
+        launchBatch: ec2.launchBatch,
         watchdog: {
           idleTimeoutMs: duration(`${at}.ec2.watchdog.idleTimeout`, ec2.watchdog.idleTimeout, DURATION_LIMITS.watchdogIdleTimeout),
           maxLifetimeMs: duration(`${at}.ec2.watchdog.maxLifetime`, ec2.watchdog.maxLifetime, DURATION_LIMITS.watchdogMaxLifetime),
@@ -484,6 +487,9 @@ export function compileConfig(raw: unknown, env: Record<string, string | undefin
     if (names.has(e.name)) throw new ConfigError(`executors[${i}].name`, `duplicate executor name "${e.name}"`);
     names.add(e.name);
   });
+  if (c.requestConcurrency > c.concurrent) {
+    throw new ConfigError('requestConcurrency', `expected at most concurrent (${c.concurrent}), got ${c.requestConcurrency}: each job request holds a slot while it waits`);
+  }
   const maxTimeout = c.gitlab.runner.maximumTimeout;
   const listen = c.metrics.listen;
   const metrics = listen === undefined ? undefined : parseListen(listen);
@@ -506,6 +512,7 @@ export function compileConfig(raw: unknown, env: Record<string, string | undefin
       ...(c.gitlab.rotatedToken && { rotatedToken: c.gitlab.rotatedToken }),
     },
     concurrent: c.concurrent,
+    requestConcurrency: c.requestConcurrency,
     checkIntervalMs: duration('checkInterval', c.checkInterval, DURATION_LIMITS.checkInterval),
     shutdownTimeoutMs: duration('shutdownTimeout', c.shutdownTimeout, DURATION_LIMITS.shutdownTimeout),
     ...(c.onShutdown !== undefined && { onShutdown: c.onShutdown }),

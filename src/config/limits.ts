@@ -25,6 +25,11 @@
 //   through a network blip. ≤ 24h: past that, maxLifetime is the bound anyway.
 // - ec2.watchdog.maxLifetime 1h–30d: the machine powers off then even mid-job, so it must outlast the
 //   longest job plus the pool's reuse of a machine; 30 days is GitLab's longest job timeout.
+// - requestConcurrency 1–100, and at most concurrent: each request in flight holds a slot, so more could
+//   never be sent; gitlab-runner's request_concurrency is the same idea (default 1). Past ~100 parallel long
+//   polls the answer is GitLab's queue, not the runner.
+// - ec2.launchBatch 1–100: RunInstances takes up to a few hundred per call, but the instances of one call
+//   share a host key, and 100 already launches a 300-job burst in a second or two.
 // - ec2.spotCircuitBreaker: a window of 1m–24h, an on-demand period of 1m–7d, 1–100 interruptions.
 
 export const SECOND = 1000;
@@ -67,6 +72,8 @@ export const SIZE_LIMITS = {
 
 export const COUNT_LIMITS = {
   concurrent: { min: 1, max: 10_000 },
+  /** Also at most `concurrent` (compile.ts): more requests than free slots could never be sent. */
+  requestConcurrency: { min: 1, max: 100 },
   maxMachines: { min: 1, max: 10_000 },
   /** Also at most the executor's maxMachines (compile.ts). */
   idleCount: { min: 0, max: 10_000 },
@@ -75,6 +82,7 @@ export const COUNT_LIMITS = {
   maxGrowthRate: { min: 1, max: 10_000 },
   port: { min: 1, max: 65_535 },
   spotBreakerInterruptions: { min: 1, max: 100 },
+  launchBatch: { min: 1, max: 100 },
 } as const satisfies Record<string, Range>;
 
 /** Not whole numbers. */

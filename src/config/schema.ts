@@ -128,6 +128,8 @@ const ec2Provider = z.strictObject({
   userDataTemplate: z.string().optional(),
   /** How long a subnet/instance-type pool that reported no capacity stays out of rotation. */
   capacityCooldown: duration.default('5m'),
+  /** Most instances one RunInstances call launches in a burst (they share one SSH host key); 1: never batch. */
+  launchBatch: count(COUNT_LIMITS.launchBatch).default(50),
   /** The instance's own agent (templates/ec2-user-data.yaml): powers the instance off when no coordinator
    *  has held it and no job has run for idleTimeout, and at maxLifetime whatever happens. */
   watchdog: z
@@ -312,6 +314,8 @@ export const configSchema = z.strictObject({
       .optional(),
   }),
   concurrent: count(COUNT_LIMITS.concurrent),
+  /** Job requests sent to GitLab at the same time (gitlab-runner's request_concurrency). */
+  requestConcurrency: count(COUNT_LIMITS.requestConcurrency).default(1),
   /** Pause after GitLab answered "no job" (gitlab-runner's check_interval). */
   checkInterval: duration.default('3s'),
   /** On SIGTERM: how long running jobs may take to finish before they are failed. */

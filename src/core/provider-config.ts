@@ -28,6 +28,9 @@ export interface Ec2ProviderConfig {
   bakedAmi: boolean;
   userDataTemplate?: string;
   capacityCooldownMs: number;
+  /** Most instances one RunInstances call launches when launches queue up behind its request rate; they
+   *  share one SSH host key pair. 1: one call and one host key per instance. Default 50. */
+  launchBatch?: number;
   /** The instance's agent powers it off after idleTimeoutMs without a job or a coordinator heartbeat, and at
    *  maxLifetimeMs after boot (templates/ec2-user-data.yaml). */
   watchdog: { idleTimeoutMs: number; maxLifetimeMs: number };

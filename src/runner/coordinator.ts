@@ -1,5 +1,7 @@
 // The job loop: reserve room, ask GitLab for a job, route it, run it; on stop, drain within a deadline.
 
+import { setMaxListeners } from 'node:events';
+
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { JobPayload } from '../core/job.js';
@@ -26,6 +28,9 @@ export interface CoordinatorExecutor extends ExecutorRuntime {
 
 export interface CoordinatorOptions {
   concurrent: number;
+  /** Job requests in flight at once (gitlab-runner's request_concurrency; default 1). Each one holds the
+   *  slots it reserved while it waits, so the caps stay exact. */
+  requestConcurrency?: number;
   checkIntervalMs: number;
   shutdownTimeoutMs: number;
   outputLimitBytes: number;
@@ -69,7 +74,8 @@ export class Coordinator {
   /** Jobs from their 201 until GitLab took their final state; `executed` resolves once the job has run. */
   private readonly running = new Map<number, { run: JobRun; done: Promise<void>; executed: Promise<void> }>();
   private readonly stopCtl = new AbortController();
-  private capacityChanged: () => void = () => undefined;
+  /** Requesters waiting for room; every change of capacity wakes them all (reserve() decides who gets it). */
+  private readonly capacityWaiters = new Set<() => void>();
   private cutOff = false;
   /** Stopped by standDown(): the next stop() is still the first (graceful) one. */
   private stoodDown = false;
@@ -103,6 +109,10 @@ export class Coordinator {
       else delete e.match;
     }
     this.capacityChanged();
+  }
+
+  private capacityChanged(): void {
+    for (const wake of [...this.capacityWaiters]) wake();
   }
 
   /** Something outside the slots changed (an executor's gate opened): look for room again. */
@@ -155,7 +165,16 @@ export class Coordinator {
     await this.drain();
   }
 
+  /** `requestConcurrency` requesters, each one request at a time: a job handed out starts at once, and the
+   *  next request does not wait for the one before it (GitLab's long poll can hold a request ~50 s). */
   private async loop(): Promise<void> {
+    const n = Math.max(1, Math.min(this.o.requestConcurrency ?? 1, this.o.concurrent));
+    // Each requester listens on the stop signal while it waits (for room, a pause or its request).
+    setMaxListeners(10 + 3 * n, this.stopCtl.signal);
+    await Promise.all(Array.from({ length: n }, () => this.requester()));
+  }
+
+  private async requester(): Promise<void> {
     const stop = this.stopCtl.signal;
     while (!stop.aborted) {
       const reserved = this.reserve();
@@ -373,10 +392,10 @@ export class Coordinator {
     await new Promise<void>((resolve) => {
       const done = () => {
         stop.removeEventListener('abort', done);
-        this.capacityChanged = () => undefined;
+        this.capacityWaiters.delete(done);
         resolve();
       };
-      this.capacityChanged = done;
+      this.capacityWaiters.add(done);
       stop.addEventListener('abort', done, { once: true });
     });
   }

@@ -2,7 +2,9 @@
 // an in-memory model of instances that honours tag, state and instance-id filters with pagination, moves
 // instances from pending to running, terminates idempotently (and fails the whole call for unknown ids, as
 // EC2 does), and can be told to answer capacity errors per subnet / instance type / market, throttling N
-// times, or any other error. Strict where EC2 is strict, so a request EC2 would refuse fails here too.
+// times, or any other error. RunInstances launches MinCount..MaxCount instances (fewer than MaxCount when a
+// capacity fault has only some `available`), and with `runInstancesRate` enforces its request bucket
+// (AWS publishes 5, refilled at 2 per second) with RequestLimitExceeded. Strict where EC2 is strict, so a request EC2 would refuse fails here too.
 // Tags follow EC2's limits (50 per resource, keys up to 128 and values up to 256 characters, no `aws:`
 // prefix); CreateTags has its own request bucket (100, refilled at 10 per second, on the `now` clock) and
 // answers RequestLimitExceeded beyond it.
@@ -92,6 +94,9 @@ export interface CapacityFault {
   market?: FakeMarket;
   /** Default InsufficientInstanceCapacity. */
   code?: string;
+  /** Instances still launchable in the pools it matches before it answers the error (a call with MinCount 1
+   *  then launches fewer than MaxCount, as EC2 does). Default 0. */
+  available?: number;
 }
 
 interface QueuedError {
@@ -111,6 +116,9 @@ export interface FakeEc2Options {
   hooks?: FakeEc2Hooks;
   /** CreateTags request bucket. Default AWS's: 100, refilled at 10 per second. */
   createTagsRate?: { burst: number; perSecond: number };
+  /** RunInstances request bucket, e.g. AWS's published 5, refilled at 2 per second: beyond it the call
+   *  answers RequestLimitExceeded. Default: no limit. */
+  runInstancesRate?: { burst: number; perSecond: number };
 }
 
 export function awsError(code: string, message: string, status = 400): EC2ServiceException {
@@ -171,7 +179,11 @@ export class FakeEc2 {
   };
   private seq = 0;
   private createTagsBucket: { tokens: number; at: number } | undefined;
-  private readonly tokens = new Map<string, string>();
+  private runInstancesBucket: { tokens: number; at: number } | undefined;
+  /** RunInstances calls refused for the request rate (`runInstancesRate`). */
+  runInstancesThrottled = 0;
+  /** Client token → the instances its call launched. */
+  private readonly tokens = new Map<string, string[]>();
 
   constructor(private readonly o: FakeEc2Options = {}) {
     this.pendingDescribes = o.pendingDescribes ?? 1;
@@ -255,10 +267,13 @@ export class FakeEc2 {
     this.runInputs.push(i);
     if (i.DryRun) this.dryRuns++;
     this.takeQueued('RunInstances');
+    this.takeRunInstancesToken();
     this.authorize('ec2:RunInstances');
     if (i.TagSpecifications?.length) this.authorize('ec2:CreateTags');
     if (i.IamInstanceProfile) this.authorize('iam:PassRole');
-    if (i.MinCount !== 1 || i.MaxCount !== 1) throw awsError('InvalidParameterValue', 'fake EC2 supports MinCount = MaxCount = 1 only');
+    const min = i.MinCount ?? 0;
+    const max = i.MaxCount ?? 0;
+    if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max < min) throw awsError('InvalidParameterValue', `MinCount ${min} and MaxCount ${max}: expected 1 ≤ MinCount ≤ MaxCount`);
     if (!i.ImageId || ![...this.parameters.values()].includes(i.ImageId)) throw awsError('InvalidAMIID.NotFound', `The image id '[${i.ImageId}]' does not exist`);
     const nic = i.NetworkInterfaces?.[0];
     if (nic && (i.SubnetId || i.SecurityGroupIds)) {
@@ -274,25 +289,31 @@ export class FakeEc2 {
     this.dryRunDone(i.DryRun);
     const market: FakeMarket = i.InstanceMarketOptions?.MarketType === 'spot' ? 'spot' : 'on-demand';
     const instanceType = String(i.InstanceType);
-    if (i.ClientToken && this.tokens.has(i.ClientToken)) return this.reservation(this.instances.get(this.tokens.get(i.ClientToken)!)!);
+    if (i.ClientToken && this.tokens.has(i.ClientToken)) return this.reservation(this.tokens.get(i.ClientToken)!.map((id) => this.instances.get(id)!));
     const fault = this.capacityFaults.find(
       (f) => (!f.subnet || f.subnet === subnet) && (!f.instanceType || f.instanceType === instanceType) && (!f.market || f.market === market),
     );
-    if (fault) {
+    const launchable = fault ? Math.min(max, fault.available ?? 0) : max;
+    if (fault && launchable < min) {
       const code = fault.code ?? 'InsufficientInstanceCapacity';
       throw awsError(code, `We currently do not have sufficient ${instanceType} capacity in the Availability Zone you requested (${FAKE_SUBNETS[subnet]}).`, DEFAULT_STATUS[code] ?? 400);
     }
+    if (fault) fault.available = (fault.available ?? 0) - launchable;
     for (const spec of i.TagSpecifications ?? []) checkTags(spec.Tags ?? [], 0);
     const tags: Record<string, string> = {};
     for (const t of i.TagSpecifications?.find((s) => s.ResourceType === 'instance')?.Tags ?? []) tags[t.Key!] = t.Value!;
-    const inst = this.newInstance({ subnet, instanceType, market, tags, userData, input: i });
-    if (nic?.AssociatePublicIpAddress) inst.publicIp = `203.0.113.${this.seq}`;
-    if (i.ClientToken) this.tokens.set(i.ClientToken, inst.id);
-    if (this.o.hooks) {
-      inst.driven = true;
-      this.o.hooks.onRun(inst);
+    const launched: FakeInstance[] = [];
+    for (let n = 0; n < launchable; n++) {
+      const inst = this.newInstance({ subnet, instanceType, market, tags: { ...tags }, userData, input: i });
+      if (nic?.AssociatePublicIpAddress) inst.publicIp = `203.0.113.${this.seq}`;
+      if (this.o.hooks) {
+        inst.driven = true;
+        this.o.hooks.onRun(inst);
+      }
+      launched.push(inst);
     }
-    return this.reservation(inst);
+    if (i.ClientToken) this.tokens.set(i.ClientToken, launched.map((x) => x.id));
+    return this.reservation(launched);
   }
 
   private newInstance(p: Pick<FakeInstance, 'subnet' | 'instanceType' | 'market' | 'tags' | 'userData' | 'input'>): FakeInstance {
@@ -311,8 +332,8 @@ export class FakeEc2 {
     return inst;
   }
 
-  private reservation(inst: FakeInstance) {
-    return { ReservationId: `r-${inst.id.slice(2)}`, Instances: [this.toApi(inst)] };
+  private reservation(insts: FakeInstance[]) {
+    return { ReservationId: `r-${insts[0]!.id.slice(2)}`, Instances: insts.map((x) => this.toApi(x)) };
   }
 
   private toApi(i: FakeInstance): Instance {
@@ -395,6 +416,21 @@ export class FakeEc2 {
     this.dryRunDone(i.DryRun);
     for (const id of ids) for (const t of i.Tags ?? []) this.instances.get(id)!.tags[t.Key!] = t.Value ?? '';
     return {};
+  }
+
+  /** RunInstances' request bucket (when `runInstancesRate` is set), refilled on the `now` clock. */
+  private takeRunInstancesToken(): void {
+    const rate = this.o.runInstancesRate;
+    if (!rate) return;
+    const now = this.o.now?.() ?? Date.now();
+    const b = (this.runInstancesBucket ??= { tokens: rate.burst, at: now });
+    b.tokens = Math.min(rate.burst, b.tokens + ((now - b.at) * rate.perSecond) / 1000);
+    b.at = now;
+    if (b.tokens < 1) {
+      this.runInstancesThrottled++;
+      throw awsError('RequestLimitExceeded', 'Request limit exceeded.', 503);
+    }
+    b.tokens -= 1;
   }
 
   /** CreateTags' request bucket, refilled on the `now` clock. */

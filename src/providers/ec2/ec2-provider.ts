@@ -35,6 +35,7 @@ import { LabelWriter, labelsOf } from './instance-labels.js';
 import { InstanceWatcher, WaitTimeoutError, WatcherStoppedError, describeByIds } from './instance-watcher.js';
 import { LISTED_STATES, isGone, toMachineState } from './instance-state.js';
 import { runInstancesInput } from './launch-input.js';
+import { LaunchBatcher, type BatchKey, type LaunchResult } from './launch-batcher.js';
 import { Launcher } from './launcher.js';
 import { MachineIdentity, isRefusal } from './machine-identity.js';
 import { MachineKeys, defaultKeyPairGenerator, type KeyPairGenerator, type MachineSecrets } from './machine-keys.js';
@@ -82,6 +83,20 @@ export interface Ec2ProviderOptions {
   onDemandOnly?: () => boolean;
 }
 
+/** Launches batch only with launches for the same owner and market choice. */
+interface LaunchKey extends BatchKey {
+  owner: OwnershipTags;
+  onDemandOnly: boolean;
+}
+
+interface PreparedLaunch {
+  imageId: string;
+  hostPublicKey: string;
+  client: ReturnType<MachineIdentity['issue']>;
+  userData: string;
+  name: string;
+}
+
 export class Ec2Provider implements CapacityProvider {
   readonly name = 'ec2';
   private readonly clock: Clock;
@@ -89,6 +104,7 @@ export class Ec2Provider implements CapacityProvider {
   private readonly keys: MachineKeys;
   private readonly placement: Placement;
   private readonly launcher: Launcher;
+  private readonly batcher: LaunchBatcher<LaunchKey, Machine, PreparedLaunch>;
   private readonly ami: AmiResolver;
   private readonly watcher: InstanceWatcher;
   private readonly terminator: InstanceTerminator;
@@ -120,14 +136,21 @@ export class Ec2Provider implements CapacityProvider {
       cooldownMs: c.capacityCooldownMs,
       clock: this.clock,
     });
+    const pacer = new RequestPacer({ clock: this.clock });
     this.launcher = new Launcher({
       ec2: o.clients.ec2,
       placement: this.placement,
-      pacer: new RequestPacer({ clock: this.clock }),
+      pacer,
       executor: o.executor,
       clock: this.clock,
       logger: this.log,
       ...random,
+    });
+    this.batcher = new LaunchBatcher({
+      pacer,
+      maxBatch: c.launchBatch ?? 50,
+      prepare: (key) => this.prepareLaunch(key),
+      launch: (p, key, n) => this.launchBatch(p, key, n),
     });
     this.ami = new AmiResolver({ ssm: o.clients.ssm, parameter: c.amiParameter, clock: this.clock, logger: this.log, ...(c.ami && { ami: c.ami }), ...random });
     this.watcher = new InstanceWatcher({
@@ -147,7 +170,8 @@ export class Ec2Provider implements CapacityProvider {
 
   async create(count: number, tags: OwnershipTags, opts: CreateOptions = {}): Promise<CreateResult> {
     const onDemandOnly = opts.market === 'on-demand' || (this.o.onDemandOnly?.() ?? false);
-    const settled = await Promise.allSettled(Array.from({ length: count }, () => this.createOne(tags, onDemandOnly)));
+    const key: LaunchKey = { id: JSON.stringify([tags.fleet, tags.executor, tags.coordinator, onDemandOnly]), owner: { ...tags }, onDemandOnly };
+    const settled = await Promise.allSettled(Array.from({ length: count }, () => this.batcher.launch(key)));
     const result: CreateResult = { machines: [], errors: [] };
     for (const s of settled) {
       if (s.status === 'fulfilled') result.machines.push(s.value);
@@ -156,7 +180,9 @@ export class Ec2Provider implements CapacityProvider {
     return result;
   }
 
-  private async createOne(owner: OwnershipTags, onDemandOnly: boolean): Promise<Machine> {
+  /** What one launch call carries whatever its size: the image, one host key pair and client nonce for
+   *  every machine it launches (see launch-batcher.ts), the user data. */
+  private async prepareLaunch(key: LaunchKey): Promise<PreparedLaunch> {
     const imageId = await this.ami.imageId();
     const host = this.newKeyPair(`fleetrunner-host-${this.o.executor}`);
     const client = this.identity.issue(host.public);
@@ -166,20 +192,36 @@ export class Ec2Provider implements CapacityProvider {
       { clientPublicKey: client.clientPublicKey, hostPrivateKey: host.private, hostPublicKey: host.public },
       this.template,
     );
-    const name = `fleetrunner ${owner.fleet}/${owner.executor}`;
-    const { instance, pool } = await this.launcher.launch((p, clientToken) =>
-      runInstancesInput({ config: this.o.config, imageId, pool: p, owner, name, userData, clientToken, machineTags: client.tags }),
-      onDemandOnly,
+    return { imageId, hostPublicKey: host.public, client, userData, name: `fleetrunner ${key.owner.fleet}/${key.owner.executor}` };
+  }
+
+  /** One RunInstances walk for `count` machines of one prepared launch; the call's first pacer token is
+   *  already taken. */
+  private async launchBatch(p: PreparedLaunch, key: LaunchKey, count: number): Promise<Array<LaunchResult<Machine>>> {
+    const owner = key.owner;
+    const { imageId, client, userData, name } = p;
+    const host = { public: p.hostPublicKey };
+    const { launched, error } = await this.launcher.launchMany(
+      (p, clientToken, n) => runInstancesInput({ config: this.o.config, imageId, pool: p, owner, name, userData, clientToken, machineTags: client.tags, count: n }),
+      count,
+      { onDemandOnly: key.onDemandOnly, prepaid: true },
     );
-    // The host private key is in the instance's user data now; the coordinator needs only its public half.
-    this.keys.set(instance.InstanceId, { clientPrivateKey: client.clientPrivateKey, hostPublicKey: host.public, pool });
-    return {
-      id: instance.InstanceId,
-      executor: owner.executor,
-      state: toMachineState(instance.State?.Name, this.log, instance.InstanceId),
-      createdAt: instance.LaunchTime?.getTime() ?? this.clock.now(),
-      tags: { ...owner },
-    };
+    const results: Array<LaunchResult<Machine>> = launched.map(({ instance, pool }) => {
+      // The host private key is in the instance's user data now; the coordinator needs only its public half.
+      this.keys.set(instance.InstanceId, { clientPrivateKey: client.clientPrivateKey, hostPublicKey: host.public, pool });
+      return {
+        ok: true,
+        value: {
+          id: instance.InstanceId,
+          executor: owner.executor,
+          state: toMachineState(instance.State?.Name, this.log, instance.InstanceId),
+          createdAt: instance.LaunchTime?.getTime() ?? this.clock.now(),
+          tags: { ...owner },
+        },
+      };
+    });
+    while (results.length < count) results.push({ ok: false, error: error ?? new RetryableError('EC2 RunInstances launched fewer instances than asked') });
+    return results;
   }
 
   async list(filter: Partial<OwnershipTags> & Pick<OwnershipTags, 'fleet'>): Promise<Machine[]> {

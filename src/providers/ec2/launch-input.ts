@@ -19,8 +19,10 @@ export interface LaunchInputArgs {
   machineTags?: Readonly<Record<string, string>>;
   /** Rendered cloud-init (plain text; encoded here). */
   userData: string;
-  /** Idempotency: the same token makes a retried call return the first call's instance, not a second one. */
+  /** Idempotency: the same token makes a retried call return the first call's instances, not more. */
   clientToken: string;
+  /** Instances this call may launch (MinCount 1, MaxCount count): they share the user data. Default 1. */
+  count?: number;
 }
 
 function rootVolume(c: Ec2ProviderConfig): BlockDeviceMapping {
@@ -58,7 +60,7 @@ export function runInstancesInput(a: LaunchInputArgs): RunInstancesCommandInput 
     ImageId: a.imageId,
     InstanceType: a.pool.instanceType as RunInstancesCommandInput['InstanceType'],
     MinCount: 1,
-    MaxCount: 1,
+    MaxCount: a.count ?? 1,
     ClientToken: a.clientToken,
     // Subnet, security groups and the public IP choice go on the primary interface: AssociatePublicIpAddress
     // exists only there, and false overrides a subnet that auto-assigns public IPs.

@@ -1,12 +1,13 @@
-// Launches one instance: walks the placement's pools in order, one RunInstances call per pool (paced, and
-// retried in place when throttled). A capacity error benches the pool and moves on at once; any other error
-// ends the walk, because a bad parameter or a missing permission fails the same way in every pool.
+// Launches instances: walks the placement's pools in order, one RunInstances call per pool (paced, and
+// retried in place when throttled) for what is still missing. A capacity error benches the pool and moves
+// on at once; any other error ends the walk, because a bad parameter or a missing permission fails the
+// same way in every pool.
 //
-// Why RunInstances (one instance per call) and not CreateFleet type `instant`: our placement loop wants
-// per-call control of subnet, type and market (to rotate AZs and bench exactly the pool that failed), each
-// instance carries its own user data (its own SSH host key) so one call per instance is needed anyway, and
-// RunInstances fails with one clear error code, where CreateFleet reports errors as partial results mixed
-// with launched instances (and needs a launch template to carry per-instance user data).
+// Why RunInstances and not CreateFleet type `instant`: our placement loop wants per-call control of
+// subnet, type and market (to rotate AZs and bench exactly the pool that failed), and RunInstances fails
+// with one clear error code, where CreateFleet reports errors as partial results mixed with launched
+// instances (and needs a launch template to carry the user data). One call launches several instances
+// (MinCount 1, MaxCount n) when launches queue up (launch-batcher.ts); they share that call's user data.
 
 import { randomUUID } from 'node:crypto';
 
@@ -36,24 +37,62 @@ export interface Launched {
   pool: Pool;
 }
 
-/** Builds the request for a pool; the launcher supplies a fresh client token per pool. */
-export type LaunchRequest = (pool: Pool, clientToken: string) => RunInstancesCommandInput;
+/** What one launch of `count` instances got: the instances, and why the rest (if any) were not launched. */
+export interface LaunchedMany {
+  launched: Launched[];
+  /** Set when fewer than `count` were launched: the error the others fail with. */
+  error?: Error;
+}
+
+/** Builds the request for a pool; the launcher supplies a fresh client token per call and how many
+ *  instances the call may launch. */
+export type LaunchRequest = (pool: Pool, clientToken: string, count: number) => RunInstancesCommandInput;
+
+export interface LaunchOptions {
+  /** Only on-demand pools (see Placement.plan). */
+  onDemandOnly?: boolean;
+  /** The caller already took the pacer's token for the first call. */
+  prepaid?: boolean;
+}
 
 export class Launcher {
   constructor(private readonly o: LauncherOptions) {}
 
-  /** `onDemandOnly`: only on-demand pools (see Placement.plan). */
+  /** One instance (see launchMany). */
   async launch(request: LaunchRequest, onDemandOnly = false): Promise<Launched> {
+    const { launched, error } = await this.launchMany(request, 1, { onDemandOnly });
+    if (launched[0]) return launched[0];
+    throw error ?? new RetryableError('EC2 RunInstances launched nothing');
+  }
+
+  /**
+   * Up to `count` instances, MinCount 1 and MaxCount what is still missing per call. A pool that launches
+   * fewer than asked had no more capacity: it is benched like a capacity error and the rest go on to the
+   * next pool. A non-capacity error ends the walk (with what was launched so far).
+   */
+  async launchMany(request: LaunchRequest, count: number, opts: LaunchOptions = {}): Promise<LaunchedMany> {
     const tried: string[] = [];
-    const plan = this.o.placement.plan(onDemandOnly);
+    const launched: Launched[] = [];
+    let prepaid = opts.prepaid ?? false;
+    const plan = this.o.placement.plan(opts.onDemandOnly ?? false);
     for (const pool of plan) {
       // A concurrent launch (or a market-wide error a moment ago) may have benched it since the plan was made.
       if (this.o.placement.isBenched(pool)) continue;
+      const want = count - launched.length;
       try {
-        const instance = await this.runOne(request, pool);
-        this.o.logger.info({ executor: this.o.executor, instance: instance.InstanceId, pool: describePool(pool) }, 'launched EC2 instance');
-        return { instance, pool };
+        const instances = await this.runCall(request, pool, want, prepaid);
+        prepaid = false;
+        for (const instance of instances) launched.push({ instance, pool });
+        this.o.logger.info(
+          { executor: this.o.executor, instances: instances.map((i) => i.InstanceId), pool: describePool(pool) },
+          instances.length === 1 ? 'launched EC2 instance' : 'launched EC2 instances',
+        );
+        if (launched.length >= count) return { launched };
+        const code = 'InsufficientInstanceCapacity';
+        this.o.placement.benchPool(pool, 'pool', code);
+        tried.push(`${describePool(pool)}: ${code} (launched ${instances.length} of ${want})`);
       } catch (e) {
+        prepaid = false;
         const c = classifyEc2Error(e);
         if (c.kind === 'capacity') {
           const benched = this.o.placement.benchPool(pool, c.scope ?? 'pool', c.code);
@@ -65,18 +104,20 @@ export class Launcher {
           continue;
         }
         const what = `EC2 RunInstances (${describePool(pool)}) failed: ${c.code}: ${c.message}`;
-        if (c.kind === 'throttled' || c.kind === 'transient') throw new RetryableError(`${what} (still failing after retries)`, { cause: e });
-        throw new PermanentError(what, { cause: e });
+        if (c.kind === 'throttled' || c.kind === 'transient') return { launched, error: new RetryableError(`${what} (still failing after retries)`, { cause: e }) };
+        return { launched, error: new PermanentError(what, { cause: e }) };
       }
     }
-    throw new InsufficientCapacityError(this.exhausted(tried));
+    return { launched, error: new InsufficientCapacityError(this.exhausted(tried)) };
   }
 
-  private async runOne(request: LaunchRequest, pool: Pool): Promise<Launched['instance']> {
-    const input = request(pool, (this.o.newClientToken ?? randomUUID)());
+  private async runCall(request: LaunchRequest, pool: Pool, count: number, prepaid: boolean): Promise<Launched['instance'][]> {
+    const input = request(pool, (this.o.newClientToken ?? randomUUID)(), count);
+    let paid = prepaid;
     const out = await withThrottleRetry(
       async () => {
-        await this.o.pacer.take();
+        if (paid) paid = false;
+        else await this.o.pacer.take();
         return this.o.ec2.send(new RunInstancesCommand(input));
       },
       {
@@ -85,9 +126,9 @@ export class Launcher {
         onRetry: (r) => this.o.logger.warn({ executor: this.o.executor, pool: describePool(pool), ...r }, 'RunInstances throttled: backing off'),
       },
     );
-    const instance = out.Instances?.[0];
-    if (!instance?.InstanceId) throw new RetryableError(`EC2 RunInstances (${describePool(pool)}) returned no instance`);
-    return instance as Launched['instance'];
+    const instances = (out.Instances ?? []).filter((i): i is Launched['instance'] => !!i.InstanceId);
+    if (instances.length === 0) throw new RetryableError(`EC2 RunInstances (${describePool(pool)}) returned no instance`);
+    return instances;
   }
 
   private exhausted(tried: string[]): string {

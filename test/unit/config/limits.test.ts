@@ -68,6 +68,9 @@ const E = 'executors[0]';
 const bounds: Bound[] = [
   // top level
   { path: 'concurrent', inside: [1, 10_000], outside: [0, 10_001, 100_000_000, 1.5, -1], says: 'expected a whole number from 1 to 10000' },
+  { path: 'executors[0].ec2.launchBatch', inside: [1, 100], outside: [0, 101, 1.5], says: 'expected a whole number from 1 to 100' },
+  { path: 'requestConcurrency', inside: [1, 100], outside: [0, 101, 2.5], says: 'expected a whole number from 1 to 100', with: { concurrent: 1000 } },
+  { path: 'requestConcurrency', inside: [4], outside: [5], says: 'expected at most concurrent (4)' },
   { path: 'checkInterval', inside: ['1s', '1000ms', '1h'], outside: ['999ms', '0s', '1h1ms'], says: 'expected a duration from 1s to 1h' },
   { path: 'shutdownTimeout', inside: ['1s', '24h'], outside: ['999ms', '0s', '24h1ms', '30d'], says: 'expected a duration from 1s to 24h' },
   { path: 'outputLimit', inside: ['1KiB', '1024B', '1GiB'], outside: ['1023B', '1073741825B', '1025MiB', '2GB'], says: 'expected a size from 1KiB to 1GiB' },
@@ -133,6 +136,10 @@ describe('config ranges: every bound, just inside and just outside', () => {
       });
     }
   }
+
+  it('defaults requestConcurrency to 1 (one job request at a time, as gitlab-runner)', () => {
+    expect(compileConfig(base()).requestConcurrency).toBe(1);
+  });
 
   it('says what a value is, and why where the bound is not obvious', () => {
     expect(errorOf({ checkInterval: '0s' }).message).toBe(

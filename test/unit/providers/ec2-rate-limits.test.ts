@@ -67,14 +67,25 @@ describe('RunInstances pacing', () => {
     expect(clock.sleeps).toEqual([]);
     await pacer.take();
     await pacer.take();
-    expect(clock.sleeps).toEqual([500, 500]);
+    // 500 ms per token, plus the margin for the call's way to EC2 (its bucket counts arrivals).
+    expect(clock.sleeps).toEqual([600, 500]);
+  });
+
+  it('has no margin when told so, and says how many tokens are left', async () => {
+    const clock = new StepClock();
+    const pacer = new RequestPacer({ clock, marginMs: 0 });
+    expect(pacer.available()).toBe(5);
+    for (let i = 0; i < 5; i++) await pacer.take();
+    expect(pacer.available()).toBe(0);
+    await pacer.take();
+    expect(clock.sleeps).toEqual([500]);
   });
 
   it('queues concurrent callers behind each other', async () => {
     // All three ask at the same instant: time stands still until their sleeps end.
     const clock = new StepClock();
     clock.sleep = async (ms: number) => void clock.sleeps.push(ms);
-    const pacer = new RequestPacer({ clock, burst: 1, perSecond: 2 });
+    const pacer = new RequestPacer({ clock, burst: 1, perSecond: 2, marginMs: 0 });
     await Promise.all([pacer.take(), pacer.take(), pacer.take()]);
     expect(clock.sleeps).toEqual([500, 1000]);
   });

@@ -1,0 +1,36 @@
+// Starts a bench child process (coordinator-child.mjs) and talks to it over IPC.
+import { fork } from 'node:child_process';
+
+export async function startChild(script, env, { execArgv = [] } = {}) {
+  const child = fork(new URL(script, import.meta.url), [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiters = [];
+  child.on('message', (m) => {
+    const i = waiters.findIndex((w) => w.key in m);
+    if (i < 0) return;
+    const [w] = waiters.splice(i, 1);
+    w.resolve(m[w.key]);
+  });
+  const next = (key) =>
+    new Promise((resolve, reject) => {
+      waiters.push({ key, resolve: (v) => resolve(v) });
+      child.once('exit', (code) => reject(new Error(`bench child exited (${code}) while waiting for ${key}`)));
+    });
+  await next('ready');
+  return {
+    pid: child.pid,
+    async stats() {
+      const p = next('stats');
+      child.send({ cmd: 'stats' });
+      return p;
+    },
+    async stop() {
+      const p = next('stopped');
+      child.send({ cmd: 'stop' });
+      await p;
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+    },
+    kill() {
+      child.kill('SIGKILL');
+    },
+  };
+}

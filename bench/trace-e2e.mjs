@@ -1,0 +1,92 @@
+// Trace end to end: a job writes 100 MB of build-log-like text through SSH, with masking on (20 masked
+// variables, plus the token prefixes the masker always looks for), into the fake GitLab: the real
+// coordinator (its own process), shell executor, detached stage, trace pipeline, spool and trace PATCHes.
+// Time = the job's duration (handout to final state) minus an empty job's, measured in the same run.
+// Floor: `head -c 100M /dev/zero` on an already-open SSH connection to the same sshd, read by ssh2 in this
+// process (the raw channel, as the issue defines it).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { FakeGitLab } from '../dist/fakegitlab/index.js';
+import { startChild } from './lib/child.mjs';
+import { killLeftovers, startSharedSshd } from './lib/shared-sshd.mjs';
+
+const BYTES = 100 * 1024 * 1024;
+
+function rawChannelSeconds(connection, command) {
+  return new Promise((resolve, reject) => {
+    const c = new ssh2.Client();
+    c.on('ready', () => {
+      const t0 = process.hrtime.bigint();
+      let got = 0;
+      c.exec(command, (err, ch) => {
+        if (err) return reject(err);
+        ch.on('data', (d) => (got += d.length));
+        ch.stderr.on('data', () => undefined);
+        ch.on('close', () => {
+          const s = Number(process.hrtime.bigint() - t0) / 1e9;
+          c.end();
+          if (got !== BYTES) reject(new Error(`bench trace-e2e: floor got ${got} bytes`));
+          else resolve(s);
+        });
+      });
+    });
+    c.on('error', reject);
+    c.connect({ host: connection.host, port: connection.port, username: connection.username, privateKey: connection.privateKey });
+  });
+}
+
+export async function benchTraceE2e() {
+  const dir = mkdtempSync(join(tmpdir(), 'fr-bench-trace-e2e-'));
+  const sshd = await startSharedSshd(join(dir, 'sshd'));
+  const fake = new FakeGitLab({ traceUpdateIntervalS: 3, checkIntervalMs: 20, outputLimitBytes: 128 * 1024 * 1024 });
+  await fake.start();
+  let child;
+  try {
+    const floorS = await rawChannelSeconds(sshd.connection, `head -c ${BYTES} /dev/zero`);
+    const runner = fake.addRunner();
+    child = await startChild('./coordinator-child.mjs', {
+      BENCH_COORDINATOR: JSON.stringify({ gitlabUrl: fake.url, token: runner.token, dir, concurrent: 1, outputLimit: '128MiB', connection: sshd.connection }),
+    }, { execArgv: process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [] });
+    const project = await fake.createProject({ path: 'bench/trace', files: { 'README.md': 'bench\n' } });
+    const variables = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`SECRET_${i}`, { value: `${Math.random().toString(36).slice(2, 10)}${i}xyzSecret`, masked: true }]));
+    const run = async (name, script) => {
+      const p = await fake.createPipeline(project, [{ name, git_strategy: 'none', script, variables }]);
+      const job = await fake.waitForJobState(p.jobIds[0], ['success', 'failed'], 600_000);
+      if (job.state !== 'success') throw new Error(`bench trace-e2e: ${name} failed: ${job.traceText.slice(-300)}`);
+      return job;
+    };
+    const empty = await run('empty', ['true']);
+    const line = '[1234] compiling src/module_name.ts … ok ✓ 12ms (token glpat-notAsecret)';
+    const big = await run('big', [`head -c ${BYTES} < <(yes '${line}')`]);
+    if (big.trace.length < 0.95 * BYTES) throw new Error(`bench trace-e2e: GitLab has ${big.trace.length} of ${BYTES} bytes`);
+    if (process.env.BENCH_VERBOSE) {
+      const at = big.patches.map((x) => x.at - big.startedAt);
+      process.stderr.write(`patches ${at.length}: first at ${at[0]} ms, 10th ${at[9]}, 50th ${at[49]}, last ${at.at(-1)}; job ${big.finishedAt - big.startedAt} ms\n`);
+      process.stderr.write(`updates: ${big.updates.map((u) => `${u.at - big.startedAt}:${u.state ?? ''}`).join(' ')}\n`);
+    }
+    const jobS = (big.finishedAt - big.startedAt - (empty.finishedAt - empty.startedAt)) / 1000;
+    // While the stage runs, one PATCH per update interval (3 s); once the job has run, the rest back to back.
+    // The first PATCH of that back-to-back run tells when the whole output was in the coordinator's spool.
+    const at = big.patches.map((x) => x.at);
+    let flushAt = at.at(-1);
+    for (let i = at.length - 1; i > 0 && at[i] - at[i - 1] < 1000; i--) flushAt = at[i - 1];
+    const stageS = (flushAt - big.startedAt - (empty.finishedAt - empty.startedAt)) / 1000;
+    return [
+      { name: 'trace_e2e_ratio_to_ssh_channel', value: +(floorS / jobS).toFixed(3), unit: 'ratio', goal: '>= 0.7', what: `100 MB masked into the fake GitLab in ${jobS.toFixed(2)} s (job minus an empty job); floor: head -c 100M /dev/zero over an open SSH connection ${floorS.toFixed(2)} s` },
+      { name: 'trace_e2e_mb_per_s', value: +(100 / jobS).toFixed(1), unit: 'MB/s', floor: +(100 / floorS).toFixed(1) },
+      { name: 'trace_stage_to_spool_ratio_to_ssh_channel', value: +(floorS / stageS).toFixed(3), unit: 'ratio', what: `the stage's own 100 MB through SSH, masking and the spool took about ${stageS.toFixed(2)} s (until the PATCHes went back to back, minus an empty job); the rest of the job is delivery: ${big.patches.length} PATCHes of at most 1 MiB, one at a time` },
+    ];
+  } finally {
+    await child?.stop().catch(() => child.kill());
+    await fake.stop();
+    sshd.stop();
+    await killLeftovers(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const r of await benchTraceE2e()) console.log(JSON.stringify(r));
+}

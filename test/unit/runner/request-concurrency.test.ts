@@ -1,0 +1,168 @@
+// requestConcurrency: several job requests in flight at once, each holding the slots it reserved.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../../src/core/clock.js';
+import type { Executor, JobRunContext } from '../../../src/core/executor.js';
+import type { JobPayload } from '../../../src/core/job.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import type { JobOutcome } from '../../../src/core/outcome.js';
+import { ExecutorFleet } from '../../../src/fleet/executor-fleet.js';
+import { Coordinator } from '../../../src/runner/coordinator.js';
+import type { JobChannel, JobFeed, JobRequestOutcome } from '../../../src/runner/ports.js';
+import { jobPayload } from '../../helpers/job-payload.js';
+import { MemoryProvider } from '../../helpers/memory-provider.js';
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function job(id: number): JobPayload {
+  return jobPayload({
+    id, token: `glcbt-job${id}secret`, job_info: { name: `j${id}`, project_id: 1 },
+    git_info: { repo_url: 'http://x/a.git', ref: 'main', sha: 'abc' }, runner_info: { timeout: 60 }, variables: [],
+  });
+}
+
+/** A feed whose requests wait until the test answers them, in any order. */
+class HeldFeed implements JobFeed {
+  readonly pending: Array<(o: JobRequestOutcome) => void> = [];
+  inFlight = 0;
+  peakInFlight = 0;
+  requests = 0;
+  async requestJob(signal: AbortSignal): Promise<JobRequestOutcome> {
+    this.requests++;
+    this.inFlight++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+    try {
+      return await new Promise<JobRequestOutcome>((resolve) => {
+        const onAbort = () => resolve({ kind: 'none', longPolled: true });
+        this.pending.push((o) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(o);
+        });
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+    } finally {
+      this.inFlight--;
+    }
+  }
+  /** Answers the request at `index` (0 = oldest). */
+  answer(index: number, o: JobRequestOutcome): void {
+    const [resolve] = this.pending.splice(index, 1);
+    if (!resolve) throw new Error(`no request waiting at ${index}`);
+    resolve(o);
+  }
+}
+
+/** Jobs end when the test says so; counts how often each job id ran. */
+class CountingExecutor implements Executor {
+  readonly style = 'shell' as const;
+  active = 0;
+  readonly runs = new Map<number, number>();
+  private readonly releases: Array<() => void> = [];
+  async run(_m: unknown, ctx: JobRunContext): Promise<JobOutcome> {
+    this.active++;
+    this.runs.set(ctx.job.id, (this.runs.get(ctx.job.id) ?? 0) + 1);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.releases.push(resolve);
+        ctx.abort.addEventListener('abort', () => reject(ctx.abort.reason), { once: true });
+      });
+      return { state: 'success' };
+    } catch {
+      return { state: 'failed', reason: 'job_canceled' };
+    } finally {
+      this.active--;
+    }
+  }
+  finishAll(): void {
+    this.releases.splice(0).forEach((r) => r());
+  }
+}
+
+function setup(o: { concurrent: number; maxMachines: number; requestConcurrency?: number }) {
+  const spoolDir = mkdtempSync(join(tmpdir(), 'fr-reqc-'));
+  dirs.push(spoolDir);
+  const executor = new CountingExecutor();
+  const feed = new HeldFeed();
+  const finals = new Map<number, JobOutcome>();
+  const coordinator = new Coordinator({
+    concurrent: o.concurrent,
+    ...(o.requestConcurrency !== undefined && { requestConcurrency: o.requestConcurrency }),
+    checkIntervalMs: 1, shutdownTimeoutMs: 60_000, outputLimitBytes: 1 << 20, spoolDir,
+    executors: [{ name: 'local', maxMachines: o.maxMachines, executor, fleet: new ExecutorFleet({ provider: new MemoryProvider(), tags: { fleet: 'f', executor: 'local', coordinator: 'c' }, logger: silentLogger, clock: systemClock, retryDelayMs: 1 }) }],
+    feed,
+    openChannel: (j): JobChannel => ({
+      acknowledge: async () => 'ok',
+      start: () => undefined,
+      finish: async (outcome) => {
+        finals.set(j.id, outcome);
+        return 'delivered';
+      },
+      abandon: () => undefined,
+    }),
+    clock: systemClock, logger: silentLogger, banner: () => 'Running with fleetrunner\n',
+  });
+  return { coordinator, executor, feed, finals };
+}
+
+const until = async (cond: () => boolean) => {
+  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 1));
+  expect(cond()).toBe(true);
+};
+
+describe('Coordinator with requestConcurrency', () => {
+  it('sends one request at a time by default', async () => {
+    const { coordinator, feed } = setup({ concurrent: 4, maxMachines: 4 });
+    const done = coordinator.run();
+    await until(() => feed.requests === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(feed.peakInFlight).toBe(1);
+    coordinator.stop();
+    await done;
+  });
+
+  it('keeps requestConcurrency requests in flight, each holding its slots, so requests plus jobs never pass concurrent', async () => {
+    const { coordinator, executor, feed } = setup({ concurrent: 4, maxMachines: 10, requestConcurrency: 3 });
+    const done = coordinator.run();
+    await until(() => feed.inFlight === 3);
+    feed.answer(1, { kind: 'job', job: job(1) }); // answers come back in any order
+    feed.answer(0, { kind: 'job', job: job(2) });
+    await until(() => executor.active === 2);
+    // 2 running + 2 requests = concurrent: a third request would hold a slot nobody has.
+    await until(() => feed.inFlight === 2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(feed.inFlight + executor.active).toBe(4);
+    feed.answer(0, { kind: 'job', job: job(3) });
+    feed.answer(0, { kind: 'job', job: job(4) });
+    await until(() => executor.active === 4);
+    expect(feed.inFlight).toBe(0);
+    executor.finishAll(); // room again: requests go out as slots come back
+    await until(() => feed.inFlight === 3);
+    coordinator.stop();
+    await done;
+    expect(feed.peakInFlight).toBe(3);
+  });
+
+  it('runs every job handed out exactly once when answers race', async () => {
+    const { coordinator, executor, feed, finals } = setup({ concurrent: 8, maxMachines: 8, requestConcurrency: 8 });
+    const done = coordinator.run();
+    let next = 1;
+    while (next <= 40) {
+      await until(() => feed.pending.length > 0);
+      // Answer the newest request with a job, sometimes an older one with "no job".
+      feed.answer(feed.pending.length - 1, { kind: 'job', job: job(next++) });
+      if (feed.pending.length > 1 && next % 3 === 0) feed.answer(0, { kind: 'none', longPolled: false });
+      if (executor.active >= 6) executor.finishAll();
+      await new Promise((r) => setImmediate(r));
+    }
+    await until(() => executor.active + finals.size === 40);
+    executor.finishAll();
+    await until(() => finals.size === 40);
+    coordinator.stop();
+    await done;
+    expect([...executor.runs.values()].every((n) => n === 1)).toBe(true);
+    expect(executor.runs.size).toBe(40);
+  });
+});
