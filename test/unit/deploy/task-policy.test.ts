@@ -38,6 +38,8 @@ const IMPLIED: ReadonlyArray<{ action: string; by: string; why: string }> = [
   { action: 'sts:TagSession', by: 'sts:AssumeRole', why: 'a job role session carries the gitlab-project, gitlab-job and gitlab-pipeline tags' },
   { action: 'kms:Encrypt', by: 'ssm:PutParameter', why: 'the rotated-token SecureString under a customer-managed key (KmsKeyArn)' },
   { action: 'kms:Decrypt', by: 'ssm:GetParameter', why: 'reading that SecureString back; EC2 also decrypts the volume key at launch' },
+  { action: 'iam:PassRole', by: 'ecs:RunTask', why: 'a Fargate job task runs with its execution role and its executor\'s jobRole' },
+  { action: 'ecs:TagResource', by: 'ecs:RunTask', why: 'RunTask and RegisterTaskDefinition tag what they create (ownership tags)' },
   { action: 'kms:GenerateDataKeyWithoutPlaintext', by: 'ec2:RunInstances', why: 'an encrypted root volume under a customer-managed key' },
   { action: 'kms:ReEncryptFrom', by: 'ec2:RunInstances', why: 'EBS re-encrypts the volume key from the AMI snapshot' },
   { action: 'kms:ReEncryptTo', by: 'ec2:RunInstances', why: 'the same, to the customer-managed key' },
@@ -51,6 +53,11 @@ const STAR_ALLOWED: Record<string, string> = {
   'ec2:DescribeImages': 'EC2 Describe* calls support no resource-level permissions (preflight: the AMI exists)',
   'ec2:DescribeSecurityGroups': 'EC2 Describe* calls support no resource-level permissions (preflight: the groups exist)',
   'ec2:DescribeAvailabilityZones': 'EC2 Describe* calls support no resource-level permissions (preflight: credentials work)',
+  'ecs:ListTasks': 'ListTasks names no task; the statement is bounded by the ecs:cluster condition',
+  'ecs:RegisterTaskDefinition': 'task definition calls support no resource-level permissions',
+  'ecs:DeregisterTaskDefinition': 'task definition calls support no resource-level permissions',
+  'ecs:DescribeTaskDefinition': 'task definition calls support no resource-level permissions',
+  'ecs:TagResource': 'granted only with ecs:CreateAction RunTask or RegisterTaskDefinition (tags at creation)',
   'ecr:GetAuthorizationToken': 'a registry login is account-wide: the action has no resource type',
 };
 
@@ -115,8 +122,10 @@ describe('the coordinator task role', () => {
     const onExisting = all.filter((s) => actionsOf(s).includes('ec2:TerminateInstances') || (actionsOf(s).includes('ec2:CreateTags') && !s.Condition?.StringEquals?.['ec2:CreateAction']));
     expect(onExisting.length).toBe(2);
     for (const s of onExisting) expect(s.Condition?.StringEquals?.['ec2:ResourceTag/fleetrunner:fleet']).toEqual({ Ref: 'FleetName' });
+    // PassRole: the executor role to EC2 only; the Fargate job execution role and the job roles to ECS tasks only.
     const pass = all.filter((s) => actionsOf(s).includes('iam:PassRole'));
-    expect(pass.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': ['ExecutorRole', 'Arn'] }]);
+    expect(pass.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': ['ExecutorRole', 'Arn'] }, { 'Fn::GetAtt': ['FargateJobExecutionRole', 'Arn'] }, { Ref: 'JobRoleArns' }]);
+    expect(pass.map((s) => s.Condition?.StringEquals?.['iam:PassedToService'])).toEqual(['ec2.amazonaws.com', 'ecs-tasks.amazonaws.com', 'ecs-tasks.amazonaws.com']);
   });
 
   it('reaches the lease table only for the fleet\'s own item, and the runner token secret only from the execution role', () => {
