@@ -54,6 +54,9 @@ export function launcherInput(f: StageFiles, script: string, records: LaunchReco
   const d = shellQuote(f.dir);
   const exit = shellQuote(f.exit);
   return [
+    // The records are private; the stage gets the machine's own umask back (in the docker style a job
+    // image's user other than root must be able to reach what the machine's stages create).
+    '__fr_umask=$(umask)',
     'umask 077',
     `[ -d ${d} ] || mkdir -p ${d} || exit 1`,
     ...(records.jobJson !== undefined ? jobRecordLines(f.dir, records.jobJson) : []),
@@ -62,7 +65,7 @@ export function launcherInput(f: StageFiles, script: string, records: LaunchReco
     `printf '%s\n' "$$" > ${shellQuote(`${f.dir}/${f.seq}.wpid`)}`,
     `: > ${shellQuote(f.out)} || exit 1`,
     // The stage in a session of its own: its process group is what a stop kills, never this shell.
-    `setsid bash --noprofile --norc ${shellQuote(f.script)} </dev/null >>${shellQuote(f.out)} 2>&1 &`,
+    `( umask "$__fr_umask"; exec setsid bash --noprofile --norc ${shellQuote(f.script)} ) </dev/null >>${shellQuote(f.out)} 2>&1 &`,
     `s=$!`,
     `tail -c +1 -s ${FOLLOW_POLL_S} -f --pid="$s" ${shellQuote(f.out)} &`,
     `t=$!`,

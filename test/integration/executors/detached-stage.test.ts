@@ -133,4 +133,15 @@ describe('detached stages', () => {
       proxy.close();
     }
   }, 60_000);
+
+  it('a stage runs with the machine\'s own umask, not the private one its records are written with', async () => {
+    const run = makeRun();
+    const plan = makePlan(m.info, { user: [stage('step_script', 'echo "umask=$(umask)"; mkdir -p made && stat -c "mode=%a" made')] });
+    expect(await executorFor(plan).run(m.info, run.ctx)).toEqual({ state: 'success' });
+    const umask = /umask=(\d+)/.exec(run.trace.plain())?.[1];
+    expect(umask).toBeDefined();
+    expect(umask).not.toBe('0077');
+    // In the docker style a job image's user other than root must reach what the machine's stages made.
+    expect(run.trace.plain()).not.toContain('mode=700');
+  }, 60_000);
 });
