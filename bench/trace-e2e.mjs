@@ -4,6 +4,7 @@
 // Time = the job's duration (handout to final state) minus an empty job's, measured in the same run.
 // Floor: `head -c 100M /dev/zero` on an already-open SSH connection to the same sshd, read by ssh2 in this
 // process (the raw channel, as the issue defines it).
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,7 +59,10 @@ export async function benchTraceE2e() {
       return job;
     };
     const empty = await run('empty', ['true']);
-    const line = '[1234] compiling src/module_name.ts … ok ✓ 12ms (token glpat-notAsecret)';
+    // A token-prefixed word on every line, so the masker's prefix rule works as hard as in a real job; made
+    // now, never a literal.
+    const token = `glpat-${randomBytes(15).toString('base64url')}`;
+    const line = `[1234] compiling src/module_name.ts … ok ✓ 12ms (token ${token})`;
     const big = await run('big', [`head -c ${BYTES} < <(yes '${line}')`]);
     if (big.trace.length < 0.95 * BYTES) throw new Error(`bench trace-e2e: GitLab has ${big.trace.length} of ${BYTES} bytes`);
     if (process.env.BENCH_VERBOSE) {

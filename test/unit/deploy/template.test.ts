@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../../src/config/index.js';
 import { LEASE_KEY_ATTRIBUTE } from '../../../src/providers/aws/dynamodb-lease.js';
 import { awsSpec, specProblems, specResource } from '../../helpers/cfn-spec.js';
+import { testToken } from '../../helpers/tokens.js';
 import { intrinsic, loadTemplate, parseTemplate, PSEUDO_PARAMETERS, subReferences, walk, type Json, type Template } from '../../helpers/cfn-template.js';
 
 const template = loadTemplate();
@@ -143,7 +144,7 @@ Outputs: { O: { Value: !GetAtt Gone.Arn } }
     const container = (template.Resources.TaskDefinition!.Properties!.ContainerDefinitions as Json[])[0] as Record<string, Json>;
     // ECS sends SIGKILL at stopTimeout (120 s at most): the handoff (handoffTimeout) must be done well before.
     expect(container.StopTimeout).toBe(120);
-    const config = parseConfigText(renderedConfig(), { RUNNER_TOKEN: 'glrt-example-token-for-test' });
+    const config = parseConfigText(renderedConfig(), { RUNNER_TOKEN: testToken('glrt-') });
     expect(config.handoffTimeoutMs + 30_000).toBeLessThanOrEqual(120_000);
     expect(config.onShutdown).toBe('handoff');
     expect((container.HealthCheck as { Command: string[] }).Command).toEqual(['CMD', 'node', '/app/dist/cli/healthcheck.js']);
@@ -176,7 +177,7 @@ Outputs: { O: { Value: !GetAtt Gone.Arn } }
   });
 
   it('writes a configuration fleetrunner accepts, with the stack resources in it', () => {
-    const config = parseConfigText(renderedConfig({ ExecutorTags: 'team: platform, env: prod', RotatedTokenKey: 'kmsKeyId: arn:aws:kms:eu-west-1:123456789012:key/abc', RootVolumeKey: 'kmsKeyId: arn:aws:kms:eu-west-1:123456789012:key/abc' }), { RUNNER_TOKEN: 'glrt-example-token-for-test' });
+    const config = parseConfigText(renderedConfig({ ExecutorTags: 'team: platform, env: prod', RotatedTokenKey: 'kmsKeyId: arn:aws:kms:eu-west-1:123456789012:key/abc', RootVolumeKey: 'kmsKeyId: arn:aws:kms:eu-west-1:123456789012:key/abc' }), { RUNNER_TOKEN: testToken('glrt-') });
     expect(config.lease?.dynamodb?.table).toBe('fleetrunner-LeaseTable-ABC');
     expect(config.metrics.listen).toBe(':9090');
     const e = config.executors[0]!;
@@ -187,6 +188,6 @@ Outputs: { O: { Value: !GetAtt Gone.Arn } }
     expect(e.ec2?.rootVolume.kmsKeyId).toBe('arn:aws:kms:eu-west-1:123456789012:key/abc');
     expect(e.cache?.s3?.bucket).toBe('fleetrunner-cachebucket-abc');
     expect(config.gitlab.rotatedToken?.ssmParameter).toBe('/fleetrunner/fleetrunner/runner-token');
-    expect(parseConfigText(renderedConfig(), { RUNNER_TOKEN: 'glrt-example-token-for-test' }).executors[0]!.ec2?.tags).toEqual({});
+    expect(parseConfigText(renderedConfig(), { RUNNER_TOKEN: testToken('glrt-') }).executors[0]!.ec2?.tags).toEqual({});
   });
 });
