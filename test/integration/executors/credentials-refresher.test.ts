@@ -1,6 +1,5 @@
-// The file form of a job's AWS credentials on its machine: the files (real bash against a temporary
-// directory: modes, the profile, what credential_process prints), when renewals happen (a table), and the
-// refresher on a stepped clock — renewing at half-life through the job's connection and the one it
+// The file form of a job's AWS credentials on its machine, with this host's bash standing in for the
+// machine's: the files (modes, the profile, what credential_process prints), and the refresher on a stepped clock — renewing at half-life through the job's connection and the one it
 // reconnected with, masking each session before it is written, warning on a failure and trying again, and
 // stopping the job only once a session expired without a successor.
 import { spawnSync } from 'node:child_process';
@@ -14,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AwsSession, TraceSink } from '../../../src/core/index.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { awsFilesOf, parseProcessOutput, processOutput, profileText, removeCommand, setupScript, withAwsFileVariables } from '../../../src/executors/aws-credentials-file.js';
-import { CredentialsRefresher, planRenewal, RETRY_FIRST_MS, RETRY_MAX_MS } from '../../../src/executors/credentials-refresher.js';
+import { CredentialsRefresher, RETRY_FIRST_MS } from '../../../src/executors/credentials-refresher.js';
 import { JobAbortReason } from '../../../src/executors/job-abort.js';
 import type { SshConnection } from '../../../src/executors/ssh-connection.js';
 import { TraceWriter } from '../../../src/executors/trace-lines.js';
@@ -80,20 +79,6 @@ class RecordingSink implements TraceSink {
     this.secrets.push(...v);
   }
 }
-
-describe('planRenewal', () => {
-  const t0 = 1_000_000;
-  it.each([
-    ['a fresh session: at half its life', { receivedAt: t0, expiresAt: t0 + 60 * MIN, failures: 0 }, t0, { kind: 'renew', at: t0 + 30 * MIN, reason: 'half_life' }],
-    ['one failure: 10 s later', { receivedAt: t0, expiresAt: t0 + 60 * MIN, failures: 1, lastFailureAt: t0 + 30 * MIN }, t0 + 30 * MIN, { kind: 'renew', at: t0 + 30 * MIN + RETRY_FIRST_MS, reason: 'retry' }],
-    ['three failures: 40 s later', { receivedAt: t0, expiresAt: t0 + 60 * MIN, failures: 3, lastFailureAt: t0 + 31 * MIN }, t0 + 31 * MIN, { kind: 'renew', at: t0 + 31 * MIN + 4 * RETRY_FIRST_MS, reason: 'retry' }],
-    ['many failures: at most 5 min later', { receivedAt: t0, expiresAt: t0 + 600 * MIN, failures: 12, lastFailureAt: t0 + 300 * MIN }, t0 + 300 * MIN, { kind: 'renew', at: t0 + 300 * MIN + RETRY_MAX_MS, reason: 'retry' }],
-    ['a retry past expiry: once more at expiry', { receivedAt: t0, expiresAt: t0 + 60 * MIN, failures: 6, lastFailureAt: t0 + 58 * MIN }, t0 + 58 * MIN, { kind: 'renew', at: t0 + 60 * MIN, reason: 'last_try' }],
-    ['expired', { receivedAt: t0, expiresAt: t0 + 60 * MIN, failures: 7, lastFailureAt: t0 + 60 * MIN }, t0 + 60 * MIN, { kind: 'expired' }],
-  ])('%s', (_name, state, now, decision) => {
-    expect(planRenewal(state, now)).toEqual(decision);
-  });
-});
 
 describe('the credentials files on the machine', () => {
   it('are private, name a credential_process that prints the session, and go at the end', () => {
