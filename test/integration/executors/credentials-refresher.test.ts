@@ -1,7 +1,8 @@
 // The file form of a job's AWS credentials on its machine, with this host's bash standing in for the
-// machine's: the files (modes, the profile, what credential_process prints), and the refresher on a stepped clock — renewing at half-life through the job's connection and the one it
-// reconnected with, masking each session before it is written, warning on a failure and trying again, and
-// stopping the job only once a session expired without a successor.
+// machine's: the files (modes, the profile, what credential_process prints), and the refresher on a stepped
+// clock — renewing at half-life through the job's connection and the one it reconnected with, masking each
+// session before it is written, warning on a failure and trying again, and stopping the job only once a
+// session expired without a successor.
 import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
