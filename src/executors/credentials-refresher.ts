@@ -37,14 +37,21 @@ export interface RenewalState {
   /** Renewals failed since the last that worked. */
   failures: number;
   lastFailureAt?: number;
+  /** Renew at this time instead of at half-life: a coordinator that took the job over knows neither when
+   *  the session on the machine was issued nor whether it still has long to go. */
+  renewAt?: number;
 }
 
-export type RenewalDecision = { kind: 'renew'; at: number; reason: 'half_life' | 'retry' | 'last_try' } | { kind: 'expired' };
+export type RenewalDecision = { kind: 'renew'; at: number; reason: 'half_life' | 'taken_over' | 'retry' | 'last_try' } | { kind: 'expired' };
 
-/** When to renew next, with the reason (pure). */
+/** When to renew next, with the reason (pure). A session is expired for good only once a renewal tried at
+ *  or after its expiry failed: a process that slept past it (or took the job over late) tries first. */
 export function planRenewal(s: RenewalState, now: number): RenewalDecision {
-  if (now >= s.expiresAt) return { kind: 'expired' };
-  if (s.failures === 0) return { kind: 'renew', at: s.receivedAt + Math.floor((s.expiresAt - s.receivedAt) / 2), reason: 'half_life' };
+  if (s.failures === 0) {
+    if (s.renewAt !== undefined) return { kind: 'renew', at: s.renewAt, reason: 'taken_over' };
+    return { kind: 'renew', at: s.receivedAt + Math.floor((s.expiresAt - s.receivedAt) / 2), reason: 'half_life' };
+  }
+  if ((s.lastFailureAt ?? now) >= s.expiresAt) return { kind: 'expired' };
   const retryAt = (s.lastFailureAt ?? now) + Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (s.failures - 1));
   return retryAt < s.expiresAt ? { kind: 'renew', at: retryAt, reason: 'retry' } : { kind: 'renew', at: s.expiresAt, reason: 'last_try' };
 }
@@ -88,7 +95,7 @@ export class CredentialsRefresher {
     const found = parseProcessOutput(await o.conn.output(readCommand(o.files)));
     if (!found) return undefined;
     o.trace.addSecrets(sessionSecrets(found));
-    return new CredentialsRefresher(o.conn, { receivedAt: now, expiresAt: found.expiresAt, failures: 0 }, o);
+    return new CredentialsRefresher(o.conn, { receivedAt: now, expiresAt: found.expiresAt, failures: 0, renewAt: now }, o);
   }
 
   /** Aborted (reason: a JobAbortReason, system failure) when the session expired and could not be renewed. */
@@ -128,7 +135,7 @@ export class CredentialsRefresher {
       } catch (e) {
         if (this.stopCtl.signal.aborted) return;
         this.lastError = errorMessage(e);
-        this.state = { ...this.state, failures: this.state.failures + 1, lastFailureAt: clock.now() };
+        this.state = { receivedAt: this.state.receivedAt, expiresAt: this.state.expiresAt, failures: this.state.failures + 1, lastFailureAt: clock.now() };
         logger.warn({ err: this.lastError, failures: this.state.failures }, 'could not renew the job\'s AWS credentials');
         trace.warning(`could not renew the job's AWS credentials (valid until ${new Date(this.state.expiresAt).toISOString()}): ${this.lastError}; trying again`);
       }

@@ -200,7 +200,7 @@ describe('CredentialsRefresher', () => {
     expect(reason.message).toBe('the job\'s AWS credentials expired at 2026-12-07T03:20:00.000Z and could not be renewed: STS AssumeRole on arn:aws:iam::123456789012:role/x: AccessDenied: not authorized');
   });
 
-  it('a continued job: masks the session its machine holds and renews from it; without one there is nothing to renew', async () => {
+  it('a continued job: masks the session its machine holds and renews at once (when it was issued is unknown); without one there is nothing to renew', async () => {
     const t0 = Date.UTC(2026, 11, 7, 3, 0, 0);
     const held = session(t0 + 40 * MIN);
     const next = session(t0 + 100 * MIN);
@@ -209,8 +209,7 @@ describe('CredentialsRefresher', () => {
     mkdirSync(h.files.dir, { recursive: true });
     writeFileSync(h.files.session, processOutput(held), { mode: 0o600 });
     const r = (await h.start())!;
-    expect(h.sink.secrets).toEqual([held.accessKeyId, held.secretAccessKey, held.sessionToken]);
-    await h.clock.advance(20 * MIN);
+    expect(h.sink.secrets.slice(0, 3)).toEqual([held.accessKeyId, held.secretAccessKey, held.sessionToken]);
     await settle();
     expect(h.onMachine()).toEqual(next);
     r.stop();
