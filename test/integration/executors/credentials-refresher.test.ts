@@ -210,6 +210,7 @@ describe('CredentialsRefresher', () => {
     writeFileSync(h.files.session, processOutput(held), { mode: 0o600 });
     const r = (await h.start())!;
     expect(h.sink.secrets.slice(0, 3)).toEqual([held.accessKeyId, held.secretAccessKey, held.sessionToken]);
+    await h.clock.advance(0);
     await settle();
     expect(h.onMachine()).toEqual(next);
     r.stop();
