@@ -3,7 +3,8 @@
 // docker style, in its own image — sees working credentials as masked variables: the values it holds are
 // the ones STS issued for its session, and none of them appears in its trace. A long job (the file form,
 // with the fake granting 20 s sessions) outlives two sessions: a real SDK client in one running process calls
-// GetCallerIdentity again with a renewed session, and a docker job's build container sees the renewal.
+// GetCallerIdentity again with a renewed session, a coordinator that takes the job over mid-way renews from
+// the session on the machine, and a docker job's build container sees the renewal.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BUSYBOX_IMAGE, ensureDocker, ensureTestImages } from '../helpers/docker-images.js';
 import { FakeSts } from '../helpers/fake-sts.js';
 import { createSimplePipeline, startStack, waitFinished, type Stack } from './harness.js';
+import { killUnder, setOnShutdown, waitForTrace } from './handoff-helpers.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/ci-deploy-dev';
 let stack: Stack | undefined;
@@ -166,6 +168,56 @@ describe('e2e: AWS credentials per job from the executor\'s jobRole', () => {
     expect(stack.fake.violations).toEqual([]);
     rmSync(machines, { recursive: true, force: true });
   }, 200_000);
+
+  it('a coordinator that takes a long job over renews its credentials from the session on the machine', async () => {
+    const sts = new FakeSts({ grantSeconds: 20 });
+    sts.addRole(ROLE, 3600);
+    const endpoint = await sts.listen();
+    closeSts = endpoint.close;
+    const machines = mkdtempSync(join(tmpdir(), 'fr-e2e-machines-'));
+    stack = await startStack({
+      freshHome: true,
+      extra: ['onShutdown: handoff', 'handoffTimeout: 5s', 'shutdownTimeout: 60s'],
+      env: { AWS_ENDPOINT_URL_STS: endpoint.url, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'fake-coordinator-key', AWS_SECRET_ACCESS_KEY: 'fake', AWS_EC2_METADATA_DISABLED: 'true' },
+      executors: ['  - name: deploy-dev', '    provider: local', '    style: shell', '    maxMachines: 1', '    local:', `      root: ${machines}`, '    jobRole:', `      roleArn: ${ROLE}`, '      region: eu-west-1', '      credentials: file'],
+    });
+    try {
+      const sdk = createRequire(import.meta.url).resolve('@aws-sdk/client-sts');
+      const script = [
+        `const m = await import(${JSON.stringify(sdk)});`,
+        'const { STSClient, GetCallerIdentityCommand } = m.default ?? m;',
+        'const { createHash } = await import("node:crypto");',
+        'const client = new STSClient({});',
+        'const who = await client.send(new GetCallerIdentityCommand({}));',
+        'const key = (await client.config.credentials()).accessKeyId;',
+        'console.log(`caller: ${who.Arn} with key ${createHash("sha256").update(key).digest("hex")}`);',
+      ].join('\n');
+      const project = await stack.fake.createProject({ path: `e2e/takeover${Math.floor(Math.random() * 1e9)}`, files: { 'who.mjs': script } });
+      const p = await stack.fake.createPipeline(project, [{ name: 'long-deploy', variables: { AWS_ENDPOINT_URL_STS: endpoint.url }, script: ['echo started', 'sleep 40', 'node who.mjs'] }]);
+      const id = p.jobIds[0]!;
+      await waitForTrace(stack, id, 'started\n');
+      stack.child.kill('SIGTERM');
+      expect(await stack.waitExit(15_000)).toBe(0);
+      expect(stack.log()).toContain('job handed off to a successor');
+      const before = sts.issued.length;
+
+      setOnShutdown(stack, 'drain');
+      stack.launchAgain();
+      const job = await waitFinished(stack.fake, id, 150_000);
+      expect(job.state).toBe('success');
+      expect(stack.log()).toContain('continuing a job found on its machine');
+      // The call 40 s in used a session the successor asked for (every earlier one had expired by then).
+      const used = /caller: \S+ with key ([0-9a-f]{64})/.exec(job.traceText)?.[1];
+      expect(sts.issued.slice(before).map((s) => sha256(s.accessKeyId))).toContain(used);
+      expect(sts.identityCalls.filter((c) => c.answer !== 'ok')).toEqual([]);
+      for (const s of sts.issued) for (const v of [s.secretAccessKey, s.sessionToken]) expect(job.traceText).not.toContain(v);
+      expect(await stack.stop(60_000)).toBe(0);
+      expect(findFiles(machines, 'credentials.json')).toEqual([]);
+    } finally {
+      killUnder(machines);
+      rmSync(machines, { recursive: true, force: true });
+    }
+  }, 240_000);
 
   it('in the docker style the build container sees each renewed session (the directory is mounted, not the file)', async () => {
     const sts = new FakeSts({ grantSeconds: 20 });
