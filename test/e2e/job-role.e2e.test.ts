@@ -32,6 +32,32 @@ afterEach(async () => {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
+/** The coordinator's own AWS settings: a fake STS at `url`, fake keys, no instance metadata. */
+const stsEnv = (url: string) => ({ AWS_ENDPOINT_URL_STS: url, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'fake-coordinator-key', AWS_SECRET_ACCESS_KEY: 'fake', AWS_EC2_METADATA_DISABLED: 'true' });
+
+/** A fake STS with ROLE (sessions of `grantSeconds` when given), listening; closed after the test. */
+async function startSts(grantSeconds?: number): Promise<{ sts: FakeSts; url: string }> {
+  const sts = new FakeSts(grantSeconds === undefined ? undefined : { grantSeconds });
+  sts.addRole(ROLE, 3600);
+  const endpoint = await sts.listen();
+  closeSts = endpoint.close;
+  return { sts, url: endpoint.url };
+}
+
+/** A docker-style local executor `deploy-dev` in the busybox test image, with a jobRole of ROLE and `roleLines`. */
+const dockerDeployDev = (roleLines: string[]) => [
+  '  - name: deploy-dev',
+  '    provider: local',
+  '    style: docker',
+  '    maxMachines: 1',
+  '    docker:',
+  `      defaultImage: ${BUSYBOX_IMAGE}`,
+  '      pullPolicy: if-not-present',
+  '    jobRole:',
+  `      roleArn: ${ROLE}`,
+  ...roleLines,
+];
+
 /** Paths of files named `name` under `root` (none when root is missing). */
 function findFiles(root: string, name: string): string[] {
   if (!existsSync(root)) return [];
@@ -40,24 +66,10 @@ function findFiles(root: string, name: string): string[] {
 
 describe('e2e: AWS credentials per job from the executor\'s jobRole', () => {
   it('a docker-style job gets masked STS credentials of its role, in a session named after it', async () => {
-    const sts = new FakeSts();
-    sts.addRole(ROLE, 3600);
-    const endpoint = await sts.listen();
-    closeSts = endpoint.close;
+    const { sts, url } = await startSts();
     stack = await startStack({
-      env: { AWS_ENDPOINT_URL_STS: endpoint.url, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'fake-coordinator-key', AWS_SECRET_ACCESS_KEY: 'fake', AWS_EC2_METADATA_DISABLED: 'true' },
-      executors: [
-        '  - name: deploy-dev',
-        '    provider: local',
-        '    style: docker',
-        '    maxMachines: 1',
-        '    docker:',
-        `      defaultImage: ${BUSYBOX_IMAGE}`,
-        '      pullPolicy: if-not-present',
-        '    jobRole:',
-        `      roleArn: ${ROLE}`,
-        '      region: eu-west-1',
-      ],
+      env: stsEnv(url),
+      executors: dockerDeployDev(['      region: eu-west-1']),
     });
     const p = await createSimplePipeline(stack.fake, [
       {
@@ -95,13 +107,10 @@ describe('e2e: AWS credentials per job from the executor\'s jobRole', () => {
 
   it('a long job keeps working: its credentials file is renewed before each session expires, and a running SDK picks the new one up', async () => {
     // Sessions of 20 s (the fake grants less than asked): the job outlives two of them.
-    const sts = new FakeSts({ grantSeconds: 20 });
-    sts.addRole(ROLE, 3600);
-    const endpoint = await sts.listen();
-    closeSts = endpoint.close;
+    const { sts, url } = await startSts(20);
     const machines = mkdtempSync(join(tmpdir(), 'fr-e2e-machines-'));
     stack = await startStack({
-      env: { AWS_ENDPOINT_URL_STS: endpoint.url, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'fake-coordinator-key', AWS_SECRET_ACCESS_KEY: 'fake', AWS_EC2_METADATA_DISABLED: 'true' },
+      env: stsEnv(url),
       executors: [
         '  - name: deploy-dev',
         '    provider: local',
@@ -136,7 +145,7 @@ describe('e2e: AWS credentials per job from the executor\'s jobRole', () => {
     const p = await stack.fake.createPipeline(project, [
       {
         name: 'long-deploy',
-        variables: { AWS_ENDPOINT_URL_STS: endpoint.url },
+        variables: { AWS_ENDPOINT_URL_STS: url },
         script: [
           'echo "key variable: ${AWS_ACCESS_KEY_ID:-none}"',
           'stat -c "mode %a" "$(dirname "$AWS_CONFIG_FILE")/credentials.json"',
@@ -170,15 +179,12 @@ describe('e2e: AWS credentials per job from the executor\'s jobRole', () => {
   }, 200_000);
 
   it('a coordinator that takes a long job over renews its credentials from the session on the machine', async () => {
-    const sts = new FakeSts({ grantSeconds: 20 });
-    sts.addRole(ROLE, 3600);
-    const endpoint = await sts.listen();
-    closeSts = endpoint.close;
+    const { sts, url } = await startSts(20);
     const machines = mkdtempSync(join(tmpdir(), 'fr-e2e-machines-'));
     stack = await startStack({
       freshHome: true,
       extra: ['onShutdown: handoff', 'handoffTimeout: 5s', 'shutdownTimeout: 60s'],
-      env: { AWS_ENDPOINT_URL_STS: endpoint.url, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'fake-coordinator-key', AWS_SECRET_ACCESS_KEY: 'fake', AWS_EC2_METADATA_DISABLED: 'true' },
+      env: stsEnv(url),
       executors: ['  - name: deploy-dev', '    provider: local', '    style: shell', '    maxMachines: 1', '    local:', `      root: ${machines}`, '    jobRole:', `      roleArn: ${ROLE}`, '      region: eu-west-1', '      credentials: file'],
     });
     try {
@@ -193,7 +199,7 @@ describe('e2e: AWS credentials per job from the executor\'s jobRole', () => {
         'console.log(`caller: ${who.Arn} with key ${createHash("sha256").update(key).digest("hex")}`);',
       ].join('\n');
       const project = await stack.fake.createProject({ path: `e2e/takeover${Math.floor(Math.random() * 1e9)}`, files: { 'who.mjs': script } });
-      const p = await stack.fake.createPipeline(project, [{ name: 'long-deploy', variables: { AWS_ENDPOINT_URL_STS: endpoint.url }, script: ['echo started', 'sleep 40', 'node who.mjs'] }]);
+      const p = await stack.fake.createPipeline(project, [{ name: 'long-deploy', variables: { AWS_ENDPOINT_URL_STS: url }, script: ['echo started', 'sleep 40', 'node who.mjs'] }]);
       const id = p.jobIds[0]!;
       await waitForTrace(stack, id, 'started\n');
       stack.child.kill('SIGTERM');
@@ -220,24 +226,10 @@ describe('e2e: AWS credentials per job from the executor\'s jobRole', () => {
   }, 240_000);
 
   it('in the docker style the build container sees each renewed session (the directory is mounted, not the file)', async () => {
-    const sts = new FakeSts({ grantSeconds: 20 });
-    sts.addRole(ROLE, 3600);
-    const endpoint = await sts.listen();
-    closeSts = endpoint.close;
+    const { sts, url } = await startSts(20);
     stack = await startStack({
-      env: { AWS_ENDPOINT_URL_STS: endpoint.url, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'fake-coordinator-key', AWS_SECRET_ACCESS_KEY: 'fake', AWS_EC2_METADATA_DISABLED: 'true' },
-      executors: [
-        '  - name: deploy-dev',
-        '    provider: local',
-        '    style: docker',
-        '    maxMachines: 1',
-        '    docker:',
-        `      defaultImage: ${BUSYBOX_IMAGE}`,
-        '      pullPolicy: if-not-present',
-        '    jobRole:',
-        `      roleArn: ${ROLE}`,
-        '      credentials: file',
-      ],
+      env: stsEnv(url),
+      executors: dockerDeployDev(['      credentials: file']),
     });
     // What an SDK in the container does: run the profile's credential_process.
     const keyOf = 'sh -c "$(sed -n "s/^credential_process = //p" "$AWS_CONFIG_FILE")" | sed "s/.*\\"AccessKeyId\\":\\"\\([A-Z0-9]*\\)\\".*/\\1/" | tr -d "\\n" | sha256sum';
@@ -252,11 +244,10 @@ describe('e2e: AWS credentials per job from the executor\'s jobRole', () => {
   }, 200_000);
 
   it('a role STS refuses fails the job as a system failure naming the role and the reason', async () => {
-    const sts = new FakeSts();
-    const endpoint = await sts.listen();
-    closeSts = endpoint.close;
+    // Only the dev role exists: STS refuses the prod one.
+    const { url } = await startSts();
     stack = await startStack({
-      env: { AWS_ENDPOINT_URL_STS: endpoint.url, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'fake-coordinator-key', AWS_SECRET_ACCESS_KEY: 'fake', AWS_EC2_METADATA_DISABLED: 'true' },
+      env: stsEnv(url),
       executors: ['  - name: deploy-prod', '    provider: local', '    style: shell', '    maxMachines: 1', '    jobRole:', `      roleArn: ${ROLE.replace('dev', 'prod')}`],
     });
     const p = await createSimplePipeline(stack.fake, [{ name: 'deploy', script: ['echo never'] }]);
