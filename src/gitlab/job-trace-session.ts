@@ -39,6 +39,10 @@ export const DEFAULT_TRACE_TIMING: TraceTiming = {
   maxRangeMismatches: 10,
 };
 
+/** Acknowledgement attempts when no answer comes, and the waits between them (at most 3.5 s in all). */
+export const ACK_ATTEMPTS = 4;
+const ACK_RETRY_BACKOFF = { minMs: 500, maxMs: 4_000, factor: 2, jitter: true };
+
 /** Why GitLab took the job away: 403, 404 on PUT, or `Job-Status: canceled|failed`. */
 export interface TraceAbortReason {
   cause: 'forbidden' | 'not_found' | 'canceled' | 'failed';
@@ -131,9 +135,22 @@ export class JobTraceSession {
     return this.abortReason;
   }
 
-  /** PUT state=running right after the 201 (docs/gitlab-protocol.md §2.2). */
+  /**
+   * PUT state=running right after the 201 (docs/gitlab-protocol.md §2.2). A PUT that got no answer at all
+   * (a dropped connection, say a keep-alive socket the server closed as the request went out) is sent
+   * again, up to ACK_ATTEMPTS times: the job must not run with its first call being a PATCH (check 7),
+   * and with two-phase commit an acknowledgement that never arrived leaves the job assigned but pending.
+   * The PUT is idempotent, so one that did arrive and is sent again changes nothing. Statuses GitLab asks
+   * to retry (429, 5xx) were already retried by the transport (retry-requester.ts).
+   */
   async acknowledge(): Promise<AckResult> {
-    const res = await this.put({ state: 'running' });
+    let res = await this.put({ state: 'running' });
+    for (let attempt = 1; res.status === 0 && attempt < ACK_ATTEMPTS; attempt++) {
+      const waitMs = backoffDelayMs(attempt - 1, ACK_RETRY_BACKOFF, this.o.random);
+      this.logger.warn({ attempt, waitMs, message: res.message }, 'job acknowledgement got no answer; sending it again');
+      await this.o.clock.sleep(waitMs, this.stopAll.signal);
+      res = await this.put({ state: 'running' });
+    }
     if (res.status === 200) this.lastSentAt = this.o.clock.now();
     // canceling: the job is failed as canceled (gitlab-runner: CancelRequested → trace.Fail(job_canceled)).
     // 403/404, or a job already canceled or failed: GitLab wants nothing more for it.

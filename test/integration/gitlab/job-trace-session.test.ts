@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { failed, success } from '../../../src/core/outcome.js';
 import { buildFeatures } from '../../../src/gitlab/features.js';
 import { buildRunnerInfo } from '../../../src/gitlab/info.js';
-import { JobTraceSession, type JobTraceSessionOptions, type TraceAbortReason } from '../../../src/gitlab/job-trace-session.js';
+import { ACK_ATTEMPTS, JobTraceSession, type JobTraceSessionOptions, type TraceAbortReason } from '../../../src/gitlab/job-trace-session.js';
 import { FetchRequester } from '../../../src/gitlab/requester.js';
 import { RunnerApi } from '../../../src/gitlab/runner-api.js';
 import { jobPayload } from '../../helpers/job-payload.js';
@@ -87,6 +87,28 @@ describe('acknowledgement (PUT state=running after the 201)', () => {
     expect(ack.headers['job-token']).toBe(JOB.token);
     expect(ack.json).toMatchObject({ token: JOB.token, state: 'running' });
     expect(ack.json).not.toHaveProperty('output');
+  });
+});
+
+describe('acknowledgement without an answer', () => {
+  it('is sent again until GitLab answers, so the first PATCH never comes before it (check 7)', async () => {
+    // Each attempt is dropped twice: the transport itself sends a PUT once more on a new connection.
+    putReplies.push(...Array.from({ length: 4 }, () => ({ status: 0, drop: true })));
+    const trace = new MemoryTrace('hello\n');
+    const s = session(trace);
+    expect(await s.acknowledge()).toBe('running');
+    expect(puts().map((p) => p.json.state)).toEqual(['running', 'running', 'running', 'running', 'running']);
+    s.start();
+    await gitlab.waitFor((r) => r.method === 'PATCH');
+    expect(await s.finish(success)).toMatchObject({ accepted: true });
+    const order = gitlab.requests.map((r) => `${r.method} ${r.json?.state ?? r.headers['content-range']}`);
+    expect(order.slice(0, 6)).toEqual([...Array.from({ length: 5 }, () => 'PUT running'), 'PATCH 0-5']);
+  });
+
+  it('runs the job anyway after the last attempt, as gitlab-runner does', async () => {
+    putReplies.push(...Array.from({ length: 2 * ACK_ATTEMPTS }, () => ({ status: 0, drop: true })));
+    expect(await session(new MemoryTrace()).acknowledge()).toBe('running');
+    expect(puts()).toHaveLength(2 * ACK_ATTEMPTS);
   });
 });
 
