@@ -33,8 +33,11 @@ export interface RunnerRecord {
 
 /** Per runner-token polling history, for checks 2, 5 and 6. */
 export interface PollState {
-  /** Each distinct X-GitLab-Last-Update value sent, with when it became the latest. */
-  lastUpdates: Array<{ value: string; since: number }>;
+  /** Each distinct X-GitLab-Last-Update value sent, with when it became the latest, how many answers this
+   *  token had been given by then, and when a request carrying it (or a newer one) first arrived (check 2). */
+  lastUpdates: Array<{ value: string; since: number; answersBefore?: number; carriedAt?: number }>;
+  /** Answers (201 and 204) given to this token's job requests. */
+  answers?: number;
   last204At?: number;
   last204WasLongPoll: boolean;
   consecutive403: number;
