@@ -251,15 +251,27 @@ export class JobTraceSession {
     await this.loop;
   }
 
+  /**
+   * One tick per update interval. A job that writes faster than one piece per interval would leave all of
+   * it to the final flush, which then PATCHes the whole backlog back to back after the job has ended; so
+   * while a full piece (maxPatchBytes) or more is waiting after a PATCH went through, the next goes at
+   * once, and a tick does not wait out its interval once a full piece is waiting. GitLab gets the same
+   * PATCHes, in the same order, only sooner; a job that writes less than a piece per interval keeps
+   * GitLab's pace (check 13).
+   */
   private async runLoop(): Promise<void> {
-    while (this.phase === 'running' && !this.abortReason) {
-      try {
-        await this.o.clock.sleep(this.intervalMs, this.loopStop.signal);
-      } catch {
-        return; // finish() or stop()
+    let backlog = false;
+    while (this.phase === 'running' && !this.abortReason && !this.loopStop.signal.aborted) {
+      if (!backlog) {
+        try {
+          await this.nextTick();
+        } catch {
+          return; // finish(), handOff() or stop()
+        }
       }
+      backlog = false;
       try {
-        await this.tick();
+        backlog = (await this.tick()) === 'sent' && this.o.trace.size - this.sentOffset >= this.t.maxPatchBytes;
       } catch (e) {
         if (this.stopAll.signal.aborted) return;
         this.logger.warn({ error: errorMessage(e) }, 'trace update tick failed');
@@ -267,15 +279,32 @@ export class JobTraceSession {
     }
   }
 
+  /** One update interval, or less if a full piece is waiting before it ends (the log says when it grows). */
+  private async nextTick(): Promise<void> {
+    const done = new AbortController();
+    const signal = AbortSignal.any([this.loopStop.signal, done.signal]);
+    const ticked = this.o.clock.sleep(this.intervalMs, signal);
+    const grown = this.o.trace.whenSize?.(this.sentOffset + this.t.maxPatchBytes, signal) ?? new Promise<void>(() => undefined);
+    ticked.catch(() => undefined);
+    grown.catch(() => undefined);
+    try {
+      await Promise.race([ticked, grown]);
+    } finally {
+      done.abort();
+    }
+    if (this.loopStop.signal.aborted) throw this.loopStop.signal.reason;
+  }
+
   // One tick: at most one PATCH, then a keep-alive PUT if nothing succeeded for forceSendIntervalMs.
-  private async tick(): Promise<void> {
+  private async tick(): Promise<PatchOutcome> {
     const p = await this.patchOnce();
-    if (p !== 'sent' && p !== 'nothing') return;
-    if (this.abortReason || this.o.clock.now() - (this.lastSentAt ?? 0) <= this.t.forceSendIntervalMs) return;
+    if (p !== 'sent' && p !== 'nothing') return p;
+    if (this.abortReason || this.o.clock.now() - (this.lastSentAt ?? 0) <= this.t.forceSendIntervalMs) return p;
     const res = await this.put({ state: 'running', ...this.output() });
-    if (this.abortFrom(res, true)) return;
+    if (this.abortFrom(res, true)) return p;
     this.cancelFrom(res);
     if (res.status === 200) this.lastSentAt = this.o.clock.now();
+    return p;
   }
 
   private async patchOnce(): Promise<PatchOutcome> {
