@@ -1,4 +1,5 @@
 // Internal mutable records of the fake. Views handed to tests are copies (see ci-state.ts jobView).
+import type { TraceStore } from './trace-store.js';
 import type { RailsJobPayload } from './rails-payload.js';
 import type {
   JobSpec,
@@ -108,7 +109,9 @@ export interface JobRecord {
 
   // Protocol bookkeeping
   acked: boolean; // check 7
+  /** The stored trace as one Buffer (made on demand from traceStore). */
   trace: Buffer;
+  traceStore: TraceStore;
   debugTrace: boolean;
   expectedNextOffset: number; // checks 11, 12
   intervalS: number; // last X-GitLab-Trace-Update-Interval sent

@@ -39,19 +39,20 @@ function secretsOf(ctx: FakeContext, job: JobRecord): Secret[] {
 const FULL_PATCH = 1024 * 1024;
 const GLPAT = /glpat-[A-Za-z0-9._=-]{8,}/;
 
-/** Looks at the stored tail plus the new chunk, so that a secret split across PATCHes is still found. */
+/** Looks at the new chunk and at the stored tail joined to its start, so that a secret split across
+ *  PATCHes is still found (without copying the whole chunk behind the tail). */
 export function scanForSecrets(ctx: FakeContext, job: JobRecord, chunk: Buffer): void {
   const secrets = secretsOf(ctx, job);
   const longest = Math.max(64, ...secrets.map((s) => s.bytes.length));
-  const tail = job.trace.subarray(Math.max(0, job.trace.length - longest));
-  const window = Buffer.concat([tail, chunk]);
+  const seam = Buffer.concat([job.traceStore.tail(longest), chunk.subarray(0, longest)]);
+  const contains = (needle: Buffer | string): boolean => chunk.indexOf(needle) >= 0 || seam.indexOf(needle) >= 0;
   for (const s of secrets) {
-    if (job.secretsReported.has(s.label) || window.indexOf(s.bytes) < 0) continue;
+    if (job.secretsReported.has(s.label) || !contains(s.bytes)) continue;
     job.secretsReported.add(s.label);
     ctx.violations.add(24, `job ${job.id}: the trace contains ${s.label}; it must appear as [MASKED]`);
   }
   // The prefix first: a 1 MiB latin1 copy and a regex over it for every PATCH cost more than the rest.
-  if (!job.secretsReported.has('glpat') && window.indexOf('glpat-') >= 0 && GLPAT.test(window.toString('latin1'))) {
+  if (!job.secretsReported.has('glpat') && contains('glpat-') && (GLPAT.test(seam.toString('latin1')) || GLPAT.test(chunk.toString('latin1')))) {
     job.secretsReported.add('glpat');
     ctx.violations.add(24, `job ${job.id}: the trace contains a glpat- personal access token; it must be masked`);
   }
@@ -78,9 +79,9 @@ export function railsMask(chunk: Buffer, tokens: string[]): Buffer {
 export function checkOutputLimit(ctx: FakeContext, job: JobRecord): void {
   const limit = ctx.opts.outputLimitBytes;
   if (limit === undefined || job.secretsReported.has('output-limit')) return;
-  if (job.trace.length > limit + 512) {
+  if (job.traceStore.length > limit + 512) {
     job.secretsReported.add('output-limit');
-    ctx.violations.add(25, `job ${job.id}: trace is ${job.trace.length} bytes, over output_limit ${limit} plus the notice`);
+    ctx.violations.add(25, `job ${job.id}: trace is ${job.traceStore.length} bytes, over output_limit ${limit} plus the notice`);
   }
 }
 
