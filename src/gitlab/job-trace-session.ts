@@ -43,6 +43,10 @@ export const DEFAULT_TRACE_TIMING: TraceTiming = {
 export const ACK_ATTEMPTS = 4;
 const ACK_RETRY_BACKOFF = { minMs: 500, maxMs: 4_000, factor: 2, jitter: true };
 
+/** The reason a tick's wait is cancelled with (abort() without one makes a DOMException, stack and all, for
+ *  every tick of every job). */
+const TICK_ENDED = new Error('tick ended');
+
 /** Why GitLab took the job away: 403, 404 on PUT, or `Job-Status: canceled|failed`. */
 export interface TraceAbortReason {
   cause: 'forbidden' | 'not_found' | 'canceled' | 'failed';
@@ -290,7 +294,7 @@ export class JobTraceSession {
     try {
       await Promise.race([ticked, grown]);
     } finally {
-      done.abort();
+      done.abort(TICK_ENDED);
     }
     if (this.loopStop.signal.aborted) throw this.loopStop.signal.reason;
   }
