@@ -1,7 +1,7 @@
 // The runner identity of this deployment as the config describes it: the token model, the registration
 // parameters of a legacy runner, the system_id, and a token rotated by an earlier task.
 
-import type { FleetConfig } from '../config/index.js';
+import type { FleetConfig, RunnerConfig } from '../config/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { buildFeatures, registrationInfo, RunnerIdentity, type RunnerApi, type RunnerInfo, type RunnerTokenState } from '../gitlab/index.js';
@@ -16,12 +16,14 @@ export interface IdentityDeps {
   persisted?: RunnerTokenState;
 }
 
-export function createRunnerIdentity(config: FleetConfig, d: IdentityDeps): RunnerIdentity {
-  const legacy = config.gitlab.registrationToken !== undefined;
+/** The identity of `runner` (default: the deployment's own, gitlab.token or gitlab.registrationToken); a
+ *  runner of `runners:` always has a runner authentication token. */
+export function createRunnerIdentity(config: FleetConfig, d: IdentityDeps, runner?: RunnerConfig): RunnerIdentity {
+  const legacy = runner?.token === undefined && config.gitlab.registrationToken !== undefined;
   return new RunnerIdentity({
     api: d.api,
     clock: d.clock,
-    configuredToken: config.gitlab.token ?? config.gitlab.registrationToken!,
+    configuredToken: runner?.token ?? config.gitlab.token ?? config.gitlab.registrationToken!,
     model: legacy ? 'registration' : 'runner-authentication',
     systemId: d.systemId,
     info: d.info,

@@ -30,7 +30,8 @@ export async function main(argv: string[]): Promise<number> {
       const got = await loadConfig(args.config);
       if (typeof got === 'number') return got;
       const loaded = got.config;
-      process.stdout.write(`${got.where}: valid (${loaded.executors.length} executor${loaded.executors.length > 1 ? 's' : ''}, concurrent ${loaded.concurrent})\n`);
+      const runners = loaded.runners.length > 1 ? `, ${loaded.runners.length} runners` : '';
+      process.stdout.write(`${got.where}: valid (${loaded.executors.length} executor${loaded.executors.length > 1 ? 's' : ''}${runners}, concurrent ${loaded.concurrent})\n`);
       return 0;
     }
     case 'render-config': {

@@ -29,21 +29,24 @@ const LOAD_BACKOFF = { minMs: 1_000, maxMs: 30_000, jitter: true } as const;
 /** Errors no retry fixes: the task role may not read or write the parameter, or not use its KMS key. */
 const REFUSALS = new Set(['AccessDeniedException', 'AccessDenied', 'UnrecognizedClientException', 'InvalidKeyId', 'ValidationException', 'KMSAccessDeniedException']);
 
-export function tokenFilePath(stateDir: string): string {
-  return join(stateDir, 'runner-token.json');
+/** `runner`: a runner of `runners:` by name (each keeps its own token); absent: the deployment's own. */
+export function tokenFilePath(stateDir: string, runner?: string): string {
+  return join(stateDir, runner === undefined ? 'runner-token.json' : `runner-token-${runner}.json`);
 }
 
-/** The store `config` names for the rotated token. */
-export function rotatedTokenSecretStore(config: FleetConfig, stateDir: string, env: Readonly<Record<string, string | undefined>> = process.env): SecretStore {
-  const ssm = config.gitlab.rotatedToken?.ssmParameter;
-  if (!ssm) return new FileSecretStore(tokenFilePath(stateDir));
+/** The store `config` names for the rotated token of the deployment's runner, or of `runner` (a runner of
+ *  `runners:`: the same parameter name with `-<runner>` appended, or its own file). */
+export function rotatedTokenSecretStore(config: FleetConfig, stateDir: string, env: Readonly<Record<string, string | undefined>> = process.env, runner?: string): SecretStore {
+  const base = config.gitlab.rotatedToken?.ssmParameter;
+  const ssm = base === undefined || runner === undefined ? base : `${base}-${runner}`;
+  if (!ssm) return new FileSecretStore(tokenFilePath(stateDir, runner));
   const region = config.gitlab.rotatedToken?.region;
   const kmsKeyId = config.gitlab.rotatedToken?.kmsKeyId;
   return new SsmSecretStore({
     client: createSsmClient({ ...(region !== undefined && { region }), env }),
     name: ssm,
     ...(kmsKeyId !== undefined && { kmsKeyId }),
-    description: `fleetrunner ${config.fleet}: the runner token GitLab rotated (managed by fleetrunner)`,
+    description: `fleetrunner ${config.fleet}: the runner token GitLab rotated${runner === undefined ? '' : ` for runner ${runner}`} (managed by fleetrunner)`,
   });
 }
 

@@ -4,9 +4,9 @@
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { FleetConfig } from '../config/index.js';
+import { DEFAULT_RUNNER, type FleetConfig } from '../config/index.js';
 import { systemClock } from '../core/clock.js';
-import { ConfigError, errorMessage } from '../core/errors.js';
+import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { CapacityProvider } from '../core/machine.js';
 import { DOCKER_EXECUTOR_FEATURES } from '../executors/docker/index.js';
@@ -23,7 +23,6 @@ import {
   LastUpdateStore,
   RunnerHealth,
   type RunnerFeature,
-  type RunnerTokenState,
 } from '../gitlab/index.js';
 import { PLAN_FEATURES } from '../jobs/index.js';
 import { FleetMetrics } from '../metrics/metrics.js';
@@ -40,17 +39,15 @@ import { createLogger } from './logger.js';
 import { REVISION, VERSION } from './version.js';
 import { reconfigureExecutorGates, startExecutorGates } from './preflight.js';
 import { planReload, type ReloadPlan } from './reload.js';
-import { startIdentity } from './start-identity.js';
-import { createRunnerIdentity } from './identity.js';
-import { RotatedToken, rotatedTokenSecretStore } from './rotated-token.js';
+import { startRunners, type ServedRunner } from './served-runners.js';
 import { buildLease } from './lease.js';
 import type { Lease } from '../core/lease.js';
 import { gitlabJobChannel, gitlabJobFeed } from './wiring.js';
 import { CoordinatorHealth } from './health.js';
 import { redactedConfig } from './render-config.js';
 
-/** Features GitLab sees: what the job scripts, the executors and the trace pipeline really do. One runner
- *  token covers every executor, so this is the union over the configured styles. */
+/** Features GitLab sees: what the job scripts, the executors and the trace pipeline really do. A runner's
+ *  token covers every executor it owns, so this is the union over their styles. */
 export function advertisedFeatures(styles: ReadonlyArray<'shell' | 'docker'> = ['shell']): RunnerFeature[] {
   const shell = SHELL_EXECUTOR_FEATURES.filter((f) => f !== 'shared'); // machines are per job, not shared
   const docker = styles.includes('docker') ? DOCKER_EXECUTOR_FEATURES : [];
@@ -98,9 +95,13 @@ export interface StartOptions {
 
 export async function startCoordinator(config: FleetConfig, opts: StartOptions = {}): Promise<CoordinatorHandle> {
   const clock = systemClock;
+  // The deployment's token names it (ids, machine keys); every runner's token, as configured and as rotated
+  // since, is masked in the log and in every job's trace.
   const configuredToken = config.gitlab.token ?? config.gitlab.registrationToken!;
-  let currentToken = configuredToken;
-  const logger: Logger = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format, secrets: () => [configuredToken, currentToken] });
+  const configuredTokens = [configuredToken, ...config.runners.flatMap((r) => (r.token === undefined ? [] : [r.token]))];
+  let served: ServedRunner[] = [];
+  const tokens = () => [...configuredTokens, ...served.map((r) => r.identity.token)];
+  const logger: Logger = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format, secrets: tokens });
   // What this task runs on, secrets masked: the same text `fleetrunner render-config` prints.
   logger.info({ source: opts.configSource, config: redactedConfig(config) }, 'effective configuration');
   const onEcs = opts.onEcs ?? process.env.ECS_CONTAINER_METADATA_URI_V4 !== undefined;
@@ -116,8 +117,10 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   // Every task of the deployment derives the same SSH client key for each instance (never logged).
   const keySecret = deploymentKeySecret({ fleet: config.fleet, gitlabUrl: config.gitlab.url, token: configuredToken });
   const styles = config.executors.map((e) => e.style);
-  const features = buildFeatures(advertisedFeatures(styles));
-  const info = buildRunnerInfo({ version: VERSION, revision: REVISION, platform: process.platform, arch: process.arch, executor: styles.includes('docker') ? 'docker' : 'shell', shell: 'bash', features });
+  const infoFor = (s: ReadonlyArray<'shell' | 'docker'>) =>
+    buildRunnerInfo({ version: VERSION, revision: REVISION, platform: process.platform, arch: process.arch, executor: s.includes('docker') ? 'docker' : 'shell', shell: 'bash', features: buildFeatures(advertisedFeatures(s)) });
+  // Job updates of any runner's jobs go through one channel: it speaks for every executor style.
+  const info = infoFor(styles);
   const api = createRunnerApi({
     url: config.gitlab.url,
     userAgent: buildUserAgent({ version: VERSION, nodeVersion: process.version, platform: process.platform, arch: process.arch }),
@@ -144,35 +147,19 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     return { done: Promise.resolve(0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
   }
   health.holding(held);
-  health.enter('reading_token');
-  // Read under the lease: a holder before us may have rotated the token just before it stopped.
-  const rotated = new RotatedToken({ store: rotatedTokenSecretStore(config, stateDir), configuredToken, clock, logger });
-  let persisted: RunnerTokenState | undefined;
-  try {
-    persisted = config.gitlab.token === undefined ? undefined : await rotated.load(AbortSignal.any([startSignal, held.lost]));
-  } catch (e) {
-    await held.release();
+  const started = await startRunners(config, { api, clock, logger, systemId, stateDir, infoFor, onPhase: (p) => health.enter(p), signal: AbortSignal.any([startSignal, held.lost]) });
+  if (started.kind !== 'started') await held.release();
+  if (started.kind === 'unreadable') {
     metricsServer?.close();
-    if (!(e instanceof ConfigError)) {
-      logger.info({}, 'stopped before the saved runner token could be read');
-      return { done: Promise.resolve(0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
-    }
-    logger.error({ err: e.message }, 'cannot start: the saved runner token cannot be read');
-    process.stderr.write(`fleetrunner: ${e.message}\n`);
+    logger.error({ runner: started.runner, err: started.reason }, 'cannot start: the saved runner token cannot be read');
+    process.stderr.write(`fleetrunner: ${started.reason}\n`);
     return { done: Promise.resolve(2), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
   }
-  const identity = createRunnerIdentity(config, { api, clock, logger, systemId, info, ...(persisted && { persisted }) });
-  identity.onTokenRotated((e) => {
-    currentToken = e.token;
-    rotated.save({ token: e.token, obtainedAt: e.obtainedAt, ...(e.expiresAt !== undefined && { expiresAt: e.expiresAt }) }).catch(() => undefined);
-  });
-  health.enter('waiting_for_gitlab');
-  const started = await startIdentity(identity, { url: config.gitlab.url, clock, logger, signal: AbortSignal.any([startSignal, held.lost]) });
-  if (started.kind !== 'started') await held.release();
   if (started.kind === 'refused') {
     metricsServer?.close();
-    logger.error({ url: config.gitlab.url, reason: started.reason }, 'cannot start: GitLab refused the runner');
-    process.stderr.write(`fleetrunner: cannot start against ${config.gitlab.url}: ${started.reason}\n`);
+    const which = started.runner === DEFAULT_RUNNER ? '' : ` (runner ${started.runner})`;
+    logger.error({ url: config.gitlab.url, runner: started.runner, reason: started.reason }, 'cannot start: GitLab refused the runner');
+    process.stderr.write(`fleetrunner: cannot start against ${config.gitlab.url}${which}: ${started.reason}\n`);
     return { done: Promise.resolve(2), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
   }
   if (started.kind === 'stopped') {
@@ -180,8 +167,8 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     logger.info({}, 'stopped before GitLab could be reached');
     return { done: Promise.resolve(held.lost.aborted ? 1 : 0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
   }
-  currentToken = identity.token;
-
+  served = started.runners;
+  const runnerOf = (executor: string) => served.find((r) => r.config.executors.includes(executor))!;
 
   const providers: CapacityProvider[] = [];
   const executors: CoordinatorExecutor[] = config.executors.map((e) => {
@@ -191,7 +178,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       clock,
       logger,
       onDemandOnly: breaker.onDemandOnly,
-      shortToken: () => shortToken(identity.token),
+      shortToken: () => shortToken(runnerOf(e.name).identity.token),
       keySecret,
       ...(opts.providerFor && { providerFor: opts.providerFor }),
     });
@@ -247,22 +234,29 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     outputLimitBytes: config.outputLimitBytes,
     spoolDir,
     executors,
-    feed: gitlabJobFeed({ api, identity, health: new RunnerHealth({ clock }), systemId, info, clock, metrics }),
+    runners: served.map((r) => ({
+      name: r.config.name,
+      feed: gitlabJobFeed({ api, identity: r.identity, health: new RunnerHealth({ clock }), systemId, info: r.info, clock, metrics }),
+      executors: r.config.executors,
+      requestConcurrency: r.config.requestConcurrency,
+    })),
     openChannel,
     journal,
     gitlabUrl: config.gitlab.url,
     clock,
     logger,
-    banner: (job, executor, route) =>
-      `\x1b[0KRunning with fleetrunner ${VERSION} (${REVISION})\x1b[0;m\n\x1b[0K  on ${config.gitlab.runner.description} ${shortToken(identity.token)}, system ID: ${systemId}\x1b[0;m\n\x1b[0K  executor "${executor}"${route ? ` (${route})` : ''}\x1b[0;m\n`,
-    // The runner token as configured and as rotated since: both are masked in every job's trace.
-    extraSecrets: () => [configuredToken, identity.token],
+    banner: (_job, executor, route) => {
+      const runner = executors.some((e) => e.name === executor) ? runnerOf(executor) : served[0]!;
+      return `\x1b[0KRunning with fleetrunner ${VERSION} (${REVISION})\x1b[0;m\n\x1b[0K  on ${runner.config.description} ${shortToken(runner.identity.token)}, system ID: ${systemId}\x1b[0;m\n\x1b[0K  executor "${executor}"${route ? ` (${route})` : ''}\x1b[0;m\n`;
+    },
+    // Every runner token as configured and as rotated since: masked in every job's trace.
+    extraSecrets: tokens,
     onJobFinished: (executor, outcome) => metrics.jobsFinished.inc({ executor, outcome }),
     onMachineAcquired: (executor, ms) => metrics.machineAcquireSeconds.observe({ executor }, ms / 1000),
     onLoopWait: health.onLoopWait,
     lease: held,
     maintenance: [
-      { name: 'token-rotation', everyMs: 1_000, run: async () => void (await identity.rotateIfDue()) },
+      { name: 'token-rotation', everyMs: 1_000, run: async () => void (await Promise.all(served.map((r) => r.identity.rotateIfDue()))) },
       { name: 'preflight', everyMs: 15_000, run: async () => void (await gates.tick()) },
       // Not before the takeover is over: a machine still being read back is not garbage.
       { name: 'garbage-collection', everyMs: 60_000, run: async () => void (takenOver && (await Promise.all(executors.map((e) => e.fleet.collectGarbage(10 * 60_000))))) },
@@ -310,7 +304,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   let running = config;
   health.enter('running');
   if (held.lost.aborted) health.enter('stopping');
-  logger.info({ url: config.gitlab.url, systemId, coordinatorId, concurrent: config.concurrent, executors: executors.map((e) => e.name), features: advertisedFeatures(styles) }, 'coordinator started');
+  logger.info({ url: config.gitlab.url, systemId, coordinatorId, concurrent: config.concurrent, executors: executors.map((e) => e.name), runners: served.map((r) => ({ name: r.config.name, executors: r.config.executors })), features: advertisedFeatures(styles) }, 'coordinator started');
   const done = (async () => {
     try {
       await coordinator.run();
@@ -330,8 +324,10 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       // took over: deleting it would pull the manager out from under the successor.
       if (held.lost.aborted) logger.info({}, 'lease lost: leaving the runner manager to the coordinator that holds it');
       else if (handedOff) logger.info({}, 'handed off: leaving the machines and the runner manager to the successor');
-      else await identity.stop().catch((err) => logger.warn({ err: errorMessage(err) }, 'could not unregister from GitLab'));
-      if (config.gitlab.registrationToken !== undefined) await rotated.clear().catch((err) => logger.warn({ where: rotated.where, err: errorMessage(err) }, 'could not remove the saved runner token'));
+      else for (const r of served) await r.identity.stop().catch((err) => logger.warn({ runner: r.config.name, err: errorMessage(err) }, 'could not unregister from GitLab'));
+      // A legacy runner registers anew at each start: the token it was given is of no use to the next one.
+      const legacy = served.find((r) => r.config.token === undefined && config.gitlab.registrationToken !== undefined);
+      if (legacy) await legacy.rotated.clear().catch((err) => logger.warn({ where: legacy.rotated.where, err: errorMessage(err) }, 'could not remove the saved runner token'));
       metricsServer?.close();
       await held.release();
       logger.info({}, 'coordinator stopped');

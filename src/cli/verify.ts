@@ -6,7 +6,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-import type { ExecutorConfig, FleetConfig } from '../config/index.js';
+import { DEFAULT_RUNNER, type ExecutorConfig, type FleetConfig, type RunnerConfig } from '../config/index.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
@@ -36,10 +36,16 @@ export async function verifyChecks(config: FleetConfig, o: VerifyOptions = {}): 
   const clock = o.clock ?? systemClock;
   const executors = config.executors.filter((e) => o.executor === undefined || e.name === o.executor);
   const deps: PreflightDeps = { fleet: config.fleet, clock, ...o.preflight };
-  const [saved, token, perExecutor] = await Promise.all([
+  // The deployment's token, and the token of each runner of `runners:`.
+  const runners: Array<RunnerConfig | undefined> = [undefined, ...config.runners.filter((r) => r.token !== undefined)];
+  const [saved, tokens, perExecutor] = await Promise.all([
     rotatedTokenCheck(config, clock),
-    gitlabTokenCheck(config, clock, o).catch(
-      (err): CheckResult => ({ executor: 'gitlab', check: 'gitlab-token', target: config.gitlab.url, status: 'fail', code: 'Error', message: errorMessage(err) }),
+    Promise.all(
+      runners.map((r) =>
+        gitlabTokenCheck(config, clock, o, r).catch(
+          (err): CheckResult => ({ executor: 'gitlab', check: 'gitlab-token', target: tokenTarget(config, r), status: 'fail', code: 'Error', message: errorMessage(err) }),
+        ),
+      ),
     ),
     Promise.all(
       executors.map((e: ExecutorConfig) =>
@@ -47,7 +53,12 @@ export async function verifyChecks(config: FleetConfig, o: VerifyOptions = {}): 
       ),
     ),
   ]);
-  return [token, ...(saved ? [saved] : []), ...perExecutor.flat()];
+  return [tokens[0]!, ...(saved ? [saved] : []), ...tokens.slice(1), ...perExecutor.flat()];
+}
+
+/** Where a token check points: GitLab, and the runner of `runners:` it is for. */
+function tokenTarget(config: FleetConfig, runner: RunnerConfig | undefined): string {
+  return runner === undefined ? config.gitlab.url : `${config.gitlab.url} (runner ${runner.name})`;
 }
 
 /** Prints the table; the exit code: 0 when nothing failed, 1 otherwise. */
@@ -90,10 +101,11 @@ export function formatVerifyTable(results: readonly CheckResult[]): string {
   return `${out.join('\n')}\n`;
 }
 
-/** POST /runners/verify with the token `run` would use (a rotated one saved in stateDir, else the configured one). */
-async function gitlabTokenCheck(config: FleetConfig, clock: Clock, o: VerifyOptions): Promise<CheckResult> {
-  const base = { executor: 'gitlab', check: 'gitlab-token', target: config.gitlab.url };
-  const configured = config.gitlab.token;
+/** POST /runners/verify with the token `run` would use (a rotated one saved in stateDir, else the configured
+ *  one) for the deployment's runner, or for `runner` of `runners:`. */
+async function gitlabTokenCheck(config: FleetConfig, clock: Clock, o: VerifyOptions, runner?: RunnerConfig): Promise<CheckResult> {
+  const base = { executor: 'gitlab', check: 'gitlab-token', target: tokenTarget(config, runner) };
+  const configured = runner?.token ?? config.gitlab.token;
   if (configured === undefined) {
     return { ...base, status: 'skip', message: 'a registration token: `run` registers a new runner with it at start, there is no runner token to verify yet' };
   }
@@ -106,11 +118,12 @@ async function gitlabTokenCheck(config: FleetConfig, clock: Clock, o: VerifyOpti
     ...(o.fetch && { fetch: o.fetch }),
   });
   // The same system_id and info as `run`, so GitLab's record of this runner manager stays as `run` left it.
-  const { systemId } = deploymentIdentity({ fleet: config.fleet, gitlabUrl: config.gitlab.url, token: configured });
-  const styles = config.executors.map((e) => e.style);
+  const { systemId } = deploymentIdentity({ fleet: config.fleet, gitlabUrl: config.gitlab.url, token: config.gitlab.token ?? config.gitlab.registrationToken! });
+  const own = config.runners.find((r) => r.name === (runner?.name ?? DEFAULT_RUNNER));
+  const styles = config.executors.filter((e) => own?.executors.includes(e.name) ?? true).map((e) => e.style);
   const features = buildFeatures(advertisedFeatures(styles));
   const info = buildRunnerInfo({ version: VERSION, revision: REVISION, platform: process.platform, arch: process.arch, executor: styles.includes('docker') ? 'docker' : 'shell', shell: 'bash', features });
-  const saved = await savedToken(config, clock).catch(() => undefined);
+  const saved = await savedToken(config, clock, clock.now(), runner).catch(() => undefined);
   const candidates = saved !== undefined && saved !== configured ? [saved, configured] : [configured];
   let last: unknown;
   for (const token of candidates) {
@@ -149,22 +162,26 @@ async function rotatedTokenCheck(config: FleetConfig, clock: Clock): Promise<Che
   }
 }
 
-function rotatedToken(config: FleetConfig, clock: Clock): RotatedToken {
+function rotatedToken(config: FleetConfig, clock: Clock, runner?: RunnerConfig): RotatedToken {
   const stateDir = config.stateDir ?? join(homedir(), '.fleetrunner');
-  return new RotatedToken({ store: rotatedTokenSecretStore(config, stateDir), configuredToken: config.gitlab.token!, clock, logger: silentLogger });
+  return new RotatedToken({ store: rotatedTokenSecretStore(config, stateDir, process.env, runner?.name), configuredToken: runner?.token ?? config.gitlab.token!, clock, logger: silentLogger });
 }
 
 /** A token rotated by an earlier `run` for the configured one, unless it has expired. */
-async function savedToken(config: FleetConfig, clock: Clock, now = clock.now()): Promise<string | undefined> {
-  const state = await rotatedToken(config, clock).readOnce();
+async function savedToken(config: FleetConfig, clock: Clock, now = clock.now(), runner?: RunnerConfig): Promise<string | undefined> {
+  const state = await rotatedToken(config, clock, runner).readOnce();
   return state && (state.expiresAt === undefined || state.expiresAt > now) ? state.token : undefined;
 }
 
 /** Every token the output must never show. */
 async function knownTokens(config: FleetConfig): Promise<string[]> {
-  const tokens = [config.gitlab.token, config.gitlab.registrationToken].filter((t): t is string => t !== undefined);
+  const tokens = [config.gitlab.token, config.gitlab.registrationToken, ...config.runners.map((r) => r.token)].filter((t): t is string => t !== undefined);
   if (config.gitlab.token !== undefined) {
     const saved = await savedToken(config, systemClock, -Infinity).catch(() => undefined);
+    if (saved !== undefined) tokens.push(saved);
+  }
+  for (const r of config.runners.filter((x) => x.token !== undefined)) {
+    const saved = await savedToken(config, systemClock, -Infinity, r).catch(() => undefined);
     if (saved !== undefined) tokens.push(saved);
   }
   return tokens;

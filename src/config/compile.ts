@@ -117,7 +117,24 @@ export interface FleetConfig {
   /** Absent: no lease (the coordinator starts at once). */
   lease?: LeaseConfig;
   executors: readonly ExecutorConfig[];
+  /** The GitLab runners this coordinator serves, each with its own request loop over the executors it owns:
+   *  the deployment's own (gitlab.token, named `default`) first when it keeps any executor, then `runners:`. */
+  runners: readonly RunnerConfig[];
 }
+
+export interface RunnerConfig {
+  name: string;
+  /** Absent: the deployment's own runner (gitlab.token or gitlab.registrationToken, gitlab.runner). */
+  token?: string;
+  /** The banner's "on <description>". */
+  description: string;
+  /** Executor names, in routing order. */
+  executors: readonly string[];
+  requestConcurrency: number;
+}
+
+/** The name of the runner of gitlab.token in logs, metrics and `runners` (reserved in `runners:`). */
+export const DEFAULT_RUNNER = 'default';
 
 function pathOf(issuePath: ReadonlyArray<PropertyKey>): string {
   let out = '';
@@ -490,6 +507,7 @@ export function compileConfig(raw: unknown, env: Record<string, string | undefin
   if (c.requestConcurrency > c.concurrent) {
     throw new ConfigError('requestConcurrency', `expected at most concurrent (${c.concurrent}), got ${c.requestConcurrency}: each job request holds a slot while it waits`);
   }
+  const runners = compileRunners(c);
   const maxTimeout = c.gitlab.runner.maximumTimeout;
   const listen = c.metrics.listen;
   const metrics = listen === undefined ? undefined : parseListen(listen);
@@ -524,8 +542,38 @@ export function compileConfig(raw: unknown, env: Record<string, string | undefin
     metrics: metrics ? { listen: metrics.listen, ...(metrics.host !== undefined && { host: metrics.host }), port: metrics.port } : {},
     ...(c.lease && { lease: compileLease(c.lease) }),
     executors: c.executors.map((e, i) => compileExecutor(e, i)),
+    runners,
   };
   return deepFreeze(config);
+}
+
+/** `runners:` checked against the executors; the deployment's runner keeps every executor no runner names. */
+function compileRunners(c: RawConfig): RunnerConfig[] {
+  const owner = new Map<string, string>();
+  const names = new Set<string>([DEFAULT_RUNNER]);
+  const tokens = new Map<string, string>([[c.gitlab.token ?? c.gitlab.registrationToken ?? '', 'gitlab.token']]);
+  const extra = c.runners.map((r, i): RunnerConfig => {
+    const at = `runners[${i}]`;
+    if (names.has(r.name)) throw new ConfigError(`${at}.name`, r.name === DEFAULT_RUNNER ? `"${DEFAULT_RUNNER}" is the runner of gitlab.token: choose another name` : `duplicate runner name "${r.name}"`);
+    names.add(r.name);
+    const same = tokens.get(r.token);
+    if (same) throw new ConfigError(`${at}.token`, `the same token as ${same}: one token is one runner in GitLab, so its jobs would go to either loop`);
+    tokens.set(r.token, `${at}.token`);
+    r.executors.forEach((e, j) => {
+      if (!c.executors.some((x) => x.name === e)) throw new ConfigError(`${at}.executors[${j}]`, `no executor named "${e}" (executors: ${c.executors.map((x) => x.name).join(', ')})`);
+      const taken = owner.get(e);
+      if (taken) throw new ConfigError(`${at}.executors[${j}]`, `executor "${e}" already belongs to runner "${taken}": an executor serves one runner`);
+      owner.set(e, r.name);
+    });
+    return { name: r.name, token: r.token, description: r.description ?? r.name, executors: [...r.executors], requestConcurrency: r.requestConcurrency ?? c.requestConcurrency };
+  });
+  const rest = c.executors.map((e) => e.name).filter((e) => !owner.has(e));
+  const all = [...(rest.length > 0 ? [{ name: DEFAULT_RUNNER, description: c.gitlab.runner.description, executors: rest, requestConcurrency: c.requestConcurrency }] : []), ...extra];
+  const requests = all.reduce((n, r) => n + r.requestConcurrency, 0);
+  if (all.length > 1 && requests > c.concurrent) {
+    throw new ConfigError('runners', `the runners send ${requests} job requests at once (${all.map((r) => `${r.name}: ${r.requestConcurrency}`).join(', ')}), more than concurrent (${c.concurrent}): each request holds a slot while it waits`);
+  }
+  return all;
 }
 
 export function parseConfigText(text: string, env: Record<string, string | undefined> = {}): FleetConfig {

@@ -277,6 +277,20 @@ const lease = z.strictObject({
   maxClockSkew: duration.default('5s'),
 });
 
+/** Another GitLab runner served by this coordinator (gitlab-runner's [[runners]]): its own token, the
+ *  executors it owns, its own request loop. gitlab.token stays the deployment's runner and keeps the rest. */
+const runner = z.strictObject({
+  name,
+  /** Runner authentication token (glrt-…) of this runner, created in GitLab with its own tags. */
+  token: z.string().min(1),
+  /** The executors (by name) this runner's jobs run on, in routing order; each belongs to one runner. */
+  executors: z.array(name).min(1, 'expected at least one executor name'),
+  /** Shown in each job's trace (default: the runner's name). */
+  description: z.string().min(1).optional(),
+  /** Job requests this runner sends at the same time (default: the top-level requestConcurrency). */
+  requestConcurrency: count(COUNT_LIMITS.requestConcurrency).optional(),
+});
+
 export const configSchema = z.strictObject({
   gitlab: z.strictObject({
     url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://gitlab.example.com' }),
@@ -340,6 +354,8 @@ export const configSchema = z.strictObject({
   /** host:port, checked in compile.ts. */
   metrics: z.strictObject({ listen: z.string().optional() }).default({}),
   executors: z.array(executorSchema).min(1, 'expected at least one executor'),
+  /** More GitLab runners in this coordinator, each owning some of the executors (README "Several runners"). */
+  runners: z.array(runner).default([]),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

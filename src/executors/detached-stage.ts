@@ -217,7 +217,7 @@ function follow(o: DetachedStageOptions, state: FollowState, channel: ClientChan
           const text = c && JSON.stringify(c);
           if (!c || text === state.lastCheckpoint) continue;
           state.lastCheckpoint = text;
-          await conn.output(writeCheckpointCommand(o.files.dir, c)).catch(() => undefined);
+          await conn.control(writeCheckpointCommand(o.files.dir, c)).catch(() => undefined);
         }
       })().catch(() => undefined);
     }

@@ -1,6 +1,6 @@
 // While a job runs, the coordinator keeps an eye on its machine through the job's own SSH connection: one
-// short command every few seconds that touches the heartbeat (the machine's watchdog then knows a
-// coordinator still holds it) and reads the interruption notice the machine's agent writes when the cloud
+// short command every few seconds, through the connection's control shell (control-shell.ts, no channel
+// per look), that touches the heartbeat (the machine's watchdog then knows a coordinator still holds it) and reads the interruption notice the machine's agent writes when the cloud
 // announces it will take the machine back (EC2 spot). A notice aborts the job's stages with a
 // MachineInterruptedError, which the outcome carries to the runner (it may run the job again elsewhere).
 //
@@ -81,7 +81,7 @@ export class MachineWatch {
       const conn = this.conn;
       try {
         // A dropped connection is skipped until the job reconnects (follow) or ends (stop).
-        const notice = conn.lost ? undefined : parseInterruption(await conn.output(cmd));
+        const notice = conn.lost ? undefined : parseInterruption(await conn.control(cmd));
         if (notice && !this.stopCtl.signal.aborted) {
           this.o.logger.warn({ action: notice.action, time: notice.time }, 'machine reported an interruption notice: stopping the job');
           this.interruptCtl.abort(new MachineInterruptedError(notice));

@@ -2,6 +2,7 @@
 // ConnectionInfo.hostPublicKey (never trust on first use), keepalives so a lost machine is noticed.
 
 import ssh2, { Client, type ClientChannel, type ServerHostKeyAlgorithm } from 'ssh2';
+import { ControlShell } from './control-shell.js';
 
 // ssh2 is CommonJS: Node's ESM loader exposes `utils` only on the default export.
 const { utils } = ssh2;
@@ -62,6 +63,7 @@ export class SshConnection {
   private tmpDir: Promise<string> | undefined;
   private closing = false;
   private readonly lostListeners = new Set<(e: MachineLostError) => void>();
+  private controlShell: ControlShell | undefined;
 
   constructor(
     private readonly client: Client,
@@ -133,8 +135,22 @@ export class SshConnection {
     });
   }
 
+  /** Runs a short housekeeping command (stdout only, stderr dropped) through the connection's long-lived
+   *  control shell instead of a channel of its own (control-shell.ts): for what a running job sends every
+   *  few seconds. Rejects on a non-zero exit, and with MachineLostError when the connection is gone. */
+  async control(command: string): Promise<string> {
+    if (this.lostErr) throw this.lostErr;
+    this.controlShell ??= new ControlShell((c) => this.exec(c));
+    try {
+      return await this.controlShell.run(command);
+    } catch (e) {
+      throw this.lostErr ?? e;
+    }
+  }
+
   close(): void {
     this.closing = true;
+    this.controlShell?.close();
     this.client.end();
   }
 

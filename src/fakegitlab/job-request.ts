@@ -166,9 +166,17 @@ function checkRequestShape(
   if (missing.length) ctx.violations.add(1, `${WHERE}: info.features must have ${missing.join(', ')} true`);
 }
 
+/** Rails Ci::Runner#matches_build?: every tag of the job among the runner's, and an untagged job only
+ *  for a runner that runs untagged jobs. */
+function runnerMatches(runner: RunnerRecord, tags: readonly string[]): boolean {
+  if (tags.length === 0) return runner.runUntagged;
+  return tags.every((t) => runner.tags.includes(t));
+}
+
 /** Rails RegisterJobService: first pending job in FIFO order; jobs needing unadvertised features are dropped. */
 function assignNext(ctx: FakeContext, runner: RunnerRecord, features: Record<string, unknown>, systemId: string | undefined): JobRecord | undefined {
   for (const job of ctx.ci.queue()) {
+    if (!runnerMatches(runner, job.spec.tags ?? [])) continue;
     const missing = requiredFeatures(job.spec).filter((r) => features[r.feature] !== true);
     if (missing.length) {
       const what = missing.map((m) => `${m.feature} (for ${m.why})`).join(', ');

@@ -30,6 +30,8 @@ export interface RunnerRecord {
   managers: Map<string, ManagerRecord>;
   /** Rails' runner queue value: changes whenever a job becomes pending. */
   queueValue: string;
+  tags: string[];
+  runUntagged: boolean;
 }
 
 /** Per runner-token polling history, for checks 2, 5 and 6. */

@@ -34,6 +34,8 @@ export class RunnerRegistry {
       paused: opts.paused ?? false,
       managers: new Map(),
       queueValue: randomHex(16),
+      tags: [...(opts.tags ?? [])],
+      runUntagged: opts.runUntagged ?? true,
     };
     if (opts.tokenExpiresAt !== undefined) runner.tokenExpiresAt = new Date(opts.tokenExpiresAt).getTime();
     if (opts.maximumTimeout !== undefined) runner.maximumTimeout = opts.maximumTimeout;

@@ -82,6 +82,8 @@ export interface JobSpec {
   cache?: CacheSpec | CacheSpec[];
   /** Names of jobs in earlier stages; default: every job of every earlier stage (GitLab's default). */
   dependencies?: string[];
+  /** `tags:`: only a runner with all of them takes the job; without tags, only runners that run untagged jobs. */
+  tags?: string[];
   git_depth?: number; // becomes git_info.depth and GIT_DEPTH
   git_strategy?: 'fetch' | 'clone' | 'none' | 'empty'; // becomes GIT_STRATEGY
   /** `{ exit_codes }` requires the runner feature return_exit_code. */
@@ -274,6 +276,10 @@ export interface AddRunnerOptions {
   maximumTimeout?: number;
   /** CI_RUNNER_DESCRIPTION; without one Rails (and the fake) sends `null`. */
   description?: string;
+  /** The runner's tags: it takes a tagged job only if it has every one of the job's tags (Rails). */
+  tags?: string[];
+  /** Whether it takes jobs without tags (default true, as GitLab's default for a new runner). */
+  runUntagged?: boolean;
 }
 
 export interface RunnerInfo {

@@ -13,6 +13,9 @@ import { CUT_OFF_DELIVERY_GRACE_MS, JobRun, ShutdownAbort, type ContinuedJob, ty
 import type { LoopWait } from './loop-liveness.js';
 import type { JobFeed, MaintenanceTask, OpenJobChannel } from './ports.js';
 import { describeRoute, route } from './routing.js';
+import { resolveLanes, type Lane, type RunnerLane } from './runner-lanes.js';
+
+export type { RunnerLane };
 
 /** A job routed to an executor that is full (or failing its checks) waits this long at most for it. */
 export const SLOT_WAIT_MAX_MS = 60 * 60_000;
@@ -36,13 +39,18 @@ export interface CoordinatorOptions {
   outputLimitBytes: number;
   spoolDir: string;
   executors: readonly CoordinatorExecutor[];
-  feed: JobFeed;
+  /** The runner when there is one (every executor is its): the coordinator asks this feed for jobs. */
+  feed?: JobFeed;
+  /** Several runners (config `runners:`), each with its own requesters over its own executors, so a full
+   *  executor of one never stops another from taking jobs; `concurrent` still caps them all together. */
+  runners?: readonly RunnerLane[];
   openChannel: OpenJobChannel;
   maintenance?: readonly MaintenanceTask[];
   clock: Clock;
   logger: Logger;
-  /** The trace's first lines: `route` says which executor was chosen and by which rule. */
-  banner: (job: JobPayload, executor: string, route?: string) => string;
+  /** The trace's first lines: `route` says which executor was chosen and by which rule, `runner` which
+   *  runner took the job (undefined for a job continued from its machine). */
+  banner: (job: JobPayload, executor: string, route?: string, runner?: string) => string;
   /** Longest wait of a job for a slot on the executor it was routed to (default SLOT_WAIT_MAX_MS). */
   slotWaitMaxMs?: number;
   /** Secrets to mask in every trace, read when each job starts (the runner token may rotate). */
@@ -71,6 +79,7 @@ interface Slots {
 export class Coordinator {
   private readonly global: SlotPool;
   private readonly perExecutor = new Map<string, SlotPool>();
+  private readonly lanes: readonly Lane[];
   /** Jobs from their 201 until GitLab took their final state; `executed` resolves once the job has run. */
   private readonly running = new Map<number, { run: JobRun; done: Promise<void>; executed: Promise<void> }>();
   private readonly stopCtl = new AbortController();
@@ -85,6 +94,7 @@ export class Coordinator {
   constructor(private readonly o: CoordinatorOptions) {
     this.global = new SlotPool(o.concurrent);
     for (const e of o.executors) this.perExecutor.set(e.name, new SlotPool(e.maxMachines));
+    this.lanes = resolveLanes(o);
   }
 
   get runningJobs(): number {
@@ -168,16 +178,17 @@ export class Coordinator {
   /** `requestConcurrency` requesters, each one request at a time: a job handed out starts at once, and the
    *  next request does not wait for the one before it (GitLab's long poll can hold a request ~50 s). */
   private async loop(): Promise<void> {
-    const n = Math.max(1, Math.min(this.o.requestConcurrency ?? 1, this.o.concurrent));
+    const count = (lane: Lane) => Math.max(1, Math.min(lane.requestConcurrency, this.o.concurrent));
+    const n = this.lanes.reduce((sum, lane) => sum + count(lane), 0);
     // Each requester listens on the stop signal while it waits (for room, a pause or its request).
     setMaxListeners(10 + 3 * n, this.stopCtl.signal);
-    await Promise.all(Array.from({ length: n }, () => this.requester()));
+    await Promise.all(this.lanes.flatMap((lane) => Array.from({ length: count(lane) }, () => this.requester(lane))));
   }
 
-  private async requester(): Promise<void> {
+  private async requester(lane: Lane): Promise<void> {
     const stop = this.stopCtl.signal;
     while (!stop.aborted) {
-      const reserved = this.reserve();
+      const reserved = this.reserve(lane);
       if (!reserved) {
         this.o.onLoopWait?.({ kind: 'waiting_for_capacity' });
         await this.waitForCapacity(stop);
@@ -193,12 +204,12 @@ export class Coordinator {
       const askedAt = this.o.clock.now();
       this.o.onLoopWait?.({ kind: 'requesting' });
       try {
-        outcome = await this.o.feed.requestJob(stop);
+        outcome = await lane.feed.requestJob(stop);
       } catch (e) {
         outcome = stop.aborted ? ({ kind: 'none', longPolled: true } as const) : ({ kind: 'error', message: errorMessage(e) } as const);
       }
       if (outcome.kind === 'job') {
-        this.startJob(outcome.job, reserved, outcome.unreadable);
+        this.startJob(outcome.job, reserved, outcome.unreadable, undefined, lane);
         continue;
       }
       this.giveBack(reserved, undefined);
@@ -210,21 +221,21 @@ export class Coordinator {
         const waited = this.o.clock.now() - askedAt;
         if (waited < this.o.checkIntervalMs) await this.pause(this.o.checkIntervalMs - waited, 'no_job');
       } else if (outcome.kind === 'paused') {
-        this.o.logger.warn({ reason: outcome.reason, retryInMs: outcome.retryInMs }, 'not asking GitLab for jobs for a while');
+        this.o.logger.warn({ runner: lane.name, reason: outcome.reason, retryInMs: outcome.retryInMs }, 'not asking GitLab for jobs for a while');
         await this.pause(outcome.retryInMs, 'gitlab_paused');
       } else {
-        this.o.logger.warn({ err: outcome.message }, 'job request failed');
+        this.o.logger.warn({ runner: lane.name, err: outcome.message }, 'job request failed');
         await this.pause(this.o.checkIntervalMs, 'request_failed');
       }
     }
     this.o.onLoopWait?.({ kind: 'stopped' });
   }
 
-  /** A global slot, asked for while any executor has room and passes its checks: the job's route is known
-   *  only once GitLab hands it out, and a job routed to a full executor waits for its slot (waitForSlot). */
-  private reserve(): Slots | undefined {
+  /** A global slot, asked for while any executor of the lane has room and passes its checks: the job's route
+   *  is known only once GitLab hands it out, and a job routed to a full executor waits for its slot (waitForSlot). */
+  private reserve(lane: Lane): Slots | undefined {
     if (this.global.free <= 0) return undefined;
-    const room = this.o.executors.some((e) => (e.gate === undefined || e.gate.available) && (this.perExecutor.get(e.name)?.free ?? 0) > 0);
+    const room = lane.executors.some((e) => (e.gate === undefined || e.gate.available) && (this.perExecutor.get(e.name)?.free ?? 0) > 0);
     if (!room) return undefined;
     this.global.tryTake();
     return { executors: new Map() };
@@ -275,10 +286,10 @@ export class Coordinator {
     this.startJob(job, { executors: new Map() }, undefined, { runtime, continued });
   }
 
-  private startJob(job: JobPayload, slots: Slots, unreadable: string[] | undefined, resumed?: { runtime: CoordinatorExecutor; continued: ContinuedJob }): void {
+  private startJob(job: JobPayload, slots: Slots, unreadable: string[] | undefined, resumed?: { runtime: CoordinatorExecutor; continued: ContinuedJob }, lane?: Lane): void {
     // A payload that could not be read goes nowhere: the job is failed with the problems in its trace.
-    const runtime = resumed?.runtime ?? (unreadable ? undefined : route(this.o.executors, job));
-    if (!runtime && !unreadable) this.o.logger.error({ job: job.id }, 'no executor matches this job');
+    const runtime = resumed?.runtime ?? (unreadable ? undefined : route(lane?.executors ?? this.o.executors, job));
+    if (!runtime && !unreadable) this.o.logger.error({ job: job.id, runner: lane?.name }, 'no executor matches this job');
     // The global slot stays the job's; the chosen executor's is taken now, or waited for (waitForSlot).
     if (!resumed) this.giveBack(slots, runtime?.name ?? '');
     let executorSlot = resumed !== undefined;
@@ -298,7 +309,7 @@ export class Coordinator {
       outputLimitBytes: this.o.outputLimitBytes,
       logger: this.o.logger,
       clock: this.o.clock,
-      banner: this.o.banner(job, runtime?.name ?? 'none', runtime && !resumed ? describeRoute(runtime) : undefined),
+      banner: this.o.banner(job, runtime?.name ?? 'none', runtime && !resumed ? describeRoute(runtime) : undefined, lane?.name),
       ...(waitForSlot && { waitForSlot }),
       ...(unreadable && { unreadable }),
       extraSecrets: this.o.extraSecrets?.() ?? [],
@@ -422,3 +433,4 @@ export class Coordinator {
     return () => ctl.abort();
   }
 }
+

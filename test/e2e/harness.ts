@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeGitLab, type FakeGitLabOptions, type JobView } from '../../src/fakegitlab/index.js';
+import { FakeGitLab, type AddRunnerOptions, type FakeGitLabOptions, type JobView } from '../../src/fakegitlab/index.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'fleetrunner.js');
 
@@ -42,6 +42,9 @@ export interface StackOptions {
   gitlabExtra?: string[];
   /** Extra environment for the coordinator process. */
   env?: Record<string, string>;
+  /** More runners in the fake GitLab (for `runners:`): each one's token is in the coordinator's
+   *  environment under `env`. */
+  moreRunners?: Array<AddRunnerOptions & { env: string }>;
   /** As on Fargate: every launch gets an empty HOME of its own and the config names no stateDir, so
    *  nothing of an earlier process's disk is there. */
   freshHome?: boolean;
@@ -71,6 +74,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const fake = new FakeGitLab(o.fake);
   await fake.start();
   const token = o.registration ? fake.registrationToken : fake.addRunner().token;
+  const moreTokens = Object.fromEntries((o.moreRunners ?? []).map(({ env, ...r }) => [env, fake.addRunner(r).token]));
   const dir = mkdtempSync(join(tmpdir(), 'fr-e2e-'));
   const configPath = join(dir, 'fleetrunner.yaml');
   const stateLines = o.freshHome ? [] : [`stateDir: ${join(dir, 'state')}`];
@@ -81,7 +85,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     const home = o.freshHome ? join(dir, `home-${++launches}`) : undefined;
     if (home) mkdirSync(home, { mode: 0o700 });
     const c = spawn(process.execPath, [BIN, 'run', '--config', configPath], {
-      env: { ...process.env, ...o.env, FR_E2E_TOKEN: token, ...(home && { HOME: home }) },
+      env: { ...process.env, ...o.env, ...moreTokens, FR_E2E_TOKEN: token, ...(home && { HOME: home }) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -64,6 +64,29 @@ describe('fleetrunner verify (built CLI, fake GitLab, local executor)', () => {
     expect(r.out + r.err).not.toContain(token);
   });
 
+  it('checks the token of every runner of `runners:`, naming the runner whose token GitLab refuses', async () => {
+    const { token } = fake.addRunner();
+    const refused = `glrt-${randomBytes(12).toString('hex')}`;
+    const p = join(dir, 'runners.yaml');
+    writeFileSync(
+      p,
+      contractConfig(fake.url, 4, [`stateDir: ${join(dir, 'state')}`, 'runners:', '  - name: deploy', '    token: ${FR_E2E_DEPLOY}', '    executors: [deploy]'], false, [
+        '  - name: local',
+        '    provider: local',
+        '    maxMachines: 1',
+        '  - name: deploy',
+        '    provider: local',
+        '    maxMachines: 1',
+      ]),
+    );
+    const r = await cli(['verify', '--config', p], { FR_E2E_TOKEN: token, FR_E2E_DEPLOY: refused });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/\ngitlab +gitlab-token +http:\/\/\S+ +pass +runner \d+/);
+    expect(r.out).toMatch(/\ngitlab +gitlab-token +http:\/\/\S+ \(runner deploy\) +fail +HTTP 403: token refused/);
+    expect(r.out + r.err).not.toContain(refused);
+    expect(r.out + r.err).not.toContain(token);
+  });
+
   it('a bad config exits 2 as validate does; an unknown --executor exits 2; --help lists verify', async () => {
     const bad = join(dir, 'invalid.yaml');
     writeFileSync(bad, contractConfig(fake.url).replace('maxMachines: 4', 'maxMachines: -1'));

@@ -307,7 +307,7 @@ async function recordWholeTrace(conn: SshConnection, jobDir: string, trace: Trac
       const text = c ? JSON.stringify(c) : '';
       if (!c || text === last || conn.lost) continue;
       last = text;
-      await conn.output(writeCheckpointCommand(jobDir, c)).catch(() => undefined);
+      await conn.control(writeCheckpointCommand(jobDir, c)).catch(() => undefined);
     }
   } catch {
     /* stopped */

@@ -70,6 +70,13 @@ describe('render-config', () => {
     expect(shown.executors[0]!.environment).toEqual({ DEPLOY_TOKEN: '[MASKED]', STAGE: 'prod' });
   });
 
+  it('masks the token of every runner of `runners:`, whatever its shape', () => {
+    const config = parseConfigText(`${yaml()}runners:\n  - name: deploy\n    token: \${DEPLOY_TOKEN}\n    executors: [local]\n`, { RUNNER_TOKEN: token(), DEPLOY_TOKEN: 'short-legacy-token' });
+    const text = renderConfig(config, 'fleetrunner.yaml');
+    expect(text).not.toContain('short-legacy-token');
+    expect((parse(text) as { runners: Array<{ name: string; token: string }> }).runners).toEqual([expect.objectContaining({ name: 'deploy', token: '[MASKED]' })]);
+  });
+
   it('masks a legacy registration token whatever its shape', () => {
     const config = parseConfigText(yaml().replace('  token: ${RUNNER_TOKEN}', '  registrationToken: abc'), {});
     expect((redactedConfig(config).gitlab as Record<string, unknown>).registrationToken).toBe('[MASKED]');

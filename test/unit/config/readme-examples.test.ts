@@ -28,7 +28,7 @@ describe('README YAML examples', () => {
   for (const [i, block] of blocks.entries()) {
     if (!block.includes('executors:')) continue;
     it(`example ${i + 1} (${block.split('\n')[0]!.slice(0, 60)}) validates`, () => {
-      const doc = parseYaml(block.replace(/\$\{[A-Z_]+\}/g, 'from-env')) as Record<string, unknown>;
+      const doc = parseYaml(block.replace(/\$\{([A-Z_]+)\}/g, (_, name: string) => `from-env-${name.toLowerCase()}`)) as Record<string, unknown>;
       const config = compileConfig(completed(doc), {});
       expect(config.executors.length).toBeGreaterThan(0);
       if (block.includes('schedules:')) {

@@ -26,7 +26,7 @@ describe('machine watch', () => {
 describe('MachineWatch across a reconnect', () => {
   /** A connection that answers the watch command with `notice` and counts the calls. */
   function fakeConn(notice = '') {
-    const c = { lost: undefined as Error | undefined, calls: 0, output: async () => (c.calls++, notice) };
+    const c = { lost: undefined as Error | undefined, calls: 0, control: async () => (c.calls++, notice) };
     return c;
   }
 
