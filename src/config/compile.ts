@@ -60,7 +60,7 @@ export interface ExecutorConfig {
   bootTimeoutMs: number;
   afterScriptTimeoutMs: number;
   /** STS credentials per job from this role (`jobRole`). */
-  jobRole?: { roleArn: string; sessionDurationMs: number; region?: string; externalId?: string; stsRegion?: string };
+  jobRole?: { roleArn: string; sessionDurationMs: number; region?: string; externalId?: string; stsRegion?: string; credentials: 'auto' | 'variables' | 'file' };
   match?: RoutingRules;
   /** Set when provider is local. */
   local?: LocalProviderConfig;
@@ -376,6 +376,7 @@ function compileExecutor(e: RawExecutor, i: number): ExecutorConfig {
         ...(e.jobRole.region !== undefined && { region: e.jobRole.region }),
         ...(e.jobRole.externalId !== undefined && { externalId: e.jobRole.externalId }),
         ...(e.jobRole.stsRegion !== undefined && { stsRegion: e.jobRole.stsRegion }),
+        credentials: e.jobRole.credentials,
       },
     }),
     pool: e.pool ? compilePool(e.pool, `${at}.pool`, e.maxMachines) : DEFAULT_POOL,

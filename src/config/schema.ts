@@ -248,6 +248,9 @@ export const executorSchema = z.strictObject({
       externalId: z.string().min(2).max(1224).optional(),
       /** Where STS is called (its regional endpoint); default the SDK's resolution. */
       stsRegion: z.string().optional(),
+      /** How the job gets them: masked variables (one session), a credentials file renewed while the job
+       *  runs, or `auto` (the file when the job's timeout is longer than one session). */
+      credentials: z.enum(['auto', 'variables', 'file']).default('auto'),
     })
     .optional(),
   local: localProvider.optional(),

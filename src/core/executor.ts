@@ -1,5 +1,6 @@
 // Running one job on one machine. Executors get connection info, never a provider.
 
+import type { RenewableCredentials } from './aws-credentials.js';
 import type { JobPayload } from './job.js';
 import type { ConnectionInfo } from './machine.js';
 import type { JobOutcome } from './outcome.js';
@@ -25,6 +26,9 @@ export interface JobRunContext {
   /** When the job's deadline counts from (ms epoch); default: when the executor starts it. A run again after
    *  an interruption keeps the first attempt's start, so the job gets its timeout once, not twice. */
   startedAt?: number;
+  /** The job's AWS credentials in the `file` form (aws-credentials.ts): the executor writes them to the
+   *  machine before the first stage and renews them while the job runs. */
+  awsCredentials?: RenewableCredentials;
 }
 
 /** A job found on a machine by a successor coordinator (stateDir/jobs/<id>/ on the machine). */

@@ -11,3 +11,4 @@ export * from './provider-config.js';
 export * from './trace.js';
 export * from './fargate-task-size.js';
 export * from './agent-bundle.js';
+export * from './aws-credentials.js';

@@ -28,6 +28,7 @@ import type { SshConnection } from './ssh-connection.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
 import { guardedRun } from './guarded-run.js';
 import { MachineWatch } from './machine-watch.js';
+import { jobWithCredentialFiles, removeJobCredentials, startJobCredentials, type CredentialsRefresher } from './credentials-refresher.js';
 import { TraceWriter } from './trace-lines.js';
 
 export interface ShellExecutorOptions extends SshExecutionOptions {
@@ -65,9 +66,11 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
     trace.sectionStart('prepare_executor', 'Preparing the "shell" executor');
     trace.line('Using SSH executor...');
 
+    // The file form of the job's AWS credentials: the job is told where its AWS config is.
+    const job = jobWithCredentialFiles(ctx, machine);
     let plan: JobPlan;
     try {
-      const built = await this.o.planFor(ctx.job, machine);
+      const built = await this.o.planFor(job, machine);
       // One remote shell for all the predefined stages before the user's script: a stage costs a process
       // start and a round trip, and these share their bounds and their stop-at-first-failure rule.
       plan = built.prepare.length > 1 ? { ...built, prepare: [joinStages(built.prepare)] } : built;
@@ -94,21 +97,27 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
     let transport: DetachedTransport | undefined;
     // Heartbeat and interruption notice while the job runs: a notice stops the stages like an abort.
     const watch = new MachineWatch(conn, machine.stateDir, { clock: this.clock, logger: log });
-    const abort = AbortSignal.any([ctx.abort, watch.interrupted]);
+    const credentialsExpired = new AbortController();
+    const abort = AbortSignal.any([ctx.abort, watch.interrupted, credentialsExpired.signal]);
     let ends: readonly RecordedEnd[] | undefined;
+    let refresher: CredentialsRefresher | undefined;
     try {
+      refresher = await startJobCredentials(ctx, conn, jobDir, trace, this.clock, log, credentialsExpired);
       const resume = record ? await readResume(conn, jobDir, record) : undefined;
       transport = new DetachedTransport({
         conn,
         reconnect: () => this.reconnect(machine, log, ctx),
         jobDir,
-        job: ctx.job,
+        job,
         startedAt,
         trace,
         killGraceMs: this.o.killGraceMs ?? 5_000,
         clock: this.clock,
         logger: log,
-        onConnection: (c) => watch.follow(c),
+        onConnection: (c) => {
+          watch.follow(c);
+          refresher?.follow(c);
+        },
         ...(ctx.handoff && { detach: ctx.handoff.signal }),
         ...(resume && { resume }),
       });
@@ -138,11 +147,13 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
       return failed('runner_system_failure', errorMessage(e));
     } finally {
       watch.stop();
+      refresher?.stop();
       transport?.close();
       const current = transport?.connection ?? conn;
       if (ctx.handoff?.signal.aborted) {
         await recordHandoff(current, jobDir, trace, ctx.handoff, log);
       } else if (!current.lost) {
+        if (ctx.awsCredentials) await removeJobCredentials(current, jobDir, ctx);
         await recordEnd(current, jobDir, ends, ctx);
       }
       // Open until the records go (forget), right after GitLab took the result.

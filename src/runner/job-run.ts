@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { ImagePullError, errorMessage } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
-import type { JobPayload, JobVariable } from '../core/job.js';
+import type { JobPayload } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 import { failed, type JobOutcome, type MachineInterruption } from '../core/outcome.js';
 import type { AcquireOptions, ExecutorFleet } from '../fleet/executor-fleet.js';
@@ -18,7 +18,7 @@ import type { JobJournal, JournalEntry } from './job-journal.js';
 import { JobTrace, secretsOf } from './trace/job-trace.js';
 import { appendsAfter, canReattach, startingPoint, type ContinuedJob } from './continued-job.js';
 import { settleHeldMachine, type HeldMachine } from './held-machine.js';
-import { withJobCredentials } from './job-credentials.js';
+import { JobCredentialFeed, withJobCredentials, type GetJobCredentials } from './job-credentials.js';
 
 export type { ContinuedJob } from './continued-job.js';
 
@@ -30,8 +30,9 @@ export interface ExecutorRuntime {
   onInterrupted?: (i: MachineInterruption) => void;
   /** Set for executors whose machine is made from the job (fargate): its image, services and size. */
   taskFor?: (job: JobPayload) => TaskRequestDecision;
-  /** AWS credentials for the job (`jobRole`): variables added to its payload, masked ones masked in its trace. */
-  jobCredentials?: (job: JobPayload) => Promise<{ variables: JobVariable[]; expiresAt: number; role: string }>;
+  /** AWS credentials for the job (`jobRole`): variables added to its payload, or a file on its machine that
+   *  the executor renews (job-credentials.ts); masked in its trace either way. */
+  jobCredentials?: GetJobCredentials;
 }
 
 export interface JobRunOptions {
@@ -98,6 +99,8 @@ export class JobRun {
   private held: HeldMachine | undefined;
   /** The payload the executor gets: GitLab's, with the job's AWS credentials once it has them. */
   private job: JobPayload;
+  /** The file form of the job's AWS credentials: each attempt's executor writes and renews them. */
+  private credentials: JobCredentialFeed | undefined;
   /** When the first attempt reached its machine (the job's deadline counts from there). */
   private firstAttemptAt: number | undefined;
   /** Where the job is, for a handoff: before its machine runs it, running there, or ended (delivering). */
@@ -303,6 +306,10 @@ export class JobRun {
       const r = await withJobCredentials(this.job, runtime.jobCredentials, trace, this.o.clock, this.o.logger);
       if ('failed' in r) return r.failed;
       this.job = r.job;
+      this.credentials = r.feed;
+    } else if (runtime.jobCredentials) {
+      // Continued: its machine tells the executor whether the job has a credentials file to keep renewing.
+      this.credentials = new JobCredentialFeed(runtime.jobCredentials, this.job, undefined);
     }
     // An interrupted machine (spot) gets the job run again once on a new one: interruption-rerun.ts.
     return runWithInterruptionRerun({
@@ -328,6 +335,14 @@ export class JobRun {
     if (task && !task.ok) {
       trace.write(`${RED}ERROR: Job failed: ${task.reason}${RESET}\n`);
       return failed('runner_configuration_error', task.reason);
+    }
+    let awsCredentials;
+    try {
+      awsCredentials = await this.credentials?.forAttempt(continued !== undefined);
+    } catch (e) {
+      const why = `could not get AWS credentials for the job: ${errorMessage(e)}`;
+      trace.write(`${RED}ERROR: Job failed (system failure): ${why}${RESET}\n`);
+      return failed('runner_system_failure', why);
     }
     try {
       acquired = continued
@@ -362,6 +377,7 @@ export class JobRun {
         abort: this.abortCtl.signal,
         markUnclean,
         handoff: { signal: this.handoffCtl.signal, flushed: () => this.flushed },
+        ...(awsCredentials && { awsCredentials }),
       };
       outcome = continued ? await continued.reattacher.reattach(acquired.connection, ctx, continued.record) : await executor.run(acquired.connection, ctx);
       if (!this.handoffCtl.signal.aborted) this.phase = 'ended';

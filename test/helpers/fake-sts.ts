@@ -4,7 +4,12 @@
 // - RoleSessionName 2–64 of [\w+=,.@-]; DurationSeconds 900 up to the role's MaxSessionDuration
 //   (ValidationError past it, as STS says); at most 50 session tags, keys ≤ 128 and values ≤ 256 characters
 //   of [\p{L}\p{Z}\p{N}_.:/=+\-@];
-// - each call issues new credentials (ASIA… key id, secret, session token), remembered with their session.
+// - each call issues new credentials (ASIA… key id, secret, session token), remembered with their session;
+// - GetCallerIdentity (over `listen()`) answers only a request that carries a live session's key id and token
+//   (the SigV4 Authorization header's Credential and X-Amz-Security-Token; the signature is not checked):
+//   ExpiredToken after its Expiration, InvalidClientTokenId for keys it never issued.
+// Test-only, unlike STS: `grantSeconds` issues sessions shorter than asked (AWS's floor is 15 minutes), so a
+// test can watch a job outlive one in seconds; the coordinator only ever reads the Expiration it is given.
 // Two ways in: `client` (aws-sdk-client-mock) and `listen()` (STS's query protocol, XML answers, on loopback),
 // so the built CLI reaches it through AWS_ENDPOINT_URL_STS.
 
@@ -40,11 +45,13 @@ const TAG = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 
 export class FakeSts {
   readonly issued: IssuedSession[] = [];
+  /** GetCallerIdentity calls: the key id each used and what the fake answered. */
+  readonly identityCalls: Array<{ accessKeyId: string; answer: 'ok' | 'ExpiredToken' | 'InvalidClientTokenId' }> = [];
   private readonly roles = new Map<string, { maxSessionS: number }>();
   private denied = false;
   readonly client: STSClient;
 
-  constructor() {
+  constructor(private readonly o: { grantSeconds?: number } = {}) {
     this.client = new STSClient({ region: 'eu-west-1', credentials: { accessKeyId: 'fake', secretAccessKey: 'fake' } });
     mockClient(this.client)
       .on(AssumeRoleCommand)
@@ -93,7 +100,7 @@ export class FakeSts {
       accessKeyId: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`,
       secretAccessKey: randomBytes(30).toString('base64url'),
       sessionToken: randomBytes(96).toString('base64'),
-      expiration: new Date(Date.now() + duration * 1000),
+      expiration: new Date(Date.now() + (this.o.grantSeconds ?? duration) * 1000),
     };
     this.issued.push(s);
     return s;
@@ -104,6 +111,17 @@ export class FakeSts {
       Credentials: { AccessKeyId: s.accessKeyId, SecretAccessKey: s.secretAccessKey, SessionToken: s.sessionToken, Expiration: s.expiration },
       AssumedRoleUser: { AssumedRoleId: `AROAFAKE:${s.sessionName}`, Arn: `${s.roleArn.replace(':iam::', ':sts::').replace(':role/', ':assumed-role/')}/${s.sessionName}` },
     };
+  }
+
+  private callerIdentity(authorization: string, token: string): { session: IssuedSession } | { code: 'ExpiredToken' | 'InvalidClientTokenId'; message: string } {
+    const keyId = /Credential=([A-Z0-9]+)\//.exec(authorization)?.[1] ?? '';
+    const s = this.issued.find((x) => x.accessKeyId === keyId && x.sessionToken === token);
+    const answer = !s ? 'InvalidClientTokenId' : s.expiration.getTime() <= Date.now() ? 'ExpiredToken' : 'ok';
+    this.identityCalls.push({ accessKeyId: keyId, answer });
+    if (answer === 'ok') return { session: s! };
+    return answer === 'ExpiredToken'
+      ? { code: answer, message: 'The security token included in the request is expired' }
+      : { code: answer, message: 'The security token included in the request is invalid.' };
   }
 
   /** STS's query protocol on loopback: form-encoded requests, XML answers. Resolves with the endpoint URL. */
@@ -118,6 +136,10 @@ export class FakeSts {
           res.writeHead(status, { 'content-type': 'text/xml' });
           res.end(text);
         };
+        if (p.get('Action') === 'GetCallerIdentity') {
+          const r = this.callerIdentity(String(req.headers.authorization ?? ''), String(req.headers['x-amz-security-token'] ?? ''));
+          return 'session' in r ? xml(200, identityXml(r.session)) : xml(403, errorXml(r.code, r.message));
+        }
         if (p.get('Action') !== 'AssumeRole') return xml(400, errorXml('InvalidAction', `fake STS: ${p.get('Action')} is not modelled`));
         const tags: Array<{ Key: string; Value: string }> = [];
         for (let i = 1; p.has(`Tags.member.${i}.Key`); i++) tags.push({ Key: p.get(`Tags.member.${i}.Key`)!, Value: p.get(`Tags.member.${i}.Value`) ?? '' });
@@ -145,6 +167,11 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 
 function successXml(s: IssuedSession): string {
   return `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials><AccessKeyId>${s.accessKeyId}</AccessKeyId><SecretAccessKey>${esc(s.secretAccessKey)}</SecretAccessKey><SessionToken>${esc(s.sessionToken)}</SessionToken><Expiration>${s.expiration.toISOString()}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROAFAKE:${esc(s.sessionName)}</AssumedRoleId><Arn>${esc(s.roleArn)}/${esc(s.sessionName)}</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>fake-sts</RequestId></ResponseMetadata></AssumeRoleResponse>`;
+}
+
+function identityXml(s: IssuedSession): string {
+  const arn = `${s.roleArn.replace(':iam::', ':sts::').replace(':role/', ':assumed-role/')}/${s.sessionName}`;
+  return `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>${esc(arn)}</Arn><UserId>AROAFAKE:${esc(s.sessionName)}</UserId><Account>${s.roleArn.split(':')[4] ?? ''}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>fake-sts</RequestId></ResponseMetadata></GetCallerIdentityResponse>`;
 }
 
 function errorXml(code: string, message: string): string {

@@ -40,6 +40,8 @@ import type { SshConnection } from '../ssh-connection.js';
 import type { SshExecutionOptions } from '../ssh-execution-options.js';
 import { guardedRun } from '../guarded-run.js';
 import { MachineWatch } from '../machine-watch.js';
+import { jobWithCredentialFiles, removeJobCredentials, startJobCredentials, type CredentialsRefresher } from '../credentials-refresher.js';
+import { awsFilesOf } from '../aws-credentials-file.js';
 import { TraceWriter } from '../trace-lines.js';
 import { DockerStageTransport } from './build-stage.js';
 import { DockerJob } from './docker-job.js';
@@ -85,7 +87,8 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
   }
 
   private async runJob(machine: ConnectionInfo, ctx: JobRunContext, trace: TraceWriter, startedAt: number, log: Logger, record?: MachineJobRecord): Promise<JobOutcome> {
-    const { job } = ctx;
+    // The file form of the job's AWS credentials: the job is told where its AWS config is.
+    const job = jobWithCredentialFiles(ctx, machine);
     const found = record ? readDockerState(record.state) : undefined;
     if (record && !found) return failed('runner_system_failure', 'cannot continue the job: its records on the machine are not a docker-style job\'s');
     // Prepared by an earlier coordinator: the trace up to here is regenerated (muted), nothing is prepared again.
@@ -128,7 +131,8 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
     this.clock.sleep(plan.jobTimeoutMs - (this.clock.now() - startedAt), timersOff.signal).then(() => deadline.abort(), () => undefined);
     // Heartbeat and interruption notice once connected (machine-watch.ts): a notice stops the job like an abort.
     const interruption = new AbortController();
-    const abort = AbortSignal.any([ctx.abort, interruption.signal]);
+    const credentialsExpired = new AbortController();
+    const abort = AbortSignal.any([ctx.abort, interruption.signal, credentialsExpired.signal]);
     const handoff = ctx.handoff?.signal;
     const prepareStop = AbortSignal.any([abort, ctx.cancel, deadline.signal, ...(handoff ? [handoff] : [])]);
     const stoppedOutcome = (): JobOutcome => {
@@ -156,7 +160,9 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
     let detached: DetachedTransport | undefined;
     let prepared = false;
     let ends: readonly RecordedEnd[] | undefined;
+    let refresher: CredentialsRefresher | undefined;
     try {
+      refresher = await startJobCredentials(ctx, conn, jobDir, trace, this.clock, log, credentialsExpired);
       if (found && !resumed) {
         // The earlier coordinator went before the job was prepared: what it made goes, and prepare starts over.
         trace.warning('the runner that started this job was replaced before the job was prepared: preparing it again');
@@ -179,6 +185,7 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
         projectDir: plan.projectDir,
         pullAuth,
         pushAuth,
+        ...(refresher && { credentialsDir: awsFilesOf(jobDir).dir }),
         ...(resumed?.job && { resume: resumed.job }),
       });
       if (!resumed) {
@@ -208,6 +215,7 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
         onConnection: (c) => {
           shell_.conn = c;
           watch.follow(c);
+          refresher?.follow(c);
         },
         jobDir,
         job,
@@ -248,6 +256,7 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
     } finally {
       timersOff.abort();
       watch.stop();
+      refresher?.stop();
       detached?.close();
       const current = detached?.connection ?? conn;
       if (handoff?.aborted) {
@@ -255,6 +264,7 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
         await recordHandoff(current, jobDir, trace, ctx.handoff!, log, !resumed && !detached?.launchedAny);
       } else if (!current.lost) {
         await this.tearDown(current, shell, dockerJob, prepared, cleanupTimeoutMs, ctx, trace, log);
+        if (ctx.awsCredentials) await removeJobCredentials(current, jobDir, ctx);
         // A job that ended in prepare keeps its unprepared record until GitLab has the result: a successor
         // would prepare it again and reach the same end.
         if (prepared) await recordEnd(current, jobDir, ends, ctx);

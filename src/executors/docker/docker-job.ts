@@ -44,6 +44,9 @@ export interface DockerJobOptions {
   pushAuth: DockerAuthConfig;
   /** A job an earlier coordinator prepared (its records on the machine): its containers' prefix and files. */
   resume?: DockerJobState;
+  /** The job's AWS credentials directory (file form): mounted read-only, at the same path, into build
+   *  containers. The directory, not its files: a renewal's rename must reach a running container. */
+  credentialsDir?: string;
 }
 
 /** What a successor needs to go on with a prepared job (recorded in job.json, which is private to the machine). */
@@ -170,6 +173,7 @@ export class DockerJob {
     const mounts = this.commonMounts();
     const env: string[] = [];
     if (settings.hostDockerSocket) mounts.push('/var/run/docker.sock:/var/run/docker.sock');
+    if (this.o.credentialsDir !== undefined) mounts.push(`${this.o.credentialsDir}:${this.o.credentialsDir}:ro`);
     if (this.pushConfigFile !== undefined) {
       mounts.push(`${this.pushConfigFile}:${CONTAINER_DOCKER_CONFIG_DIR}/config.json:ro`);
       env.push(`DOCKER_CONFIG=${CONTAINER_DOCKER_CONFIG_DIR}`);

@@ -9,6 +9,7 @@
 
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 
+import type { JobCredentials, JobCredentialsForm } from '../../core/aws-credentials.js';
 import type { JobPayload, JobVariable } from '../../core/job.js';
 
 export interface JobRoleConfig {
@@ -18,6 +19,9 @@ export interface JobRoleConfig {
   /** AWS_REGION / AWS_DEFAULT_REGION handed to the job. */
   region?: string;
   externalId?: string;
+  /** How the job gets them (core/aws-credentials.ts); `auto` (the default): `variables` when one session
+   *  lasts the job's timeout, `file` (renewed while the job runs) when the job may outlive it. */
+  credentials?: JobCredentialsForm | 'auto';
 }
 
 /** STS's bounds on DurationSeconds. */
@@ -25,13 +29,6 @@ const MIN_SESSION_S = 900;
 const MAX_SESSION_S = 43_200;
 /** Above the job's timeout: the job's own last steps (after_script, uploads) still have credentials. */
 const SESSION_MARGIN_S = 300;
-
-export interface JobCredentials {
-  variables: JobVariable[];
-  /** When they stop working (ms epoch). */
-  expiresAt: number;
-  role: string;
-}
 
 /** Tag values: letters, digits, spaces and `_.:/=+-@`, at most 256 characters (STS's rule). */
 function tagValue(v: string): string {
@@ -54,6 +51,17 @@ export class JobRole {
     const timeoutS = t !== undefined && t > 0 ? t : 3600;
     const wanted = Math.min(timeoutS + SESSION_MARGIN_S, Math.floor(this.c.sessionDurationMs / 1000));
     return Math.max(MIN_SESSION_S, Math.min(MAX_SESSION_S, wanted));
+  }
+
+  /** The form a job gets. `auto` picks the file exactly when the variables would run out before the job's
+   *  timeout (a role chained from the coordinator's task role lasts an hour at most, GitLab's default
+   *  timeout is an hour too, and the 5-minute margin then does not fit). */
+  formFor(job: JobPayload): JobCredentialsForm {
+    const mode = this.c.credentials ?? 'auto';
+    if (mode !== 'auto') return mode;
+    const t = job.runner_info.timeout;
+    const timeoutS = t !== undefined && t > 0 ? t : 3600;
+    return timeoutS > this.durationSecondsFor(job) ? 'file' : 'variables';
   }
 
   async credentialsFor(job: JobPayload): Promise<JobCredentials> {
@@ -80,14 +88,20 @@ export class JobRole {
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) throw new Error(`STS AssumeRole on ${this.c.roleArn} returned no credentials`);
     const masked = (key: string, value: string): JobVariable => ({ key, value, masked: true, public: false });
     const plain = (key: string, value: string): JobVariable => ({ key, value, public: false });
+    const form = this.formFor(job);
+    const expiresAt = c.Expiration ? c.Expiration.getTime() : Date.now() + this.durationSecondsFor(job) * 1000;
+    const session = { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiresAt };
     return {
       variables: [
-        masked('AWS_ACCESS_KEY_ID', c.AccessKeyId),
-        masked('AWS_SECRET_ACCESS_KEY', c.SecretAccessKey),
-        masked('AWS_SESSION_TOKEN', c.SessionToken),
+        // The file form sets no keys: the environment would come before the renewed file in every SDK's chain.
+        ...(form === 'variables'
+          ? [masked('AWS_ACCESS_KEY_ID', c.AccessKeyId), masked('AWS_SECRET_ACCESS_KEY', c.SecretAccessKey), masked('AWS_SESSION_TOKEN', c.SessionToken)]
+          : []),
         ...(this.c.region !== undefined ? [plain('AWS_REGION', this.c.region), plain('AWS_DEFAULT_REGION', this.c.region)] : []),
       ],
-      expiresAt: c.Expiration ? c.Expiration.getTime() : Date.now() + this.durationSecondsFor(job) * 1000,
+      expiresAt,
+      session,
+      form,
       role: this.c.roleArn,
     };
   }

@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 
 import { compileConfig } from '../../../src/config/index.js';
+import { describeRoute, route } from '../../../src/runner/routing.js';
+import { jobPayload } from '../../helpers/job-payload.js';
 import { COUNT_LIMITS, DURATION_LIMITS, EBS_LIMITS, EC2_USER_TAGS_MAX, formatDuration, formatSize, NUMBER_LIMITS, SIZE_LIMITS } from '../../../src/config/limits.js';
 
 const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
@@ -39,6 +41,50 @@ describe('README YAML examples', () => {
       }
     });
   }
+});
+
+describe('README: one set-up, three kinds of job', () => {
+  const config = blocks.find((b) => b.startsWith('# fleetrunner.yaml — DinD on EC2'));
+  const ci = blocks.find((b) => b.startsWith('stages: [build, test, deploy]'));
+
+  it('the configuration parses and every job of the .gitlab-ci.yml beside it lands on its executor', () => {
+    expect(config).toBeDefined();
+    expect(ci).toBeDefined();
+    const compiled = compileConfig(parseYaml(config!.replace(/\$\{[A-Z_]+\}/g, `glrt-${'x'.repeat(20)}`)) as Record<string, unknown>, {});
+    expect(compiled.executors.map((e) => [e.name, e.provider])).toEqual([
+      ['dind', 'ec2'],
+      ['deploy-dev', 'ec2'],
+      ['deploy-prod', 'ec2'],
+      ['fargate', 'fargate'],
+    ]);
+    expect(compiled.executors[2]!.jobRole).toMatchObject({ roleArn: 'arn:aws:iam::210987654321:role/ci-deploy-prod', credentials: 'auto', sessionDurationMs: 3600_000 });
+
+    // Each job as GitLab would send it (image, services, variables; `extends` merged).
+    type CiJob = { image?: string; services?: string[]; variables?: Record<string, string>; extends?: string };
+    const jobs = parseYaml(ci!) as Record<string, CiJob | string[]>;
+    const payload = (name: string) => {
+      const own = jobs[name] as CiJob;
+      const j: CiJob = { ...(own.extends ? (jobs[own.extends] as CiJob) : {}), ...own };
+      return jobPayload({
+        job_info: { name },
+        ...(j.image && { image: { name: j.image } }),
+        services: (j.services ?? []).map((n) => ({ name: n })),
+        variables: Object.entries(j.variables ?? {}).map(([key, value]) => ({ key, value, public: true })),
+      });
+    };
+    const routed = Object.fromEntries(
+      ['build-image', 'unit-tests', 'deploy-dev', 'deploy-prod'].map((name) => {
+        const e = route(compiled.executors, payload(name))!;
+        return [name, `${e.name}: ${describeRoute(e)}`];
+      }),
+    );
+    expect(routed).toEqual({
+      'build-image': 'dind: matched services docker:*',
+      'unit-tests': 'fargate: default route (no match rules)',
+      'deploy-dev': 'deploy-dev: matched DEPLOY_ENV="dev"',
+      'deploy-prod': 'deploy-prod: matched DEPLOY_ENV="prod"',
+    });
+  });
 });
 
 describe('README configuration reference states each range', () => {

@@ -54,3 +54,26 @@ describe('JobRole', () => {
     await expect(new JobRole(sts.client, { roleArn: ROLE, sessionDurationMs: 4 * 3600_000 }).credentialsFor(job(4 * 3600))).rejects.toThrow(/ValidationError: The requested DurationSeconds exceeds the MaxSessionDuration/);
   });
 });
+
+describe('JobRole: which form a job gets', () => {
+  it.each([
+    ['auto', 1800, 3600_000, 'variables'], // one session lasts the job
+    ['auto', 3600, 3600_000, 'variables'], // exactly: today's behaviour for GitLab's default timeout
+    ['auto', 7200, 3600_000, 'file'], // a chained role's hour cannot last a 2 h job
+    ['variables', 7200, 3600_000, 'variables'],
+    ['file', 600, 3600_000, 'file'],
+  ] as const)('%s with a %i s job and a %i ms session: %s', (credentials, timeout, limitMs, form) => {
+    const role = new JobRole(new FakeSts().client, { roleArn: ROLE, sessionDurationMs: limitMs, credentials });
+    expect(role.formFor(job(timeout))).toBe(form);
+  });
+
+  it('the file form hands over the session and no key variables (they would come before the file)', async () => {
+    const sts = new FakeSts();
+    sts.addRole(ROLE, 3600);
+    const c = await new JobRole(sts.client, { roleArn: ROLE, sessionDurationMs: 3600_000, region: 'eu-west-1' }).credentialsFor(job(4 * 3600));
+    const s = sts.issued[0]!;
+    expect(c.form).toBe('file');
+    expect(c.session).toEqual({ accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey, sessionToken: s.sessionToken, expiresAt: s.expiration.getTime() });
+    expect(c.variables.map((v) => v.key)).toEqual(['AWS_REGION', 'AWS_DEFAULT_REGION']);
+  });
+});

@@ -6,13 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
-import type { Executor, JobRunContext } from '../../../src/core/executor.js';
 import type { JobPayload } from '../../../src/core/job.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import type { JobOutcome } from '../../../src/core/outcome.js';
 import { ExecutorFleet } from '../../../src/fleet/executor-fleet.js';
 import { Coordinator } from '../../../src/runner/coordinator.js';
 import type { JobChannel, JobFeed, JobRequestOutcome } from '../../../src/runner/ports.js';
+import { HeldExecutor } from '../../helpers/held-executor.js';
 import { jobPayload } from '../../helpers/job-payload.js';
 import { MemoryProvider } from '../../helpers/memory-provider.js';
 import { testToken } from '../../helpers/tokens.js';
@@ -29,24 +29,6 @@ function job(id: number, variables: Array<{ key: string; value: string }> = []):
     runner_info: { timeout: 3600 },
     variables: variables.map((v) => ({ ...v, public: true, masked: false })),
   } as Parameters<typeof jobPayload>[0]);
-}
-
-class Held implements Executor {
-  readonly style = 'shell' as const;
-  running: number[] = [];
-  private releases = new Map<number, () => void>();
-  async run(_m: unknown, ctx: JobRunContext): Promise<JobOutcome> {
-    this.running.push(ctx.job.id);
-    await new Promise<void>((resolve) => {
-      this.releases.set(ctx.job.id, resolve);
-      ctx.abort.addEventListener('abort', () => resolve(), { once: true });
-    });
-    this.running = this.running.filter((j) => j !== ctx.job.id);
-    return { state: 'success' };
-  }
-  finish(id: number): void {
-    this.releases.get(id)?.();
-  }
 }
 
 /** A runner's queue in GitLab: what its token is handed, and how often it asked. */
@@ -66,7 +48,7 @@ class Queue implements JobFeed {
 function setup(o: { concurrent: number; build: JobPayload[]; deploy: JobPayload[]; buildMax?: number }) {
   const spoolDir = mkdtempSync(join(tmpdir(), 'fr-runners-'));
   dirs.push(spoolDir);
-  const ex = { build: new Held(), dev: new Held(), prod: new Held() };
+  const ex = { build: new HeldExecutor(), dev: new HeldExecutor(), prod: new HeldExecutor() };
   const queues = { build: new Queue(o.build), deploy: new Queue(o.deploy) };
   const finals = new Map<number, JobOutcome>();
   const traces = new Map<number, string>();
