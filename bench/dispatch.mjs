@@ -58,7 +58,7 @@ export async function benchDispatch() {
     const floorRate = await floor(fake, fake.addRunner(), JOBS);
     const child = await startChild('./coordinator-child.mjs', {
       BENCH_COORDINATOR: JSON.stringify({ gitlabUrl: fake.url, token: runner.token, dir, concurrent: JOBS, requestConcurrency: PARALLEL, connection: sshd.connection }),
-    });
+    }, { execArgv: process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [] });
     try {
       const project = await fake.createProject({ path: 'bench/dispatch', files: { 'README.md': 'bench\n' } });
       const p = await fake.createPipeline(project, Array.from({ length: JOBS }, (_, i) => ({ name: `dispatch-${i}`, git_strategy: 'none', script: ['true'] })));
@@ -81,7 +81,9 @@ export async function benchDispatch() {
         { name: 'dispatch_jobs_per_s', value: +value.toFixed(1), unit: 'jobs/s', floor: +floorRate.toFixed(1), goal: '>= 100', what: `${JOBS} jobs handed out, requestConcurrency ${PARALLEL}, each job then run over SSH (its start-up competes for the same 2 CPUs); ${finished} of ${JOBS} succeeded within 60 s of the last handout, none failed${violations.length ? `; protocol findings: ${violations.length}, e.g. ${violations[0]}` : ''}; floor: ${PARALLEL} bare request loops against the same fake` },
       ];
     } finally {
-      child.kill(); // no drain: jobs still running are the machines' to end
+      // No drain: jobs still running are the machines' to end.
+      if (process.env.BENCH_PROF) await child.exit();
+      else child.kill();
     }
   } finally {
     await fake.stop();

@@ -29,6 +29,11 @@ export async function startChild(script, env, { execArgv = [] } = {}) {
       await p;
       await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
     },
+    async exit() {
+      const exited = new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      child.send({ cmd: 'exit' });
+      await exited;
+    },
     kill() {
       child.kill('SIGKILL');
     },

@@ -3,6 +3,7 @@
 // are slices of one shared sshd (shared-sshd.mjs). Driven over IPC by bench/lib/child.mjs:
 //   parent → {cmd: 'stats'}  → child answers {stats: {cpuUs, rssBytes, heapBytes}}
 //   parent → {cmd: 'stop'}   → child stops the coordinator (drain) and exits
+//   parent → {cmd: 'exit'}   → child exits at once, no drain (a profile with --cpu-prof is written)
 // Settings come as JSON in BENCH_COORDINATOR.
 import { join } from 'node:path';
 import { compileConfig } from '../../dist/config/index.js';
@@ -34,6 +35,8 @@ process.on('message', async (m) => {
     const u = process.cpuUsage();
     const mem = process.memoryUsage();
     process.send({ stats: { cpuUs: u.user + u.system, rssBytes: mem.rss, heapBytes: mem.heapUsed, externalBytes: mem.external + mem.arrayBuffers } });
+  } else if (m.cmd === 'exit') {
+    process.exit(0); // no drain, but a normal exit: --cpu-prof writes its profile
   } else if (m.cmd === 'stop') {
     handle.stop();
     await handle.done;

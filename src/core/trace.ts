@@ -20,6 +20,9 @@ export interface TraceLog {
    *  (see CheckpointedTrace.inexact): the final state then carries none. */
   checksum(): string | undefined;
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Resolves once `size` has reached `bytes` (at once if it has); rejects with the signal's reason when
+   *  it aborts first. Optional: a log without it is looked at only on the uploader's ticks. */
+  whenSize?(bytes: number, signal: AbortSignal): Promise<void>;
 }
 
 /**

@@ -26,6 +26,10 @@ import { abortOutcome } from './job-abort.js';
 import type { StageExit } from './remote-shell.js';
 import type { TraceWriter } from './trace-lines.js';
 
+/** The reason a stage's timers are cancelled with: abort() without one makes a DOMException, stack and all,
+ *  for every stage of every job. */
+const TIMERS_OFF = new Error('stage ended');
+
 /** Runs one stage on the machine. Aborting `stop` kills it. Rejects with MachineLostError when the machine is gone. */
 export interface StageTransport {
   runStage(stage: Stage, stop: AbortSignal, progress: StageProgress): Promise<StageExit>;
@@ -306,7 +310,7 @@ class JobSession {
       this.o.logger.warn({ stage: stage.name, err: errorMessage(e) }, 'stage could not run');
       return { kind: 'system', error: e instanceof Error ? e : new Error(String(e)) };
     } finally {
-      timersOff.abort();
+      timersOff.abort(TIMERS_OFF);
       this.o.abort.removeEventListener('abort', onAbort);
       this.o.cancel.removeEventListener('abort', onCancel);
     }

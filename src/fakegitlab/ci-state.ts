@@ -1,5 +1,6 @@
 // Projects, pipelines and jobs, and the job state machine: stage ordering, FIFO queue, cancellation and
 // the peak number of jobs running at once. Synchronous; HTTP routes and git plumbing sit around it.
+import { TraceStore } from './trace-store.js';
 import { EventEmitter } from 'node:events';
 import type { JobRecord, PipelineRecord, ProjectRecord } from './records.js';
 import { randomToken } from './http-util.js';
@@ -105,7 +106,13 @@ export class CiState {
       awaitingAck: false,
       servedNonJson: false,
       acked: false,
-      trace: Buffer.alloc(0),
+      traceStore: new TraceStore(),
+      get trace(): Buffer {
+        return this.traceStore.bytes;
+      },
+      set trace(bytes: Buffer) {
+        this.traceStore.reset(bytes);
+      },
       debugTrace: false,
       expectedNextOffset: 0,
       intervalS: 0,

@@ -69,8 +69,9 @@ async function handleJobRequest(ctx: FakeContext, req: IncomingMessage, res: Ser
     if (value !== undefined) {
       headers['X-GitLab-Last-Update'] = value;
       const latest = poll.lastUpdates[poll.lastUpdates.length - 1];
-      if (latest?.value !== value) poll.lastUpdates.push({ value, since: ctx.clock.now() });
+      if (latest?.value !== value) poll.lastUpdates.push({ value, since: ctx.clock.now(), answersBefore: poll.answers ?? 0 });
     }
+    poll.answers = (poll.answers ?? 0) + 1;
     poll.last204At = ctx.clock.now();
     // Every answer carries Gitlab-Ci-Builds-Polling when long polling is on: a runner may re-poll at once.
     poll.last204WasLongPoll = longPoll || ctx.opts.longPollMs > 0;
@@ -110,22 +111,32 @@ async function handleJobRequest(ctx: FakeContext, req: IncomingMessage, res: Ser
   const contentType = ctx.faults.takeJobRequestContentType();
   const text = JSON.stringify(job.payload);
   if (contentType !== undefined) job.servedNonJson = true;
+  poll.answers = (poll.answers ?? 0) + 1;
   writeHead(res, 201, { ...polling, 'Content-Type': contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
 
-/** Check 2. A request already in flight when a newer value was sent may carry the older one: values
- *  superseded less than IN_FLIGHT_MS ago are accepted. */
+/**
+ * Check 2. GitLab itself takes any value (a stale one only costs it a queue lookup), so the check is about
+ * the runner keeping its cursor, and a request already in flight when a newer value went out may carry
+ * the older one. In flight is judged by what the runner showed, not by time alone, because under load a
+ * request can wait in either process for seconds:
+ * - a value superseded less than IN_FLIGHT_MS ago is accepted;
+ * - once a request carrying the newer value (or a later one) has arrived, the runner knew it: an older
+ *   value arriving more than IN_FLIGHT_MS after that is a violation;
+ * - until then, an older value is accepted only while the token has other requests answered since the
+ *   newer value went out (several requests in flight at once, gitlab-runner's request_concurrency); a
+ *   runner asking one request at a time has none, and is held to the latest value.
+ */
 function checkLastUpdate(ctx: FakeContext, poll: PollState, sent: string | undefined, now: number): void {
   const history = poll.lastUpdates;
   const latest = history[history.length - 1];
-  if (sent === latest?.value) return;
   // Absent is the state before the first value; otherwise find when `sent` stopped being the latest.
   const idx = sent === undefined ? -1 : history.map((h) => h.value).lastIndexOf(sent);
-  const supersededAt = history[idx + 1]?.since;
-  if (sent === undefined || idx >= 0) {
-    if (supersededAt !== undefined && now - supersededAt < IN_FLIGHT_MS) return;
-  }
+  if (idx >= 0) history[idx]!.carriedAt ??= now;
+  if (sent === latest?.value) return;
+  const next = sent === undefined || idx >= 0 ? history[idx + 1] : undefined;
+  if (next !== undefined && inFlight(poll, idx, next, now)) return;
   if (!latest) {
     ctx.violations.add(2, `${WHERE}: last_update "${sent}" sent before the fake ever sent X-GitLab-Last-Update for this token`);
   } else if (sent === undefined) {
@@ -133,6 +144,14 @@ function checkLastUpdate(ctx: FakeContext, poll: PollState, sent: string | undef
   } else {
     ctx.violations.add(2, `${WHERE}: last_update "${sent}" is not "${latest.value}", the last X-GitLab-Last-Update sent for this token`);
   }
+}
+
+function inFlight(poll: PollState, idx: number, next: PollState['lastUpdates'][number], now: number): boolean {
+  if (now - next.since < IN_FLIGHT_MS) return true;
+  const newer = poll.lastUpdates.slice(idx + 1).map((h) => h.carriedAt).filter((t): t is number => t !== undefined);
+  if (newer.length > 0) return now - Math.min(...newer) < IN_FLIGHT_MS;
+  // The answer that made `next` the latest is one of the answers counted since; any other means overlap.
+  return (poll.answers ?? 0) - (next.answersBefore ?? 0) > 1;
 }
 
 function checkRequestShape(

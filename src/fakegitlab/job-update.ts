@@ -129,7 +129,7 @@ function finalUpdate(
   if (injected === 412) {
     // "Trace validation failed": the runner must re-send the whole trace from 0, then PUT again
     // (check 19), so the stored trace starts over.
-    job.trace = Buffer.alloc(0);
+    job.traceStore.reset();
     job.expectedNextOffset = 0;
     return reply(412);
   }
@@ -157,9 +157,9 @@ function finalUpdate(
 /** Checks 15, 16, 17 and 21 on a final PUT. */
 function checkFinalBody(ctx: FakeContext, job: JobRecord, body: Record<string, unknown>, state: string, where: string): void {
   const output = asObject(body.output);
-  const stored = job.trace.length;
+  const stored = job.traceStore.length;
   const bytesize = output?.bytesize;
-  const expectedSum = traceChecksum(job.trace);
+  const expectedSum = job.traceStore.checksum;
   if (typeof bytesize !== 'number') {
     ctx.violations.add(15, `${where}: final PUT without output.bytesize`);
   } else if (bytesize !== stored) {

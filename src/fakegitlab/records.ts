@@ -1,4 +1,5 @@
 // Internal mutable records of the fake. Views handed to tests are copies (see ci-state.ts jobView).
+import type { TraceStore } from './trace-store.js';
 import type { RailsJobPayload } from './rails-payload.js';
 import type {
   JobSpec,
@@ -35,8 +36,11 @@ export interface RunnerRecord {
 
 /** Per runner-token polling history, for checks 2, 5 and 6. */
 export interface PollState {
-  /** Each distinct X-GitLab-Last-Update value sent, with when it became the latest. */
-  lastUpdates: Array<{ value: string; since: number }>;
+  /** Each distinct X-GitLab-Last-Update value sent, with when it became the latest, how many answers this
+   *  token had been given by then, and when a request carrying it (or a newer one) first arrived (check 2). */
+  lastUpdates: Array<{ value: string; since: number; answersBefore?: number; carriedAt?: number }>;
+  /** Answers (201 and 204) given to this token's job requests. */
+  answers?: number;
   last204At?: number;
   last204WasLongPoll: boolean;
   consecutive403: number;
@@ -107,7 +111,9 @@ export interface JobRecord {
 
   // Protocol bookkeeping
   acked: boolean; // check 7
+  /** The stored trace as one Buffer (made on demand from traceStore). */
   trace: Buffer;
+  traceStore: TraceStore;
   debugTrace: boolean;
   expectedNextOffset: number; // checks 11, 12
   intervalS: number; // last X-GitLab-Trace-Update-Interval sent

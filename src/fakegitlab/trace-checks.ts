@@ -36,20 +36,23 @@ function secretsOf(ctx: FakeContext, job: JobRecord): Secret[] {
   return out;
 }
 
+const FULL_PATCH = 1024 * 1024;
 const GLPAT = /glpat-[A-Za-z0-9._=-]{8,}/;
 
-/** Looks at the stored tail plus the new chunk, so that a secret split across PATCHes is still found. */
+/** Looks at the new chunk and at the stored tail joined to its start, so that a secret split across
+ *  PATCHes is still found (without copying the whole chunk behind the tail). */
 export function scanForSecrets(ctx: FakeContext, job: JobRecord, chunk: Buffer): void {
   const secrets = secretsOf(ctx, job);
   const longest = Math.max(64, ...secrets.map((s) => s.bytes.length));
-  const tail = job.trace.subarray(Math.max(0, job.trace.length - longest));
-  const window = Buffer.concat([tail, chunk]);
+  const seam = Buffer.concat([job.traceStore.tail(longest), chunk.subarray(0, longest)]);
+  const contains = (needle: Buffer | string): boolean => chunk.indexOf(needle) >= 0 || seam.indexOf(needle) >= 0;
   for (const s of secrets) {
-    if (job.secretsReported.has(s.label) || window.indexOf(s.bytes) < 0) continue;
+    if (job.secretsReported.has(s.label) || !contains(s.bytes)) continue;
     job.secretsReported.add(s.label);
     ctx.violations.add(24, `job ${job.id}: the trace contains ${s.label}; it must appear as [MASKED]`);
   }
-  if (!job.secretsReported.has('glpat') && GLPAT.test(window.toString('latin1'))) {
+  // The prefix first: a 1 MiB latin1 copy and a regex over it for every PATCH cost more than the rest.
+  if (!job.secretsReported.has('glpat') && contains('glpat-') && (GLPAT.test(seam.toString('latin1')) || GLPAT.test(chunk.toString('latin1')))) {
     job.secretsReported.add('glpat');
     ctx.violations.add(24, `job ${job.id}: the trace contains a glpat- personal access token; it must be masked`);
   }
@@ -76,13 +79,15 @@ export function railsMask(chunk: Buffer, tokens: string[]): Buffer {
 export function checkOutputLimit(ctx: FakeContext, job: JobRecord): void {
   const limit = ctx.opts.outputLimitBytes;
   if (limit === undefined || job.secretsReported.has('output-limit')) return;
-  if (job.trace.length > limit + 512) {
+  if (job.traceStore.length > limit + 512) {
     job.secretsReported.add('output-limit');
-    ctx.violations.add(25, `job ${job.id}: trace is ${job.trace.length} bytes, over output_limit ${limit} plus the notice`);
+    ctx.violations.add(25, `job ${job.id}: trace is ${job.traceStore.length} bytes, over output_limit ${limit} plus the notice`);
   }
 }
 
-/** Soft check 13: PATCH ticks (except the final flush) come about one update interval apart. */
+/** Soft check 13: PATCH ticks (except the final flush) come about one update interval apart. Full 1 MiB
+ *  PATCHes may come sooner, and be followed at once: the runner has a backlog, and sending it sooner is no
+ *  more traffic. */
 export function checkPatchCadence(ctx: FakeContext, job: JobRecord): void {
   const patches = job.patches;
   const intervalMs = Math.min(job.intervalS, 900) * 1000;
@@ -90,6 +95,7 @@ export function checkPatchCadence(ctx: FakeContext, job: JobRecord): void {
     const prev = patches[i - 1]!;
     const cur = patches[i]!;
     if (prev.status !== 202) continue; // retries after errors or 416 have their own timing
+    if (prev.length >= FULL_PATCH || cur.length >= FULL_PATCH) continue;
     const gap = cur.at - prev.at;
     if (gap < 0.5 * intervalMs) {
       ctx.violations.warn(13, `job ${job.id}: PATCHes ${gap} ms apart with an update interval of ${job.intervalS} s`);

@@ -39,6 +39,14 @@ export const DEFAULT_TRACE_TIMING: TraceTiming = {
   maxRangeMismatches: 10,
 };
 
+/** Acknowledgement attempts when no answer comes, and the waits between them (at most 3.5 s in all). */
+export const ACK_ATTEMPTS = 4;
+const ACK_RETRY_BACKOFF = { minMs: 500, maxMs: 4_000, factor: 2, jitter: true };
+
+/** The reason a tick's wait is cancelled with (abort() without one makes a DOMException, stack and all, for
+ *  every tick of every job). */
+const TICK_ENDED = new Error('tick ended');
+
 /** Why GitLab took the job away: 403, 404 on PUT, or `Job-Status: canceled|failed`. */
 export interface TraceAbortReason {
   cause: 'forbidden' | 'not_found' | 'canceled' | 'failed';
@@ -131,9 +139,22 @@ export class JobTraceSession {
     return this.abortReason;
   }
 
-  /** PUT state=running right after the 201 (docs/gitlab-protocol.md §2.2). */
+  /**
+   * PUT state=running right after the 201 (docs/gitlab-protocol.md §2.2). A PUT that got no answer at all
+   * (a dropped connection, say a keep-alive socket the server closed as the request went out) is sent
+   * again, up to ACK_ATTEMPTS times: the job must not run with its first call being a PATCH (check 7),
+   * and with two-phase commit an acknowledgement that never arrived leaves the job assigned but pending.
+   * The PUT is idempotent, so one that did arrive and is sent again changes nothing. Statuses GitLab asks
+   * to retry (429, 5xx) were already retried by the transport (retry-requester.ts).
+   */
   async acknowledge(): Promise<AckResult> {
-    const res = await this.put({ state: 'running' });
+    let res = await this.put({ state: 'running' });
+    for (let attempt = 1; res.status === 0 && attempt < ACK_ATTEMPTS; attempt++) {
+      const waitMs = backoffDelayMs(attempt - 1, ACK_RETRY_BACKOFF, this.o.random);
+      this.logger.warn({ attempt, waitMs, message: res.message }, 'job acknowledgement got no answer; sending it again');
+      await this.o.clock.sleep(waitMs, this.stopAll.signal);
+      res = await this.put({ state: 'running' });
+    }
     if (res.status === 200) this.lastSentAt = this.o.clock.now();
     // canceling: the job is failed as canceled (gitlab-runner: CancelRequested → trace.Fail(job_canceled)).
     // 403/404, or a job already canceled or failed: GitLab wants nothing more for it.
@@ -234,15 +255,27 @@ export class JobTraceSession {
     await this.loop;
   }
 
+  /**
+   * One tick per update interval. A job that writes faster than one piece per interval would leave all of
+   * it to the final flush, which then PATCHes the whole backlog back to back after the job has ended; so
+   * while a full piece (maxPatchBytes) or more is waiting after a PATCH went through, the next goes at
+   * once, and a tick does not wait out its interval once a full piece is waiting. GitLab gets the same
+   * PATCHes, in the same order, only sooner; a job that writes less than a piece per interval keeps
+   * GitLab's pace (check 13).
+   */
   private async runLoop(): Promise<void> {
-    while (this.phase === 'running' && !this.abortReason) {
-      try {
-        await this.o.clock.sleep(this.intervalMs, this.loopStop.signal);
-      } catch {
-        return; // finish() or stop()
+    let backlog = false;
+    while (this.phase === 'running' && !this.abortReason && !this.loopStop.signal.aborted) {
+      if (!backlog) {
+        try {
+          await this.nextTick();
+        } catch {
+          return; // finish(), handOff() or stop()
+        }
       }
+      backlog = false;
       try {
-        await this.tick();
+        backlog = (await this.tick()) === 'sent' && this.o.trace.size - this.sentOffset >= this.t.maxPatchBytes;
       } catch (e) {
         if (this.stopAll.signal.aborted) return;
         this.logger.warn({ error: errorMessage(e) }, 'trace update tick failed');
@@ -250,15 +283,32 @@ export class JobTraceSession {
     }
   }
 
+  /** One update interval, or less if a full piece is waiting before it ends (the log says when it grows). */
+  private async nextTick(): Promise<void> {
+    const done = new AbortController();
+    const signal = AbortSignal.any([this.loopStop.signal, done.signal]);
+    const ticked = this.o.clock.sleep(this.intervalMs, signal);
+    const grown = this.o.trace.whenSize?.(this.sentOffset + this.t.maxPatchBytes, signal) ?? new Promise<void>(() => undefined);
+    ticked.catch(() => undefined);
+    grown.catch(() => undefined);
+    try {
+      await Promise.race([ticked, grown]);
+    } finally {
+      done.abort(TICK_ENDED);
+    }
+    if (this.loopStop.signal.aborted) throw this.loopStop.signal.reason;
+  }
+
   // One tick: at most one PATCH, then a keep-alive PUT if nothing succeeded for forceSendIntervalMs.
-  private async tick(): Promise<void> {
+  private async tick(): Promise<PatchOutcome> {
     const p = await this.patchOnce();
-    if (p !== 'sent' && p !== 'nothing') return;
-    if (this.abortReason || this.o.clock.now() - (this.lastSentAt ?? 0) <= this.t.forceSendIntervalMs) return;
+    if (p !== 'sent' && p !== 'nothing') return p;
+    if (this.abortReason || this.o.clock.now() - (this.lastSentAt ?? 0) <= this.t.forceSendIntervalMs) return p;
     const res = await this.put({ state: 'running', ...this.output() });
-    if (this.abortFrom(res, true)) return;
+    if (this.abortFrom(res, true)) return p;
     this.cancelFrom(res);
     if (res.status === 200) this.lastSentAt = this.o.clock.now();
+    return p;
   }
 
   private async patchOnce(): Promise<PatchOutcome> {

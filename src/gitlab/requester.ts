@@ -79,14 +79,33 @@ export class FetchRequester implements Requester {
     }
     const timeout = AbortSignal.timeout(req.timeoutMs ?? this.timeoutMs);
     const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
-    try {
-      const res = await this.fetchFn(req.url, { method: req.method, headers, body, signal, redirect: 'manual' });
-      const bytes = new Uint8Array(await res.arrayBuffer());
-      return { status: res.status, headers: res.headers, body: bytes };
-    } catch (e) {
-      // The caller's own abort is reported with its reason, so callers can tell "stopped" from "failed".
-      if (req.signal?.aborted) throw req.signal.reason;
-      throw e;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.fetchFn(req.url, { method: req.method, headers, body, signal, redirect: 'manual' });
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        return { status: res.status, headers: res.headers, body: bytes };
+      } catch (e) {
+        // The caller's own abort is reported with its reason, so callers can tell "stopped" from "failed".
+        if (req.signal?.aborted) throw req.signal.reason;
+        if (attempt === 1 && REPLAYABLE.has(req.method) && isClosedConnection(e)) continue;
+        throw e;
+      }
     }
   }
+}
+
+/**
+ * Calls sent once more, at once, when the connection closed under them without an answer. A kept-alive
+ * socket that the server (or a proxy) closes for idleness just as a request goes out on it fails that
+ * request; Go's transport, and so gitlab-runner, sends such a request again on a new connection. undici
+ * does not. These methods are safe to send twice in GitLab's runner API: a PUT sets a state, a PATCH names
+ * its Content-Range (a second copy is refused with 416), GET and DELETE change nothing more. POST is left
+ * to its caller (a job request that did reach GitLab has handed out its job either way).
+ */
+const REPLAYABLE = new Set<HttpMethod>(['PUT', 'PATCH', 'GET', 'DELETE']);
+
+/** undici's "other side closed" (the peer ended the socket before the answer) or a reset connection. */
+export function isClosedConnection(e: unknown): boolean {
+  const code = (e as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
 }

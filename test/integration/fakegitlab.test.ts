@@ -218,6 +218,44 @@ describe('POST /jobs/request', () => {
     expect(fake.violations.join()).toMatch(/check 2.*"bogus" is not/);
   });
 
+  describe('check 2: a request in flight may carry the value before the latest', () => {
+    let t = 0;
+    const ask = (token: string, lastUpdate?: string) =>
+      call('POST', '/api/v4/jobs/request', {
+        json: { token, system_id: SYSTEM_ID, info: { name: 'gitlab-runner', features: FEATURES }, ...(lastUpdate !== undefined && { last_update: lastUpdate }) },
+      });
+    beforeEach(async () => {
+      await fake.stop();
+      t = Date.UTC(2026, 0, 1);
+      await startFake({ clock: { now: () => t } });
+    });
+
+    it('one request at a time is held to the latest value, however late it comes', async () => {
+      const token = fake.addRunner().token;
+      expect((await ask(token)).headers.get('x-gitlab-last-update')).toBeTruthy();
+      t += 5000;
+      await ask(token); // ignored the header
+      expect(fake.takeViolations().join()).toMatch(/check 2.*last_update missing/);
+    });
+
+    it('several requests at once: an older value is fine until a request shows the runner has the newer one', async () => {
+      const token = fake.addRunner().token;
+      const v1 = (await ask(token)).headers.get('x-gitlab-last-update')!;
+      await pipelineWith([{ name: 'a', script: ['true'] }]); // the queue moves on
+      expect((await ask(token, v1)).status).toBe(201);
+      const v2 = (await ask(token, v1)).headers.get('x-gitlab-last-update')!;
+      expect(v2).not.toBe(v1);
+      await ask(token, v1); // sent before the answer carrying v2 was read
+      t += 5000; // a loaded machine: requests wait seconds in either process
+      await ask(token, v1);
+      expect(fake.takeViolations()).toEqual([]);
+      await ask(token, v2); // the runner has v2 now
+      t += 1500;
+      await ask(token, v1);
+      expect(fake.takeViolations().join()).toMatch(new RegExp(`check 2.*"${v1}" is not "${v2}"`));
+    });
+  });
+
   it('holds a long poll until a job is enqueued', async () => {
     await fake.stop();
     await startFake({ longPollMs: 5000 });

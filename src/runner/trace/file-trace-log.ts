@@ -12,6 +12,8 @@ export class FileTraceLog implements TraceLog {
   private bytes = 0;
   private crc = 0;
   private truncated = false;
+  /** Waiters of whenSize, resolved by store(). */
+  private readonly growth = new Set<{ bytes: number; resolve: () => void }>();
 
   /** Trace bytes before this spool's first byte: a successor's spool starts where a checkpoint says
    *  GitLab's copy is (they are not readable here). */
@@ -104,7 +106,7 @@ export class FileTraceLog implements TraceLog {
     // Bytes before the base are GitLab's already (a continued trace): nothing to read there.
     if (offset < this.base) return Buffer.alloc(0);
     const n = Math.max(0, Math.min(length, this.bytes - offset));
-    const buf = Buffer.alloc(n);
+    const buf = Buffer.allocUnsafe(n); // every byte handed out is read from the file first
     let got = 0;
     while (got < n) {
       const r = readSync(this.fd, buf, got, n - got, offset - this.base + got);
@@ -112,6 +114,26 @@ export class FileTraceLog implements TraceLog {
       got += r;
     }
     return buf.subarray(0, got);
+  }
+
+  whenSize(bytes: number, signal: AbortSignal): Promise<void> {
+    if (this.bytes >= bytes) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const waiter = {
+        bytes,
+        resolve: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        this.growth.delete(waiter);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.growth.add(waiter);
+    });
   }
 
   /** Closes and deletes the spool file. */
@@ -129,5 +151,10 @@ export class FileTraceLog implements TraceLog {
     while (off < data.length) off += writeSync(this.fd, data, off, data.length - off, this.bytes - this.base + off);
     this.bytes += data.length;
     this.crc = crc32(data, this.crc);
+    for (const w of this.growth) {
+      if (w.bytes > this.bytes) continue;
+      this.growth.delete(w);
+      w.resolve();
+    }
   }
 }

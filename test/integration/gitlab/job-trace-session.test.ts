@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { failed, success } from '../../../src/core/outcome.js';
 import { buildFeatures } from '../../../src/gitlab/features.js';
 import { buildRunnerInfo } from '../../../src/gitlab/info.js';
-import { JobTraceSession, type JobTraceSessionOptions, type TraceAbortReason } from '../../../src/gitlab/job-trace-session.js';
+import { ACK_ATTEMPTS, JobTraceSession, type JobTraceSessionOptions, type TraceAbortReason } from '../../../src/gitlab/job-trace-session.js';
 import { FetchRequester } from '../../../src/gitlab/requester.js';
 import { RunnerApi } from '../../../src/gitlab/runner-api.js';
 import { jobPayload } from '../../helpers/job-payload.js';
@@ -90,6 +90,28 @@ describe('acknowledgement (PUT state=running after the 201)', () => {
   });
 });
 
+describe('acknowledgement without an answer', () => {
+  it('is sent again until GitLab answers, so the first PATCH never comes before it (check 7)', async () => {
+    // Each attempt is dropped twice: the transport itself sends a PUT once more on a new connection.
+    putReplies.push(...Array.from({ length: 4 }, () => ({ status: 0, drop: true })));
+    const trace = new MemoryTrace('hello\n');
+    const s = session(trace);
+    expect(await s.acknowledge()).toBe('running');
+    expect(puts().map((p) => p.json.state)).toEqual(['running', 'running', 'running', 'running', 'running']);
+    s.start();
+    await gitlab.waitFor((r) => r.method === 'PATCH');
+    expect(await s.finish(success)).toMatchObject({ accepted: true });
+    const order = gitlab.requests.map((r) => `${r.method} ${r.json?.state ?? r.headers['content-range']}`);
+    expect(order.slice(0, 6)).toEqual([...Array.from({ length: 5 }, () => 'PUT running'), 'PATCH 0-5']);
+  });
+
+  it('runs the job anyway after the last attempt, as gitlab-runner does', async () => {
+    putReplies.push(...Array.from({ length: 2 * ACK_ATTEMPTS }, () => ({ status: 0, drop: true })));
+    expect(await session(new MemoryTrace()).acknowledge()).toBe('running');
+    expect(puts()).toHaveLength(2 * ACK_ATTEMPTS);
+  });
+});
+
 describe('trace PATCHes while the job runs', () => {
   it('sends contiguous pieces with a bare Content-Range and text/plain, starting at 0', async () => {
     const trace = new MemoryTrace('hello\n');
@@ -115,17 +137,32 @@ describe('trace PATCHes while the job runs', () => {
     expect(patches()[0]!.query.get('debug_trace')).toBe('true');
   });
 
-  it('splits a 3 MiB trace into ≤ 1 MiB PATCHes, one per tick', async () => {
+  it('splits a 3 MiB trace into ≤ 1 MiB PATCHes: a backlog of full pieces back to back, the rest on the next tick', async () => {
     const trace = new MemoryTrace(Buffer.alloc(3 * MiB + 10, 'x'));
     const s = session(trace);
     s.start();
-    await gitlab.waitFor((r) => r.method === 'PATCH' && r.headers['content-range'] === `${2 * MiB}-${3 * MiB - 1}`);
+    await gitlab.waitFor((r) => r.method === 'PATCH' && r.headers['content-range'] === `${3 * MiB}-${3 * MiB + 9}`);
+    trace.append('more\n');
+    await gitlab.waitFor((r) => r.method === 'PATCH' && r.headers['content-range'] === `${3 * MiB + 10}-${3 * MiB + 14}`);
     await s.finish(success);
-    expect(ranges()).toEqual([`0-${MiB - 1}`, `${MiB}-${2 * MiB - 1}`, `${2 * MiB}-${3 * MiB - 1}`, `${3 * MiB}-${3 * MiB + 9}`]);
-    const at = patches().map((p) => p.at!);
-    expect(at[1]! - at[0]!).toBe(3000);
-    expect(at[2]! - at[1]!).toBe(3000);
+    expect(ranges()).toEqual([`0-${MiB - 1}`, `${MiB}-${2 * MiB - 1}`, `${2 * MiB}-${3 * MiB - 1}`, `${3 * MiB}-${3 * MiB + 9}`, `${3 * MiB + 10}-${3 * MiB + 14}`]);
+    const at = patches().map((p) => p.at! - Date.UTC(2025, 0, 1));
+    // A full piece was waiting from the start, 2 MiB + 10 B after the first, 1 MiB + 10 B after the
+    // second: no wait; 10 B after the third: they wait for the next tick, and what came after for the one after.
+    expect(at).toEqual([0, 0, 0, 3000, 6000]);
     expect(patches().every((p) => p.body.length > 0 && p.body.length <= MiB)).toBe(true);
+    expect(stored.equals(trace.bytes)).toBe(true);
+  });
+
+  it('does not wait out the interval once a full piece is waiting', async () => {
+    const trace = new MemoryTrace();
+    const s = session(trace);
+    s.start();
+    trace.append(Buffer.alloc(MiB + MiB / 2, 'x')); // a job writing fast
+    await gitlab.waitFor((r) => r.method === 'PATCH' && r.headers['content-range'] === `${MiB}-${MiB + MiB / 2 - 1}`);
+    await s.finish(success);
+    // The full piece at once; the half piece left waits for the tick.
+    expect(patches().map((p) => p.at! - Date.UTC(2025, 0, 1))).toEqual([0, 3000]);
     expect(stored.equals(trace.bytes)).toBe(true);
   });
 

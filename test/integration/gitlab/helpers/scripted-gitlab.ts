@@ -21,6 +21,8 @@ export interface Reply {
   headers?: Record<string, string>;
   /** An object is sent as application/json unless headers say otherwise. */
   body?: unknown;
+  /** Close the connection instead of answering (what a client sees when a server drops a kept-alive socket). */
+  drop?: boolean;
 }
 
 export interface Exchange {
@@ -46,6 +48,7 @@ export class ScriptedGitLab {
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
       void this.onRequest(req).then((reply) => {
+        if (reply.drop) return void req.socket.destroy();
         const headers: Record<string, string> = { ...reply.headers };
         let body: string | Buffer = '';
         if (reply.body instanceof Buffer || typeof reply.body === 'string') body = reply.body;
