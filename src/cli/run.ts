@@ -100,7 +100,9 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
   const configuredToken = config.gitlab.token ?? config.gitlab.registrationToken!;
   const configuredTokens = [configuredToken, ...config.runners.flatMap((r) => (r.token === undefined ? [] : [r.token]))];
   let served: ServedRunner[] = [];
-  const tokens = () => [...configuredTokens, ...served.map((r) => r.identity.token)];
+  // Every token any runner has had (a legacy runner's is gone from its identity once it unregistered).
+  const seenTokens = new Set(configuredTokens);
+  const tokens = () => [...seenTokens];
   const logger: Logger = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format, secrets: tokens });
   // What this task runs on, secrets masked: the same text `fleetrunner render-config` prints.
   logger.info({ source: opts.configSource, config: redactedConfig(config) }, 'effective configuration');
@@ -168,6 +170,10 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     return { done: Promise.resolve(held.lost.aborted ? 1 : 0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
   }
   served = started.runners;
+  for (const r of served) {
+    seenTokens.add(r.identity.token);
+    r.identity.onTokenRotated((e) => seenTokens.add(e.token));
+  }
   const runnerOf = (executor: string) => served.find((r) => r.config.executors.includes(executor))!;
 
   const providers: CapacityProvider[] = [];
