@@ -251,8 +251,8 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     gitlabUrl: config.gitlab.url,
     clock,
     logger,
-    banner: (_job, executor, route) => {
-      const runner = executors.some((e) => e.name === executor) ? runnerOf(executor) : served[0]!;
+    banner: (_job, executor, route, runnerName) => {
+      const runner = served.find((r) => r.config.name === runnerName) ?? (executors.some((e) => e.name === executor) ? runnerOf(executor) : served[0]!);
       return `\x1b[0KRunning with fleetrunner ${VERSION} (${REVISION})\x1b[0;m\n\x1b[0K  on ${runner.config.description} ${shortToken(runner.identity.token)}, system ID: ${systemId}\x1b[0;m\n\x1b[0K  executor "${executor}"${route ? ` (${route})` : ''}\x1b[0;m\n`;
     },
     // Every runner token as configured and as rotated since: masked in every job's trace.
@@ -330,7 +330,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
       // took over: deleting it would pull the manager out from under the successor.
       if (held.lost.aborted) logger.info({}, 'lease lost: leaving the runner manager to the coordinator that holds it');
       else if (handedOff) logger.info({}, 'handed off: leaving the machines and the runner manager to the successor');
-      else for (const r of served) await r.identity.stop().catch((err) => logger.warn({ runner: r.config.name, err: errorMessage(err) }, 'could not unregister from GitLab'));
+      else await Promise.all(served.map((r) => r.identity.stop().catch((err) => logger.warn({ runner: r.config.name, err: errorMessage(err) }, 'could not unregister from GitLab'))));
       // A legacy runner registers anew at each start: the token it was given is of no use to the next one.
       const legacy = served.find((r) => r.config.token === undefined && config.gitlab.registrationToken !== undefined);
       if (legacy) await legacy.rotated.clear().catch((err) => logger.warn({ where: legacy.rotated.where, err: errorMessage(err) }, 'could not remove the saved runner token'));

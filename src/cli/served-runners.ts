@@ -74,8 +74,10 @@ export async function startRunners(config: FleetConfig, o: StartRunnersOptions):
   const results = await Promise.all(prepared.map((p) => startIdentity(p.identity, { url: config.gitlab.url, clock: o.clock, logger: o.logger.child({ runner: p.config.name }), signal: o.signal })));
   const refused = results.findIndex((r) => r.kind === 'refused');
   if (refused >= 0 || results.some((r) => r.kind === 'stopped')) {
-    // The runners that did start leave GitLab again: this coordinator is not going to ask for their jobs.
-    await Promise.all(prepared.map((p, i) => (results[i]!.kind === 'started' ? p.identity.stop().catch(() => undefined) : undefined)));
+    // A refused token: the runners that did start leave GitLab again, as this coordinator will not ask for
+    // their jobs. A start that was stopped (SIGTERM, the lease lost) leaves them: a coordinator that holds
+    // the lease now shares their runner managers (the same system_id).
+    if (refused >= 0 && !o.signal.aborted) await Promise.all(prepared.map((p, i) => (results[i]!.kind === 'started' ? p.identity.stop().catch(() => undefined) : undefined)));
     const r = results[refused];
     if (r?.kind === 'refused') return { kind: 'refused', runner: prepared[refused]!.config.name, reason: r.reason };
     return { kind: 'stopped' };

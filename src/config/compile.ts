@@ -571,7 +571,7 @@ function compileRunners(c: RawConfig): RunnerConfig[] {
   const rest = c.executors.map((e) => e.name).filter((e) => !owner.has(e));
   const all = [...(rest.length > 0 ? [{ name: DEFAULT_RUNNER, description: c.gitlab.runner.description, executors: rest, requestConcurrency: c.requestConcurrency }] : []), ...extra];
   const requests = all.reduce((n, r) => n + r.requestConcurrency, 0);
-  if (all.length > 1 && requests > c.concurrent) {
+  if (requests > c.concurrent) {
     throw new ConfigError('runners', `the runners send ${requests} job requests at once (${all.map((r) => `${r.name}: ${r.requestConcurrency}`).join(', ')}), more than concurrent (${c.concurrent}): each request holds a slot while it waits`);
   }
   return all;

@@ -6,14 +6,23 @@
 //
 // Framing: each command runs in a subshell with no stdin and no stderr; then a line with a fresh random
 // marker and its exit status follows on stdout. Its output is what came before that line. Commands run one
-// at a time, in order. A channel that closes fails the command in flight (and those queued behind it)
-// and the next command opens a new shell.
+// at a time, in order, so one that hangs would hold up the rest (the spot-notice look among them): each has
+// a deadline, past which it fails and its shell is closed; the next command opens a new one, as it does
+// after a shell that ended. Commands are the coordinator's own, quoted with shellQuote: a command must be
+// complete shell text (balanced quotes and parentheses), or the shell waits for the rest of it until the
+// deadline.
 
 import { randomBytes } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
 
-/** The shell that reads the commands (no profile: nothing of the login environment is needed). */
+import { systemClock, type Clock } from '../core/clock.js';
+
+/** The shell that reads the commands: bash, which every machine has (a Fargate job's image gets it from the
+ *  agent bundle, and may have no sh of its own). */
 export const CONTROL_SHELL_COMMAND = 'exec bash --noprofile --norc -s';
+/** A housekeeping command is a touch, a cat or a rename: one still running after this is stuck. */
+export const CONTROL_COMMAND_TIMEOUT_MS = 20_000;
 
 interface Pending {
   marker: string;
@@ -21,43 +30,76 @@ interface Pending {
   reject(e: Error): void;
 }
 
+export interface ControlShellOptions {
+  clock?: Clock;
+  /** Default CONTROL_COMMAND_TIMEOUT_MS. */
+  timeoutMs?: number;
+}
+
 export class ControlShell {
   private channel: Promise<ClientChannel> | undefined;
   private pending: Pending | undefined;
   private buffer = '';
   private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
 
   /** `open`: an exec channel running CONTROL_SHELL_COMMAND (rejects when the connection is gone). */
-  constructor(private readonly open: (command: string) => Promise<ClientChannel>) {}
+  constructor(
+    private readonly open: (command: string) => Promise<ClientChannel>,
+    private readonly o: ControlShellOptions = {},
+  ) {}
 
-  /** Runs `command` (stdout only) and resolves with its output; rejects on a non-zero exit status. */
+  /** Runs `command` (stdout only) and resolves with its output; rejects on a non-zero exit status, on its
+   *  deadline, and once the shell was closed for good. */
   run(command: string): Promise<string> {
     const next = this.chain.then(() => this.runNow(command));
     this.chain = next.catch(() => undefined);
     return next;
   }
 
-  /** Ends the shell (its stdin closes; it exits). */
+  /** Ends the shell for good (the connection is being closed): commands still queued fail. */
   close(): void {
-    const ch = this.channel;
-    this.channel = undefined;
-    void ch?.then((c) => c.end()).catch(() => undefined);
+    this.closed = true;
+    this.endShell();
   }
 
   private async runNow(command: string): Promise<string> {
+    if (this.closed) throw new Error('the connection to the machine was closed');
     const channel = await this.shell();
     const marker = `__fr_ctl_${randomBytes(8).toString('hex')}`;
-    return new Promise<string>((resolve, reject) => {
-      this.pending = { marker, resolve, reject };
-      channel.write(`(\n${command}\n) </dev/null 2>/dev/null; printf '\\n%s %d\\n' '${marker}' "$?"\n`);
-    });
+    const deadline = new AbortController();
+    const timeoutMs = this.o.timeoutMs ?? CONTROL_COMMAND_TIMEOUT_MS;
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        this.pending = { marker, resolve, reject };
+        (this.o.clock ?? systemClock).sleep(timeoutMs, deadline.signal).then(
+          () => {
+            if (this.pending?.marker !== marker) return;
+            this.pending = undefined;
+            reject(new Error(`housekeeping command still running after ${Math.round(timeoutMs / 1000)} s`));
+            this.endShell();
+          },
+          () => undefined,
+        );
+        channel.write(`(\n${command}\n) </dev/null 2>/dev/null; printf '\\n%s %d\\n' '${marker}' "$?"\n`);
+      });
+    } finally {
+      deadline.abort();
+    }
+  }
+
+  private endShell(): void {
+    const ch = this.channel;
+    this.channel = undefined;
+    void ch?.then((c) => c.close()).catch(() => undefined);
   }
 
   private shell(): Promise<ClientChannel> {
     if (this.channel) return this.channel;
     const opening = this.open(CONTROL_SHELL_COMMAND).then((ch) => {
       this.buffer = '';
-      ch.on('data', (d: Buffer) => this.received(d.toString('utf8')));
+      const decoder = new StringDecoder('utf8');
+      ch.on('data', (d: Buffer) => this.received(opening, decoder.write(d)));
       ch.stderr.on('data', () => undefined);
       ch.on('close', () => {
         if (this.channel === opening) this.channel = undefined;
@@ -74,7 +116,9 @@ export class ControlShell {
     return opening;
   }
 
-  private received(text: string): void {
+  private received(from: Promise<ClientChannel>, text: string): void {
+    // Output of a shell already given up on (a command past its deadline) belongs to no command.
+    if (from !== this.channel) return;
     this.buffer += text;
     const p = this.pending;
     if (!p) {

@@ -68,6 +68,7 @@ export class SshConnection {
   constructor(
     private readonly client: Client,
     readonly target: string,
+    private readonly clock: Clock = systemClock,
   ) {
     let lastError: Error | undefined;
     client.on('error', (e: Error) => {
@@ -140,7 +141,7 @@ export class SshConnection {
    *  few seconds. Rejects on a non-zero exit, and with MachineLostError when the connection is gone. */
   async control(command: string): Promise<string> {
     if (this.lostErr) throw this.lostErr;
-    this.controlShell ??= new ControlShell((c) => this.exec(c));
+    this.controlShell ??= new ControlShell((c) => this.exec(c), { clock: this.clock });
     try {
       return await this.controlShell.run(command);
     } catch (e) {
@@ -229,7 +230,7 @@ export async function connectSsh(info: ConnectionInfo, o: SshConnectOptions): Pr
       const client = await attempt(info, pin, Math.max(500, Math.min(o.attemptTimeoutMs ?? 10_000, left)), o);
       client.setNoDelay(true);
       log.debug({ attempts: n }, 'ssh connected');
-      return new SshConnection(client, target);
+      return new SshConnection(client, target, clock);
     } catch (e) {
       if (e instanceof PermanentError) throw e;
       const leftAfter = deadline - clock.now();

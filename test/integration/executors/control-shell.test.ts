@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { silentLogger, systemClock } from '../../../src/core/index.js';
+import { ControlShell } from '../../../src/executors/control-shell.js';
 import { connectSsh, type SshConnection } from '../../../src/executors/ssh-connection.js';
 import { startMachine, type TestMachine } from './harness.js';
 
@@ -48,6 +49,19 @@ describe('control shell over SSH', () => {
     await expect(conn.control('kill -9 $$')).rejects.toThrow('the control shell on the machine ended');
     const after = await conn.control('printf %s "$$"');
     expect(after).not.toBe(before);
+  });
+
+  it('a command past its deadline fails, its shell is given up, and the next command runs in a new shell', async () => {
+    const shell = new ControlShell((c) => conn.exec(c), { timeoutMs: 500 });
+    const first = await shell.run('printf %s "$$"');
+    await expect(shell.run('sleep 5; echo too-late')).rejects.toThrow('housekeeping command still running after 1 s');
+    const next = await shell.run('printf %s "$$"');
+    expect(next).not.toBe(first);
+    // Nothing of the abandoned command reaches a later one.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await shell.run('echo clean')).toBe('clean\n');
+    shell.close();
+    await expect(shell.run('true')).rejects.toThrow('the connection to the machine was closed');
   });
 
   it('closing the connection fails the command in flight', async () => {
