@@ -40,7 +40,7 @@ export class CoordinatorHealth {
   }
 
   /** The coordinator's loop observer. */
-  readonly onLoopWait = (wait: LoopWait): void => this.loop.entered(wait);
+  readonly onLoopWait = (wait: LoopWait, requester?: string): void => this.loop.entered(wait, requester);
 
   liveness(): HealthAnswer {
     if (this.phase !== 'running') return answer(true, { phase: this.phase });

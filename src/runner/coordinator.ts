@@ -62,8 +62,8 @@ export interface CoordinatorOptions {
   /** Observers for metrics. */
   onJobFinished?: (executor: string, outcome: string) => void;
   onMachineAcquired?: (executor: string, ms: number) => void;
-  /** Observer: the loop enters a wait (liveness, see loop-liveness.ts). */
-  onLoopWait?: (wait: LoopWait) => void;
+  /** Observer: a requester of the loop (`<runner>#<n>`) enters a wait (liveness, see loop-liveness.ts). */
+  onLoopWait?: (wait: LoopWait, requester: string) => void;
   /** The fleet's lease: no job request is sent unless it is held (checked right before each request). */
   lease?: { held(): boolean };
   /** What a stop does with running jobs: 'drain' lets them finish (shutdownTimeout); 'handoff' leaves
@@ -182,15 +182,15 @@ export class Coordinator {
     const n = this.lanes.reduce((sum, lane) => sum + count(lane), 0);
     // Each requester listens on the stop signal while it waits (for room, a pause or its request).
     setMaxListeners(10 + 3 * n, this.stopCtl.signal);
-    await Promise.all(this.lanes.flatMap((lane) => Array.from({ length: count(lane) }, () => this.requester(lane))));
+    await Promise.all(this.lanes.flatMap((lane) => Array.from({ length: count(lane) }, (_, i) => this.requester(lane, `${lane.name}#${i + 1}`))));
   }
 
-  private async requester(lane: Lane): Promise<void> {
+  private async requester(lane: Lane, me: string): Promise<void> {
     const stop = this.stopCtl.signal;
     while (!stop.aborted) {
       const reserved = this.reserve(lane);
       if (!reserved) {
-        this.o.onLoopWait?.({ kind: 'waiting_for_capacity' });
+        this.o.onLoopWait?.({ kind: 'waiting_for_capacity' }, me);
         await this.waitForCapacity(stop);
         continue;
       }
@@ -202,7 +202,7 @@ export class Coordinator {
       }
       let outcome;
       const askedAt = this.o.clock.now();
-      this.o.onLoopWait?.({ kind: 'requesting' });
+      this.o.onLoopWait?.({ kind: 'requesting' }, me);
       try {
         outcome = await lane.feed.requestJob(stop);
       } catch (e) {
@@ -219,16 +219,16 @@ export class Coordinator {
         // at once with `Gitlab-Ci-Builds-Polling: yes` (no last_update yet, queue just changed), and a
         // request held for its ~50 s has already waited longer than the interval.
         const waited = this.o.clock.now() - askedAt;
-        if (waited < this.o.checkIntervalMs) await this.pause(this.o.checkIntervalMs - waited, 'no_job');
+        if (waited < this.o.checkIntervalMs) await this.pause(this.o.checkIntervalMs - waited, 'no_job', me);
       } else if (outcome.kind === 'paused') {
         this.o.logger.warn({ runner: lane.name, reason: outcome.reason, retryInMs: outcome.retryInMs }, 'not asking GitLab for jobs for a while');
-        await this.pause(outcome.retryInMs, 'gitlab_paused');
+        await this.pause(outcome.retryInMs, 'gitlab_paused', me);
       } else {
         this.o.logger.warn({ runner: lane.name, err: outcome.message }, 'job request failed');
-        await this.pause(this.o.checkIntervalMs, 'request_failed');
+        await this.pause(this.o.checkIntervalMs, 'request_failed', me);
       }
     }
-    this.o.onLoopWait?.({ kind: 'stopped' });
+    this.o.onLoopWait?.({ kind: 'stopped' }, me);
   }
 
   /** A global slot, asked for while any executor of the lane has room and passes its checks: the job's route
@@ -411,8 +411,8 @@ export class Coordinator {
     });
   }
 
-  private async pause(ms: number, why: 'no_job' | 'gitlab_paused' | 'request_failed'): Promise<void> {
-    this.o.onLoopWait?.({ kind: 'pausing', ms, why });
+  private async pause(ms: number, why: 'no_job' | 'gitlab_paused' | 'request_failed', me: string): Promise<void> {
+    this.o.onLoopWait?.({ kind: 'pausing', ms, why }, me);
     await this.o.clock.sleep(ms, this.stopCtl.signal).catch(() => undefined);
   }
 

@@ -9,6 +9,9 @@
 //   pausing                bound: its own length + pauseGraceMs
 //   waiting_for_capacity   no bound: slots come back when jobs end
 //   stopped                no bound: the stop is bounded by shutdownTimeout/handoffTimeout and ECS's stopTimeout
+//
+// The loop is several requesters (requestConcurrency, and one set per runner of `runners:`): each says its
+// own waits, and one stuck requester makes the loop stuck however busy the others are.
 
 import type { Clock } from '../core/clock.js';
 
@@ -39,7 +42,9 @@ export const DEFAULT_REQUEST_STALE_MS = 20 * 60_000;
 export const DEFAULT_PAUSE_GRACE_MS = 60_000;
 
 export class LoopLiveness {
-  private current: { wait: LoopWait; at: number } | undefined;
+  /** Each requester's current wait; `latest` is the one that changed last. */
+  private readonly waits = new Map<string, { wait: LoopWait; at: number }>();
+  private latest: string | undefined;
   private readonly requestStaleMs: number;
   private readonly pauseGraceMs: number;
 
@@ -51,14 +56,23 @@ export class LoopLiveness {
     this.pauseGraceMs = o.pauseGraceMs ?? DEFAULT_PAUSE_GRACE_MS;
   }
 
-  /** The loop enters a wait (its observer; see CoordinatorOptions.onLoopWait). */
-  entered(wait: LoopWait): void {
-    this.current = { wait, at: this.clock.now() };
+  /** A requester of the loop enters a wait (its observer; see CoordinatorOptions.onLoopWait). */
+  entered(wait: LoopWait, requester = 'loop'): void {
+    this.waits.set(requester, { wait, at: this.clock.now() });
+    this.latest = requester;
   }
 
+  /** The first requester that is stuck, else the one that changed last. */
   verdict(): LoopVerdict {
-    const c = this.current;
-    if (!c) return { live: true, reason: 'not_started', forMs: 0 };
+    for (const key of this.waits.keys()) {
+      const v = this.judge(key);
+      if (!v.live) return v;
+    }
+    return this.latest === undefined ? { live: true, reason: 'not_started', forMs: 0 } : this.judge(this.latest);
+  }
+
+  private judge(requester: string): LoopVerdict {
+    const c = this.waits.get(requester)!;
     const forMs = this.clock.now() - c.at;
     const v = (live: boolean, reason: LivenessReason): LoopVerdict => ({ live, reason, forMs, wait: c.wait });
     switch (c.wait.kind) {

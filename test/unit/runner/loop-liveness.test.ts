@@ -49,6 +49,22 @@ describe('LoopLiveness', () => {
   });
 });
 
+describe('LoopLiveness over several requesters', () => {
+  it('one stuck requester makes the loop stuck however busy the others are', () => {
+    const clock = new StepClock();
+    const l = new LoopLiveness(clock);
+    l.entered({ kind: 'requesting' }, 'deploy#1');
+    clock.jump(DEFAULT_REQUEST_STALE_MS + 1);
+    // The default runner keeps turning: its waits change all the time.
+    l.entered({ kind: 'pausing', ms: 3_000, why: 'no_job' }, 'default#1');
+    l.entered({ kind: 'requesting' }, 'default#1');
+    expect(l.verdict()).toMatchObject({ live: false, reason: 'request_stuck', wait: { kind: 'requesting' } });
+    // Once its request returns, the loop is live again and shows the latest wait.
+    l.entered({ kind: 'pausing', ms: 3_000, why: 'no_job' }, 'deploy#1');
+    expect(l.verdict()).toMatchObject({ live: true, reason: 'pausing' });
+  });
+});
+
 /** A feed the test answers request by request. */
 class HeldFeed implements JobFeed {
   private answer: ((o: JobRequestOutcome) => void) | undefined;
