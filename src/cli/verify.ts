@@ -39,7 +39,7 @@ export async function verifyChecks(config: FleetConfig, o: VerifyOptions = {}): 
   // The deployment's token, and the token of each runner of `runners:`.
   const runners: Array<RunnerConfig | undefined> = [undefined, ...config.runners.filter((r) => r.token !== undefined)];
   const [saved, tokens, perExecutor] = await Promise.all([
-    rotatedTokenCheck(config, clock),
+    Promise.all(runners.map((r) => rotatedTokenCheck(config, clock, r))),
     Promise.all(
       runners.map((r) =>
         gitlabTokenCheck(config, clock, o, r).catch(
@@ -53,7 +53,9 @@ export async function verifyChecks(config: FleetConfig, o: VerifyOptions = {}): 
       ),
     ),
   ]);
-  return [tokens[0]!, ...(saved ? [saved] : []), ...tokens.slice(1), ...perExecutor.flat()];
+  // Each runner's token check, then the store its rotated token is kept in (when that is an SSM parameter).
+  const gitlab = runners.flatMap((_, i) => [tokens[i]!, ...(saved[i] ? [saved[i]] : [])]);
+  return [...gitlab, ...perExecutor.flat()];
 }
 
 /** Where a token check points: GitLab, and the runner of `runners:` it is for. */
@@ -148,13 +150,13 @@ async function gitlabTokenCheck(config: FleetConfig, clock: Clock, o: VerifyOpti
 
 /** Whether the store of a rotated token (gitlab.rotatedToken, else stateDir) can be read; only shown for
  *  an SSM parameter, where permissions and KMS can be wrong. */
-async function rotatedTokenCheck(config: FleetConfig, clock: Clock): Promise<CheckResult | undefined> {
-  const configured = config.gitlab.token;
+async function rotatedTokenCheck(config: FleetConfig, clock: Clock, runner?: RunnerConfig): Promise<CheckResult | undefined> {
+  const configured = runner?.token ?? config.gitlab.token;
   const parameter = config.gitlab.rotatedToken?.ssmParameter;
   if (configured === undefined || parameter === undefined) return undefined;
-  const base = { executor: 'gitlab', check: 'rotated-token', target: `ssm:${parameter}` };
+  const base = { executor: 'gitlab', check: 'rotated-token', target: `ssm:${parameter}${runner ? `-${runner.name}` : ''}` };
   try {
-    const state = await rotatedToken(config, clock).readOnce();
+    const state = await rotatedToken(config, clock, runner).readOnce();
     return { ...base, status: 'pass', message: state ? `a rotated token saved ${new Date(state.obtainedAt).toISOString()}` : 'readable; no rotated token saved yet' };
   } catch (e) {
     const code = (e as { name?: string }).name ?? 'Error';
