@@ -149,7 +149,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     return { done: Promise.resolve(0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
   }
   health.holding(held);
-  const started = await startRunners(config, { api, clock, logger, systemId, stateDir, infoFor, onPhase: (p) => health.enter(p), signal: AbortSignal.any([startSignal, held.lost]) });
+  const started = await startRunners(config, { api, clock, logger, systemId, stateDir, infoFor, onToken: (t) => seenTokens.add(t), onPhase: (p) => health.enter(p), signal: AbortSignal.any([startSignal, held.lost]) });
   if (started.kind !== 'started') await held.release();
   if (started.kind === 'unreadable') {
     metricsServer?.close();
@@ -170,10 +170,6 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     return { done: Promise.resolve(held.lost.aborted ? 1 : 0), stop: () => undefined, machines: () => ({}), reload: () => undefined, reloadFailed: () => undefined };
   }
   served = started.runners;
-  for (const r of served) {
-    seenTokens.add(r.identity.token);
-    r.identity.onTokenRotated((e) => seenTokens.add(e.token));
-  }
   const runnerOf = (executor: string) => served.find((r) => r.config.executors.includes(executor))!;
 
   const providers: CapacityProvider[] = [];

@@ -38,6 +38,9 @@ export interface StartRunnersOptions {
   stateDir: string;
   /** The runner info for a set of executor styles (what the coordinator advertises). */
   infoFor: (styles: ReadonlyArray<'shell' | 'docker'>) => RunnerInfo;
+  /** Every token a runner gets (a rotated one read back, one GitLab gives at registration or rotation), as
+   *  soon as it is known: the log masks them from then on. */
+  onToken?: (token: string) => void;
   /** Read first (under the lease), then GitLab is asked: the health endpoint's phases. */
   onPhase: (phase: 'reading_token' | 'waiting_for_gitlab') => void;
   signal: AbortSignal;
@@ -62,10 +65,12 @@ export async function startRunners(config: FleetConfig, o: StartRunnersOptions):
       if (!(e instanceof ConfigError)) return { kind: 'stopped' };
       return { kind: 'unreadable', runner: r.name, reason: e.message };
     }
+    if (persisted) o.onToken?.(persisted.token);
     const styles = r.executors.map((name) => config.executors.find((e) => e.name === name)!.style);
     const info = o.infoFor(styles);
     const identity = createRunnerIdentity(config, { api: o.api, clock: o.clock, logger: o.logger, systemId: o.systemId, info, ...(persisted && { persisted }) }, r);
     identity.onTokenRotated((e) => {
+      o.onToken?.(e.token);
       rotated.save({ token: e.token, obtainedAt: e.obtainedAt, ...(e.expiresAt !== undefined && { expiresAt: e.expiresAt }) }).catch(() => undefined);
     });
     prepared.push({ config: r, configuredToken, identity, rotated, info });
@@ -82,5 +87,6 @@ export async function startRunners(config: FleetConfig, o: StartRunnersOptions):
     if (r?.kind === 'refused') return { kind: 'refused', runner: prepared[refused]!.config.name, reason: r.reason };
     return { kind: 'stopped' };
   }
+  for (const p of prepared) o.onToken?.(p.identity.token);
   return { kind: 'started', runners: prepared };
 }
