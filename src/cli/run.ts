@@ -238,7 +238,7 @@ export async function startCoordinator(config: FleetConfig, opts: StartOptions =
     executors,
     runners: served.map((r) => ({
       name: r.config.name,
-      feed: gitlabJobFeed({ api, identity: r.identity, health: new RunnerHealth({ clock }), systemId, info: r.info, clock, metrics }),
+      feed: gitlabJobFeed({ runner: r.config.name, api, identity: r.identity, health: new RunnerHealth({ clock }), systemId, info: r.info, clock, metrics }),
       executors: r.config.executors,
       requestConcurrency: r.config.requestConcurrency,
     })),

@@ -9,6 +9,8 @@ import type { FleetMetrics } from '../metrics/metrics.js';
 import type { JobChannel, JobFeed, JobRequestOutcome, OpenJobChannelOptions } from '../runner/ports.js';
 
 export function gitlabJobFeed(o: {
+  /** The runner's name (config `runners`), for the metrics. */
+  runner: string;
   api: RunnerApi;
   identity: RunnerIdentity;
   health: RunnerHealth;
@@ -25,7 +27,7 @@ export function gitlabJobFeed(o: {
       }
       const r = await o.api.requestJob({ token: o.identity.token, systemId: o.systemId, info: o.info, signal });
       o.health.record(r);
-      o.metrics?.jobRequests.inc({ result: r.kind });
+      o.metrics?.jobRequests.inc({ runner: o.runner, result: r.kind });
       switch (r.kind) {
         case 'job':
           return r.unreadable ? { kind: 'job', job: r.job, unreadable: r.unreadable } : { kind: 'job', job: r.job };

@@ -9,7 +9,7 @@ export class FleetMetrics {
   readonly jobsFinished = new Counter({ name: 'fleetrunner_jobs_finished_total', help: 'Jobs finished, by executor and outcome (success or failure reason)', labelNames: ['executor', 'outcome'], registers: [this.registry] });
   readonly jobsRunning = new Gauge({ name: 'fleetrunner_jobs_running', help: 'Jobs running now', registers: [this.registry] });
   readonly finalStatesPending = new Gauge({ name: 'fleetrunner_final_states_pending', help: 'Jobs whose final state is being delivered to GitLab (retried while GitLab is unavailable)', registers: [this.registry] });
-  readonly jobRequests = new Counter({ name: 'fleetrunner_job_requests_total', help: 'POST /jobs/request calls, by result', labelNames: ['result'], registers: [this.registry] });
+  readonly jobRequests = new Counter({ name: 'fleetrunner_job_requests_total', help: 'POST /jobs/request calls, by runner (config runners:, default: gitlab.token) and result', labelNames: ['runner', 'result'], registers: [this.registry] });
   readonly machineAcquireSeconds = new Histogram({ name: 'fleetrunner_machine_acquire_seconds', help: 'Time to get a ready machine', labelNames: ['executor'], buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300], registers: [this.registry] });
 
   readonly machinesRemoved = new Counter({ name: 'fleetrunner_machines_removed_total', help: 'Machines the fleet decided to remove, by executor and reason (over_cap, idle_time, orphan, boot_timeout, max_uses, shutdown, …)', labelNames: ['executor', 'reason'], registers: [this.registry] });
