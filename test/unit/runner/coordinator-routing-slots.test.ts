@@ -8,13 +8,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
 import type { JobPayload } from '../../../src/core/job.js';
 import { silentLogger } from '../../../src/core/logger.js';
-import type { JobOutcome } from '../../../src/core/outcome.js';
 import { ExecutorFleet } from '../../../src/fleet/executor-fleet.js';
 import { Coordinator } from '../../../src/runner/coordinator.js';
-import type { JobChannel, JobFeed, JobRequestOutcome } from '../../../src/runner/ports.js';
+import type { JobFeed, JobRequestOutcome } from '../../../src/runner/ports.js';
 import { HeldExecutor } from '../../helpers/held-executor.js';
 import { jobPayload } from '../../helpers/job-payload.js';
 import { MemoryProvider } from '../../helpers/memory-provider.js';
+import { recordingChannels } from '../../helpers/recording-channel.js';
 import { testToken } from '../../helpers/tokens.js';
 
 const dirs: string[] = [];
@@ -38,8 +38,7 @@ function setup(queue: JobPayload[]) {
   dirs.push(spoolDir);
   const dind = new HeldExecutor();
   const plain = new HeldExecutor();
-  const finals = new Map<number, JobOutcome>();
-  const traces = new Map<number, string>();
+  const { openChannel, finals, traces } = recordingChannels();
   let requests = 0;
   const feed: JobFeed = {
     async requestJob(): Promise<JobRequestOutcome> {
@@ -56,16 +55,7 @@ function setup(queue: JobPayload[]) {
       { name: 'plain', maxMachines: 5, executor: plain, fleet: fleet('plain') },
     ],
     feed,
-    openChannel: (j, log): JobChannel => ({
-      acknowledge: async () => 'ok',
-      start: () => undefined,
-      finish: async (outcome) => {
-        finals.set(j.id, outcome);
-        traces.set(j.id, Buffer.from(await log.read(0, log.size)).toString());
-        return 'delivered';
-      },
-      abandon: () => undefined,
-    }),
+    openChannel,
     clock: systemClock,
     logger: silentLogger,
     banner: (_job, executor, route) => `executor "${executor}" (${route})\n`,

@@ -8,13 +8,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
 import type { JobPayload } from '../../../src/core/job.js';
 import { silentLogger } from '../../../src/core/logger.js';
-import type { JobOutcome } from '../../../src/core/outcome.js';
 import { ExecutorFleet } from '../../../src/fleet/executor-fleet.js';
 import { Coordinator } from '../../../src/runner/coordinator.js';
-import type { JobChannel, JobFeed, JobRequestOutcome } from '../../../src/runner/ports.js';
+import type { JobFeed, JobRequestOutcome } from '../../../src/runner/ports.js';
 import { HeldExecutor } from '../../helpers/held-executor.js';
 import { jobPayload } from '../../helpers/job-payload.js';
 import { MemoryProvider } from '../../helpers/memory-provider.js';
+import { recordingChannels } from '../../helpers/recording-channel.js';
 import { testToken } from '../../helpers/tokens.js';
 
 const dirs: string[] = [];
@@ -50,8 +50,7 @@ function setup(o: { concurrent: number; build: JobPayload[]; deploy: JobPayload[
   dirs.push(spoolDir);
   const ex = { build: new HeldExecutor(), dev: new HeldExecutor(), prod: new HeldExecutor() };
   const queues = { build: new Queue(o.build), deploy: new Queue(o.deploy) };
-  const finals = new Map<number, JobOutcome>();
-  const traces = new Map<number, string>();
+  const { openChannel, finals, traces } = recordingChannels();
   const fleet = (name: string) => new ExecutorFleet({ provider: new MemoryProvider(), tags: { fleet: 'f', executor: name, coordinator: 'c' }, logger: silentLogger, clock: systemClock, retryDelayMs: 1 });
   const coordinator = new Coordinator({
     concurrent: o.concurrent,
@@ -68,16 +67,7 @@ function setup(o: { concurrent: number; build: JobPayload[]; deploy: JobPayload[
       { name: 'default', feed: queues.build, executors: ['build'] },
       { name: 'deploy', feed: queues.deploy, executors: ['deploy-prod', 'deploy-dev'] },
     ],
-    openChannel: (j, log): JobChannel => ({
-      acknowledge: async () => 'ok',
-      start: () => undefined,
-      finish: async (outcome) => {
-        finals.set(j.id, outcome);
-        traces.set(j.id, Buffer.from(await log.read(0, log.size)).toString());
-        return 'delivered';
-      },
-      abandon: () => undefined,
-    }),
+    openChannel,
     clock: systemClock,
     logger: silentLogger,
     banner: (_job, executor, route, runner) => `runner ${runner} executor "${executor}" (${route})\n`,
