@@ -63,8 +63,7 @@ export function profileText(f: AwsFiles): string {
   return `[default]\ncredential_process = cat ${shellQuote(f.session)}\n`;
 }
 
-/** writeFileLines' heredoc ends the body with a line break of its own. */
-const fileLines = (path: string, text: string) => writeFileLines(path, text.replace(/\n$/, ''));
+const fileLines = writeFileLines;
 
 /** Creates the directory and its three files (the job's first session). */
 export function setupScript(f: AwsFiles, s: AwsSession): string {

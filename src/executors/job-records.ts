@@ -10,8 +10,6 @@
 // Records are written to a temporary name and renamed, so a reader sees a whole file or none (the stage
 // script needs no rename: nothing runs it before the launcher does).
 
-import { randomBytes } from 'node:crypto';
-
 import type { JobPayload, MachineJobRecord, MachineJobs, TraceCheckpoint } from '../core/index.js';
 import type { RecordedEnd } from './job-session.js';
 import { shellQuote } from './remote-shell.js';
@@ -52,40 +50,34 @@ export function stageFiles(jobDir: string, seq: number): StageFiles {
   return { dir: jobDir, seq, script: `${jobDir}/${seq}.sh`, out: `${jobDir}/${seq}.out`, exit: `${jobDir}/${seq}.exit`, pid: `${jobDir}/${seq}.pid` };
 }
 
-/** A heredoc delimiter that does not occur in `body`. */
-function delimiter(body: string): string {
-  let eof: string;
-  do eof = `__FLEETRUNNER_${randomBytes(8).toString('hex')}__`;
-  while (body.includes(eof));
-  return eof;
-}
-
 /** Shell lines writing `body` to `path` (atomically: through a temporary file and a rename), with bash
- *  builtins only but the rename. Reaches the machine on stdin, never on a command line. */
+ *  builtins only but the rename. Reaches the machine on stdin, never on a command line: printf is a
+ *  builtin. The body is one quoted word, parsed where it stands: a heredoc read back with `read` would be
+ *  read one byte at a time (~1 ms per KiB on the bench's machine). */
 export function writeFileLines(path: string, body: string, atomic = true): string[] {
-  const eof = delimiter(body);
   const p = shellQuote(path);
   const tmp = shellQuote(`${path}.tmp`);
-  return [
-    `IFS= read -r -d '' __fleetrunner_file <<'${eof}'`,
-    body,
-    eof,
-    atomic ? `printf '%s' "$__fleetrunner_file" > ${tmp} && mv -f ${tmp} ${p} || exit 1` : `printf '%s' "$__fleetrunner_file" > ${p} || exit 1`,
-  ];
+  const text = shellQuote(body);
+  return [atomic ? `printf '%s' ${text} > ${tmp} && mv -f ${tmp} ${p} || exit 1` : `printf '%s' ${text} > ${p} || exit 1`];
 }
 
-/** Shell lines (for a script read on stdin) that create the job's directory, remove every other job's
- *  (left by a job whose records were never removed: GitLab has its result, or it is not this machine's any
- *  more), and write job.json. */
-export function jobRecordLines(jobDir: string, jobJson: string): string[] {
+/** The job directory's subdirectory where the stage launcher writes records before renaming them into
+ *  place, several with one `mv` (detached-stage.ts). */
+export const STAGING = '.rec';
+
+/** Shell lines removing every other job's directory beside this one (left by a job whose records were
+ *  never removed: GitLab has its result, or it is not this machine's any more). */
+export function otherJobsRemovedLines(jobDir: string): string[] {
   const d = shellQuote(jobDir);
   const parent = shellQuote(jobDir.slice(0, jobDir.lastIndexOf('/')));
-  return [
-    'umask 077',
-    `[ -d ${d} ] || mkdir -p ${d} || exit 1`,
-    `for x in ${parent}/*; do [ "$x" = ${d} ] || rm -rf -- "$x"; done`,
-    ...writeFileLines(`${jobDir}/job.json`, jobJson),
-  ];
+  return [`for x in ${parent}/*; do [ "$x" = ${d} ] || rm -rf -- "$x"; done`];
+}
+
+/** Shell lines (for a script read on stdin) that create the job's directory, remove every other job's,
+ *  and write job.json. */
+export function jobRecordLines(jobDir: string, jobJson: string): string[] {
+  const d = shellQuote(jobDir);
+  return ['umask 077', `[ -d ${d} ] || mkdir -p ${d} || exit 1`, ...otherJobsRemovedLines(jobDir), ...writeFileLines(`${jobDir}/job.json`, jobJson)];
 }
 
 /** A command that records the trace checkpoint (small, no secret: it may go on a command line). */

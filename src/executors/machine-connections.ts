@@ -8,6 +8,7 @@ import { parseInterruption, watchCommand } from './machine-watch.js';
 import { connectSsh, type SshConnection } from './ssh-connection.js';
 import { forgetJob } from './machine-jobs.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
+import { REMOTE_SHELL_COMMAND } from './remote-shell.js';
 
 const WARM_CONNECT_TIMEOUT_MS = 10_000;
 /** How often an idle machine's heartbeat is touched (and its interruption notice read) through its held connection: well inside the
@@ -57,6 +58,9 @@ export class MachineConnections implements MachineWarmer {
       conn.close();
       throw e;
     }
+    // The first stage's shell and the control shell start now, not when the job comes: a job on a warm
+    // machine then opens no channel before its first command runs (bench/pickup.mjs).
+    conn.openAhead(REMOTE_SHELL_COMMAND);
     const key = keyOf(machine);
     this.drop(key);
     const unsubscribe = conn.onLost((e) => {
@@ -109,7 +113,7 @@ export class MachineConnections implements MachineWarmer {
   private async beat(conn: SshConnection, stateDir: string, stop: AbortSignal, onInterrupted: (e: MachineInterruptedError) => void): Promise<void> {
     const cmd = watchCommand(stateDir);
     while (!stop.aborted && !conn.lost) {
-      const out = await conn.output(cmd).catch((e: unknown) => {
+      const out = await conn.control(cmd).catch((e: unknown) => {
         this.o.logger.debug({ err: String(e) }, 'idle heartbeat failed');
         return '';
       });

@@ -64,6 +64,8 @@ export class SshConnection {
   private closing = false;
   private readonly lostListeners = new Set<(e: MachineLostError) => void>();
   private controlShell: ControlShell | undefined;
+  /** A channel opened ahead of need (openAhead), with whether it has closed since. */
+  private ahead: { command: string; channel: Promise<ClientChannel>; closed: boolean } | undefined;
 
   constructor(
     private readonly client: Client,
@@ -106,6 +108,27 @@ export class SshConnection {
         else resolve(channel);
       });
     });
+  }
+
+  /** Opens a channel for `command` now, kept for the next takeAhead(command): an idle machine's connection
+   *  has its first stage shell started before a job comes (machine-connections.ts). One at a time. */
+  openAhead(command: string): void {
+    if (this.lostErr || this.ahead) return;
+    const held = { command, channel: this.exec(command), closed: false };
+    // 'exit' (the remote command ended) comes even while nobody reads the channel; 'close' may wait for that.
+    const ended = () => (held.closed = true);
+    void held.channel.then((ch) => ch.once('exit', ended).once('close', ended), ended);
+    this.ahead = held;
+  }
+
+  /** The channel opened ahead for `command` (handed over: the caller ends it), unless it has closed. */
+  takeAhead(command: string): Promise<ClientChannel> | undefined {
+    const held = this.ahead;
+    if (!held || held.command !== command) return undefined;
+    this.ahead = undefined;
+    if (!held.closed) return held.channel;
+    void held.channel.then((ch) => ch.end(), () => undefined);
+    return undefined;
   }
 
   /** The machine's temporary directory ($TMPDIR, else /tmp) as the SSH user sees it; asked once per connection. */
@@ -152,6 +175,8 @@ export class SshConnection {
   close(): void {
     this.closing = true;
     this.controlShell?.close();
+    void this.ahead?.channel.then((ch) => ch.end(), () => undefined);
+    this.ahead = undefined;
     this.client.end();
   }
 

@@ -1,0 +1,61 @@
+// The stage launcher's input run as the machine runs it (REMOTE_SHELL_COMMAND reading it whole on stdin),
+// here on this host's bash: the records arrive byte for byte whatever they hold, are renamed into place,
+// and the exit status is recorded before the launcher ends.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { launcherInput } from '../../../src/executors/detached-stage.js';
+import { STAGING, stageFiles } from '../../../src/executors/job-records.js';
+import { REMOTE_SHELL_COMMAND } from '../../../src/executors/remote-shell.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function launch(input: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', REMOTE_SHELL_COMMAND], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject).on('close', (code) => resolve({ code, out }));
+    child.stdin.end(input);
+  });
+}
+
+/** Everything a record may hold that a shell could take for its own. */
+const AWKWARD = `{"a":"it's \\"quoted\\" \\\\ back\\\\slash","b":"$(touch /nonexistent) \`id\` $HOME \${x}","c":"!!\\n\\t"}\n\n\n'`;
+
+describe('the stage launcher', () => {
+  it('writes job.json and session.json byte for byte, renamed into place, and records the exit status', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fr-launcher-'));
+    dirs.push(root);
+    const jobDir = join(root, 'jobs', '7');
+    const jobJson = AWKWARD + 'x'.repeat(200_000);
+    const { code, out } = await launch(launcherInput(stageFiles(jobDir, 1), 'echo "$((6 * 7))"; exit 3', { jobId: 7, jobJson, sessionJson: AWKWARD }));
+    expect(code).toBe(3);
+    expect(out).toBe('42\n');
+    expect(readFileSync(join(jobDir, 'job.json'), 'utf8')).toBe(jobJson);
+    expect(readFileSync(join(jobDir, 'session.json'), 'utf8')).toBe(AWKWARD);
+    expect(readFileSync(join(jobDir, '1.exit'), 'utf8')).toBe('3\n');
+    expect(readdirSync(join(jobDir, STAGING))).toEqual([]);
+  });
+
+  it("a later stage writes session.json only, and the first stage removes other jobs' records", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fr-launcher-'));
+    dirs.push(root);
+    const old = join(root, 'jobs', '6');
+    const jobDir = join(root, 'jobs', '7');
+    expect((await launch(launcherInput(stageFiles(old, 1), 'true', { jobId: 6, jobJson: '{}', sessionJson: '{"seq":1}' }))).code).toBe(0);
+    expect((await launch(launcherInput(stageFiles(jobDir, 1), 'true', { jobId: 7, jobJson: '{"job":7}', sessionJson: '{"seq":1}' }))).code).toBe(0);
+    expect(existsSync(old)).toBe(false);
+    expect((await launch(launcherInput(stageFiles(jobDir, 2), 'exit 0', { jobId: 7, sessionJson: '{"seq":2}' }))).code).toBe(0);
+    expect(readFileSync(join(jobDir, 'job.json'), 'utf8')).toBe('{"job":7}');
+    expect(readFileSync(join(jobDir, 'session.json'), 'utf8')).toBe('{"seq":2}');
+    expect(readFileSync(join(jobDir, '2.exit'), 'utf8')).toBe('0\n');
+  });
+});
