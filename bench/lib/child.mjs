@@ -23,6 +23,11 @@ export async function startChild(script, env, { execArgv = [] } = {}) {
       child.send({ cmd: 'stats' });
       return p;
     },
+    async machines() {
+      const p = next('machines');
+      child.send({ cmd: 'machines' });
+      return p;
+    },
     async stop() {
       const p = next('stopped');
       child.send({ cmd: 'stop' });

@@ -2,9 +2,11 @@
 // fake GitLab in the parent does not share its event loop): the real startCoordinator, with machines that
 // are slices of one shared sshd (shared-sshd.mjs). Driven over IPC by bench/lib/child.mjs:
 //   parent → {cmd: 'stats'}  → child answers {stats: {cpuUs, rssBytes, heapBytes}}
+//   parent → {cmd: 'machines'} → child answers {machines: handle.machines()} (idle and busy per executor)
 //   parent → {cmd: 'stop'}   → child stops the coordinator (drain) and exits
 //   parent → {cmd: 'exit'}   → child exits at once, no drain (a profile with --cpu-prof is written)
-// Settings come as JSON in BENCH_COORDINATOR.
+// Settings come as JSON in BENCH_COORDINATOR (`idle`: the executor's pool.idleCount, machines made and
+// connected to before any job comes).
 import { join } from 'node:path';
 import { compileConfig } from '../../dist/config/index.js';
 import { startCoordinator } from '../../dist/cli/run.js';
@@ -22,12 +24,12 @@ const config = {
     stateDir: join(s.dir, 'state'),
     outputLimit: s.outputLimit ?? '4MiB',
     log: { level: 'error' },
-    executors: [{ name: 'bench', provider: 'local', maxMachines: s.concurrent, local: { root: join(s.dir, 'unused') } }],
+    executors: [{ name: 'bench', provider: 'local', maxMachines: s.concurrent, local: { root: join(s.dir, 'unused') }, ...(s.idle && { pool: { idleCount: s.idle } }) }],
   }),
   // Faster polling than a config file may ask for (checkInterval ≥ 1s): the bench queues every job itself.
   checkIntervalMs: s.checkIntervalMs ?? 20,
 };
-const provider = new SlicedProvider(s.connection, join(s.dir, 'slices'));
+const provider = new SlicedProvider(s.connection, join(s.dir, 'slices'), { readyEveryMs: s.readyEveryMs ?? 0 });
 const logger = s.logLevel ? createLogger({ level: s.logLevel, format: 'json', secrets: () => [s.token] }) : silentLogger;
 const handle = await startCoordinator(config, { logger, providerFor: () => provider });
 process.on('message', async (m) => {
@@ -35,6 +37,8 @@ process.on('message', async (m) => {
     const u = process.cpuUsage();
     const mem = process.memoryUsage();
     process.send({ stats: { cpuUs: u.user + u.system, rssBytes: mem.rss, heapBytes: mem.heapUsed, externalBytes: mem.external + mem.arrayBuffers } });
+  } else if (m.cmd === 'machines') {
+    process.send({ machines: handle.machines() });
   } else if (m.cmd === 'exit') {
     process.exit(0); // no drain, but a normal exit: --cpu-prof writes its profile
   } else if (m.cmd === 'stop') {
@@ -44,3 +48,12 @@ process.on('message', async (m) => {
   }
 });
 process.send({ ready: true });
+if (process.env.BENCH_LOOP_LAG) {
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  setInterval(() => {
+    process.stderr.write(`loop lag max ${(h.max / 1e6).toFixed(0)} ms p99 ${(h.percentile(99) / 1e6).toFixed(0)} ms mean ${(h.mean / 1e6).toFixed(1)} ms\n`);
+    h.reset();
+  }, 1000).unref();
+}

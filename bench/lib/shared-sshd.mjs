@@ -2,8 +2,8 @@
 // OpenSSH, the local provider's sshd_config plus room for many connections), and a CapacityProvider whose
 // machines are slices of it: each has its own builds, cache and state directories and is ready the moment it
 // is created (no boot, no process of its own), so what is measured is the coordinator, SSH and the job.
-import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { systemClock } from '../../dist/core/clock.js';
@@ -34,29 +34,86 @@ export async function startSharedSshd(dir, { maxStartups = 200 } = {}) {
   appendFileSync(config, `MaxStartups ${maxStartups}\nMaxSessions 1000\n`);
   await ensurePrivsepDir();
   const pid = await startSshd({ sshdPath: '/usr/sbin/sshd', configFile: config, logFile: join(dir, 'sshd.log') });
+  // The machines' side (sshd, its sessions, the jobs' shells): on EC2 each machine has CPUs of its own;
+  // here hundreds of process starts a second would take the coordinator's (their kernel time is not
+  // preempted by a lower priority). So they get a CPU budget of their own (a cgroup's CPU quota, user and
+  // kernel time both) and the lowest priority; every job still runs to its end, only later.
+  execFileSync('renice', ['-n', '19', '-p', String(pid)], { stdio: 'ignore' });
+  const cgroup = cpuGroup(pid);
+  const limitCpu = (cpus) => {
+    if (!cgroup) return `the machines' processes at nice 19 (no cgroup CPU limit can be set on this host)`;
+    const period = 100_000;
+    const quota = cpus === undefined ? undefined : Math.round(cpus * period);
+    // Unlimited, the group also weighs as much as many processes (a cgroup competes as one).
+    try {
+      if (cgroup.v2) {
+        writeFileSync(join(cgroup.dir, 'cpu.max'), `${quota ?? 'max'} ${period}`);
+        writeFileSync(join(cgroup.dir, 'cpu.weight'), quota === undefined ? '1000' : '100');
+      } else {
+        writeFileSync(join(cgroup.dir, 'cpu.cfs_quota_us'), String(quota ?? -1));
+        writeFileSync(join(cgroup.dir, 'cpu.shares'), quota === undefined ? '10240' : '1024');
+      }
+    } catch (e) {
+      return `the machines' processes at nice 19 (their cgroup's CPU limit could not be set: ${e.code ?? e.message})`;
+    }
+    return cpus === undefined ? `the machines' processes at nice 19` : `the machines' processes limited to ${cpus} CPU (a cgroup quota) at nice 19`;
+  };
+  limitCpu(undefined);
   await waitForSshAnswer({ host: '127.0.0.1', port, deadline: Date.now() + 10_000, clock: systemClock, stillRunning: async () => true });
   const connection = { host: '127.0.0.1', port, username, privateKey: client.private, hostPublicKey: host.public };
   return {
     pid,
     connection,
+    /** Limits the machines' processes to `cpus` CPUs from now on (undefined: no limit); says what was done. */
+    limitCpu,
     stop() {
       try {
         process.kill(pid, 'SIGTERM');
       } catch {
         // gone already
       }
+      if (cgroup) setTimeout(() => rmdirSync(cgroup.dir), 2000).unref?.();
     },
   };
 }
 
-/** Machines that are slices of one sshd (see above). */
+/** Moves `pid` (and so every process it starts) into a new cgroup whose CPU quota limitCpu sets: cgroup v2,
+ *  or v1's cpu controller, whichever this host has. Undefined when neither can be used (the bench says so). */
+function cpuGroup(pid) {
+  const tries = [
+    { v2: true, probe: '/sys/fs/cgroup/cgroup.controllers', dir: `/sys/fs/cgroup/fr-bench-${pid}` },
+    { v2: false, probe: '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', dir: `/sys/fs/cgroup/cpu/fr-bench-${pid}` },
+  ];
+  for (const t of tries) {
+    try {
+      if (!existsSync(t.probe)) continue;
+      mkdirSync(t.dir);
+      try {
+        writeFileSync(join(t.dir, 'cgroup.procs'), String(pid));
+        return { v2: t.v2, dir: t.dir };
+      } catch {
+        rmdirSync(t.dir);
+      }
+    } catch {
+      // not this one
+    }
+  }
+  return undefined;
+}
+
+/** Machines that are slices of one sshd (see above). With `readyEveryMs`, machines made together come up
+ *  one after another, that far apart (as booting instances do), so the pool's connections are not all
+ *  asked of the one sshd in the same second (it cannot complete hundreds of handshakes at once on 2 CPUs;
+ *  on EC2 each machine answers its own). */
 export class SlicedProvider {
   name = 'bench-slices';
   machines = new Map();
   seq = 0;
-  constructor(connection, root) {
+  nextReadyAt = 0;
+  constructor(connection, root, { readyEveryMs = 0 } = {}) {
     this.connection = connection;
     this.root = root;
+    this.readyEveryMs = readyEveryMs;
   }
   async create(count, tags) {
     const machines = [];
@@ -72,6 +129,10 @@ export class SlicedProvider {
     return [...this.machines.values()].filter((m) => m.tags.fleet === tags.fleet && (!tags.executor || m.tags.executor === tags.executor));
   }
   async waitReady(machine) {
+    if (this.readyEveryMs) {
+      this.nextReadyAt = Math.max(Date.now(), this.nextReadyAt) + this.readyEveryMs;
+      await new Promise((r) => setTimeout(r, this.nextReadyAt - Date.now()));
+    }
     const d = join(this.root, machine.id);
     for (const sub of ['builds', 'cache', 'state']) mkdirSync(join(d, sub), { recursive: true, mode: 0o700 });
     return { ...this.connection, buildsDir: join(d, 'builds'), cacheDir: join(d, 'cache'), stateDir: join(d, 'state') };
