@@ -12,8 +12,15 @@ export async function startChild(script, env, { execArgv = [] } = {}) {
   });
   const next = (key) =>
     new Promise((resolve, reject) => {
-      waiters.push({ key, resolve: (v) => resolve(v) });
-      child.once('exit', (code) => reject(new Error(`bench child exited (${code}) while waiting for ${key}`)));
+      const onExit = (code) => reject(new Error(`bench child exited (${code}) while waiting for ${key}`));
+      child.once('exit', onExit);
+      waiters.push({
+        key,
+        resolve: (v) => {
+          child.off('exit', onExit);
+          resolve(v);
+        },
+      });
     });
   await next('ready');
   return {
@@ -21,6 +28,11 @@ export async function startChild(script, env, { execArgv = [] } = {}) {
     async stats() {
       const p = next('stats');
       child.send({ cmd: 'stats' });
+      return p;
+    },
+    async profile(o) {
+      const p = next('profiled');
+      child.send({ cmd: 'profile', ...o });
       return p;
     },
     async machines() {

@@ -2,6 +2,7 @@
 // fake GitLab in the parent does not share its event loop): the real startCoordinator, with machines that
 // are slices of one shared sshd (shared-sshd.mjs). Driven over IPC by bench/lib/child.mjs:
 //   parent → {cmd: 'stats'}  → child answers {stats: {cpuUs, rssBytes, heapBytes}}
+//   parent → {cmd: 'profile', on|file} → starts a CPU profile, or stops it and writes it to `file`
 //   parent → {cmd: 'machines'} → child answers {machines: handle.machines()} (idle and busy per executor)
 //   parent → {cmd: 'stop'}   → child stops the coordinator (drain) and exits
 //   parent → {cmd: 'exit'}   → child exits at once, no drain (a profile with --cpu-prof is written)
@@ -37,6 +38,19 @@ process.on('message', async (m) => {
     const u = process.cpuUsage();
     const mem = process.memoryUsage();
     process.send({ stats: { cpuUs: u.user + u.system, rssBytes: mem.rss, heapBytes: mem.heapUsed, externalBytes: mem.external + mem.arrayBuffers } });
+  } else if (m.cmd === 'profile') {
+    // A CPU profile of a window only (m.on: start; m.off: stop and write it to m.file).
+    const { Session } = await import('node:inspector/promises');
+    if (m.on) {
+      globalThis.__benchSession = new Session();
+      globalThis.__benchSession.connect();
+      await globalThis.__benchSession.post('Profiler.enable');
+      await globalThis.__benchSession.post('Profiler.start');
+    } else {
+      const { profile } = await globalThis.__benchSession.post('Profiler.stop');
+      (await import('node:fs')).writeFileSync(m.file, JSON.stringify(profile));
+    }
+    process.send({ profiled: true });
   } else if (m.cmd === 'machines') {
     process.send({ machines: handle.machines() });
   } else if (m.cmd === 'exit') {

@@ -2,7 +2,7 @@
 // OpenSSH, the local provider's sshd_config plus room for many connections), and a CapacityProvider whose
 // machines are slices of it: each has its own builds, cache and state directories and is ready the moment it
 // is created (no boot, no process of its own), so what is measured is the coordinator, SSH and the job.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
@@ -35,16 +35,15 @@ export async function startSharedSshd(dir, { maxStartups = 200 } = {}) {
   await ensurePrivsepDir();
   const pid = await startSshd({ sshdPath: '/usr/sbin/sshd', configFile: config, logFile: join(dir, 'sshd.log') });
   // The machines' side (sshd, its sessions, the jobs' shells): on EC2 each machine has CPUs of its own;
-  // here hundreds of process starts a second would take the coordinator's (their kernel time is not
-  // preempted by a lower priority). So they get a CPU budget of their own (a cgroup's CPU quota, user and
-  // kernel time both) and the lowest priority; every job still runs to its end, only later.
-  execFileSync('renice', ['-n', '19', '-p', String(pid)], { stdio: 'ignore' });
+  // here hundreds of process starts a second would take the coordinator's. So they run in a cgroup of their
+  // own, which a bench can give a CPU quota (user and kernel time both: a lower priority would not keep
+  // their kernel time off the coordinator's CPUs, and starves sshd's handshakes past the client's attempt
+  // timeout when the machines must keep up). Unlimited, the group weighs as much as many processes.
   const cgroup = cpuGroup(pid);
   const limitCpu = (cpus) => {
-    if (!cgroup) return `the machines' processes at nice 19 (no cgroup CPU limit can be set on this host)`;
+    if (!cgroup) return `the machines' processes unlimited (no cgroup CPU limit can be set on this host)`;
     const period = 100_000;
     const quota = cpus === undefined ? undefined : Math.round(cpus * period);
-    // Unlimited, the group also weighs as much as many processes (a cgroup competes as one).
     try {
       if (cgroup.v2) {
         writeFileSync(join(cgroup.dir, 'cpu.max'), `${quota ?? 'max'} ${period}`);
@@ -54,9 +53,9 @@ export async function startSharedSshd(dir, { maxStartups = 200 } = {}) {
         writeFileSync(join(cgroup.dir, 'cpu.shares'), quota === undefined ? '10240' : '1024');
       }
     } catch (e) {
-      return `the machines' processes at nice 19 (their cgroup's CPU limit could not be set: ${e.code ?? e.message})`;
+      return `the machines' processes unlimited (their cgroup's CPU limit could not be set: ${e.code ?? e.message})`;
     }
-    return cpus === undefined ? `the machines' processes at nice 19` : `the machines' processes limited to ${cpus} CPU (a cgroup quota) at nice 19`;
+    return cpus === undefined ? `the machines' processes unlimited` : `the machines' processes limited to ${cpus} CPU (a cgroup quota)`;
   };
   limitCpu(undefined);
   await waitForSshAnswer({ host: '127.0.0.1', port, deadline: Date.now() + 10_000, clock: systemClock, stillRunning: async () => true });
