@@ -14,7 +14,7 @@
 import type { ClientChannel } from 'ssh2';
 
 import { MachineLostError, errorMessage, type Clock, type Logger, type TraceSink } from '../core/index.js';
-import { REMOTE_SHELL_COMMAND, killCommand, shellQuote, stageInput, type StageExit } from './remote-shell.js';
+import { REMOTE_SHELL_COMMAND, killCommand, shellInput, shellQuote, stageInput, type StageExit } from './remote-shell.js';
 import { STAGING, otherJobsRemovedLines, writeCheckpointCommand, writeFileLines, type StageFiles } from './job-records.js';
 import type { SshConnection } from './ssh-connection.js';
 
@@ -142,7 +142,7 @@ export async function runDetachedStage(o: DetachedStageOptions): Promise<StageEx
     try {
       if (launch) {
         channel = await (launch.channel ?? state.conn.exec(REMOTE_SHELL_COMMAND));
-        channel.end(launcherInput(o.files, launch.script, launch.records));
+        channel.end(shellInput(launcherInput(o.files, launch.script, launch.records)));
       } else {
         channel = await state.conn.exec(followCommand(o.files, state.offset));
       }

@@ -15,11 +15,24 @@ import type { SshConnection } from './ssh-connection.js';
 /** How a stage's remote process ended. */
 export type StageExit = { exitCode: number } | { signal: string };
 
+/** The last line of every script sent to REMOTE_SHELL_COMMAND (shellInput): only a script that arrived
+ *  whole is run. */
+const END_OF_INPUT = '#__fleetrunner_end_of_input__';
+
 /** `setsid -w` waits for the new session's leader and passes on its exit status. The script is read whole,
  *  then run: it always ends with the channel's end of input. `bash -s` (and a plain `read`) would read a
  *  pipe one byte at a time, a system call each: ~25 ms for a first stage carrying job.json. `read -N`
- *  reads in blocks (bash ≥ 5.1; older ones still read it all, byte by byte); the count is only a bound. */
-export const REMOTE_SHELL_COMMAND = `exec setsid -w bash --noprofile --norc -c 'IFS= read -r -N 1000000000 __fr_input; eval "$__fr_input"'`;
+ *  reads in blocks (bash ≥ 5.1; older ones still read it all, byte by byte); the count is only a bound.
+ *  The explicit `-t` (a year) keeps an exported TMOUT (hardened images set one, often read-only) from
+ *  ending the read of a shell opened ahead that waits: an empty or cut-off script would then run as if
+ *  whole and end 0. A script without its last line (END_OF_INPUT) is not run: exit 255, which a stage
+ *  reads as "no exit status recorded" (a system failure), never as success. */
+export const REMOTE_SHELL_COMMAND = `exec setsid -w bash --noprofile --norc -c 'IFS= read -r -N 1000000000 -t 31536000 __fr_input; case $__fr_input in *"${END_OF_INPUT}") ;; *) echo "fleetrunner: the stage shell did not get its whole script" >&2; exit 255;; esac; eval "$__fr_input"'`;
+
+/** What goes down a REMOTE_SHELL_COMMAND channel: the script and the line that says it is whole. */
+export function shellInput(script: string): string {
+  return `${script}\n${END_OF_INPUT}`;
+}
 
 export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -197,7 +210,7 @@ export async function runRemoteStage(o: RemoteStageOptions): Promise<StageExit> 
     };
     o.stop.addEventListener('abort', onStop, { once: true });
 
-    channel.end(stageInput(o.script, o.pidFile, o.makeDir, o.dirMayExist));
+    channel.end(shellInput(stageInput(o.script, o.pidFile, o.makeDir, o.dirMayExist)));
     if (o.stop.aborted) onStop();
   });
 }

@@ -10,20 +10,26 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { launcherInput } from '../../../src/executors/detached-stage.js';
 import { STAGING, stageFiles } from '../../../src/executors/job-records.js';
-import { REMOTE_SHELL_COMMAND } from '../../../src/executors/remote-shell.js';
+import { REMOTE_SHELL_COMMAND, shellInput } from '../../../src/executors/remote-shell.js';
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function launch(input: string): Promise<{ code: number | null; out: string }> {
+/** Runs REMOTE_SHELL_COMMAND here with `input` on stdin: `whole` appends the line that says it is whole
+ *  (shellInput, as the executors send it); `delayMs` holds the input back that long; `env` adds to the
+ *  environment. */
+function launch(input: string, o: { whole?: boolean; delayMs?: number; env?: Record<string, string> } = {}): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', REMOTE_SHELL_COMMAND], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn('sh', ['-c', REMOTE_SHELL_COMMAND], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.resume();
     child.on('error', reject).on('close', (code) => resolve({ code, out }));
-    child.stdin.end(input);
+    const text = o.whole === false ? input : shellInput(input);
+    if (o.delayMs) setTimeout(() => child.stdin.end(text), o.delayMs);
+    else child.stdin.end(text);
   });
 }
 
@@ -57,5 +63,14 @@ describe('the stage launcher', () => {
     expect(readFileSync(join(jobDir, 'job.json'), 'utf8')).toBe('{"job":7}');
     expect(readFileSync(join(jobDir, 'session.json'), 'utf8')).toBe('{"seq":2}');
     expect(readFileSync(join(jobDir, '2.exit'), 'utf8')).toBe('0\n');
+  });
+
+  it('runs a script only when it arrived whole, and waits for it however long an exported TMOUT says', async () => {
+    // Hardened images export TMOUT (bash's read would time out with an empty script, which ran as success).
+    const delayed = await launch('echo ran; exit 7', { delayMs: 1500, env: { TMOUT: '1' } });
+    expect(delayed).toEqual({ code: 7, out: 'ran\n' });
+    const cut = await launch('echo part1\necho part2', { whole: false });
+    expect(cut).toEqual({ code: 255, out: '' });
+    expect(await launch('', { whole: false })).toEqual({ code: 255, out: '' });
   });
 });
