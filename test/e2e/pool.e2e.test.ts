@@ -91,9 +91,14 @@ interface HostMachine {
   alive: boolean;
   /** SSH connections open to it (each a process under the listener). */
   sessions: number;
-  /** Exactly one connection, authenticated ("sshd: user@notty") and running nothing: the pool's held connection. */
+  /** Exactly one connection, authenticated ("sshd: user@notty") and running nothing but the shells a warm
+   *  machine keeps waiting (its first stage shell and its control shell): the pool's held connection. */
   held: boolean;
 }
+
+/** A shell a warm machine keeps waiting on its held connection: the first stage's (`setsid -w bash … -c …`)
+ *  or the control shell (`bash … -s`); anything else in the tree is a job's. */
+const WAITING_SHELL = /^(setsid -w )?bash --noprofile --norc (-s|-c IFS= read -r -N )/;
 
 function hostMachines(root: string): HostMachine[] {
   if (!existsSync(root)) return [];
@@ -117,7 +122,7 @@ function hostMachines(root: string): HostMachine[] {
       ...(pid !== undefined && { pid }),
       alive: listener !== undefined,
       sessions: sessions.length,
-      held: sessions.length === 1 && tree.every((p) => p.cmdline.startsWith('sshd:')) && tree.some((p) => /^sshd: \S+@notty$/.test(p.cmdline)),
+      held: sessions.length === 1 && tree.every((p) => p.cmdline.startsWith('sshd:') || WAITING_SHELL.test(p.cmdline)) && tree.some((p) => /^sshd: \S+@notty$/.test(p.cmdline)),
     });
   }
   return out;
