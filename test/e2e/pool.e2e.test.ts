@@ -91,14 +91,17 @@ interface HostMachine {
   alive: boolean;
   /** SSH connections open to it (each a process under the listener). */
   sessions: number;
-  /** Exactly one connection, authenticated ("sshd: user@notty") and running nothing but the shells a warm
-   *  machine keeps waiting (its first stage shell and its control shell): the pool's held connection. */
+  /** Exactly one connection, authenticated ("sshd: user@notty"), with the first stage shell a warm machine
+   *  keeps waiting and nothing else but its control shell: the pool's held connection. */
   held: boolean;
 }
 
 /** A shell a warm machine keeps waiting on its held connection: the first stage's (`setsid -w bash … -c …`)
  *  or the control shell (`bash … -s`); anything else in the tree is a job's. */
 const WAITING_SHELL = /^(setsid -w )?bash --noprofile --norc (-s|-c IFS= read -r -N )/;
+/** The first stage's shell: only the pool's held connection has one waiting (a job's connection that has
+ *  not closed yet still has its control shell, and must not pass for the pool's). */
+const FIRST_STAGE_SHELL = /^(setsid -w )?bash --noprofile --norc -c IFS= read -r -N /;
 
 function hostMachines(root: string): HostMachine[] {
   if (!existsSync(root)) return [];
@@ -122,7 +125,11 @@ function hostMachines(root: string): HostMachine[] {
       ...(pid !== undefined && { pid }),
       alive: listener !== undefined,
       sessions: sessions.length,
-      held: sessions.length === 1 && tree.every((p) => p.cmdline.startsWith('sshd:') || WAITING_SHELL.test(p.cmdline)) && tree.some((p) => /^sshd: \S+@notty$/.test(p.cmdline)),
+      held:
+        sessions.length === 1 &&
+        tree.every((p) => p.cmdline.startsWith('sshd:') || WAITING_SHELL.test(p.cmdline)) &&
+        tree.some((p) => /^sshd: \S+@notty$/.test(p.cmdline)) &&
+        tree.some((p) => FIRST_STAGE_SHELL.test(p.cmdline)),
     });
   }
   return out;
