@@ -86,7 +86,7 @@ export async function startAwsBridge(clients: Record<Service, SendsCommands>): P
       FLEETRUNNER_TEST_AWS_BRIDGE_TOKEN: token,
       // Belt and braces: a client the preload missed would fail here instead of reaching AWS.
       AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
-      AWS_ACCESS_KEY_ID: 'AKIAFLEETRUNNERVMTEST',
+      AWS_ACCESS_KEY_ID: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, // made here, as the secret is: never a literal
       AWS_SECRET_ACCESS_KEY: randomBytes(20).toString('hex'),
       AWS_REGION: 'eu-west-1',
       AWS_EC2_METADATA_DISABLED: 'true',
