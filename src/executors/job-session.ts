@@ -51,6 +51,8 @@ export interface StageProgress {
   scriptStartedAt?: number;
   /** Set when a successor replays a stage that already ended: the transport only re-emits its output. */
   replayed?: RecordedEnd;
+  /** No stage comes after this one (the clean-up): nothing needs preparing for a next. */
+  last?: boolean;
 }
 
 export interface JobSessionOptions {
@@ -191,9 +193,7 @@ class JobSession {
 
   private async runCleanup(): Promise<void> {
     const timeout = this.o.cleanupTimeoutMs;
-    const end = await this.stage(this.o.plan.cleanup, {
-      timers: [{ at: this.o.clock.now() + timeout, kind: 'stage_timeout' }],
-    });
+    const end = await this.stage(this.o.plan.cleanup, { timers: [{ at: this.o.clock.now() + timeout, kind: 'stage_timeout' }] }, true);
     if (end.kind === 'exited' && end.exitCode !== 0) this.o.trace.warning(`cleanup failed: exit code ${end.exitCode}`);
     else if (end.kind === 'stopped') this.o.trace.warning(`cleanup failed: ${tookLonger(timeout)}`);
     else if (end.kind === 'system') this.o.trace.warning(`cleanup failed: ${errorMessage(end.error)}`);
@@ -254,10 +254,10 @@ class JobSession {
   }
 
   /** Runs one stage (or replays one that already ended) and records how it ended. */
-  private async stage(stage: Stage, bounds: Bounds): Promise<StageEnd> {
+  private async stage(stage: Stage, bounds: Bounds, last = false): Promise<StageEnd> {
     const seq = this.ends.length + 1;
     const recorded = this.o.replay?.[seq - 1];
-    const end = recorded ? await this.replayStage(stage, seq, recorded) : await this.runStage(stage, bounds, seq);
+    const end = recorded ? await this.replayStage(stage, seq, recorded) : await this.runStage(stage, bounds, seq, last);
     this.ends.push(recordEnd(stage.name, end));
     return end;
   }
@@ -275,7 +275,7 @@ class JobSession {
   }
 
   /** Runs one stage, stopped by whichever bound comes first. (Its section header is the script's own.) */
-  private async runStage(stage: Stage, bounds: Bounds, seq: number): Promise<StageEnd> {
+  private async runStage(stage: Stage, bounds: Bounds, seq: number, last: boolean): Promise<StageEnd> {
     const { clock, transport } = this.o;
     const ctl = new AbortController();
     const timersOff = new AbortController();
@@ -302,7 +302,7 @@ class JobSession {
     }
     try {
       if (by) return { kind: 'stopped', by };
-      const exit = await transport.runStage(stage, ctl.signal, { seq, ends: [...this.ends], ...this.scriptStart() });
+      const exit = await transport.runStage(stage, ctl.signal, { seq, ends: [...this.ends], ...this.scriptStart(), ...(last && { last }) });
       if (by) return { kind: 'stopped', by };
       if ('exitCode' in exit) return { kind: 'exited', exitCode: exit.exitCode };
       return { kind: 'exited', exitCode: signalExitCode(exit.signal) };

@@ -19,10 +19,10 @@ afterEach(() => {
 
 /** Runs REMOTE_SHELL_COMMAND here with `input` on stdin: `whole` appends the line that says it is whole
  *  (shellInput, as the executors send it); `delayMs` holds the input back that long; `env` adds to the
- *  environment. */
-function launch(input: string, o: { whole?: boolean; delayMs?: number; env?: Record<string, string> } = {}): Promise<{ code: number | null; out: string }> {
+ *  environment; `outer` runs first in the login shell (bash) that sshd would start the command in. */
+function launch(input: string, o: { whole?: boolean; delayMs?: number; env?: Record<string, string>; outer?: string } = {}): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', REMOTE_SHELL_COMMAND], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
+    const child = spawn('bash', ['-c', `${o.outer ?? ''}${REMOTE_SHELL_COMMAND}`], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.resume();
@@ -69,6 +69,9 @@ describe('the stage launcher', () => {
     // Hardened images export TMOUT (bash's read would time out with an empty script, which ran as success).
     const delayed = await launch('echo ran; exit 7', { delayMs: 1500, env: { TMOUT: '1' } });
     expect(delayed).toEqual({ code: 7, out: 'ran\n' });
+    // Read-only too, as the login shell of a hardened image leaves it.
+    const readonly = await launch('echo ran; exit 7', { delayMs: 1500, outer: 'readonly TMOUT=1; export TMOUT; ' });
+    expect(readonly).toEqual({ code: 7, out: 'ran\n' });
     const cut = await launch('echo part1\necho part2', { whole: false });
     expect(cut).toEqual({ code: 255, out: '' });
     expect(await launch('', { whole: false })).toEqual({ code: 255, out: '' });
