@@ -4,8 +4,10 @@
 // that was most of the coordinator's CPU (README "One coordinator for many jobs"). Here each command is a
 // few bytes on a channel that stays open.
 //
-// Framing: each command runs in a subshell with no stdin and no stderr; then a line with a fresh random
-// marker and its exit status follows on stdout. Its output is what came before that line. Commands run one
+// Framing: each command runs in the shell itself, as a group with no stdin and no stderr (a subshell per
+// command was a fork each time, the most a running job cost its machine); then a line with a fresh random
+// marker and its exit status follows on stdout. So a command must leave the shell as it found it: no
+// `exit`, no `cd`, no variables (the commands are the coordinator's own: the watch's look, the checkpoint). Its output is what came before that line. Commands run one
 // at a time, in order, so one that hangs would hold up the rest (the spot-notice look among them): each has
 // a deadline, past which it fails and its shell is closed; the next command opens a new one, as it does
 // after a shell that ended. Commands are the coordinator's own, quoted with shellQuote: a command must be
@@ -81,7 +83,7 @@ export class ControlShell {
           },
           () => undefined,
         );
-        channel.write(`(\n${command}\n) </dev/null 2>/dev/null; printf '\\n%s %d\\n' '${marker}' "$?"\n`);
+        channel.write(`{\n${command}\n} </dev/null 2>/dev/null; printf '\\n%s %d\\n' '${marker}' "$?"\n`);
       });
     } finally {
       deadline.abort();

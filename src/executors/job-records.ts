@@ -6,9 +6,13 @@
 //                 earlier stage ended (job-session.ts's RecordedEnd)
 //   <n>.sh        stage n's script; <n>.out its output; <n>.exit its exit status (written by the launcher,
 //                 outside the stage's process group); <n>.pid its process group; <n>.wpid the launcher
-//   trace.ckpt    the trace checkpoint (where GitLab's copy of the trace can be regenerated from)
+//   trace.ckpt    the trace checkpoints (where GitLab's copy of the trace can be regenerated from), one
+//                 JSON line appended per checkpoint; the last whole line is the one that counts
 // Records are written to a temporary name and renamed, so a reader sees a whole file or none (the stage
-// script needs no rename: nothing runs it before the launcher does).
+// script needs no rename: nothing runs it before the launcher does). The checkpoint, written every few
+// seconds while a job's trace moves, is appended instead: the shell's own redirection, no `mv` process
+// per write (a fork and an exec; on a host that carries many machines' shells, as the benches do, those
+// were most of a running job's cost), and a line cut short by a crash leaves the one before it whole.
 
 import type { JobPayload, MachineJobRecord, MachineJobs, TraceCheckpoint } from '../core/index.js';
 import type { RecordedEnd } from './job-session.js';
@@ -80,11 +84,11 @@ export function jobRecordLines(jobDir: string, jobJson: string): string[] {
   return ['umask 077', `[ -d ${d} ] || mkdir -p ${d} || exit 1`, ...otherJobsRemovedLines(jobDir), ...writeFileLines(`${jobDir}/job.json`, jobJson)];
 }
 
-/** A command that records the trace checkpoint (small, no secret: it may go on a command line). */
+/** A command that records the trace checkpoint: one line appended to trace.ckpt (small, no secret: it may
+ *  go on a command line). Builtins only, and no `exit`: it runs in a control shell itself. */
 export function writeCheckpointCommand(jobDir: string, c: TraceCheckpoint): string {
   const f = shellQuote(`${jobDir}/trace.ckpt`);
-  const tmp = shellQuote(`${jobDir}/trace.ckpt.tmp`);
-  return `[ -d ${shellQuote(jobDir)} ] || exit 0; printf '%s\\n' ${shellQuote(JSON.stringify(c))} > ${tmp} && mv -f ${tmp} ${f}`;
+  return `if [ -d ${shellQuote(jobDir)} ]; then printf '%s\\n' ${shellQuote(JSON.stringify(c))} >> ${f}; fi`;
 }
 
 /** At the session's end: session.json names a stage past the last one and holds how every stage ended, so
@@ -112,7 +116,9 @@ export function inspectCommand(stateDir: string): string {
     `[ -d ${jobs} ] || exit 0`,
     `cd ${jobs} || exit 1`,
     `for d in *; do [ -d "$d" ] || continue; printf '==job %s\\n' "$d"`,
-    `  for f in job.json session.json trace.ckpt; do printf '==%s\\n' "$f"; cat "$d/$f" 2>/dev/null; printf '\\n'; done`,
+    `  for f in job.json session.json; do printf '==%s\\n' "$f"; cat "$d/$f" 2>/dev/null; printf '\\n'; done`,
+    // The last two checkpoints: if a crash cut the last one short, the one before it is whole.
+    `  printf '==trace.ckpt\\n'; tail -n 2 "$d/trace.ckpt" 2>/dev/null; printf '\\n'`,
     `done`,
   ].join('\n');
 }
@@ -124,10 +130,24 @@ function isCheckpoint(c: unknown): c is TraceCheckpoint {
   return !!o && [o.stage, o.offset, o.bytes, o.crc].every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0);
 }
 
+/** The last line that is a whole checkpoint (one cut short by a crash is passed over); none: from the start. */
+function lastCheckpoint(lines: readonly string[]): TraceCheckpoint {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      const c: unknown = JSON.parse(lines[i]!);
+      if (isCheckpoint(c)) return c;
+    } catch {
+      // cut short: the one before it
+    }
+  }
+  return NO_CHECKPOINT;
+}
+
 /** Reads inspectCommand's output. A machine with more than one job record, or an unreadable one, is
  *  'unreadable': it is removed rather than guessed about. */
 export function parseInspect(out: string): MachineJobs {
   const jobs: Array<Record<string, string>> = [];
+  const checkpointLines = new Map<Record<string, string>, string[]>();
   let current: Record<string, string> | undefined;
   let file: string | undefined;
   for (const line of out.split('\n')) {
@@ -137,6 +157,8 @@ export function parseInspect(out: string): MachineJobs {
       file = undefined;
     } else if (line.startsWith('==') && current) {
       file = line.slice(2);
+    } else if (current && file === 'trace.ckpt') {
+      if (line !== '') checkpointLines.set(current, [...(checkpointLines.get(current) ?? []), line]);
     } else if (current && file && line !== '') {
       current[file] = (current[file] ?? '') + line;
     }
@@ -150,11 +172,10 @@ export function parseInspect(out: string): MachineJobs {
     if (typeof jf.job?.id !== 'number' || typeof jf.job.token !== 'string' || typeof jf.startedAt !== 'number') {
       return { kind: 'unreadable', reason: `job ${j.id}: job.json is not a job record` };
     }
-    const ckpt: unknown = j['trace.ckpt'] ? JSON.parse(j['trace.ckpt']) : NO_CHECKPOINT;
     const record: MachineJobRecord = {
       job: jf.job,
       startedAt: jf.startedAt,
-      checkpoint: isCheckpoint(ckpt) ? ckpt : NO_CHECKPOINT,
+      checkpoint: lastCheckpoint(checkpointLines.get(j) ?? []),
       ...(typeof jf.head === 'string' && { head: Buffer.from(jf.head, 'base64') }),
       ...(jf.state !== undefined && { state: jf.state }),
     };

@@ -32,14 +32,18 @@ export function parseInterruption(text: string): MachineInterruption | undefined
 
 const inStateDir = (stateDir: string, file: string) => shellQuote(`${stateDir.replace(/\/+$/, '')}/${file}`);
 
-/** Touches the heartbeat (an idle machine's held connection does this every minute). */
+/** Touches the heartbeat (an idle machine's held connection does this every minute): the shell's own
+ *  redirection, which sets an empty file's mtime as `touch` does, without a process start (a look every
+ *  few seconds per job, and a host may carry many machines' shells). */
 export function heartbeatCommand(stateDir: string): string {
-  return `touch -- ${inStateDir(stateDir, HEARTBEAT_FILE)}`;
+  return `: > ${inStateDir(stateDir, HEARTBEAT_FILE)}`;
 }
 
-/** `touch heartbeat; cat interruption`, exit 0 whether or not there is a notice. */
+/** Touches the heartbeat and prints the interruption notice when there is one (`cat` runs only then);
+ *  status 0 whether or not there is a notice. No `exit`: it runs in a control shell itself. */
 export function watchCommand(stateDir: string): string {
-  return `${heartbeatCommand(stateDir)} 2>/dev/null; cat -- ${inStateDir(stateDir, INTERRUPTION_FILE)} 2>/dev/null; exit 0`;
+  const notice = inStateDir(stateDir, INTERRUPTION_FILE);
+  return `${heartbeatCommand(stateDir)} 2>/dev/null; [ ! -e ${notice} ] || cat -- ${notice} 2>/dev/null; :`;
 }
 
 export interface MachineWatchOptions {

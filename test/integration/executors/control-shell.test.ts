@@ -21,11 +21,12 @@ afterAll(async () => {
 
 describe('control shell over SSH', () => {
   it('runs commands on one channel, in order, each with its own output', async () => {
-    // In a subshell $$ is still the shell that started it: here, the control shell.
-    const pids = await Promise.all(Array.from({ length: 20 }, (_, i) => conn.control(`printf '%s %s' ${i} "$$"`)));
+    // $BASHPID is the process running the command: the control shell itself (a subshell would be a new one).
+    const pids = await Promise.all(Array.from({ length: 20 }, (_, i) => conn.control(`printf '%s %s %s' ${i} "$$" "$BASHPID"`)));
     expect(pids.map((p) => Number(p.split(' ')[0]))).toEqual(Array.from({ length: 20 }, (_, i) => i));
-    // Every subshell's parent is the same control shell: no channel (and no shell) per command.
+    // One shell for them all, and no process of their own: no channel, no shell and no fork per command.
     expect(new Set(pids.map((p) => p.split(' ')[1])).size).toBe(1);
+    expect(pids.every((p) => p.split(' ')[1] === p.split(' ')[2])).toBe(true);
   });
 
   it('keeps output without a final newline, multi-line output and empty output apart', async () => {
@@ -35,7 +36,7 @@ describe('control shell over SSH', () => {
   });
 
   it('rejects a failing command with its status, drops stderr, and goes on', async () => {
-    await expect(conn.control('echo oops >&2; exit 3')).rejects.toThrow('housekeeping command failed (exit 3)');
+    await expect(conn.control('echo oops >&2; (exit 3)')).rejects.toThrow('housekeeping command failed (exit 3)');
     expect(await conn.control('echo next')).toBe('next\n');
   });
 

@@ -18,8 +18,10 @@ describe('machine watch', () => {
   });
 
   it('touches the heartbeat and reads the notice in one command, quoted', () => {
-    expect(heartbeatCommand("/var/lib/it's/")).toBe("touch -- '/var/lib/it'\\''s/heartbeat'");
-    expect(watchCommand('/var/lib/fleetrunner')).toBe("touch -- '/var/lib/fleetrunner/heartbeat' 2>/dev/null; cat -- '/var/lib/fleetrunner/interruption' 2>/dev/null; exit 0");
+    expect(heartbeatCommand("/var/lib/it's/")).toBe(": > '/var/lib/it'\\''s/heartbeat'");
+    expect(watchCommand('/var/lib/fleetrunner')).toBe(
+      ": > '/var/lib/fleetrunner/heartbeat' 2>/dev/null; [ ! -e '/var/lib/fleetrunner/interruption' ] || cat -- '/var/lib/fleetrunner/interruption' 2>/dev/null; :",
+    );
   });
 });
 
