@@ -30,13 +30,17 @@ export interface SshdLaunch {
   logFile: string;
   /** Run inside this network namespace (`ip netns exec`, which execs: the pid is sshd's). */
   netns?: string;
+  /** `-r`: the connection is served by a fork of the listener, not a new sshd started for it (OpenSSH
+   *  calls it a debugging aid). Only for a bench's many machines sharing one sshd: a re-exec per
+   *  connection halved how many handshakes a second a small host completes. */
+  noReexec?: boolean;
 }
 
 /** Starts `sshd -D -e -f <config>` detached from us, so it outlives a coordinator restart. Returns its pid. */
 export async function startSshd(l: SshdLaunch): Promise<number> {
   const log = await open(l.logFile, 'a', 0o600);
   try {
-    const sshdArgs = [l.sshdPath, '-D', '-e', '-f', l.configFile];
+    const sshdArgs = [l.sshdPath, '-D', '-e', ...(l.noReexec ? ['-r'] : []), '-f', l.configFile];
     const [cmd, ...args] = l.netns ? ['ip', 'netns', 'exec', l.netns, ...sshdArgs] : sshdArgs;
     const child = spawn(cmd!, args, { detached: true, stdio: ['ignore', log.fd, log.fd] });
     await new Promise<void>((resolve, reject) => {
