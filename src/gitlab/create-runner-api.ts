@@ -1,8 +1,9 @@
-// The usual composition: fetch, transport retry around it, the endpoints on top.
+// The usual composition: node:http (or a fetch given for tests), transport retry around it, the endpoints on top.
 
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { LastUpdateStore } from './last-update.js';
+import { HttpRequester } from './http-requester.js';
 import { FetchRequester } from './requester.js';
 import { RetryRequester, type RetryRequesterOptions } from './retry-requester.js';
 import { RunnerApi } from './runner-api.js';
@@ -22,10 +23,8 @@ export interface CreateRunnerApiOptions {
 }
 
 export function createRunnerApi(o: CreateRunnerApiOptions): RunnerApi {
-  const base = new FetchRequester({
-    ...(o.requestTimeoutMs !== undefined ? { timeoutMs: o.requestTimeoutMs } : {}),
-    ...(o.fetch ? { fetch: o.fetch } : {}),
-  });
+  const timeout = o.requestTimeoutMs !== undefined ? { timeoutMs: o.requestTimeoutMs } : {};
+  const base = o.fetch ? new FetchRequester({ ...timeout, fetch: o.fetch }) : new HttpRequester(timeout);
   const requester = new RetryRequester(base, { ...o.retry, clock: o.clock, ...(o.logger ? { logger: o.logger } : {}) });
   return new RunnerApi({
     url: o.url,

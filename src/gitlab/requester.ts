@@ -102,10 +102,12 @@ export class FetchRequester implements Requester {
  * its Content-Range (a second copy is refused with 416), GET and DELETE change nothing more. POST is left
  * to its caller (a job request that did reach GitLab has handed out its job either way).
  */
-const REPLAYABLE = new Set<HttpMethod>(['PUT', 'PATCH', 'GET', 'DELETE']);
+export const REPLAYABLE = new Set<HttpMethod>(['PUT', 'PATCH', 'GET', 'DELETE']);
 
-/** undici's "other side closed" (the peer ended the socket before the answer) or a reset connection. */
+/** The peer ended the socket before the answer: undici's "other side closed" (in the error's cause), or
+ *  node:http's reset ("socket hang up") or broken pipe. */
 export function isClosedConnection(e: unknown): boolean {
-  const code = (e as { cause?: { code?: unknown } } | undefined)?.cause?.code;
-  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
+  const err = e as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = err?.cause?.code ?? err?.code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
