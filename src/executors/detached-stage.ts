@@ -38,8 +38,11 @@ export class HandedOffError extends MachineLostError {
 const LAUNCHER_POLL_S = '1';
 /** The follower's tail waits on a loop that looks for the exit file every 0.1 s; it polls as often. */
 const FOLLOWER_POLL_S = '0.1';
-/** How often the trace checkpoint is written to the machine while a stage runs (when it moved). */
-export const CHECKPOINT_EVERY_MS = 3_000;
+/** How often the trace checkpoint is written to the machine while a stage runs (when it moved). It only
+ *  serves a coordinator that was killed (one that is stopped writes a fresh one as it hands off), and an
+ *  older one costs the successor only regenerating more of the stage's output; each write is a command
+ *  on the job's connection, the larger part of what a quiet running job costs the coordinator. */
+export const CHECKPOINT_EVERY_MS = 10_000;
 
 /** After the follower: exit with the recorded status, or 255 and a line when there is none. */
 function exitFromFile(f: StageFiles): string[] {
