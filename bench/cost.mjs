@@ -12,12 +12,14 @@ import { startChild } from './lib/child.mjs';
 import { killLeftovers, startSharedSshd } from './lib/shared-sshd.mjs';
 
 const WINDOW_S = Number(process.env.BENCH_COST_WINDOW_S ?? 12);
-/** Past this, the window is measured with the jobs running by then (the figure says how many). */
-const RAMP_S = Number(process.env.BENCH_COST_RAMP_S ?? 150);
 const LEVELS = (process.env.BENCH_COST_LEVELS ?? '10,100,1000').split(',').map(Number);
 /** The jobs' machines come up this far apart, as booting instances do, rather than all asking the one
- *  sshd for a handshake in the same second. */
-const READY_EVERY_MS = Number(process.env.BENCH_COST_READY_EVERY_MS ?? 40);
+ *  sshd for a handshake in the same second. A job's start costs this host's machine side about 0.4 s of
+ *  CPU (its SSH handshake, sessions and shells: process starts are slow on this virtual machine), so at
+ *  1,000 jobs they come 300 ms apart (what 2 CPUs can start while running the jobs already started). */
+const readyEveryMs = (n) => Number(process.env.BENCH_COST_READY_EVERY_MS ?? (n >= 1000 ? 300 : 40));
+/** Past this, the window is measured with the jobs running by then (the figure says how many). */
+const rampS = (n) => Number(process.env.BENCH_COST_RAMP_S ?? Math.max(150, (n * readyEveryMs(n)) / 1000 + 90));
 
 async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'fr-bench-cost-'));
@@ -28,7 +30,7 @@ async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--
   try {
     const runner = fake.addRunner();
     child = await startChild('./coordinator-child.mjs', {
-      BENCH_COORDINATOR: JSON.stringify({ gitlabUrl: fake.url, token: runner.token, dir, concurrent: n, requestConcurrency: Math.min(n, 16), checkIntervalMs: 1000, connection: sshd.connection, readyEveryMs: READY_EVERY_MS }),
+      BENCH_COORDINATOR: JSON.stringify({ gitlabUrl: fake.url, token: runner.token, dir, concurrent: n, requestConcurrency: Math.min(n, 16), checkIntervalMs: 1000, connection: sshd.connection, readyEveryMs: readyEveryMs(n) }),
     }, { execArgv });
     await new Promise((r) => setTimeout(r, 1000));
     const idle0 = await child.stats(); // floor: the same coordinator with no job, asking GitLab every checkInterval (1 s)
@@ -44,7 +46,7 @@ async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--
     const script = [`exec 9<> <(:); i=0; while [ ! -e ${stopFile} ] && [ -d ${dir} ] && [ $i -lt 600 ]; do i=$((i+1)); echo "line $i of a job that prints once a second"; read -t 1 -u 9 || true; done`];
     const p = await fake.createPipeline(project, Array.from({ length: n }, (_, i) => ({ name: `cost-${i}`, git_strategy: 'none', script })));
     const t0 = Date.now();
-    const deadline = t0 + RAMP_S * 1000;
+    const deadline = t0 + rampS(n) * 1000;
     let shown = 0;
     // Running = its step_script printed its first line.
     const runningNow = () => fake.jobsOf(p).filter((j) => j.traceText.includes('line 1 of')).length;
@@ -107,7 +109,7 @@ export async function benchCost() {
     if (r.notOk) process.stderr.write(`bench cost: ${r.notOk} of ${n} jobs did not succeed\n`);
     const all = r.running[0] === n && r.running[1] === n;
     const failed = r.failedToStart ? `; ${r.failedToStart} jobs could not start (${r.failure?.replace(/\x1b\[[0-9;]*m/g, '').slice(0, 160)})` : '';
-    const what = `${all ? n : `${r.running.join('→')} of ${n} (the rest still starting after ${RAMP_S} s: their start-up is in the figure)`} jobs printing a line a second, ${WINDOW_S} s window; ramp ${r.rampS.toFixed(1)} s; coordinator RSS ${r.rssMiB.toFixed(0)} MiB${failed}`;
+    const what = `${all ? n : `${r.running.join('→')} of ${n} (the rest still starting after ${rampS(n)} s: their start-up is in the figure)`} jobs printing a line a second, ${WINDOW_S} s window; ramp ${r.rampS.toFixed(1)} s (machines ready ${readyEveryMs(n)} ms apart); coordinator RSS ${r.rssMiB.toFixed(0)} MiB${failed}`;
     results.push(
       { name: `coordinator_cpu_ms_per_job_s_at_${n}`, value: +r.cpuMsPerJobS.toFixed(3), unit: 'core-ms/job-s', floor: +r.idleCpuMsPerS.toFixed(3), floorUnit: 'core-ms/s idle, no job', goal: '<= 0.25', what },
       { name: `coordinator_rss_kib_per_job_at_${n}`, value: +r.rssKiBPerJob.toFixed(1), unit: 'KiB/job', goal: '<= 64', what: `RSS growth over the idle coordinator / jobs; JS heap ${r.heapKiBPerJob.toFixed(1)} KiB/job` },

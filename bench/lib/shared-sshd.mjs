@@ -3,7 +3,7 @@
 // machines are slices of it: each has its own builds, cache and state directories and is ready the moment it
 // is created (no boot, no process of its own), so what is measured is the coordinator, SSH and the job.
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { systemClock } from '../../dist/core/clock.js';
@@ -32,6 +32,9 @@ export async function startSharedSshd(dir, { maxStartups = 200 } = {}) {
   );
   // Many machines on one sshd: let connections in together, and many channels on each.
   appendFileSync(config, `MaxStartups ${maxStartups}\nMaxSessions 1000\n`);
+  // Every running stage's tail holds an inotify instance, all as one user here (on EC2, one job per
+  // machine): past the usual 128, tail falls back to polling its file once a second.
+  const restoreInotify = raiseInotifyInstances(4096);
   await ensurePrivsepDir();
   // Each connection served by a fork of the listener (-r): a new sshd per connection is the machines' cost,
   // not the coordinator's, and on one host it halved the handshakes a second hundreds of machines get.
@@ -73,9 +76,29 @@ export async function startSharedSshd(dir, { maxStartups = 200 } = {}) {
       } catch {
         // gone already
       }
+      restoreInotify();
       if (cgroup) setTimeout(() => rmdirSync(cgroup.dir), 2000).unref?.();
     },
   };
+}
+
+/** Raises fs.inotify.max_user_instances to at least `n` when this host lets us (root); returns the undo. */
+function raiseInotifyInstances(n) {
+  const f = '/proc/sys/fs/inotify/max_user_instances';
+  try {
+    const was = readFileSync(f, 'utf8').trim();
+    if (Number(was) >= n) return () => undefined;
+    writeFileSync(f, String(n));
+    return () => {
+      try {
+        writeFileSync(f, was);
+      } catch {
+        // left raised
+      }
+    };
+  } catch {
+    return () => undefined;
+  }
 }
 
 /** Moves `pid` (and so every process it starts) into a new cgroup whose CPU quota limitCpu sets: cgroup v2,
