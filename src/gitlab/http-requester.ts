@@ -2,7 +2,7 @@
 // (undici) costs more per call than a runner with a thousand jobs can pay: web streams for every body, an
 // AbortSignal.any and a timeout signal per call, a Headers object for the request. A running job sends a
 // trace PATCH every few seconds; over fetch that was the larger half of the coordinator's CPU per job
-// (README "One coordinator for a thousand jobs"). Here a call is one request on a pooled socket, one timer
+// (README "One coordinator for many jobs"). Here a call is one request on a pooled socket, one timer
 // and one listener. Semantics are FetchRequester's: no redirect followed, any status resolved, a transport
 // failure rejects, and a call in REPLAYABLE is sent once more when its connection closed under it.
 
