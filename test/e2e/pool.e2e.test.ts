@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/fakegitlab/index.js';
 import { freeLoopbackPort } from '../../src/providers/local/sshd-process.js';
+import { REMOTE_SHELL_COMMAND } from '../../src/executors/remote-shell.js';
 import { startStack, waitFinished, type Stack, type StackOptions } from './harness.js';
 
 let stack: Stack | undefined;
@@ -98,10 +99,20 @@ interface HostMachine {
 
 /** A shell a warm machine keeps waiting on its held connection: the first stage's (`setsid -w bash … -c …`)
  *  or the control shell (`bash … -s`); anything else in the tree is a job's. */
-const WAITING_SHELL = /^(setsid -w )?bash --noprofile --norc (-s|-c IFS= read -r -N )/;
+const WAITING_SHELL = new RegExp(`^(setsid -w )?(bash --noprofile --norc -s|${escapeRegExp(stageShellStart())})`);
 /** The first stage's shell: only the pool's held connection has one waiting (a job's connection that has
  *  not closed yet still has its control shell, and must not pass for the pool's). */
-const FIRST_STAGE_SHELL = /^(setsid -w )?bash --noprofile --norc -c IFS= read -r -N /;
+const FIRST_STAGE_SHELL = new RegExp(`^(setsid -w )?${escapeRegExp(stageShellStart())}`);
+
+/** How a stage shell's command line starts as ps shows it (its script's quotes gone), from the command itself. */
+function stageShellStart(): string {
+  const from = REMOTE_SHELL_COMMAND.slice(REMOTE_SHELL_COMMAND.indexOf('bash --noprofile'));
+  return from.replace("'", '').slice(0, from.indexOf('read -r -N') + 'read -r -N'.length - 1);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 
 function hostMachines(root: string): HostMachine[] {
   if (!existsSync(root)) return [];
