@@ -49,7 +49,7 @@ export class HttpRequester implements Requester {
     }
   }
 
-  /** Releases the kept-alive sockets (the coordinator is stopping). */
+  /** Closes the kept-alive sockets now. Not needed to exit: the agents let go of idle sockets (unref). */
   close(): void {
     this.http.destroy();
     this.https.destroy();
