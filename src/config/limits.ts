@@ -20,8 +20,8 @@
 //   and lease.maxClockSkew are also at most a third of lease.duration (compile.ts): two renewals can fail
 //   before the holder stands down, and a successor waits out the skew.
 // - EBS limits are those of RunInstances' EbsBlockDevice (see the @aws-sdk/client-ec2 model docs).
-// - ec2.watchdog.idleTimeout ≥ 5m: the coordinator touches an idle machine's heartbeat every minute and a
-//   busy one's every 5 s; less than a few missed beats would power off machines a live coordinator holds
+// - ec2.watchdog.idleTimeout ≥ 5m: the coordinator touches a held machine's heartbeat every minute, idle
+//   or busy; less than a few missed beats would power off machines a live coordinator holds
 //   through a network blip. ≤ 24h: past that, maxLifetime is the bound anyway.
 // - ec2.watchdog.maxLifetime 1h–30d: the machine powers off then even mid-job, so it must outlast the
 //   longest job plus the pool's reuse of a machine; 30 days is GitLab's longest job timeout.

@@ -4,16 +4,13 @@
 // it opened itself. A held connection that drops tells the pool, which replaces the machine.
 
 import { MachineInterruptedError, systemClock, type Clock, type ConnectionInfo, type JobRunContext, type Logger, type MachineWarmer } from '../core/index.js';
-import { parseInterruption, watchCommand } from './machine-watch.js';
+import { HEARTBEAT_INTERVAL_MS, parseInterruption, watchCommand } from './machine-watch.js';
 import { connectSsh, type SshConnection } from './ssh-connection.js';
 import { forgetJob } from './machine-jobs.js';
 import type { SshExecutionOptions } from './ssh-execution-options.js';
 import { REMOTE_SHELL_COMMAND } from './remote-shell.js';
 
 const WARM_CONNECT_TIMEOUT_MS = 10_000;
-/** How often an idle machine's heartbeat is touched (and its interruption notice read) through its held connection: well inside the
- *  watchdog's smallest idleTimeout (5 minutes), so only a coordinator that is gone lets it lapse. */
-export const IDLE_HEARTBEAT_INTERVAL_MS = 60_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -107,7 +104,7 @@ export class MachineConnections implements MachineWarmer {
     return this.open(machine, log, signal);
   }
 
-  /** Touches the machine's heartbeat now and every IDLE_HEARTBEAT_INTERVAL_MS while the connection is held
+  /** Touches the machine's heartbeat now and every HEARTBEAT_INTERVAL_MS while the connection is held
    *  (the machine's watchdog powers off an instance no coordinator holds, templates/ec2-user-data.yaml), and
    *  reads its interruption notice in the same command. */
   private async beat(conn: SshConnection, stateDir: string, stop: AbortSignal, onInterrupted: (e: MachineInterruptedError) => void): Promise<void> {
@@ -120,7 +117,7 @@ export class MachineConnections implements MachineWarmer {
       const notice = parseInterruption(out);
       if (notice && !stop.aborted) return onInterrupted(new MachineInterruptedError(notice));
       try {
-        await this.clock.sleep(IDLE_HEARTBEAT_INTERVAL_MS, stop);
+        await this.clock.sleep(HEARTBEAT_INTERVAL_MS, stop);
       } catch {
         return;
       }

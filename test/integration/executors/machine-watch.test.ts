@@ -1,5 +1,6 @@
 // The coordinator's side of the instance agent over real SSH: the heartbeat while a job runs and while an
 // idle machine's connection is held, and an interruption notice that stops the job.
+import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -46,6 +47,37 @@ describe('machine watch over SSH', () => {
     expect(stagesRun(trace)).not.toContain('after_script');
     expect(trace.plain()).toContain("WARNING: the machine got an interruption notice from its cloud (action terminate, at 2026-12-06T22:10:00Z): the job's stages were stopped");
     expect(trace.plain()).not.toContain('Job failed');
+  });
+
+  it('stops a job when the notice comes mid-job, pushed by the machine between heartbeats', async () => {
+    const trace = new RecordingTrace();
+    const run = makeRun(trace);
+    const marker = join(m.info.stateDir, 'user-stage-started');
+    rmSync(marker, { force: true });
+    const plan = makePlan(m.info, { user: [stage('step_script', `: > '${marker}'; for i in $(seq 1 300); do sleep 0.1; done; echo user-stage-ran`)] });
+    const running = executorFor(plan).run(m.info, run.ctx);
+    for (let i = 0; i < 300 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 20));
+    writeFileSync(notice(), '{"action":"stop","time":"2026-12-07T13:00:00Z"}\n', { mode: 0o644 });
+    const outcome = await running;
+    expect(outcome).toMatchObject({ state: 'failed', reason: 'runner_system_failure', interruption: { action: 'stop', time: '2026-12-07T13:00:00Z' } });
+    expect(trace.plain()).not.toContain('user-stage-ran');
+  });
+
+  it('runs its notice loop on the machine while the job runs, and leaves nothing of it after', async () => {
+    const loops = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(notice()) && l.includes('read -r -t'));
+    // Longer than the first look (5 s), after which the loop takes over from the heartbeat.
+    const plan = makePlan(m.info, { user: [stage('step_script', 'sleep 6.5')] });
+    let seen = 0;
+    const poll = setInterval(() => (seen = Math.max(seen, loops().length)), 200);
+    try {
+      const outcome = await executorFor(plan).run(m.info, makeRun().ctx);
+      expect(outcome).toEqual({ state: 'success' });
+    } finally {
+      clearInterval(poll);
+    }
+    expect(seen).toBe(1);
+    for (let i = 0; i < 100 && loops().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(loops()).toEqual([]);
   });
 
   it('touches an idle machine\'s heartbeat through the held connection', async () => {
