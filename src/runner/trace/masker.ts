@@ -5,45 +5,14 @@
 // - token prefixes (glpat-, glcbt-, …) and URL parameters (private_token=, X-Amz-Signature=, …) keep the
 //   prefix and replace the value: "glpat-[MASKED]", as gitlab-runner does.
 
+import { DEFAULT_TOKEN_PREFIXES, alternation, prefixSet, tailMatchers, tailStartOf, type PrefixRule, type PrefixSet, type TailMatcher } from './needles.js';
+
+export { DEFAULT_TOKEN_PREFIXES, URL_PARAMS } from './needles.js';
+
 const MASK = Buffer.from('[MASKED]');
 
-/** gitlab-runner's default token prefixes (FF_MASK_ALL_DEFAULT_TOKENS). */
-export const DEFAULT_TOKEN_PREFIXES = [
-  'glpat-', 'gloas-', 'gldt-', 'glrt-', 'glcbt-', 'glrtr-', 'glptt-', 'glft-', 'glimt-', 'glagent-', 'glsoat-',
-  'glffct-', '_gitlab_session=', 'gltok-',
-];
-/** URL query parameters whose values are masked. */
-export const URL_PARAMS = ['private_token', 'authenticity_token', 'rss_token', 'X-Amz-Signature', 'X-Amz-Credential', 'X-Amz-Security-Token'];
-
-// Token body: [A-Za-z0-9._=-]; URL values additionally %, +, / and ~.
-const TOKEN_CHARS = charTable('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._=-');
-const URL_CHARS = charTable('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._=-%+/~');
 /** An unterminated token longer than this is emitted masked instead of being held back further. */
 const MAX_OPEN_TOKEN = 16 * 1024;
-
-function charTable(chars: string): Uint8Array {
-  const t = new Uint8Array(256);
-  for (const c of chars) t[c.charCodeAt(0)] = 1;
-  return t;
-}
-
-interface PrefixRule {
-  prefix: Buffer;
-  chars: Uint8Array;
-}
-
-interface Needle {
-  bytes: Buffer;
-  /** Set for prefixes (keep the prefix, mask the value); unset for exact secrets. */
-  rule?: PrefixRule;
-}
-
-/** A needle with its KMP failure table, to find the longest tail of a chunk that is a proper prefix of it. */
-interface TailMatcher {
-  bytes: Buffer;
-  /** fail[q]: length of the longest proper border of bytes[0, q). */
-  fail: Int32Array;
-}
 
 interface Range {
   /** Where the match begins (the prefix, for prefixed tokens): bytes from here on are held together. */
@@ -61,12 +30,13 @@ export interface MaskerOptions {
 }
 
 export class StreamMasker {
-  private secrets: Buffer[];
-  private readonly rules: PrefixRule[];
-  private readonly needles = new Map<string, Needle>();
-  /** Every needle of 2+ bytes, longest first (a 1-byte needle has no proper prefix to wait for). */
-  private tails: TailMatcher[] = [];
-  private pattern: RegExp = /(?!)/g;
+  /** Exact values, longest first, as latin1 views (one char per byte, as a chunk is searched). */
+  private secrets: string[] = [];
+  /** The job's own alternation of its secrets: small (a compiled regex grows with its alternatives, and the
+   *  twenty prefixes are shared), unset while there is none. */
+  private secretPattern: RegExp | undefined;
+  private secretTails: TailMatcher[] = [];
+  private readonly prefixes: PrefixSet;
   private pending: Buffer = Buffer.alloc(0);
   /** Inside a token body whose prefix and [MASKED] were already emitted. */
   private openRule: PrefixRule | undefined;
@@ -75,36 +45,22 @@ export class StreamMasker {
     options: MaskerOptions,
     private readonly out: (bytes: Buffer) => void,
   ) {
-    const unique = new Set(options.secrets.map((s) => s.trim()).filter((s) => s.length > 0));
-    this.secrets = [...unique].map((s) => Buffer.from(s)).sort((a, b) => b.length - a.length);
-    const prefixes = new Set([...(options.tokenPrefixes ?? DEFAULT_TOKEN_PREFIXES)].map((p) => p.trim()).filter(Boolean));
-    this.rules = [
-      ...[...prefixes].map((p) => ({ prefix: Buffer.from(p), chars: TOKEN_CHARS })),
-      ...URL_PARAMS.map((p) => ({ prefix: Buffer.from(`${p}=`), chars: URL_CHARS })),
-    ];
-    this.compile();
+    this.prefixes = prefixSet(options.tokenPrefixes ?? DEFAULT_TOKEN_PREFIXES);
+    this.addSecrets(options.secrets);
   }
 
   /** Masks more exact values from now on (held-back bytes included). */
   addSecrets(values: readonly string[]): void {
-    const known = new Set(this.secrets.map((b) => b.toString()));
-    const added = values.map((v) => v.trim()).filter((v) => v.length > 0 && !known.has(v));
+    const known = new Set(this.secrets);
+    const added = values
+      .map((v) => v.trim())
+      .filter((v) => v.length > 0)
+      .map((v) => Buffer.from(v).toString('latin1'))
+      .filter((v) => !known.has(v) && (known.add(v), true));
     if (!added.length) return;
-    this.secrets = [...this.secrets, ...added.map((v) => Buffer.from(v))].sort((a, b) => b.length - a.length);
-    this.compile();
-  }
-
-  private compile(): void {
-    this.needles.clear();
-    // Exact secrets first and longest first, so the alternation prefers the longest at one offset.
-    for (const bytes of this.secrets) this.needles.set(bytes.toString('latin1'), { bytes });
-    for (const rule of this.rules) if (!this.needles.has(rule.prefix.toString('latin1'))) this.needles.set(rule.prefix.toString('latin1'), { bytes: rule.prefix, rule });
-    const alternatives = [...this.needles.keys()].map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-    this.pattern = new RegExp(alternatives.length ? alternatives.join('|') : '(?!)', 'g');
-    this.tails = [...this.needles.values()]
-      .filter((n) => n.bytes.length > 1)
-      .sort((a, b) => b.bytes.length - a.bytes.length)
-      .map((n) => ({ bytes: n.bytes, fail: failureTable(n.bytes) }));
+    this.secrets = [...this.secrets, ...added].sort((a, b) => b.length - a.length);
+    this.secretPattern = alternation(this.secrets);
+    this.secretTails = tailMatchers(this.secrets.map((s) => Buffer.from(s, 'latin1')));
   }
 
   /**
@@ -116,24 +72,9 @@ export class StreamMasker {
    * last bytes: linear, whatever the output and the secrets look like.
    */
   private tailStart(buf: Buffer): number {
-    const n = buf.length;
-    let start = n;
-    for (const t of this.tails) {
-      const pat = t.bytes;
-      const from = n - (pat.length - 1);
-      // Needles are sorted longest first: once the window can no longer reach before `start`, none can.
-      if (from >= start || start === 0) break;
-      const fail = t.fail;
-      let q = 0; // the longest suffix of buf[from', i) that is a prefix of pat (never all of it: too short)
-      for (let i = from > 0 ? from : 0; i < n; i++) {
-        const c = buf[i]!;
-        while (q > 0 && pat[q] !== c) q = fail[q]!;
-        if (pat[q] === c) q++;
-      }
-      if (n - q < start) start = n - q;
-    }
-    return start;
+    return tailStartOf(buf, this.secretTails, tailStartOf(buf, this.prefixes.tails, buf.length));
   }
+
 
   /** Bytes held back, waiting to know whether they start a secret. */
   get heldBytes(): number {
@@ -172,23 +113,27 @@ export class StreamMasker {
     /** Prefixes with an empty body, [from, end): they still hide prefixes starting inside them. */
     let bare: Range[] | undefined;
     let openRule: PrefixRule | undefined;
-    // One compiled alternation of every needle over a latin1 view (one char per byte, so indexes are byte
-    // offsets): V8's regex engine scans once, where an indexOf per needle would scan the buffer 20-40 times.
+    // Two passes of V8's compiled regexes over a latin1 view (one char per byte, so indexes are byte
+    // offsets): the job's exact values, then the shared prefixes. Every occurrence counts, overlapping ones
+    // too (they merge into one range).
     const text = buf.toString('latin1');
-    const re = this.pattern;
+    const sre = this.secretPattern;
+    if (sre) {
+      sre.lastIndex = 0;
+      for (let m = sre.exec(text); m !== null; m = sre.exec(text)) {
+        ranges.push({ from: m.index, start: m.index, end: m.index + m[0].length });
+        sre.lastIndex = m.index + 1;
+      }
+    }
+    const re = this.prefixes.pattern;
     re.lastIndex = 0;
     let skipUntil = 0; // inside a prefixed token body: its prefixes are part of it
     for (let m = re.exec(text); m !== null; m = re.exec(text)) {
       const i = m.index;
-      re.lastIndex = i + 1; // overlapping matches count too (they merge into one range)
-      const needle = this.needles.get(m[0])!;
-      if (needle.rule === undefined) {
-        ranges.push({ from: i, start: i, end: i + needle.bytes.length });
-        continue;
-      }
+      re.lastIndex = i + 1; // overlapping matches count too
       if (i < skipUntil) continue;
-      const rule = needle.rule;
-      const bodyStart = i + needle.bytes.length;
+      const rule = this.prefixes.rules.get(m[0])!;
+      const bodyStart = i + rule.prefix.length;
       const bodyEnd = spanOf(buf, bodyStart, rule.chars);
       if (bodyEnd === buf.length && !final) {
         // The token may continue in the next write: hold it back (or, if huge, emit masked and skip on).
@@ -203,8 +148,7 @@ export class StreamMasker {
       }
       skipUntil = Math.max(skipUntil, bodyEnd);
     }
-    // A secret that is a prefix of a longer one at the same offset is hidden by the alternation order
-    // (longest first), which is what masking wants anyway.
+    // A secret that is a prefix of a longer one at the same offset lies inside the longer one's range.
     let enterOpen: PrefixRule | undefined;
     if (openAt !== -1) {
       if (buf.length - openAt > MAX_OPEN_TOKEN && openRule) {
@@ -253,16 +197,6 @@ export class StreamMasker {
     if (pos < limit) parts.push(buf.subarray(pos, limit));
     this.out(Buffer.concat(parts));
   }
-}
-
-function failureTable(pat: Uint8Array): Int32Array {
-  const fail = new Int32Array(pat.length + 1);
-  for (let i = 1, k = 0; i < pat.length; i++) {
-    while (k > 0 && pat[i] !== pat[k]) k = fail[k]!;
-    if (pat[i] === pat[k]) k++;
-    fail[i + 1] = k;
-  }
-  return fail;
 }
 
 function spanOf(buf: Uint8Array, from: number, chars: Uint8Array): number {

@@ -28,6 +28,25 @@ describe('StreamMasker', () => {
     expect(run(['abcabc'], ['abc'])).toBe('[MASKED][MASKED]');
   });
 
+  it('keeps each job\'s values to its own masker, their writes interleaved (the prefixes are shared)', () => {
+    const outA: Buffer[] = [];
+    const outB: Buffer[] = [];
+    const a = new StreamMasker({ secrets: ['alpha-secret'] }, (b) => outA.push(Buffer.from(b)));
+    const b = new StreamMasker({ secrets: ['bravo-secret'] }, (b) => outB.push(Buffer.from(b)));
+    a.write(Buffer.from('a: alpha-secret bravo-secret glpat-one'));
+    b.write(Buffer.from('b: alpha-secret bravo-secret glpat-two'));
+    a.write(Buffer.from(' x glpat-three\n'));
+    b.write(Buffer.from(' y\n'));
+    a.flush();
+    b.flush();
+    expect(Buffer.concat(outA).toString()).toBe('a: [MASKED] bravo-secret glpat-[MASKED] x glpat-[MASKED]\n');
+    expect(Buffer.concat(outB).toString()).toBe('b: alpha-secret [MASKED] glpat-[MASKED] y\n');
+  });
+
+  it('masks a value that is also a token prefix together with the token it begins', () => {
+    expect(run(['token glpat-abc123 end'], ['glpat-'])).toBe('token [MASKED] end');
+  });
+
   it('trims and ignores empty values', () => {
     expect(run(['a  b'], ['', '   '])).toBe('a  b');
     expect(run(['key=hunter22'], [' hunter22\n'])).toBe('key=[MASKED]');
