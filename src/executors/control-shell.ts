@@ -127,12 +127,17 @@ export class ControlShell {
       this.buffer = '';
       return;
     }
-    const m = new RegExp(`\\n${p.marker} (\\d+)\\n`).exec(this.buffer);
-    if (!m) return;
-    const out = this.buffer.slice(0, m.index);
-    this.buffer = this.buffer.slice(m.index + m[0].length);
+    // The end line: "\n<marker> <status>\n" (found with indexOf: a regex per command would be compiled once each).
+    const at = this.buffer.indexOf(`\n${p.marker} `);
+    if (at === -1) return;
+    const statusAt = at + p.marker.length + 2;
+    const eol = this.buffer.indexOf('\n', statusAt);
+    if (eol === -1) return;
+    const status = this.buffer.slice(statusAt, eol);
+    const out = this.buffer.slice(0, at);
+    this.buffer = this.buffer.slice(eol + 1);
     this.pending = undefined;
-    const code = Number(m[1]);
+    const code = /^\d+$/.test(status) ? Number(status) : -1;
     if (code === 0) p.resolve(out);
     else p.reject(new Error(`housekeeping command failed (exit ${code})`));
   }

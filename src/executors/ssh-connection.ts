@@ -54,7 +54,12 @@ function pinnedKey(hostPublicKey: string): PinnedKey {
   // Ask only for the pinned key's algorithm, so a server with several host keys shows the pinned one.
   const algorithms: ServerHostKeyAlgorithm[] =
     type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type as ServerHostKeyAlgorithm];
-  return { blob: key.getPublicSSH(), algorithms };
+  // A copy of its own: a small Buffer is a slice of Node's shared 8 KiB pool, and one kept for the whole
+  // connection would keep the whole slab.
+  const blob = key.getPublicSSH();
+  const own = Buffer.allocUnsafeSlow(blob.length);
+  blob.copy(own);
+  return { blob: own, algorithms };
 }
 
 /** An open connection. `exec` opens a channel; `lost` tells whether the machine went away. */
@@ -191,7 +196,8 @@ export class SshConnection {
 function attempt(info: ConnectionInfo, pin: PinnedKey, timeoutMs: number, o: SshConnectOptions): Promise<Client> {
   return new Promise((resolve, reject) => {
     const client = new Client();
-    let presented: Buffer | undefined;
+    /** The machine presented a key and it was not the pinned one. */
+    let mismatched = false;
     let settled = false;
     const onAbort = () => fail(o.signal?.reason instanceof Error ? o.signal.reason : new Error('aborted'));
     const settle = () => {
@@ -205,7 +211,7 @@ function attempt(info: ConnectionInfo, pin: PinnedKey, timeoutMs: number, o: Ssh
       if (settled) return;
       settle();
       client.end();
-      if (presented && !presented.equals(pin.blob)) {
+      if (mismatched) {
         reject(new HostKeyMismatchError(`host key of ${info.host}:${info.port} does not match the expected key`));
       } else reject(e);
     };
@@ -236,8 +242,9 @@ function attempt(info: ConnectionInfo, pin: PinnedKey, timeoutMs: number, o: Ssh
         keepaliveCountMax: o.keepaliveCountMax ?? 3,
         algorithms: { serverHostKey: pin.algorithms },
         hostVerifier: (key: Buffer) => {
-          presented = Buffer.from(key);
-          return presented.equals(pin.blob);
+          const ok = Buffer.isBuffer(key) && key.equals(pin.blob);
+          if (!ok) mismatched = true;
+          return ok;
         },
       });
     }
