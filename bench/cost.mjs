@@ -3,7 +3,8 @@
 // in a process of its own; once every job is running, its CPU time (user + system) and resident memory are
 // sampled over a window: CPU per job-second = CPU ms / (N × window s); memory per job = (RSS at N − RSS of
 // the same coordinator idle before the jobs) / N. Floor in the same run: the same coordinator with no job
-// (its idle CPU over the same window). BENCH_WINDOW_PROF=dir writes a CPU profile of each window there.
+// (its idle CPU over the same window). BENCH_WINDOW_PROF=dir writes a CPU profile of each window there, BENCH_HEAP_SNAPSHOT=dir heap
+// snapshots of the idle coordinator and after the window.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +37,7 @@ async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--
     const idle0 = await child.stats(); // floor: the same coordinator with no job, asking GitLab every checkInterval (1 s)
     await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
     const idle1 = await child.stats();
+    if (process.env.BENCH_HEAP_SNAPSHOT) await child.snapshot(join(process.env.BENCH_HEAP_SNAPSHOT, `cost-${n}-idle.heapsnapshot`));
     const project = await fake.createProject({ path: 'bench/cost', files: { 'README.md': 'bench\n' } });
     // Each job prints a line a second until its file `stop` exists (the bench ends them all at once).
     const stopFile = join(dir, 'stop');
@@ -68,6 +70,7 @@ async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--
     await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
     const b = await child.stats();
     if (process.env.BENCH_WINDOW_PROF) await child.profile({ off: true, file: join(process.env.BENCH_WINDOW_PROF, `cost-${n}.cpuprofile`) });
+    if (process.env.BENCH_HEAP_SNAPSHOT) await child.snapshot(join(process.env.BENCH_HEAP_SNAPSHOT, `cost-${n}.heapsnapshot`));
     const nB = runningNow();
     const jobs = (nA + nB) / 2;
     const { writeFileSync } = await import('node:fs');

@@ -35,6 +35,11 @@ export async function startChild(script, env, { execArgv = [] } = {}) {
       child.send({ cmd: 'profile', ...o });
       return p;
     },
+    async snapshot(file) {
+      const p = next('snapshot');
+      child.send({ cmd: 'snapshot', file });
+      return p;
+    },
     async machines() {
       const p = next('machines');
       child.send({ cmd: 'machines' });

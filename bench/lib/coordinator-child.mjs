@@ -3,6 +3,7 @@
 // are slices of one shared sshd (shared-sshd.mjs). Driven over IPC by bench/lib/child.mjs:
 //   parent → {cmd: 'stats'}  → child answers {stats: {cpuUs, rssBytes, heapBytes}}
 //   parent → {cmd: 'profile', on|file} → starts a CPU profile, or stops it and writes it to `file`
+//   parent → {cmd: 'snapshot', file} → writes a heap snapshot to `file`
 //   parent → {cmd: 'machines'} → child answers {machines: handle.machines()} (idle and busy per executor)
 //   parent → {cmd: 'stop'}   → child stops the coordinator (drain) and exits
 //   parent → {cmd: 'exit'}   → child exits at once, no drain (a profile with --cpu-prof is written)
@@ -51,6 +52,10 @@ process.on('message', async (m) => {
       (await import('node:fs')).writeFileSync(m.file, JSON.stringify(profile));
     }
     process.send({ profiled: true });
+  } else if (m.cmd === 'snapshot') {
+    // A heap snapshot (what the jobs' state retains: a snapshot collects garbage first) written to m.file.
+    (await import('node:v8')).writeHeapSnapshot(m.file);
+    process.send({ snapshot: true });
   } else if (m.cmd === 'machines') {
     process.send({ machines: handle.machines() });
   } else if (m.cmd === 'exit') {
