@@ -2,7 +2,8 @@
 // SSH to one local sshd (machines are slices of it: bench/lib/shared-sshd.mjs). The coordinator runs alone
 // in a process of its own; once every job is running, its CPU time (user + system) and resident memory are
 // sampled over a window: CPU per job-second = CPU ms / (N × window s); memory per job = (RSS at N − RSS of
-// the same coordinator idle before the jobs) / N. Floor in the same run: the same coordinator with no job
+// the same coordinator idle before the jobs) / N, each sampled right after a full garbage collection (what
+// the jobs retain, not garbage a collection that had not yet run would free). Floor in the same run: the same coordinator with no job
 // (its idle CPU over the same window). BENCH_WINDOW_PROF=dir writes a CPU profile of each window there, BENCH_HEAP_SNAPSHOT=dir heap
 // snapshots of the idle coordinator and after the window.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,10 +23,17 @@ const readyEveryMs = (n) => Number(process.env.BENCH_COST_READY_EVERY_MS ?? (n >
 /** Past this, the window is measured with the jobs running by then (the figure says how many). */
 const rampS = (n) => Number(process.env.BENCH_COST_RAMP_S ?? Math.max(150, (n * readyEveryMs(n)) / 1000 + 90));
 
-async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [] } = {}) {
+/** GitLab's X-GitLab-Trace-Update-Interval: 3 s while someone has the job's page open, 60 s otherwise
+ *  (Gitlab::Ci::Trace UPDATE_FREQUENCY_WHEN_BEING_WATCHED / _DEFAULT). The levels assume every job watched;
+ *  one more run at 100 measures the usual case. */
+const WATCHED_S = 3;
+const UNWATCHED_S = 60;
+const UNWATCHED_AT = Number(process.env.BENCH_COST_UNWATCHED_AT ?? 100);
+
+async function level(n, { traceIntervalS = WATCHED_S, execArgv = ['--expose-gc', ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [])] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'fr-bench-cost-'));
   const sshd = await startSharedSshd(join(dir, 'sshd'), { maxStartups: 1000 });
-  const fake = new FakeGitLab({ traceUpdateIntervalS: 3, checkIntervalMs: 20 });
+  const fake = new FakeGitLab({ traceUpdateIntervalS: traceIntervalS, checkIntervalMs: 20 });
   await fake.start();
   let child;
   try {
@@ -37,6 +45,7 @@ async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--
     const idle0 = await child.stats(); // floor: the same coordinator with no job, asking GitLab every checkInterval (1 s)
     await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
     const idle1 = await child.stats();
+    const idleMem = await child.stats({ gc: true });
     if (process.env.BENCH_HEAP_SNAPSHOT) await child.snapshot(join(process.env.BENCH_HEAP_SNAPSHOT, `cost-${n}-idle.heapsnapshot`));
     const project = await fake.createProject({ path: 'bench/cost', files: { 'README.md': 'bench\n' } });
     // Each job prints a line a second until its file `stop` exists (the bench ends them all at once).
@@ -69,6 +78,7 @@ async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--
     const a = await child.stats();
     await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
     const b = await child.stats();
+    const mem = await child.stats({ gc: true }); // after the CPU window: a full collection, then what is retained
     if (process.env.BENCH_WINDOW_PROF) await child.profile({ off: true, file: join(process.env.BENCH_WINDOW_PROF, `cost-${n}.cpuprofile`) });
     if (process.env.BENCH_HEAP_SNAPSHOT) await child.snapshot(join(process.env.BENCH_HEAP_SNAPSHOT, `cost-${n}.heapsnapshot`));
     const nB = runningNow();
@@ -88,9 +98,9 @@ async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--
       failure: failedToStart[0]?.traceText.match(/ERROR: [^\n]*/)?.[0],
       cpuMsPerJobS: cpuMsPerS / jobs,
       idleCpuMsPerS,
-      rssKiBPerJob: (b.rssBytes - idle1.rssBytes) / 1024 / nB,
-      heapKiBPerJob: (b.heapBytes - idle1.heapBytes) / 1024 / nB,
-      rssMiB: b.rssBytes / 1048576,
+      rssKiBPerJob: (mem.rssBytes - idleMem.rssBytes) / 1024 / nB,
+      heapKiBPerJob: (mem.heapBytes - idleMem.heapBytes) / 1024 / nB,
+      rssMiB: mem.rssBytes / 1048576,
       notOk,
     };
   } finally {
@@ -106,16 +116,25 @@ async function level(n, { execArgv = process.env.BENCH_PROF ? ['--cpu-prof', `--
 
 export async function benchCost() {
   const results = [];
-  for (const n of LEVELS) {
-    process.stderr.write(`bench: cost per running job at ${n}…\n`);
-    const r = await level(n);
+  const runs = [...LEVELS.map((n) => ({ n, traceIntervalS: WATCHED_S })), ...(UNWATCHED_AT > 0 ? [{ n: UNWATCHED_AT, traceIntervalS: UNWATCHED_S }] : [])];
+  for (const { n, traceIntervalS } of runs) {
+    const unwatched = traceIntervalS === UNWATCHED_S;
+    process.stderr.write(`bench: cost per running job at ${n}${unwatched ? ', nobody watching the jobs' : ''}…\n`);
+    const r = await level(n, { traceIntervalS });
     if (r.notOk) process.stderr.write(`bench cost: ${r.notOk} of ${n} jobs did not succeed\n`);
     const all = r.running[0] === n && r.running[1] === n;
     const failed = r.failedToStart ? `; ${r.failedToStart} jobs could not start (${r.failure?.replace(/\x1b\[[0-9;]*m/g, '').slice(0, 160)})` : '';
-    const what = `${all ? n : `${r.running.join('→')} of ${n} (the rest still starting after ${rampS(n)} s: their start-up is in the figure)`} jobs printing a line a second, ${WINDOW_S} s window; ramp ${r.rampS.toFixed(1)} s (machines ready ${readyEveryMs(n)} ms apart); coordinator RSS ${r.rssMiB.toFixed(0)} MiB${failed}`;
+    const watching = unwatched
+      ? `GitLab's trace interval for a job nobody is watching (${traceIntervalS} s)`
+      : `GitLab's trace interval while someone watches each job (${traceIntervalS} s)`;
+    const what = `${all ? n : `${r.running.join('→')} of ${n} (the rest still starting after ${rampS(n)} s: their start-up is in the figure)`} jobs printing a line a second, ${watching}, ${WINDOW_S} s window; ramp ${r.rampS.toFixed(1)} s (machines ready ${readyEveryMs(n)} ms apart); coordinator RSS ${r.rssMiB.toFixed(0)} MiB${failed}`;
+    if (unwatched) {
+      results.push({ name: `coordinator_cpu_ms_per_job_s_at_${n}_unwatched`, value: +r.cpuMsPerJobS.toFixed(3), unit: 'core-ms/job-s', floor: +r.idleCpuMsPerS.toFixed(3), floorUnit: 'core-ms/s idle, no job', goal: '<= 0.25', what });
+      continue;
+    }
     results.push(
       { name: `coordinator_cpu_ms_per_job_s_at_${n}`, value: +r.cpuMsPerJobS.toFixed(3), unit: 'core-ms/job-s', floor: +r.idleCpuMsPerS.toFixed(3), floorUnit: 'core-ms/s idle, no job', goal: '<= 0.25', what },
-      { name: `coordinator_rss_kib_per_job_at_${n}`, value: +r.rssKiBPerJob.toFixed(1), unit: 'KiB/job', goal: '<= 64', what: `RSS growth over the idle coordinator / jobs; JS heap ${r.heapKiBPerJob.toFixed(1)} KiB/job` },
+      { name: `coordinator_rss_kib_per_job_at_${n}`, value: +r.rssKiBPerJob.toFixed(1), unit: 'KiB/job', goal: '<= 64', what: `RSS growth over the idle coordinator / jobs, both after a full GC; JS heap ${r.heapKiBPerJob.toFixed(1)} KiB/job` },
     );
   }
   return results;
