@@ -48,11 +48,24 @@ function stage(
   write: (w: ShellWriter) => void,
   ignoreErrors = false,
 ): Stage {
-  const w = new ShellWriter(b.exitCodeCheck);
-  write(w);
   // User stages may run in a job image without bash (docker style): they stay POSIX sh.
   const portable = phase !== 'predefined';
-  return { name, phase, script: w.finish({ section: { name, header }, debugTrace: b.debugTrace, ignoreErrors, portable }) };
+  const render = (): string => {
+    const w = new ShellWriter(b.exitCodeCheck);
+    write(w);
+    return w.finish({ section: { name, header }, debugTrace: b.debugTrace, ignoreErrors, portable });
+  };
+  // Rendered once now, so a job that cannot be turned into scripts fails while it is planned, and again
+  // when the stage is launched: a running job keeps no copy of its scripts (each carries the job's
+  // variables; a few KiB per stage, per job, for the job's whole run).
+  render();
+  return {
+    name,
+    phase,
+    get script() {
+      return render();
+    },
+  };
 }
 
 /** A stage that works with the job's environment: variables exported first. */
@@ -65,13 +78,13 @@ function envStage(
   write: (w: ShellWriter, vars: VariableSet) => void,
   ignoreErrors = false,
 ): Stage {
-  const vars = b.varsFor(status);
   return stage(
     b,
     name,
     phase,
     header,
     (w) => {
+      const vars = b.varsFor(status);
       writeEnvironment(w, vars.list, b.dirs);
       write(w, vars);
     },

@@ -44,6 +44,15 @@ describe('buildPlan', () => {
     expect(plan.projectDir).toBe('/home/fr/builds/group/sub/app');
   });
 
+  it('renders each stage\'s script when it is asked for, the same every time (a running job keeps no copy)', () => {
+    const plan = buildPlan(full, ctx());
+    for (const s of allStages(plan)) {
+      expect(Object.getOwnPropertyDescriptor(s, 'script')?.get).toBeTypeOf('function');
+      expect(s.script).toBe(s.script);
+      expect({ ...s }.script).toBe(s.script);
+    }
+  });
+
   it('selects cache and artifact work by `when` and policy', () => {
     const plan = buildPlan(full, ctx());
     expect(plan.onSuccess.map((s) => s.name)).toEqual(['archive_cache', 'upload_artifacts_on_success']);
