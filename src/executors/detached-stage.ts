@@ -120,8 +120,10 @@ export interface DetachedStageOptions {
   /** Told of every connection the stage switched to. */
   onConnection?: (conn: SshConnection) => void;
   files: StageFiles;
-  /** Start the stage (its script and records) — or, when absent, follow one already started. */
-  launch?: { script: string; records: LaunchRecords; channel?: Promise<ClientChannel> };
+  /** Start the stage (its script and records) — or, when absent, follow one already started. The script is
+   *  asked for when the launcher is sent it (again if the connection dropped before it ran), so a stage that
+   *  runs for hours keeps no copy of it (a stage's script carries the job's variables). */
+  launch?: { script: () => string; records: LaunchRecords; channel?: Promise<ClientChannel> };
   /** Raw byte of the output file to follow from (0 for a stage started here). */
   from: number;
   trace: TraceSink;
@@ -150,7 +152,7 @@ export async function runDetachedStage(o: DetachedStageOptions): Promise<StageEx
     try {
       if (launch) {
         channel = await (launch.channel ?? state.conn.exec(REMOTE_SHELL_COMMAND));
-        channel.end(shellInput(launcherInput(o.files, launch.script, launch.records)));
+        channel.end(shellInput(launcherInput(o.files, launch.script(), launch.records)));
       } else {
         channel = await state.conn.exec(followCommand(o.files, state.offset));
       }

@@ -113,6 +113,6 @@ export class DetachedTransport implements StageTransport {
       ...(seq === 1 && !resume && { jobJson: this.jobJson() }),
     };
     this.launchedAny = true;
-    return runDetachedStage({ ...common, launch: { script: stage.script, records, channel: this.shells.take(progress.last) } });
+    return runDetachedStage({ ...common, launch: { script: () => stage.script, records, channel: this.shells.take(progress.last) } });
   };
 }

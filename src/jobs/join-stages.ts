@@ -12,10 +12,18 @@ export function joinStages(stages: readonly Stage[]): Stage {
   if (stages.length === 1) return first;
   const phases = new Set(stages.map((s) => s.phase));
   if (phases.size !== 1) throw new TypeError(`joinStages: stages of different phases (${[...phases].join(', ')})`);
-  const parts = ["trap 'exit 1' TERM"];
-  // Not `( … ) || exit`: on the left of || a shell ignores errexit for everything inside, so the
-  // stage's own `set -e` would stop working.
-  for (const s of stages) parts.push('(', s.script.replace(/\n$/, ''), ')', '_fr_rc=$?; if [ "$_fr_rc" -ne 0 ]; then exit "$_fr_rc"; fi');
-  parts.push('exit 0');
-  return { name: stages.map((s) => s.name).join('+'), phase: first.phase, script: `${parts.join('\n')}\n` };
+  const joined = [...stages];
+  // Rendered when asked for, as each stage's own script is (plan.ts): the job keeps no copy while it runs.
+  return {
+    name: stages.map((s) => s.name).join('+'),
+    phase: first.phase,
+    get script() {
+      const parts = ["trap 'exit 1' TERM"];
+      // Not `( … ) || exit`: on the left of || a shell ignores errexit for everything inside, so the
+      // stage's own `set -e` would stop working.
+      for (const s of joined) parts.push('(', s.script.replace(/\n$/, ''), ')', '_fr_rc=$?; if [ "$_fr_rc" -ne 0 ]; then exit "$_fr_rc"; fi');
+      parts.push('exit 0');
+      return `${parts.join('\n')}\n`;
+    },
+  };
 }
