@@ -1,3 +1,4 @@
+export * from './abort.js';
 export * from './clock.js';
 export * from './errors.js';
 export * from './executor.js';

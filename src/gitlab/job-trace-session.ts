@@ -2,6 +2,7 @@
 // PATCHes with keep-alive PUTs while it runs, and the final flush + PUT. GitLab's answers steer it:
 // Range moves the offset, Job-Status cancels or aborts, X-GitLab-Trace-Update-Interval sets the pace.
 
+import { childAbort } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { JobPayload } from '../core/job.js';
@@ -285,8 +286,8 @@ export class JobTraceSession {
 
   /** One update interval, or less if a full piece is waiting before it ends (the log says when it grows). */
   private async nextTick(): Promise<void> {
-    const done = new AbortController();
-    const signal = AbortSignal.any([this.loopStop.signal, done.signal]);
+    const done = childAbort(this.loopStop.signal);
+    const signal = done.signal;
     const ticked = this.o.clock.sleep(this.intervalMs, signal);
     const grown = this.o.trace.whenSize?.(this.sentOffset + this.t.maxPatchBytes, signal) ?? new Promise<void>(() => undefined);
     ticked.catch(() => undefined);
@@ -294,7 +295,7 @@ export class JobTraceSession {
     try {
       await Promise.race([ticked, grown]);
     } finally {
-      done.abort(TICK_ENDED);
+      done.release(TICK_ENDED);
     }
     if (this.loopStop.signal.aborted) throw this.loopStop.signal.reason;
   }

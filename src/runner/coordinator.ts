@@ -2,6 +2,7 @@
 
 import { setMaxListeners } from 'node:events';
 
+import { childAbort } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { JobPayload } from '../core/job.js';
@@ -263,9 +264,9 @@ export class Coordinator {
     for (;;) {
       const left = maxMs - (this.o.clock.now() - t0);
       if (left <= 0) throw new Error(`executor "${runtime.name}" had no free slot for ${Math.round(maxMs / 60_000)} min (${why})`);
-      const tick = new AbortController();
-      await Promise.race([pool.whenFree(AbortSignal.any([signal, tick.signal])).catch(() => undefined), this.o.clock.sleep(Math.min(left, SLOT_WAIT_POLL_MS), tick.signal).catch(() => undefined)]);
-      tick.abort();
+      const tick = childAbort(signal);
+      await Promise.race([pool.whenFree(tick.signal).catch(() => undefined), this.o.clock.sleep(Math.min(left, SLOT_WAIT_POLL_MS), tick.signal).catch(() => undefined)]);
+      tick.release();
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('stopped while waiting for a slot');
       if (open() && pool.tryTake()) {
         say(`Executor "${runtime.name}" has a free slot after ${Math.round((this.o.clock.now() - t0) / 1000)} s`);
