@@ -14,7 +14,7 @@
 // complete shell text (balanced quotes and parentheses), or the shell waits for the rest of it until the
 // deadline.
 
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
 
@@ -68,7 +68,7 @@ export class ControlShell {
   private async runNow(command: string): Promise<string> {
     if (this.closed) throw new Error('the connection to the machine was closed');
     const channel = await this.shell();
-    const marker = `__fr_ctl_${randomBytes(8).toString('hex')}`;
+    const marker = `__fr_ctl_${randomUUID().replaceAll('-', '')}`; // unguessable by a command's output
     const deadline = new AbortController();
     const timeoutMs = this.o.timeoutMs ?? CONTROL_COMMAND_TIMEOUT_MS;
     try {
