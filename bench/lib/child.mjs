@@ -25,9 +25,9 @@ export async function startChild(script, env, { execArgv = [] } = {}) {
   await next('ready');
   return {
     pid: child.pid,
-    async stats() {
+    async stats({ gc = false } = {}) {
       const p = next('stats');
-      child.send({ cmd: 'stats' });
+      child.send({ cmd: 'stats', gc });
       return p;
     },
     async profile(o) {

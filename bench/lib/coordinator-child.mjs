@@ -1,7 +1,7 @@
 // The coordinator of a bench, alone in a process of its own (so its CPU and memory are its own, and the
 // fake GitLab in the parent does not share its event loop): the real startCoordinator, with machines that
 // are slices of one shared sshd (shared-sshd.mjs). Driven over IPC by bench/lib/child.mjs:
-//   parent → {cmd: 'stats'}  → child answers {stats: {cpuUs, rssBytes, heapBytes}}
+//   parent → {cmd: 'stats', gc?} → child answers {stats: {cpuUs, rssBytes, heapBytes}} (after a full GC with gc)
 //   parent → {cmd: 'profile', on|file} → starts a CPU profile, or stops it and writes it to `file`
 //   parent → {cmd: 'snapshot', file} → writes a heap snapshot to `file`
 //   parent → {cmd: 'machines'} → child answers {machines: handle.machines()} (idle and busy per executor)
@@ -36,6 +36,8 @@ const logger = s.logLevel ? createLogger({ level: s.logLevel, format: 'json', se
 const handle = await startCoordinator(config, { logger, providerFor: () => provider });
 process.on('message', async (m) => {
   if (m.cmd === 'stats') {
+    // m.gc: after a full collection (the child runs with --expose-gc), so memory is what is retained.
+    if (m.gc && globalThis.gc) globalThis.gc();
     const u = process.cpuUsage();
     const mem = process.memoryUsage();
     process.send({ stats: { cpuUs: u.user + u.system, rssBytes: mem.rss, heapBytes: mem.heapUsed, externalBytes: mem.external + mem.arrayBuffers } });
