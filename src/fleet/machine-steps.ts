@@ -4,6 +4,7 @@
 // each step re-checks the phase it expects, because a removal, a shutdown or a boot timeout may have moved
 // the machine while the step waited.
 
+import { childAbort, type ChildAbort } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { MachineWarmer } from '../core/executor.js';
@@ -35,7 +36,9 @@ export type WarmResult = 'idle' | 'moved' | 'closed' | { warmFailed: string };
 
 export class MachineSteps {
   /** Per machine waiting to be ready or warming: aborted when the machine is removed meanwhile. */
-  private readonly waits = new Map<string, AbortController>();
+  /** Each ends with its machine's removal or the shutdown (a child of the shutdown signal: one per machine
+   *  under a signal that lives as long as the coordinator, so no AbortSignal.any). */
+  private readonly waits = new Map<string, ChildAbort>();
 
   constructor(private readonly o: MachineStepsOptions) {}
 
@@ -58,11 +61,11 @@ export class MachineSteps {
   async waitReady(machine: Machine, signal?: AbortSignal): Promise<{ connection: ConnectionInfo } | { error: unknown }> {
     const ctl = this.wait(machine.id);
     try {
-      return { connection: await this.o.provider.waitReady(machine, AbortSignal.any([ctl.signal, this.o.shutdown, ...(signal ? [signal] : [])])) };
+      return { connection: await this.o.provider.waitReady(machine, signal ? AbortSignal.any([ctl.signal, signal]) : ctl.signal) };
     } catch (e) {
       return { error: e };
     } finally {
-      this.waits.delete(machine.id);
+      this.endWait(machine.id, ctl);
     }
   }
 
@@ -73,11 +76,11 @@ export class MachineSteps {
     if (!connection) return { warmFailed: `machine ${id} has no connection` };
     const ctl = this.wait(id);
     try {
-      await this.o.warmer?.warm(connection, (reason) => this.lost(id, reason), AbortSignal.any([ctl.signal, this.o.shutdown]));
+      await this.o.warmer?.warm(connection, (reason) => this.lost(id, reason), ctl.signal);
     } catch (e) {
       return this.o.table.is(id, from) ? { warmFailed: `could not connect to machine ${id}: ${errorMessage(e)}` } : 'moved';
     } finally {
-      this.waits.delete(id);
+      this.endWait(id, ctl);
     }
     if (!this.o.table.is(id, from)) {
       // Removed meanwhile (boot timeout, releaseAll), which cooled it before this warm-up ended: cool again.
@@ -140,10 +143,15 @@ export class MachineSteps {
       .catch((e: unknown) => this.o.logger.warn({ executor: this.o.tags.executor, machine: id, state: labels.state, err: errorMessage(e) }, 'could not label machine'));
   }
 
-  private wait(id: string): AbortController {
-    const ctl = new AbortController();
+  private wait(id: string): ChildAbort {
+    const ctl = childAbort(this.o.shutdown);
     this.waits.set(id, ctl);
     return ctl;
+  }
+
+  private endWait(id: string, ctl: ChildAbort): void {
+    ctl.release();
+    if (this.waits.get(id) === ctl) this.waits.delete(id);
   }
 
   private lost(id: string, reason: Error): void {

@@ -295,7 +295,8 @@ export class JobTraceSession {
     try {
       await Promise.race([ticked, grown]);
     } finally {
-      done.release(TICK_ENDED);
+      done.release();
+      done.abort(TICK_ENDED);
     }
     if (this.loopStop.signal.aborted) throw this.loopStop.signal.reason;
   }

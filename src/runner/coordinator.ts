@@ -267,6 +267,7 @@ export class Coordinator {
       const tick = childAbort(signal);
       await Promise.race([pool.whenFree(tick.signal).catch(() => undefined), this.o.clock.sleep(Math.min(left, SLOT_WAIT_POLL_MS), tick.signal).catch(() => undefined)]);
       tick.release();
+      tick.abort();
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('stopped while waiting for a slot');
       if (open() && pool.tryTake()) {
         say(`Executor "${runtime.name}" has a free slot after ${Math.round((this.o.clock.now() - t0) / 1000)} s`);
