@@ -75,7 +75,8 @@ export function launcherInput(f: StageFiles, script: string, records: LaunchReco
   return [
     // The records are private; the stage gets the machine's own umask back (in the docker style a job
     // image's user other than root must be able to reach what the machine's stages create).
-    '__fr_umask=$(umask)',
+    // Noted by the waiting shell (REMOTE_SHELL_COMMAND), off the stage's path; asked here only when not.
+    '__fr_umask=${__fr_umask:-$(umask)}',
     'umask 077',
     `[ -d ${shellQuote(`${f.dir}/${STAGING}`)} ] || mkdir -p ${shellQuote(`${f.dir}/${STAGING}`)} || exit 1`,
     ...(records.jobJson !== undefined ? [...otherJobsRemovedLines(f.dir), ...writeFileLines(`${f.dir}/${STAGING}/job.json`, records.jobJson, false)] : []),
@@ -84,9 +85,13 @@ export function launcherInput(f: StageFiles, script: string, records: LaunchReco
     ...writeFileLines(f.script, stageInput(script, f.pid), false),
     `printf '%s\n' "$$" > ${shellQuote(`${f.dir}/${f.seq}.wpid`)}`,
     `: > ${shellQuote(f.out)} || exit 1`,
-    // The stage in a session of its own: its process group is what a stop kills, never this shell.
-    `( umask "$__fr_umask"; exec setsid bash --noprofile --norc ${shellQuote(f.script)} ) </dev/null >>${shellQuote(f.out)} 2>&1 &`,
+    // The stage in a process group of its own: that group is what a stop kills, never this shell. Job
+    // control (`set -m`) gives a background job its own group without a `setsid` process start; with no
+    // terminal it prints nothing, and the stage's SIGINT is not left ignored as a plain `&` would leave it.
+    'set -m',
+    `( umask "$__fr_umask"; exec bash --noprofile --norc ${shellQuote(f.script)} ) </dev/null >>${shellQuote(f.out)} 2>&1 &`,
     `s=$!`,
+    'set +m',
     `tail -c +1 -s ${LAUNCHER_POLL_S} -F --pid="$s" ${shellQuote(f.out)} &`,
     `t=$!`,
     `wait "$s"; rc=$?`,

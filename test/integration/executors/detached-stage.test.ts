@@ -144,4 +144,24 @@ describe('detached stages', () => {
     // In the docker style a job image's user other than root must reach what the machine's stages made.
     expect(run.trace.plain()).not.toContain('mode=700');
   }, 60_000);
+
+  it('a stage leads a process group of its own, apart from its launcher, with SIGINT not ignored', async () => {
+    const run = makeRun();
+    const script = [
+      'read -r _ _ _ ppid pgid _ < /proc/$$/stat',
+      'read -r _ _ _ _ ppgid _ < /proc/$ppid/stat',
+      'echo "self=$$ pgid=$pgid parent_pgid=$ppgid"',
+      'echo "ignored=$(sed -n "s/^SigIgn:\\t//p" /proc/$$/status)"',
+    ].join('\n');
+    const plan = makePlan(m.info, { user: [stage('step_script', script)] });
+    expect(await executorFor(plan).run(m.info, run.ctx)).toEqual({ state: 'success' });
+    const ids = /self=(\d+) pgid=(\d+) parent_pgid=(\d+)/.exec(run.trace.plain());
+    expect(ids).not.toBeNull();
+    // The stage's bash is the group's leader (a stop kills that group), and its launcher is elsewhere.
+    expect(ids![2]).toBe(ids![1]);
+    expect(ids![3]).not.toBe(ids![1]);
+    const ignored = /ignored=([0-9a-f]+)/.exec(run.trace.plain())?.[1];
+    expect(ignored).toBeDefined();
+    expect(BigInt(`0x${ignored}`) & 2n).toBe(0n); // bit 1: SIGINT
+  }, 60_000);
 });

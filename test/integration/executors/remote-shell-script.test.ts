@@ -44,6 +44,17 @@ describe('stage preamble', () => {
     expect(r.status).toBe(1);
   });
 
+  it('runs a script larger than a pipe buffer whole, multibyte text and backslashes as they are', () => {
+    // Past 64 KiB bash keeps the here-document in a file rather than a pipe; `read -N` reads both in blocks.
+    const lines = Array.from({ length: 12_000 }, (_, i) => `v${i}='héllo ✓ \\n ${i}'`);
+    const script = [...lines, `printf '%s|%s\\n' "$v0" "$v11999"`, 'printf "%s\\n" "end\\\\"'].join('\n');
+    expect(Buffer.byteLength(script)).toBeGreaterThan(200_000);
+    const r = runStage(script, join(dir, 'big.pid'));
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('héllo ✓ \\n 0|héllo ✓ \\n 11999\nend\\\n');
+    expect(r.status).toBe(0);
+  });
+
   it('does not start the script when the stage was stopped before it began', () => {
     const pidFile = join(dir, 'c.pid');
     writeFileSync(`${pidFile}.cancel`, '');
