@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { childAbort } from '../../../src/core/abort.js';
 
@@ -39,5 +39,18 @@ describe('childAbort', () => {
     child.release();
     parent.abort('later');
     expect(child.signal.aborted).toBe(false);
+  });
+
+  it('many children at once under one parent raise no leak warning', () => {
+    const parent = new AbortController();
+    const warn = vi.spyOn(process, 'emitWarning');
+    try {
+      const children = Array.from({ length: 50 }, () => childAbort(parent.signal));
+      expect(warn).not.toHaveBeenCalled();
+      parent.abort('all');
+      expect(children.every((c) => c.signal.aborted)).toBe(true);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
