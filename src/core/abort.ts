@@ -16,12 +16,18 @@ export interface ChildAbort {
   release(): void;
 }
 
+/** Parents whose leak warning is off already (setMaxListeners costs ~20 µs a call; a tick makes a child). */
+const unlimited = new WeakSet<AbortSignal>();
+
 export function childAbort(parent: AbortSignal): ChildAbort {
   const ctl = new AbortController();
   const onAbort = () => ctl.abort(parent.reason);
   if (parent.aborted) ctl.abort(parent.reason);
   else {
-    setMaxListeners(0, parent);
+    if (!unlimited.has(parent)) {
+      setMaxListeners(0, parent);
+      unlimited.add(parent);
+    }
     parent.addEventListener('abort', onAbort, { once: true });
   }
   return {

@@ -25,6 +25,9 @@ import { systemClock, type Clock } from '../core/clock.js';
 export const CONTROL_SHELL_COMMAND = 'exec bash --noprofile --norc -s';
 /** A housekeeping command is a touch, a cat or a rename: one still running after this is stuck. */
 export const CONTROL_COMMAND_TIMEOUT_MS = 20_000;
+/** The reason a command's deadline is cancelled with once it answered: abort() without one makes a
+ *  DOMException, stack and all, for every heartbeat and checkpoint of every job. */
+const ANSWERED = new Error('control command answered');
 
 interface Pending {
   marker: string;
@@ -86,7 +89,7 @@ export class ControlShell {
         channel.write(`{\n${command}\n} </dev/null 2>/dev/null; printf '\\n%s %d\\n' '${marker}' "$?"\n`);
       });
     } finally {
-      deadline.abort();
+      deadline.abort(ANSWERED);
     }
   }
 

@@ -1,8 +1,10 @@
 // One SSH connection to a machine: retried until the machine answers (bounded), host key pinned to
-// ConnectionInfo.hostPublicKey (never trust on first use), keepalives so a lost machine is noticed.
+// ConnectionInfo.hostPublicKey (never trust on first use), keepalives so a lost machine is noticed (only
+// while the connection is quiet: ssh-keepalive.ts).
 
 import ssh2, { Client, type ClientChannel, type ServerHostKeyAlgorithm } from 'ssh2';
 import { ControlShell } from './control-shell.js';
+import { keepaliveWhenQuiet } from './ssh-keepalive.js';
 
 // ssh2 is CommonJS: Node's ESM loader exposes `utils` only on the default export.
 const { utils } = ssh2;
@@ -264,6 +266,7 @@ export async function connectSsh(info: ConnectionInfo, o: SshConnectOptions): Pr
     try {
       const client = await attempt(info, pin, Math.max(500, Math.min(o.attemptTimeoutMs ?? 10_000, left)), o);
       log.debug({ attempts: n }, 'ssh connected');
+      keepaliveWhenQuiet(client, o.keepaliveIntervalMs ?? 5_000);
       return new SshConnection(client, target, clock);
     } catch (e) {
       if (e instanceof PermanentError) throw e;
