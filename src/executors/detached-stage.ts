@@ -3,7 +3,7 @@
 // stop it. On the machine (files: job-records.ts):
 //   launcher  the pre-opened stage shell (StageShells) reads, on stdin: the job's records (job.json on the
 //             first stage, session.json on every stage) and the stage script; it starts the stage in a
-//             session of its own (its process group is what killCommand stops) with its output to <n>.out,
+//             process group of its own (what killCommand stops) with its output to <n>.out,
 //             sends that file down the channel (tail --pid=<stage>), waits for the stage, writes its exit
 //             status (128+signal when it was killed) to <n>.exit by rename and exits with it. It writes
 //             nothing itself and has no terminal, so a dropped connection only ends its tail.
@@ -75,7 +75,8 @@ export function launcherInput(f: StageFiles, script: string, records: LaunchReco
   return [
     // The records are private; the stage gets the machine's own umask back (in the docker style a job
     // image's user other than root must be able to reach what the machine's stages create).
-    // Noted by the waiting shell (REMOTE_SHELL_COMMAND), off the stage's path; asked here only when not.
+    // Noted by the waiting shell (REMOTE_SHELL_COMMAND, remote-shell.ts), off the stage's path; asked
+    // here only when not.
     '__fr_umask=${__fr_umask:-$(umask)}',
     'umask 077',
     `[ -d ${shellQuote(`${f.dir}/${STAGING}`)} ] || mkdir -p ${shellQuote(`${f.dir}/${STAGING}`)} || exit 1`,
@@ -86,8 +87,9 @@ export function launcherInput(f: StageFiles, script: string, records: LaunchReco
     `printf '%s\n' "$$" > ${shellQuote(`${f.dir}/${f.seq}.wpid`)}`,
     `: > ${shellQuote(f.out)} || exit 1`,
     // The stage in a process group of its own: that group is what a stop kills, never this shell. Job
-    // control (`set -m`) gives a background job its own group without a `setsid` process start; with no
-    // terminal it prints nothing, and the stage's SIGINT is not left ignored as a plain `&` would leave it.
+    // control (`set -m`) gives a background job its own group without a `setsid` process start; a
+    // non-interactive shell prints no job notices, and the stage's SIGINT and SIGQUIT are not left ignored
+    // as a plain `&` would leave them. The stage stays in the launcher's session (neither has a terminal).
     'set -m',
     `( umask "$__fr_umask"; exec bash --noprofile --norc ${shellQuote(f.script)} ) </dev/null >>${shellQuote(f.out)} 2>&1 &`,
     `s=$!`,

@@ -32,6 +32,7 @@ const END_OF_INPUT = '#__fleetrunner_end_of_input__';
  *  "no exit status recorded" (a system failure), never as success. The shell notes the machine's umask
  *  (`__fr_umask`) while it waits: a command substitution is a fork, 3 ms on the bench's host, and the
  *  launcher, which makes its records private, needs the umask to give the stage back. */
+// `__fr_umask` is read by the stage launcher (detached-stage.ts, launcherInput).
 export const REMOTE_SHELL_COMMAND = `exec setsid -w bash --noprofile --norc -c 'unset TMOUT; __fr_umask=$(umask); IFS= read -r -N 1000000000 __fr_input; case $__fr_input in *"${END_OF_INPUT}") ;; *) echo "fleetrunner: the stage shell did not get its whole script" >&2; exit 255;; esac; eval "$__fr_input"'`;
 
 /** What goes down a REMOTE_SHELL_COMMAND channel: the script and the line that says it is whole. */
@@ -63,8 +64,9 @@ export function stageInput(script: string, pidFile: string, makeDir?: string, di
         : [`mkdir -m 700 ${shellQuote(makeDir)} || exit 1`]),
     `printf '%s\\n' "$$" > ${f} || exit 1`,
     `if [ -e ${f}.cancel ]; then exit 143; fi`,
-    // `read -N` (a bound, not a count) takes the here-document in blocks; `-d ''` read it one byte a
-    // system call: ~6,000 reads and ~10 ms for a first stage, on every warm pickup's path.
+    // `read -N` (a bound, not a count) takes the here-document in blocks on bash ≥ 5.1 (older ones read it
+    // byte by byte either way); `-d ''` read it one byte a system call: ~6,000 reads and ~10 ms for a
+    // first stage, on every warm pickup's path.
     `IFS= read -r -N 1000000000 __fleetrunner_script <<'${eof}'`,
     script,
     eof,

@@ -1,5 +1,5 @@
 // The docker style's stages, detached from the connection like the shell style's (detached-transport.ts):
-// every stage runs in its own session on the machine with its output to a file, so a dropped connection or
+// every stage runs in its own process group on the machine with its output to a file, so a dropped connection or
 // a replaced coordinator does not stop it, and a successor follows it by offset.
 // - Predefined stages (sources, cache, artifacts, cleanup) run in the machine's own shell.
 // - A user stage (step_*, after_script) runs in a fresh container of the job image, as gitlab-runner does:

@@ -1,32 +1,13 @@
 // The stored trace of one job: appended to a spool file, read back for PATCHes (and re-read from 0 after
 // a 412), so a job printing gigabytes costs no memory. CRC-32 and size are kept incrementally.
-// Appends are gathered in memory (up to PENDING_MAX) and written to the file in one system call when that
-// fills, or before anything reads the file (the size and CRC-32 count them at once): a job printing a line a second otherwise paid
-// one write a line, the largest single cost of a quiet running job in the cost bench's profile (~57 µs a
-// write on its virtual machine), where a PATCH every few seconds now pays one. Nothing needs the spool to
-// survive the coordinator (a successor starts from the machine's checkpoint), so bytes not yet written
-// are no less safe than bytes not yet read.
 
 import { closeSync, fstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { TraceLog } from '../../core/trace.js';
 import { completeLength } from './utf8.js';
 
-/** Appended bytes held before they are written to the spool file. */
-const PENDING_MAX = 64 * 1024;
-/** An append this large is written at once (after what is held): copying it would cost more than the
- *  system call it saves. */
-const WRITE_AT_ONCE = 16 * 1024;
-
 export class FileTraceLog implements TraceLog {
   private checksumKnown = true;
-  /** Appended, counted in `bytes` and `crc`, not yet in the file: the first `pendingBytes` of `pending`.
-   *  A buffer of its own (never a slice of Node's shared pool, which a few held bytes would pin), grown by
-   *  doubling from 1 KiB as far as the job's output between two reads needs, and kept until close. */
-  private pending: Buffer | undefined;
-  private pendingBytes = 0;
-  /** Bytes in the spool file (its end, where the next write goes). */
-  private written = 0;
   private fd: number;
   private bytes = 0;
   private crc = 0;
@@ -79,15 +60,12 @@ export class FileTraceLog implements TraceLog {
       off += n;
     }
     this.bytes = size;
-    this.written = size;
     this.truncated = size >= this.limitBytes;
   }
 
   /** Stops writing without deleting the spool (the journal still points at it). */
   close(): void {
     if (this.fd < 0) return;
-    this.flush();
-    this.pending = undefined;
     closeSync(this.fd);
     this.fd = -1;
   }
@@ -127,7 +105,6 @@ export class FileTraceLog implements TraceLog {
   readSync(offset: number, length: number): Uint8Array {
     // Bytes before the base are GitLab's already (a continued trace): nothing to read there.
     if (offset < this.base) return Buffer.alloc(0);
-    this.flush();
     const n = Math.max(0, Math.min(length, this.bytes - offset));
     const buf = Buffer.allocUnsafe(n); // every byte handed out is read from the file first
     let got = 0;
@@ -161,8 +138,6 @@ export class FileTraceLog implements TraceLog {
 
   /** Closes and deletes the spool file. */
   dispose(): void {
-    this.pending = undefined; // about to be deleted: not worth a write
-    this.pendingBytes = 0;
     this.close();
     try {
       unlinkSync(this.path);
@@ -172,9 +147,8 @@ export class FileTraceLog implements TraceLog {
   }
 
   private store(data: Uint8Array): void {
-    if (data.length >= WRITE_AT_ONCE || this.pendingBytes + data.length > PENDING_MAX) this.flush();
-    if (data.length >= WRITE_AT_ONCE) this.write(data);
-    else this.hold(data);
+    let off = 0;
+    while (off < data.length) off += writeSync(this.fd, data, off, data.length - off, this.bytes - this.base + off);
     this.bytes += data.length;
     this.crc = crc32(data, this.crc);
     for (const w of this.growth) {
@@ -182,33 +156,5 @@ export class FileTraceLog implements TraceLog {
       this.growth.delete(w);
       w.resolve();
     }
-  }
-
-  /** Copies `data` after the held bytes (the caller may reuse its buffer). */
-  private hold(data: Uint8Array): void {
-    const need = this.pendingBytes + data.length;
-    if (!this.pending || this.pending.length < need) {
-      let size = Math.max(1024, this.pending?.length ?? 0);
-      while (size < need) size *= 2;
-      const grown = Buffer.allocUnsafeSlow(Math.min(size, PENDING_MAX));
-      this.pending?.copy(grown, 0, 0, this.pendingBytes);
-      this.pending = grown;
-    }
-    this.pending.set(data, this.pendingBytes);
-    this.pendingBytes = need;
-  }
-
-  /** Writes the held appends to the file, in one system call. */
-  private flush(): void {
-    if (!this.pending || this.pendingBytes === 0 || this.fd < 0) return;
-    this.write(this.pending.subarray(0, this.pendingBytes));
-    this.pendingBytes = 0;
-  }
-
-  /** Writes `data` at the end of the file (everything appended before it is there already). */
-  private write(data: Uint8Array): void {
-    let off = 0;
-    while (off < data.length) off += writeSync(this.fd, data, off, data.length - off, this.written + off);
-    this.written += data.length;
   }
 }

@@ -1,9 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FileTraceLog } from '../../../src/runner/trace/file-trace-log.js';
 import { JobTrace } from '../../../src/runner/trace/job-trace.js';
 import { Utf8Repair } from '../../../src/runner/trace/utf8.js';
 
@@ -48,40 +47,6 @@ describe('JobTrace', () => {
     expect(Buffer.from(await t.log.read(5, 8)).toString()).toBe('0\nline 1');
     expect((await t.log.read(t.log.size, 10)).length).toBe(0);
     t.log.dispose();
-  });
-});
-
-describe('FileTraceLog', () => {
-  it('holds small appends in memory and writes them in one piece before anything reads the file', async () => {
-    const path = spool();
-    const log = new FileTraceLog(path, 1 << 20);
-    const reused = Buffer.alloc(5);
-    for (let i = 0; i < 50; i++) log.append(reused.fill(`l${String(i).padStart(3, '0')}\n`, 0));
-    expect(log.size).toBe(250);
-    expect(statSync(path).size).toBe(0); // nothing written yet: one write for all fifty, below
-    expect(Buffer.from(await log.read(240, 20)).toString()).toBe('l048\nl049\n');
-    expect(statSync(path).size).toBe(250);
-    const expected = Array.from({ length: 50 }, (_, i) => `l${String(i).padStart(3, '0')}\n`).join('');
-    log.append(Buffer.from('tail\n'));
-    expect(log.checksum()).toBe(`crc32:${crc32(expected + 'tail\n').toString(16).padStart(8, '0')}`);
-    log.close();
-    expect(readFileSync(path, 'utf8')).toBe(`${expected}tail\n`);
-    const again = FileTraceLog.reopen(path, 1 << 20);
-    expect([again.size, again.crcValue]).toEqual([255, crc32(`${expected}tail\n`)]);
-    again.close();
-  });
-
-  it('keeps the order of held appends and large ones written at once', async () => {
-    const log = new FileTraceLog(spool(), 1 << 22);
-    const big = Buffer.alloc(100_000, 'b');
-    log.append(Buffer.from('a'));
-    log.append(big);
-    log.append(Buffer.from('c'));
-    log.append(Buffer.alloc(70_000, 'd'));
-    const all = Buffer.from(await log.read(0, log.size)).toString();
-    expect(all).toBe(`a${'b'.repeat(100_000)}c${'d'.repeat(70_000)}`);
-    expect(log.crcValue).toBe(crc32(all));
-    log.dispose();
   });
 });
 
