@@ -457,6 +457,26 @@ describe('PUT and PATCH', () => {
     expect(fake.takeViolations().join()).toMatch(/check 24.*the job token/);
     expect(fake.job(job.id).traceText).toContain(`t=${'x'.repeat(job.token.length)}\n`);
   });
+
+  it('finds a secret or a glpat- token wherever it lies in a large PATCH, and nothing in a clean one', async () => {
+    const runner = new Runner(fake.addRunner().token);
+    await pipelineWith([{ name: 'a', script: ['true'], variables: { PASS: { value: 'hunter2hunter2', masked: true } } }]);
+    const job = await runner.take();
+    const filler = (n: number) => 'log line ... ok\n'.repeat(Math.ceil(n / 16)).slice(0, n);
+    // The scan reads a PATCH 64 KiB at a time: a clean 300 KiB piece with masked values in it, then the
+    // secret across the first window's end, then a token across the fourth's.
+    const clean = `${filler(100_000)}pw=[MASKED] glpat-[MASKED]\n${filler(200_000)}`;
+    await patch(job, 0, clean);
+    expect(fake.takeViolations()).toEqual([]);
+    let at = Buffer.byteLength(clean);
+    const secret = `${filler(64 * 1024 - 5)}hunter2hunter2${filler(10_000)}`;
+    await patch(job, at, secret);
+    expect(fake.takeViolations().join()).toMatch(/check 24.*masked variable PASS/);
+    at += Buffer.byteLength(secret);
+    const token = `${filler(4 * 64 * 1024 - 9)}glpat-${'Ab1'.repeat(7)}${filler(1000)}`;
+    await patch(job, at, token);
+    expect(fake.takeViolations().join()).toMatch(/check 24.*glpat- personal access token/);
+  });
 });
 
 describe('more faults and timing', () => {
