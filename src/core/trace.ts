@@ -20,9 +20,10 @@ export interface TraceLog {
    *  (see CheckpointedTrace.inexact): the final state then carries none. */
   checksum(): string | undefined;
   read(offset: number, length: number): Promise<Uint8Array>;
-  /** Resolves once `size` has reached `bytes` (at once if it has); rejects with the signal's reason when
-   *  it aborts first. Optional: a log without it is looked at only on the uploader's ticks. */
-  whenSize?(bytes: number, signal: AbortSignal): Promise<void>;
+  /** Calls `listener` with the new size after every append until the returned function is called (the
+   *  uploader wakes once a full piece is waiting). Optional: a log without it is looked at only on the
+   *  uploader's ticks. */
+  onGrowth?(listener: (size: number) => void): () => void;
 }
 
 /**

@@ -2,7 +2,6 @@
 // PATCHes with keep-alive PUTs while it runs, and the final flush + PUT. GitLab's answers steer it:
 // Range moves the offset, Job-Status cancels or aborts, X-GitLab-Trace-Update-Interval sets the pace.
 
-import { childAbort } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { JobPayload } from '../core/job.js';
@@ -120,6 +119,12 @@ export class JobTraceSession {
   private lastFailureStatus = 0;
   private readonly loopStop = new AbortController();
   private readonly stopAll = new AbortController();
+  /** Ends the tick being waited for at once (a full piece is waiting, or the loop stops); unset between
+   *  ticks. */
+  private wakeTick: (() => void) | undefined;
+  /** Cancels the sleep of a tick that ended early, and is then replaced: a tick that runs its whole
+   *  interval (the usual one) costs one timer, with no abort and no signal of its own. */
+  private tickSleep = new AbortController();
 
   constructor(private readonly o: JobTraceSessionOptions) {
     this.t = { ...DEFAULT_TRACE_TIMING, ...o.timing };
@@ -265,40 +270,51 @@ export class JobTraceSession {
    * GitLab's pace (check 13).
    */
   private async runLoop(): Promise<void> {
-    let backlog = false;
-    while (this.phase === 'running' && !this.abortReason && !this.loopStop.signal.aborted) {
-      if (!backlog) {
-        try {
+    // The log says when it grows; a tick being waited for ends once a full piece is waiting.
+    const stopWatching = this.o.trace.onGrowth?.((size) => {
+      if (size - this.sentOffset >= this.t.maxPatchBytes) this.wakeTick?.();
+    });
+    const onStop = (): void => this.wakeTick?.();
+    this.loopStop.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      let backlog = false;
+      while (this.phase === 'running' && !this.abortReason && !this.loopStop.signal.aborted) {
+        if (!backlog) {
           await this.nextTick();
-        } catch {
-          return; // finish(), handOff() or stop()
+          if (this.loopStop.signal.aborted) return; // finish(), handOff() or stop()
+        }
+        backlog = false;
+        try {
+          backlog = (await this.tick()) === 'sent' && this.o.trace.size - this.sentOffset >= this.t.maxPatchBytes;
+        } catch (e) {
+          if (this.stopAll.signal.aborted) return;
+          this.logger.warn({ error: errorMessage(e) }, 'trace update tick failed');
         }
       }
-      backlog = false;
-      try {
-        backlog = (await this.tick()) === 'sent' && this.o.trace.size - this.sentOffset >= this.t.maxPatchBytes;
-      } catch (e) {
-        if (this.stopAll.signal.aborted) return;
-        this.logger.warn({ error: errorMessage(e) }, 'trace update tick failed');
-      }
+    } finally {
+      stopWatching?.();
+      this.loopStop.signal.removeEventListener('abort', onStop);
     }
   }
 
-  /** One update interval, or less if a full piece is waiting before it ends (the log says when it grows). */
-  private async nextTick(): Promise<void> {
-    const done = childAbort(this.loopStop.signal);
-    const signal = done.signal;
-    const ticked = this.o.clock.sleep(this.intervalMs, signal);
-    const grown = this.o.trace.whenSize?.(this.sentOffset + this.t.maxPatchBytes, signal) ?? new Promise<void>(() => undefined);
-    ticked.catch(() => undefined);
-    grown.catch(() => undefined);
-    try {
-      await Promise.race([ticked, grown]);
-    } finally {
-      done.release();
-      done.abort(TICK_ENDED);
-    }
-    if (this.loopStop.signal.aborted) throw this.loopStop.signal.reason;
+  /** One update interval, or less if a full piece is waiting before it ends (or is already). */
+  private nextTick(): Promise<void> {
+    if (this.o.trace.size - this.sentOffset >= this.t.maxPatchBytes) return Promise.resolve();
+    const sleep = this.tickSleep;
+    return new Promise<void>((resolve) => {
+      const end = (early: boolean): void => {
+        if (this.wakeTick !== wake) return;
+        this.wakeTick = undefined;
+        if (early) {
+          sleep.abort(TICK_ENDED);
+          this.tickSleep = new AbortController();
+        }
+        resolve();
+      };
+      const wake = (): void => end(true);
+      this.wakeTick = wake;
+      this.o.clock.sleep(this.intervalMs, sleep.signal).then(() => end(false), () => undefined);
+    });
   }
 
   // One tick: at most one PATCH, then a keep-alive PUT if nothing succeeded for forceSendIntervalMs.

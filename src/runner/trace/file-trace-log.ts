@@ -12,8 +12,8 @@ export class FileTraceLog implements TraceLog {
   private bytes = 0;
   private crc = 0;
   private truncated = false;
-  /** Waiters of whenSize, resolved by store(). */
-  private readonly growth = new Set<{ bytes: number; resolve: () => void }>();
+  /** Listeners of onGrowth, called by store(). */
+  private readonly growth = new Set<(size: number) => void>();
 
   /** Trace bytes before this spool's first byte: a successor's spool starts where a checkpoint says
    *  GitLab's copy is (they are not readable here). */
@@ -116,24 +116,10 @@ export class FileTraceLog implements TraceLog {
     return buf.subarray(0, got);
   }
 
-  whenSize(bytes: number, signal: AbortSignal): Promise<void> {
-    if (this.bytes >= bytes) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
-      const waiter = {
-        bytes,
-        resolve: () => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      const onAbort = () => {
-        this.growth.delete(waiter);
-        reject(signal.reason);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.growth.add(waiter);
-    });
+  /** See TraceLog.onGrowth. */
+  onGrowth(listener: (size: number) => void): () => void {
+    this.growth.add(listener);
+    return () => this.growth.delete(listener);
   }
 
   /** Closes and deletes the spool file. */
@@ -151,10 +137,6 @@ export class FileTraceLog implements TraceLog {
     while (off < data.length) off += writeSync(this.fd, data, off, data.length - off, this.bytes - this.base + off);
     this.bytes += data.length;
     this.crc = crc32(data, this.crc);
-    for (const w of this.growth) {
-      if (w.bytes > this.bytes) continue;
-      this.growth.delete(w);
-      w.resolve();
-    }
+    for (const listener of this.growth) listener(this.bytes);
   }
 }

@@ -10,28 +10,28 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('FileTraceLog.whenSize (the uploader wakes once a full piece is waiting)', () => {
-  it('resolves once the stored size reaches the mark, not before', async () => {
+describe('FileTraceLog.onGrowth (the uploader wakes once a full piece is waiting)', () => {
+  it('tells each listener the new size after every append, until it stops listening', () => {
     const log = new FileTraceLog(join(dir, 't'), 1 << 20);
-    let woke = false;
-    const waiting = log.whenSize(10, new AbortController().signal).then(() => (woke = true));
+    const seen: number[] = [];
+    const stop = log.onGrowth((size) => seen.push(size));
     log.append(Buffer.from('12345'));
-    await Promise.resolve();
-    expect(woke).toBe(false);
     log.append(Buffer.from('67890'));
-    await waiting;
-    expect(woke).toBe(true);
-    await expect(log.whenSize(3, new AbortController().signal)).resolves.toBeUndefined(); // already there
+    expect(seen).toEqual([5, 10]);
+    stop();
+    log.append(Buffer.from('x'));
+    expect(seen).toEqual([5, 10]);
     log.dispose();
   });
 
-  it('rejects with the reason when its signal aborts, and forgets the waiter', async () => {
-    const log = new FileTraceLog(join(dir, 't'), 1 << 20);
-    const ctl = new AbortController();
-    const waiting = log.whenSize(10, ctl.signal);
-    ctl.abort(new Error('tick'));
-    await expect(waiting).rejects.toThrow('tick');
-    log.append(Buffer.alloc(20)); // nothing left to wake
+  it('counts the output-limit notice as growth too', () => {
+    const log = new FileTraceLog(join(dir, 't'), 8);
+    const seen: number[] = [];
+    log.onGrowth((size) => seen.push(size));
+    log.append(Buffer.from('0123456789'));
+    expect(seen[0]).toBe(8);
+    expect(seen.at(-1)).toBe(log.size);
+    expect(log.size).toBeGreaterThan(8);
     log.dispose();
   });
 });

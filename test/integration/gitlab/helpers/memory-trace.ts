@@ -10,25 +10,16 @@ export class MemoryTrace implements TraceLog {
     if (initial !== undefined) this.append(initial);
   }
 
-  private waiters: Array<{ bytes: number; resolve: () => void }> = [];
+  private readonly growth = new Set<(size: number) => void>();
 
   append(chunk: string | Buffer): void {
     this.data = Buffer.concat([this.data, typeof chunk === 'string' ? Buffer.from(chunk) : chunk]);
-    const ready = this.waiters.filter((w) => w.bytes <= this.data.length);
-    this.waiters = this.waiters.filter((w) => w.bytes > this.data.length);
-    for (const w of ready) w.resolve();
+    for (const listener of this.growth) listener(this.data.length);
   }
 
-  whenSize(bytes: number, signal: AbortSignal): Promise<void> {
-    if (this.data.length >= bytes) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const w = { bytes, resolve };
-      this.waiters.push(w);
-      signal.addEventListener('abort', () => {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        reject(signal.reason);
-      }, { once: true });
-    });
+  onGrowth(listener: (size: number) => void): () => void {
+    this.growth.add(listener);
+    return () => this.growth.delete(listener);
   }
 
   get size(): number {
