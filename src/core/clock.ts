@@ -2,7 +2,8 @@
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
-  /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+  /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. Either way it leaves
+   *  no listener on the signal: callers keep one signal for many sleeps. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 

@@ -20,9 +20,9 @@ export interface TraceLog {
    *  (see CheckpointedTrace.inexact): the final state then carries none. */
   checksum(): string | undefined;
   read(offset: number, length: number): Promise<Uint8Array>;
-  /** Calls `listener` with the new size after every append until the returned function is called (the
-   *  uploader wakes once a full piece is waiting). Optional: a log without it is looked at only on the
-   *  uploader's ticks. */
+  /** Calls `listener` with the new size each time the stored size grows, until the returned function is
+   *  called (the uploader wakes once a full piece is waiting). Optional: a log without it is looked at
+   *  only on the uploader's ticks. */
   onGrowth?(listener: (size: number) => void): () => void;
 }
 

@@ -123,8 +123,11 @@ export class JobTraceSession {
    *  ticks. */
   private wakeTick: (() => void) | undefined;
   /** Cancels the sleep of a tick that ended early, and is then replaced: a tick that runs its whole
-   *  interval (the usual one) costs one timer, with no abort and no signal of its own. */
+   *  interval (the usual one) costs one timer, with no abort and no signal of its own. (Each sleep takes
+   *  its listener off this signal when it ends, as Clock.sleep promises.) */
   private tickSleep = new AbortController();
+  /** Whether the log growing past a full piece ends the tick being waited for. */
+  private growthEndsTick = false;
 
   constructor(private readonly o: JobTraceSessionOptions) {
     this.t = { ...DEFAULT_TRACE_TIMING, ...o.timing };
@@ -270,22 +273,30 @@ export class JobTraceSession {
    * GitLab's pace (check 13).
    */
   private async runLoop(): Promise<void> {
-    // The log says when it grows; a tick being waited for ends once a full piece is waiting.
+    // The log says when it grows: a tick being waited for ends once a full piece is waiting (if it may).
     const stopWatching = this.o.trace.onGrowth?.((size) => {
-      if (size - this.sentOffset >= this.t.maxPatchBytes) this.wakeTick?.();
+      if (this.growthEndsTick && size - this.sentOffset >= this.t.maxPatchBytes) this.wakeTick?.();
     });
     const onStop = (): void => this.wakeTick?.();
     this.loopStop.signal.addEventListener('abort', onStop, { once: true });
     try {
       let backlog = false;
+      // Only after a PATCH that went through (or none to send) may a full piece cut the next wait short.
+      // After a failure, a 416 or GitLab's 404 the tick waits its whole interval: a full piece waiting
+      // would otherwise send the next PATCH at once, again and again, against a GitLab that refuses it,
+      // or (with patching stopped) end every wait at once and spin the event loop.
+      let mayHurry = true;
       while (this.phase === 'running' && !this.abortReason && !this.loopStop.signal.aborted) {
         if (!backlog) {
-          await this.nextTick();
+          await this.nextTick(mayHurry && !this.patchingStopped);
           if (this.loopStop.signal.aborted) return; // finish(), handOff() or stop()
         }
         backlog = false;
+        mayHurry = false;
         try {
-          backlog = (await this.tick()) === 'sent' && this.o.trace.size - this.sentOffset >= this.t.maxPatchBytes;
+          const outcome = await this.tick();
+          backlog = outcome === 'sent' && this.o.trace.size - this.sentOffset >= this.t.maxPatchBytes;
+          mayHurry = outcome === 'sent' || outcome === 'nothing';
         } catch (e) {
           if (this.stopAll.signal.aborted) return;
           this.logger.warn({ error: errorMessage(e) }, 'trace update tick failed');
@@ -297,9 +308,10 @@ export class JobTraceSession {
     }
   }
 
-  /** One update interval, or less if a full piece is waiting before it ends (or is already). */
-  private nextTick(): Promise<void> {
-    if (this.o.trace.size - this.sentOffset >= this.t.maxPatchBytes) return Promise.resolve();
+  /** One update interval; with `hurry`, less if a full piece is waiting before it ends (or is already). */
+  private nextTick(hurry: boolean): Promise<void> {
+    if (hurry && this.o.trace.size - this.sentOffset >= this.t.maxPatchBytes) return Promise.resolve();
+    this.growthEndsTick = hurry;
     const sleep = this.tickSleep;
     return new Promise<void>((resolve) => {
       const end = (early: boolean): void => {

@@ -59,3 +59,92 @@ describe('JobTraceSession lifecycle', () => {
     expect(await s.finish(success)).toMatchObject({ accepted: true });
   });
 });
+
+const MiB = 1024 * 1024;
+
+/** A log whose size the test sets, telling its listeners as it grows (its bytes are zeros). */
+function growingTrace(initial: number): TraceLog & { grow(n: number): void } {
+  let size = initial;
+  const listeners = new Set<(n: number) => void>();
+  return {
+    get size() {
+      return size;
+    },
+    checksum: () => undefined,
+    read: async (offset, length) => new Uint8Array(Math.max(0, Math.min(length, size - offset))),
+    onGrowth(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    grow(n) {
+      size += n;
+      for (const l of listeners) l(size);
+    },
+  };
+}
+
+/** PATCHes answered by `answer` (recorded by start offset); PUTs answered 200. */
+function patchingApi(answer: (start: number, length: number) => TracePatchResponse): JobTraceSessionOptions['api'] & { starts: number[] } {
+  const starts: number[] = [];
+  return {
+    starts,
+    async updateJob(_id, _token, _body, options) {
+      if (options?.signal?.aborted) throw options.signal.reason;
+      return { status: 200 };
+    },
+    async patchTrace(_id, _token, start, bytes, options) {
+      if (options?.signal?.aborted) throw options.signal.reason;
+      starts.push(start);
+      return answer(start, bytes.length);
+    },
+  };
+}
+
+/** Lets timers run: resolves only if the event loop is not kept busy by the session. */
+const turns = () => new Promise((r) => setTimeout(r, 20));
+
+describe('JobTraceSession waiting for its tick', () => {
+  const accept = (start: number, length: number): TracePatchResponse => ({ status: 202, rangeEnd: start + length });
+
+  it.each(['finish', 'stop', 'handOff'] as const)('%s() ends a tick being waited for (time does not move)', async (how) => {
+    const a = patchingApi(accept);
+    const trace = growingTrace(10);
+    const s = new JobTraceSession({ api: a, job: jobPayload({ id: 1, token: 't' }), trace, clock: frozen });
+    await s.acknowledge();
+    s.start();
+    await turns(); // waiting for the first tick, which never comes by itself
+    expect(a.starts).toEqual([]);
+    if (how === 'finish') expect(await s.finish(success)).toMatchObject({ accepted: true });
+    else if (how === 'handOff') expect(await s.handOff()).toBe(10);
+    else await s.stop();
+    expect(a.starts).toEqual(how === 'stop' ? [] : [0]);
+  });
+
+  it('a full piece ends the wait at once, and the next PATCH follows', async () => {
+    const a = patchingApi(accept);
+    const trace = growingTrace(10);
+    const s = new JobTraceSession({ api: a, job: jobPayload({ id: 1, token: 't' }), trace, clock: frozen });
+    s.start();
+    await turns();
+    trace.grow(MiB);
+    await turns();
+    expect(a.starts).toEqual([0]);
+    await s.stop();
+  });
+
+  it.each([
+    ['GitLab answered 404 (no more trace)', { status: 404 }],
+    ['the PATCH failed', { status: 500 }],
+    ['GitLab answered 416', { status: 416, rangeEnd: 0 }],
+  ] as const)('after %s, a full piece waiting does not cut the wait short', async (_what, answer) => {
+    const a = patchingApi(() => answer);
+    const trace = growingTrace(2 * MiB); // a full piece from the start: the first PATCH goes at once
+    const s = new JobTraceSession({ api: a, job: jobPayload({ id: 1, token: 't' }), trace, clock: frozen });
+    s.start();
+    await turns();
+    trace.grow(2 * MiB);
+    await turns(); // would never resolve if the loop spun on a full piece it may not send
+    expect(a.starts).toEqual([0]);
+    await s.stop();
+  });
+});
