@@ -51,7 +51,7 @@ const patterns = new WeakMap<JobRecord, { key: string; pattern: RegExp }>();
 
 function anyNeedle(job: JobRecord, secrets: Secret[]): RegExp {
   const texts = secrets.map((s) => s.bytes.toString('latin1'));
-  const key = texts.join('\0');
+  const key = JSON.stringify(texts);
   const known = patterns.get(job);
   if (known?.key === key) return known.pattern;
   const escaped = texts.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));

@@ -187,7 +187,8 @@ export class StreamMasker {
       return;
     }
     // One buffer of the output's size, filled by copies: a Buffer per part and a concat cost twice as much
-    // on a log with a masked token on every line.
+    // on a log with a masked token on every line. The ranges are sorted and disjoint (mergeRanges), so each
+    // starts at or after the end of the one before: the count and the copies walk them alike.
     let size = 0;
     let pos = 0;
     for (const r of ranges) {
@@ -216,7 +217,7 @@ function spanOf(buf: Uint8Array, from: number, chars: Uint8Array): number {
   return i;
 }
 
-/** Sorted by start, overlapping ranges joined. The ranges are this pass's own, so they are changed in place;
+/** Sorted by `from`, overlapping ranges joined. The ranges are this pass's own, so they are changed in place;
  *  prefix matches alone (the common case) come sorted and disjoint already and are returned as they are. */
 function mergeRanges(ranges: Range[]): Range[] {
   let ordered = true;
