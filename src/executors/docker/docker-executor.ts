@@ -32,7 +32,7 @@ import { runJobSession, type RecordedEnd } from '../job-session.js';
 import { DetachedTransport } from '../detached-transport.js';
 import { recordHandoff } from '../job-handoff.js';
 import { jobDirOf, jobRecordLines, recordEnd, writeCheckpointCommand, type JobFile } from '../job-records.js';
-import { CHECKPOINT_EVERY_MS } from '../detached-stage.js';
+import { PREPARE_CHECKPOINT_EVERY_MS } from '../detached-stage.js';
 import { inspectMachine, readResume } from '../machine-jobs.js';
 import { shellQuote } from '../remote-shell.js';
 import { SshExecutorBase } from '../machine-connections.js';
@@ -312,7 +312,7 @@ async function recordWholeTrace(conn: SshConnection, jobDir: string, trace: Trac
   let last = '';
   try {
     for (;;) {
-      await clock.sleep(CHECKPOINT_EVERY_MS, stop);
+      await clock.sleep(PREPARE_CHECKPOINT_EVERY_MS, stop);
       const c = trace.checkpoints?.whole?.();
       const text = c ? JSON.stringify(c) : '';
       if (!c || text === last || conn.lost) continue;
