@@ -26,6 +26,11 @@ export interface JobRunContext {
   /** When the job's deadline counts from (ms epoch); default: when the executor starts it. A run again after
    *  an interruption keeps the first attempt's start, so the job gets its timeout once, not twice. */
   startedAt?: number;
+  /** Settles once GitLab has answered the job's acknowledgement (the `running` PUT). The executor starts
+   *  at once, so the acknowledgement's round trip overlaps the machine's preparation; the user stages wait
+   *  for it, so no user command runs for a job GitLab no longer wants (it is aborted or canceled by then).
+   *  Absent for a job continued by a successor (acknowledged by the coordinator that started it). */
+  confirmed?: Promise<unknown>;
   /** The job's AWS credentials in the `file` form (aws-credentials.ts): the executor writes them to the
    *  machine before the first stage and renews them while the job runs. */
   awsCredentials?: RenewableCredentials;

@@ -76,6 +76,9 @@ export interface JobSessionOptions {
   scriptStartedAt?: number;
   /** Told how every stage ended once the session is over (not when a stage was handed off or lost). */
   ended?: (ends: readonly RecordedEnd[]) => void;
+  /** Settles once GitLab has answered the job's acknowledgement (JobRunContext.confirmed): the user stages
+   *  wait for it; the stages before them do not. */
+  confirmed?: Promise<unknown>;
 }
 
 export type StopKind = 'abort' | 'cancel' | 'job_timeout' | 'script_timeout' | 'stage_timeout';
@@ -139,6 +142,7 @@ class JobSession {
     }
     if (this.halted) return;
     if (prepared) {
+      await this.untilConfirmed();
       const timers: Bounds['timers'] = [jobTimer];
       this.scriptStartedAt = this.o.scriptStartedAt ?? clock.now();
       if (plan.scriptTimeoutMs !== undefined) timers.push({ at: this.scriptStartedAt + plan.scriptTimeoutMs, kind: 'script_timeout' });
@@ -150,6 +154,27 @@ class JobSession {
       if (this.halted) return;
     }
     await this.runFinalStages();
+  }
+
+  /** Waits for GitLab's answer to the acknowledgement (a job it no longer wants is aborted or canceled by
+   *  then, so its user stages never start), or for the job to be stopped. */
+  private async untilConfirmed(): Promise<void> {
+    const { confirmed, abort, cancel } = this.o;
+    if (!confirmed || abort.aborted || cancel.aborted) return;
+    let off = () => undefined as void;
+    const stopped = new Promise<void>((resolve) => {
+      abort.addEventListener('abort', resolve as () => void, { once: true });
+      cancel.addEventListener('abort', resolve as () => void, { once: true });
+      off = () => {
+        abort.removeEventListener('abort', resolve as () => void);
+        cancel.removeEventListener('abort', resolve as () => void);
+      };
+    });
+    try {
+      await Promise.race([confirmed.then(() => undefined, () => undefined), stopped]);
+    } finally {
+      off();
+    }
   }
 
   private async runAfterScript(stage: Stage): Promise<void> {

@@ -140,6 +140,7 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
         ...(resume?.current && { replay: resume.current.ends }),
         ...(resume?.current?.scriptStartedAt !== undefined && { scriptStartedAt: resume.current.scriptStartedAt }),
         ended: (e) => (ends = e),
+        ...(ctx.confirmed && { confirmed: ctx.confirmed }),
       });
       return outcome;
     } catch (e) {

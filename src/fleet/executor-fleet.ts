@@ -98,11 +98,18 @@ export class ExecutorFleet {
   async acquire(signal: AbortSignal, onProgress: (line: string) => void, opts: AcquireOptions = {}): Promise<AcquiredMachine> {
     const reasons: string[] = [];
     let attempt = 0;
+    let unconfirmed = opts.confirmed;
     for (;;) {
       signal.throwIfAborted();
       if (this.shutdownCtl.signal.aborted) throw new MachineUnavailableError('the executor is shutting down', 'shutdown');
       const d = decideHandout({ records: this.table.all(), total: this.table.total(), maxMachines: this.maxMachines, ...(opts.market && { market: opts.market }), fresh: opts.task !== undefined });
       if (d.kind === 'take') return this.take(d.id, opts.job);
+      if (unconfirmed) {
+        // Nothing is launched or removed for a job GitLab has not confirmed yet; then decide again.
+        await untilSettled(unconfirmed, signal);
+        unconfirmed = undefined;
+        continue;
+      }
       if (d.kind !== 'create') {
         // make_room: the slot it frees is this job's. wait: every machine is busy or on its way, and the next
         // one to become idle (or to leave) is ours. Either way the pool must not refill into that slot.
@@ -402,4 +409,17 @@ export class ExecutorFleet {
   private kick(): void {
     this.kicker.kick();
   }
+}
+
+/** Resolves when `p` settles (either way) or rejects with the signal's reason when it aborts first. */
+function untilSettled(p: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    p.then(done, done);
+  });
 }

@@ -63,6 +63,10 @@ export interface AcquireOptions {
   /** The job's own machine (a provider that builds one per job, e.g. a Fargate task from the job's image):
    *  never an idle machine, always a new one made from it. */
   task?: TaskRequest;
+  /** Settles once GitLab has confirmed the job (its acknowledgement answered). Until then an idle machine
+   *  is taken at once, but no machine is launched and none removed to make room: a job GitLab drops or
+   *  cancels as it is handed out costs no launch. */
+  confirmed?: Promise<unknown>;
 }
 
 export class MachineUnavailableError extends Error {

@@ -74,6 +74,14 @@ export class ShutdownAbort extends Error {
   readonly failureReason = 'runner_system_failure' as const;
 }
 
+/** GitLab answered the acknowledgement with `Job-Status: canceling`: the job is stopped before anything of
+ *  its own ran (a hard abort: no after_script) and fails as canceled. */
+class CanceledAtAcknowledgement extends Error {
+  constructor() {
+    super('canceled before it started');
+  }
+}
+
 const RED = '\x1b[31;1m';
 /** How long a job cut off by a shutdown may try to deliver its final state before leaving it to the next start. */
 export const CUT_OFF_DELIVERY_GRACE_MS = 10_000;
@@ -105,6 +113,11 @@ export class JobRun {
   private firstAttemptAt: number | undefined;
   /** Where the job is, for a handoff: before its machine runs it, running there, or ended (delivering). */
   private phase: 'starting' | 'executing' | 'ended' = 'starting';
+  /** Settles once GitLab answered the acknowledgement (and a drop or cancel it said was acted on): no
+   *  machine is launched and no user stage starts before (AcquireOptions and JobRunContext.confirmed). */
+  private confirmed: Promise<void> | undefined;
+  /** GitLab took the acknowledgement and the trace session runs: a handoff can flush it. */
+  private acknowledged = false;
   readonly id: number;
 
   constructor(private readonly o: JobRunOptions) {
@@ -134,7 +147,7 @@ export class JobRun {
   async handOff(signal: AbortSignal): Promise<void> {
     // Its result is known already: its delivery goes on (within the handoff deadline).
     if (this.phase === 'ended') return;
-    if (this.phase === 'starting' || !this.channel || !this.trace) {
+    if (this.phase === 'starting' || !this.channel || !this.trace || !this.acknowledged) {
       this.abort(new ShutdownAbort('the runner was shut down before the job reached its machine'));
       return;
     }
@@ -176,12 +189,6 @@ export class JobRun {
       this.channel = channel;
       const open = channel;
       trace.storedBytes = () => open.storedBytes?.() ?? 0;
-      // A continued job was acknowledged by the coordinator that started it.
-      const ack = continued ? 'ok' : await channel.acknowledge();
-      if (ack === 'drop') {
-        log.info({ ack }, 'job dropped at acknowledgement');
-        return 'dropped';
-      }
       const entry: JournalEntry = {
         jobId: job.id,
         jobToken: job.token,
@@ -190,20 +197,39 @@ export class JobRun {
         ...(job.features.failure_reasons && { failureReasons: job.features.failure_reasons }),
         startedAt,
       };
-      if (ack === 'canceled') {
-        // Canceled while it was being handed out (Job-Status: canceling): fail it as canceled, as
-        // gitlab-runner does, so it does not stay "canceling" in GitLab.
-        log.info({}, 'job canceled at acknowledgement');
-        const outcome = failed('job_canceled', 'canceled');
-        trace.write(this.o.banner);
-        trace.write(`${RED}ERROR: Job failed: canceled before it started${RESET}\n`);
-        trace.flush();
-        this.o.journal?.record({ ...entry, outcome });
-        delivered = (await this.deliver(channel, outcome)) === 'delivered';
-        return outcome;
+      // The machine's work starts at once; GitLab's answer to the acknowledgement arrives while it is
+      // prepared (a round trip taken off every warm pickup). Until then no machine is launched and no user
+      // stage starts (`confirmed`). A continued job was acknowledged by the coordinator that started it.
+      if (!(from && appendsAfter(from.checkpoint))) trace.write(this.o.banner);
+      let confirm = () => undefined as void;
+      const confirmed = continued ? undefined : new Promise<void>((resolve) => (confirm = resolve));
+      this.confirmed = confirmed;
+      const execution = this.execute(trace);
+      execution.catch(() => undefined); // awaited below; an early return still lets it end
+      let ack: 'ok' | 'drop' | 'canceled' = 'ok';
+      try {
+        if (!continued) ack = await channel.acknowledge();
+      } catch (e) {
+        this.abortCtl.abort(new Error(`the job acknowledgement failed: ${errorMessage(e)}`));
+        throw e;
+      } finally {
+        // Whatever GitLab answered is acted on (abort, cancel) before the stages waiting for it go on.
+        if (ack === 'drop') this.abortCtl.abort(new Error('GitLab no longer wants the job'));
+        if (ack === 'canceled') this.abortCtl.abort(new CanceledAtAcknowledgement());
+        confirm();
       }
-      log.info({ project: job.job_info.project_full_path, name: job.job_info.name }, continued ? 'job continued from its machine' : 'job started');
+      if (ack === 'drop') {
+        log.info({ ack }, 'job dropped at acknowledgement');
+        await execution.catch(() => undefined);
+        return 'dropped';
+      }
+      // Canceled while it was being handed out (Job-Status: canceling): stopped at once and failed as
+      // canceled, as gitlab-runner does, so it does not stay "canceling" in GitLab; no user stage starts and
+      // after_script does not run (nothing of the job's own ran).
+      if (ack === 'canceled') log.info({}, 'job canceled at acknowledgement');
+      else log.info({ project: job.job_info.project_full_path, name: job.job_info.name }, continued ? 'job continued from its machine' : 'job started');
       this.o.journal?.record(entry);
+      this.acknowledged = true;
       channel.start({
         onCancel: () => {
           log.info({}, 'job canceling (graceful)');
@@ -214,8 +240,7 @@ export class JobRun {
           this.abortCtl.abort(new Error(reason));
         },
       });
-      if (!(from && appendsAfter(from.checkpoint))) trace.write(this.o.banner);
-      const outcome = await this.execute(trace);
+      const outcome = await execution;
       if (this.handoffCtl.signal.aborted) {
         // The machine holds the job now: the successor continues it and delivers its result.
         log.info({}, 'job handed off to a successor');
@@ -347,9 +372,19 @@ export class JobRun {
     try {
       acquired = continued
         ? { machine: continued.machine, connection: continued.connection }
-        : await fleet.acquire(this.abortCtl.signal, (line) => trace.write(`${line}\n`), { ...opts, job: String(this.o.job.id), ...(task?.ok && { task: task.task }) });
+        : await fleet.acquire(this.abortCtl.signal, (line) => trace.write(`${line}\n`), {
+            ...opts,
+            job: String(this.o.job.id),
+            ...(task?.ok && { task: task.task }),
+            ...(this.confirmed && { confirmed: this.confirmed }),
+          });
       if (!continued) this.o.onMachineAcquired?.(runtime.name, this.o.clock.now() - t0);
     } catch (e) {
+      // Canceled at the acknowledgement before a machine was taken: nothing ran.
+      if (this.abortCtl.signal.reason instanceof CanceledAtAcknowledgement) {
+        trace.write(`${RED}ERROR: Job failed: canceled before it started${RESET}\n`);
+        return failed('job_canceled', 'canceled');
+      }
       const why = this.abortCtl.signal.aborted ? abortReason(this.abortCtl.signal) : errorMessage(e);
       if (!this.abortCtl.signal.aborted && e instanceof Error && e.cause instanceof ImagePullError) {
         trace.write(`${RED}ERROR: Job failed: failed to pull image: ${errorMessage(e.cause)}${RESET}\n`);
@@ -377,6 +412,7 @@ export class JobRun {
         abort: this.abortCtl.signal,
         markUnclean,
         handoff: { signal: this.handoffCtl.signal, flushed: () => this.flushed },
+        ...(this.confirmed && { confirmed: this.confirmed }),
         ...(awsCredentials && { awsCredentials }),
       };
       outcome = continued ? await continued.reattacher.reattach(acquired.connection, ctx, continued.record) : await executor.run(acquired.connection, ctx);

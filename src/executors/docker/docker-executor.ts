@@ -249,6 +249,7 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
         ...(resume?.current && { replay: resume.current.ends }),
         ...(resume?.current?.scriptStartedAt !== undefined && { scriptStartedAt: resume.current.scriptStartedAt }),
         ended: (e) => (ends = e),
+        ...(ctx.confirmed && { confirmed: ctx.confirmed }),
       });
     } catch (e) {
       if (!prepared) return endPrepare(failed('runner_system_failure', errorMessage(e)));

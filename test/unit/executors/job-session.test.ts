@@ -6,7 +6,7 @@ import { runJobSession } from '../../../src/executors/job-session.js';
 import { TraceWriter } from '../../../src/executors/trace-lines.js';
 import { FakeClock, MemoryTrace, ScriptedTransport, unitPlan, type StageScript } from './fakes.js';
 
-function session(scripts: Record<string, StageScript> = {}, plan: JobPlan = unitPlan()) {
+function session(scripts: Record<string, StageScript> = {}, plan: JobPlan = unitPlan(), confirmed?: Promise<unknown>) {
   const clock = new FakeClock();
   const transport = new ScriptedTransport(scripts);
   const trace = new MemoryTrace();
@@ -23,6 +23,7 @@ function session(scripts: Record<string, StageScript> = {}, plan: JobPlan = unit
     cleanupTimeoutMs: 60_000,
     lateStagesTimeoutMs: 300_000,
     logger: silentLogger,
+    ...(confirmed && { confirmed }),
   });
   return { clock, transport, trace, cancel, abort, result };
 }
@@ -223,6 +224,44 @@ describe('job session cancel and abort', () => {
     await s.transport.started('step_script');
     s.abort.abort(shutdownCutOff('coordinator shutdown timeout'));
     expect(await s.result).toEqual({ state: 'failed', reason: 'runner_system_failure', message: 'coordinator shutdown timeout' });
+  });
+});
+
+describe('job session before GitLab confirmed the job', () => {
+  const settle = () => new Promise((r) => setTimeout(r, 5));
+  function unconfirmed() {
+    let confirm!: () => void;
+    const confirmed = new Promise<void>((r) => (confirm = r));
+    return { confirmed, confirm };
+  }
+
+  it('runs the prepare stages at once; the user stages wait for the confirmation', async () => {
+    const c = unconfirmed();
+    const s = session({}, unitPlan(), c.confirmed);
+    await settle();
+    expect(s.transport.ran).toEqual(['get_sources', 'restore_cache']);
+    c.confirm();
+    expect(await s.result).toEqual({ state: 'success' });
+    expect(s.transport.ran.slice(2, 4)).toEqual(['step_script', 'step_release']);
+  });
+
+  it('a job stopped while it waits runs no user stage and no after_script; clean-up still runs', async () => {
+    const c = unconfirmed();
+    const s = session({}, unitPlan(), c.confirmed);
+    await settle();
+    s.abort.abort(new Error('GitLab no longer wants the job'));
+    expect(await s.result).toEqual({ state: 'failed', reason: 'job_canceled', message: 'canceled' });
+    expect(s.transport.ran).toEqual(['get_sources', 'restore_cache', 'cleanup_file_variables']);
+  });
+
+  it('a prepare stage still running when the job is aborted is stopped, as at any time', async () => {
+    const c = unconfirmed();
+    const s = session({ get_sources: 'hang' }, unitPlan(), c.confirmed);
+    await s.transport.started('get_sources');
+    s.abort.abort(new Error('canceled before it started'));
+    c.confirm();
+    expect(await s.result).toMatchObject({ state: 'failed', reason: 'job_canceled' });
+    expect(s.transport.ran).toEqual(['get_sources', 'cleanup_file_variables']);
   });
 });
 

@@ -67,6 +67,46 @@ describe('ExecutorFleet without a pool', () => {
   });
 });
 
+describe('ExecutorFleet before GitLab confirmed the job', () => {
+  function unconfirmed() {
+    let confirm!: () => void;
+    const confirmed = new Promise<void>((r) => (confirm = r));
+    return { confirmed, confirm };
+  }
+
+  it('hands out an idle machine at once', async () => {
+    const { fleet } = setup({ idleCount: 1 });
+    await fleet.reconcile();
+    await settle();
+    const got = await fleet.acquire(never, noProgress, { confirmed: unconfirmed().confirmed });
+    expect(got.machine.id).toBe('m-1');
+  });
+
+  it('launches nothing until GitLab confirmed the job, then launches its machine', async () => {
+    const { provider, fleet } = setup({});
+    const c = unconfirmed();
+    let got: string | undefined;
+    const p = fleet.acquire(never, noProgress, { confirmed: c.confirmed }).then((a) => (got = a.machine.id));
+    await settle();
+    expect(provider.created).toBe(0);
+    expect(got).toBeUndefined();
+    c.confirm();
+    await p;
+    expect(provider.created).toBe(1);
+    expect(got).toBe('m-1');
+  });
+
+  it('a job stopped before the confirmation launches nothing', async () => {
+    const { provider, fleet } = setup({});
+    const stop = new AbortController();
+    const p = fleet.acquire(stop.signal, noProgress, { confirmed: unconfirmed().confirmed });
+    await settle();
+    stop.abort(new Error('canceled before it started'));
+    await expect(p).rejects.toThrow('canceled before it started');
+    expect(provider.created).toBe(0);
+  });
+});
+
 describe('ExecutorFleet idle pool', () => {
   it('boots idleCount machines, warms them, hands one out without creating, then refills', async () => {
     const { provider, fleet, warmer } = setup({ idleCount: 2 });

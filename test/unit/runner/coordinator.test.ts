@@ -7,6 +7,7 @@ import type { Executor, JobRunContext } from '../../../src/core/executor.js';
 import type { JobPayload } from '../../../src/core/job.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import type { JobOutcome } from '../../../src/core/outcome.js';
+import { DEFAULT_POOL } from '../../../src/core/pool-config.js';
 import { ExecutorFleet } from '../../../src/fleet/executor-fleet.js';
 import { Coordinator } from '../../../src/runner/coordinator.js';
 import type { JobChannel, JobFeed, JobRequestOutcome } from '../../../src/runner/ports.js';
@@ -64,20 +65,23 @@ class ControlledExecutor implements Executor {
   }
 }
 
-function setup(opts: { jobs: number; concurrent: number; maxMachines: number; shutdownTimeoutMs?: number; ack?: 'ok' | 'drop' | 'canceled'; holdDelivery?: (id: number) => Promise<'delivered' | 'pending'> | undefined; deliverySlotGraceMs?: number }) {
+type Ack = 'ok' | 'drop' | 'canceled';
+function setup(opts: { jobs: number; concurrent: number; maxMachines: number; shutdownTimeoutMs?: number; ack?: Ack | (() => Promise<Ack>); idleCount?: number; holdDelivery?: (id: number) => Promise<'delivered' | 'pending'> | undefined; deliverySlotGraceMs?: number }) {
   const spoolDir = mkdtempSync(join(tmpdir(), 'fr-coord-'));
   dirs.push(spoolDir);
   const executor = new ControlledExecutor();
   const provider = new MemoryProvider();
   const finals = new Map<number, JobOutcome>();
   const traces = new Map<number, string>();
-  const feed = new QueueFeed(Array.from({ length: opts.jobs }, (_, i) => job(i + 1)), () => executor.active);
+  const queue = Array.from({ length: opts.jobs }, (_, i) => job(i + 1));
+  const feed = new QueueFeed(queue, () => executor.active);
+  const fleet = new ExecutorFleet({ provider, tags: { fleet: 'f', executor: 'local', coordinator: 'c' }, logger: silentLogger, clock: systemClock, retryDelayMs: 1, ...(opts.idleCount && { pool: { ...DEFAULT_POOL, idleCount: opts.idleCount }, maxMachines: opts.maxMachines }) });
   const coordinator = new Coordinator({
     concurrent: opts.concurrent, checkIntervalMs: 1, shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 60_000, outputLimitBytes: 1 << 20, spoolDir,
-    executors: [{ name: 'local', maxMachines: opts.maxMachines, executor, fleet: new ExecutorFleet({ provider, tags: { fleet: 'f', executor: 'local', coordinator: 'c' }, logger: silentLogger, clock: systemClock, retryDelayMs: 1 }) }],
+    executors: [{ name: 'local', maxMachines: opts.maxMachines, executor, fleet }],
     feed,
     openChannel: (j, log): JobChannel => ({
-      acknowledge: async () => opts.ack ?? 'ok',
+      acknowledge: async () => (typeof opts.ack === 'function' ? opts.ack() : opts.ack ?? 'ok'),
       start: () => undefined,
       finish: async (outcome) => {
         finals.set(j.id, outcome);
@@ -89,7 +93,7 @@ function setup(opts: { jobs: number; concurrent: number; maxMachines: number; sh
     clock: systemClock, logger: silentLogger, banner: () => 'Running with fleetrunner\n',
     ...(opts.deliverySlotGraceMs !== undefined && { deliverySlotGraceMs: opts.deliverySlotGraceMs }),
   });
-  return { coordinator, executor, provider, feed, finals, traces };
+  return { coordinator, executor, provider, feed, finals, traces, fleet, queue };
 }
 
 const until = async (cond: () => boolean) => {
@@ -150,6 +154,58 @@ describe('Coordinator', () => {
     await done;
     expect(finals.size).toBe(0);
     expect(provider.created).toBe(0);
+  });
+
+  it('starts the job on an idle machine while the acknowledgement is on its way', async () => {
+    let answer!: (a: Ack) => void;
+    const { coordinator, executor, provider, finals, fleet, queue } = setup({ jobs: 0, concurrent: 1, maxMachines: 2, idleCount: 1, ack: () => new Promise<Ack>((r) => (answer = r)) });
+    const done = coordinator.run();
+    await fleet.reconcile();
+    await until(() => fleet.counts().idle === 1);
+    queue.push(job(1));
+    await until(() => executor.active === 1); // GitLab has not answered yet
+    answer('ok');
+    executor.finishOne();
+    await until(() => finals.size === 1);
+    coordinator.stop();
+    await done;
+    expect(finals.get(1)).toEqual({ state: 'success' });
+    expect(provider.created).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a job GitLab is canceling at acknowledgement, already on an idle machine, is stopped and failed as canceled', async () => {
+    let answer!: (a: Ack) => void;
+    const { coordinator, executor, provider, finals, fleet, queue } = setup({ jobs: 0, concurrent: 1, maxMachines: 2, idleCount: 1, ack: () => new Promise<Ack>((r) => (answer = r)) });
+    const done = coordinator.run();
+    await fleet.reconcile();
+    await until(() => fleet.counts().idle === 1);
+    queue.push(job(1));
+    await until(() => executor.active === 1);
+    const machine = 'm-1';
+    answer('canceled');
+    await until(() => finals.size === 1);
+    coordinator.stop();
+    await done;
+    expect(finals.get(1)).toMatchObject({ state: 'failed', reason: 'job_canceled' });
+    expect(provider.terminated).toContain(machine); // stopped jobs never give their machine back to the pool
+  });
+
+  it('a job dropped at acknowledgement, already on an idle machine, is stopped and gets no final state', async () => {
+    let answer!: (a: Ack) => void;
+    const { coordinator, executor, provider, finals, feed, fleet, queue } = setup({ jobs: 0, concurrent: 1, maxMachines: 2, idleCount: 1, ack: () => new Promise<Ack>((r) => (answer = r)) });
+    const done = coordinator.run();
+    await fleet.reconcile();
+    await until(() => fleet.counts().idle === 1);
+    queue.push(job(1));
+    await until(() => executor.active === 1);
+    answer('drop');
+    await until(() => executor.active === 0);
+    const requests = feed.requests;
+    await until(() => feed.requests > requests); // the slot is free again
+    await until(() => provider.terminated.includes('m-1'));
+    coordinator.stop();
+    await done;
+    expect(finals.size).toBe(0);
   });
 
   it('honours the executor cap below concurrent', async () => {
