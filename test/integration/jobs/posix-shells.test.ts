@@ -87,4 +87,14 @@ describe.each(shells)('user stages under %s', (_name, cmd) => {
     expect(r.out).toContain('one');
     expect(r.out).not.toContain('never\n');
   });
+
+  it('fails on a failing command inside a pipeline wherever the shell has pipefail', () => {
+    const { ctx, job } = setup();
+    job.steps = [jobStep({ name: 'script', script: ['false | true', 'echo after'] })];
+    const hasPipefail = spawnSync(cmd[0]!, [...cmd.slice(1), '-c', 'set -o pipefail']).status === 0;
+    if (cmd[0] === 'bash') expect(hasPipefail).toBe(true);
+    const r = run(cmd, buildPlan(job, ctx).user[0]!.script);
+    expect(r.status, r.out).toBe(hasPipefail ? 1 : 0);
+    expect(r.out.includes('after\n')).toBe(!hasPipefail);
+  });
 });

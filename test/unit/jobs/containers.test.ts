@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { buildPlan, jobContainers, splitAliases } from '../../../src/jobs/index.js';
+import { PORTABLE_PIPEFAIL } from '../../../src/jobs/writer.js';
 import { jobImage } from '../../helpers/job-payload.js';
 import { body, ctx, job } from './fixtures.js';
 
@@ -72,8 +73,8 @@ describe('portable user stages', () => {
   it('user and after_script stages turn pipefail on only where the shell has it; predefined stages keep bash', () => {
     const plan = buildPlan(job(), ctx());
     const user = body(plan.user[0]!.script);
-    expect(user.startsWith('(\nset -e\nif (set -o pipefail) 2>/dev/null; then set -o pipefail; fi\n')).toBe(true);
-    expect(body(plan.after!('failed').script)).toContain('if (set -o pipefail) 2>/dev/null; then set -o pipefail; fi');
+    expect(user.startsWith(`(\nset -e\n${PORTABLE_PIPEFAIL}\n`)).toBe(true);
+    expect(body(plan.after!('failed').script)).toContain(PORTABLE_PIPEFAIL);
     expect(body(plan.prepare[1]!.script).startsWith('(\nset -eo pipefail\n')).toBe(true);
   });
 });
