@@ -1,6 +1,6 @@
 // Joined predefined stages run in a real bash exactly as the stages one by one would: each its own
 // section, the first failure ends the run with its status, nothing after it runs.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 import { describe, expect, it } from 'vitest';
 
@@ -44,6 +44,28 @@ describe('joinStages', () => {
     const joined = joinStages([stage('a', ['export LEAK=yes', 'cd /']), stage('b', ['echo "leak=${LEAK:-no} pwd=$PWD"'])]);
     const r = spawnSync('bash', ['--noprofile', '--norc', '-s'], { input: joined.script, encoding: 'utf8', cwd: '/tmp' });
     expect(r.stdout).toContain('leak=no pwd=/tmp');
+  });
+
+  it('runs stages written by ShellWriter in the joined shell itself: no subshell of their own', () => {
+    const joined = joinStages([stage('a', ['true']), stage('b', ['true'])]);
+    expect(joined.script.split('\n').filter((l) => l === '(')).toEqual([]);
+    const other: Stage = { name: 'c', phase: 'predefined', script: 'echo other\n' };
+    expect(run(joinStages([stage('a', ['echo a']), other]).script)).toEqual({ status: 0, out: '[start a]\na\n[end a]\nother\n' });
+  });
+
+  it('a stop (TERM to the process group) closes the running stage\'s section and runs nothing after it', async () => {
+    const joined = joinStages([stage('a', ['echo one']), stage('b', ['echo two', 'sleep 30']), stage('c', ['echo three'])]);
+    const child = spawn('bash', ['--noprofile', '--norc', '-s'], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+    let out = '';
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('two\n')) process.kill(-child.pid!, 'SIGTERM');
+    });
+    child.stdin.end(joined.script);
+    expect(await closed).toBe(1);
+    const text = out.replace(/section_(start|end):\d+:(\w+)\r\x1b\[0K(\x1b\[36;1m[^\n]*)?/g, '[$1 $2]');
+    expect(text).toBe('[start a]\none\n[end a]\n[start b]\ntwo\n[end b]\n');
   });
 
   it('one stage is returned as it is; stages of different phases are refused', () => {
