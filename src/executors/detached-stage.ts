@@ -15,7 +15,7 @@ import type { ClientChannel } from 'ssh2';
 
 import { MachineLostError, errorMessage, type Clock, type Logger, type TraceSink } from '../core/index.js';
 import { REMOTE_SHELL_COMMAND, killCommand, shellInput, shellQuote, stageInput, type StageExit } from './remote-shell.js';
-import { STAGING, otherJobsRemovedLines, writeCheckpointCommand, writeFileLines, type StageFiles } from './job-records.js';
+import { appendSessionLine, otherJobsRemovedLines, writeCheckpointCommand, writeFileLines, type StageFiles } from './job-records.js';
 import type { SshConnection } from './ssh-connection.js';
 
 /** The reason the checkpoint ticker is cancelled with: abort() without one makes a DOMException, stack and
@@ -51,7 +51,7 @@ export const PREPARE_CHECKPOINT_EVERY_MS = 10_000;
 /** After the follower: exit with the recorded status, or 255 and a line when there is none. */
 function exitFromFile(f: StageFiles): string[] {
   return [
-    `if [ -e ${shellQuote(f.exit)} ]; then read -r rc < ${shellQuote(f.exit)}; exit "$rc"; fi`,
+    `if [ -e ${shellQuote(f.exit)} ]; then read -r rc < ${shellQuote(f.exit)} || { sleep 0.1; read -r rc < ${shellQuote(f.exit)}; }; exit "$rc"; fi`,
     `echo "fleetrunner: stage ${f.seq} ended without recording an exit status" >&2`,
     `exit 255`,
   ];
@@ -68,14 +68,14 @@ export interface LaunchRecords {
 /** What the launcher shell reads on stdin. It stays the stage's parent: it waits for it and records its
  *  exit status, so it must not die with the connection. It has no terminal and writes nothing itself
  *  (only its tail does), so a dropped connection costs it nothing but the tail.
- *  A process start costs more than anything else it does (4 ms for an exec, 2.5 ms for a fork on the
+ *  A process start costs more than anything else it does (7-9 ms for an exec, 2-3 ms for a fork on the
  *  bench's machine), and a warm pickup crosses two launchers before the user's first command: the records
- *  are written into `.rec/` and renamed into place by one `mv`, and the exit status's rename runs while
- *  tail drains the last output (a reader still sees a whole file or none). */
+ *  are written by the shell's own redirections (job-records.ts), the stage is a subshell rather than a
+ *  bash of its own, and the exit status's rename runs while tail drains the last output (a reader still
+ *  sees a whole file or none). What is left on a stage's path: its fork and tail's start, and on the first
+ *  stage the job directory's `mkdir`. */
 export function launcherInput(f: StageFiles, script: string, records: LaunchRecords): string {
   const d = shellQuote(f.dir);
-  const staged = (name: string) => shellQuote(`${f.dir}/${STAGING}/${name}`);
-  const exitName = `${f.seq}.exit`;
   return [
     // The records are private; the stage gets the machine's own umask back (in the docker style a job
     // image's user other than root must be able to reach what the machine's stages create).
@@ -83,10 +83,9 @@ export function launcherInput(f: StageFiles, script: string, records: LaunchReco
     // here only when not.
     '__fr_umask=${__fr_umask:-$(umask)}',
     'umask 077',
-    `[ -d ${shellQuote(`${f.dir}/${STAGING}`)} ] || mkdir -p ${shellQuote(`${f.dir}/${STAGING}`)} || exit 1`,
-    ...(records.jobJson !== undefined ? [...otherJobsRemovedLines(f.dir), ...writeFileLines(`${f.dir}/${STAGING}/job.json`, records.jobJson, false)] : []),
-    ...writeFileLines(`${f.dir}/${STAGING}/session.json`, records.sessionJson, false),
-    `mv -f ${records.jobJson !== undefined ? `${staged('job.json')} ` : ''}${staged('session.json')} ${d}/ || exit 1`,
+    `[ -d ${d} ] || mkdir -p ${d} || exit 1`,
+    ...(records.jobJson !== undefined ? [...otherJobsRemovedLines(f.dir), ...writeFileLines(`${f.dir}/job.json`, records.jobJson, false)] : []),
+    `${appendSessionLine(f.dir, records.sessionJson)} || exit 1`,
     ...writeFileLines(f.script, stageInput(script, f.pid), false),
     `printf '%s\n' "$$" > ${shellQuote(`${f.dir}/${f.seq}.wpid`)}`,
     `: > ${shellQuote(f.out)} || exit 1`,
@@ -95,16 +94,20 @@ export function launcherInput(f: StageFiles, script: string, records: LaunchReco
     // non-interactive shell prints no job notices, and the stage's SIGINT and SIGQUIT are not left ignored
     // as a plain `&` would leave them. The stage stays in the launcher's session (neither has a terminal).
     'set -m',
-    `( umask "$__fr_umask"; exec bash --noprofile --norc ${shellQuote(f.script)} ) </dev/null >>${shellQuote(f.out)} 2>&1 &`,
+    // The stage is that subshell itself, reading its script (`.`): no bash of its own to start (an exec,
+    // ~4 ms, on every stage). Bash turns job control off in a subshell, so what the stage starts stays in
+    // its group. It sees none of this shell's own variables (the launcher's input holds the records).
+    `( unset __fr_input x; umask "$__fr_umask"; unset __fr_umask; . ${shellQuote(f.script)} ) </dev/null >>${shellQuote(f.out)} 2>&1 &`,
     `s=$!`,
     'set +m',
     `tail -c +1 -s ${LAUNCHER_POLL_S} -F --pid="$s" ${shellQuote(f.out)} &`,
     `t=$!`,
     `wait "$s"; rc=$?`,
-    `printf '%s\n' "$rc" > ${staged(exitName)} && mv -f ${staged(exitName)} ${d}/ &`,
-    `m=$!`,
+    // In place, by the shell itself (an `mv` held every stage's end up by 8 ms). Its creation wakes tail,
+    // which watches the directory, to see the stage gone and drain. A reader that finds it empty (between
+    // its creation and the write) reads it again.
+    `printf '%s\n' "$rc" > ${shellQuote(f.exit)}`,
     `wait "$t"`,
-    `wait "$m"`,
     `exit "$rc"`,
     '',
   ].join('\n');
@@ -201,7 +204,9 @@ async function reconnect(o: DetachedStageOptions, state: { conn: SshConnection }
 
 /** 255: the stage's own status, or the follower saying it found none; the exit file tells which. */
 async function exitOf255(o: DetachedStageOptions, state: { conn: SshConnection; stopped: boolean }): Promise<StageExit> {
-  const out = await state.conn.output(`cat ${shellQuote(o.files.exit)} 2>/dev/null || true`);
+  const exit = shellQuote(o.files.exit);
+  // Written in place by the launcher: found empty, it is being written; read it again.
+  const out = await state.conn.output(`[ -s ${exit} ] || sleep 0.1; cat ${exit} 2>/dev/null || true`);
   const n = Number.parseInt(out.trim(), 10);
   if (Number.isInteger(n)) return state.stopped ? { signal: 'TERM' } : { exitCode: n };
   throw new MachineLostError(`stage ${o.files.seq} ended without recording an exit status (${state.conn.target})`);

@@ -2,17 +2,20 @@
 // coordinator pick the job up after the one that started it is gone:
 //   job.json      the payload, when the job started and the trace's head (mode 600: the job token and
 //                 variables are what the job already has on this machine; the runner token is never here)
-//   session.json  written as part of each stage's start: the stage's number and name, and how every
-//                 earlier stage ended (job-session.ts's RecordedEnd)
+//   session.json  one line appended as each stage starts: the stage's number and name, and how every
+//                 earlier stage ended (job-session.ts's RecordedEnd); the last whole line is the one that
+//                 counts (a file written by an older version holds a single record)
 //   <n>.sh        stage n's script; <n>.out its output; <n>.exit its exit status (written by the launcher,
 //                 outside the stage's process group); <n>.pid its process group; <n>.wpid the launcher
 //   trace.ckpt    the trace checkpoints (where GitLab's copy of the trace can be regenerated from), one
 //                 JSON line appended per checkpoint; the last whole line is the one that counts
-// Records are written to a temporary name and renamed, so a reader sees a whole file or none (the stage
-// script needs no rename: nothing runs it before the launcher does). The checkpoint, written every few
-// seconds while a job's trace moves, is appended instead: the shell's own redirection, no `mv` process
-// per write (a fork and an exec; on a host that carries many machines' shells, as the benches do, those
-// were most of a running job's cost), and a line cut short by a crash leaves the one before it whole.
+// A record is written before what it describes starts, with the shell's own redirection: no `mv` process
+// (a fork and an exec, 7-9 ms on the bench's machine) on a stage's start. session.json and the trace
+// checkpoint, written again and again, are appended: a line cut short by a crash leaves the one before it
+// whole, and a reader takes the last line that parses. job.json, written once before the first stage, is
+// written in place: cut short, it does not parse, and the machine is then unreadable (removed), as one
+// whose job had not started. Nobody reads a record while it is written: only the coordinator holding the
+// lease starts stages, and a successor reads the machine only after it has taken the lease.
 
 import type { JobPayload, MachineJobRecord, MachineJobs, TraceCheckpoint } from '../core/index.js';
 import type { RecordedEnd } from './job-session.js';
@@ -65,10 +68,6 @@ export function writeFileLines(path: string, body: string, atomic = true): strin
   return [atomic ? `printf '%s' ${text} > ${tmp} && mv -f ${tmp} ${p} || exit 1` : `printf '%s' ${text} > ${p} || exit 1`];
 }
 
-/** The job directory's subdirectory where the stage launcher writes records before renaming them into
- *  place, several with one `mv` (detached-stage.ts). */
-export const STAGING = '.rec';
-
 /** Shell lines removing every other job's directory beside this one (left by a job whose records were
  *  never removed: GitLab has its result, or it is not this machine's any more). */
 export function otherJobsRemovedLines(jobDir: string): string[] {
@@ -96,9 +95,13 @@ export function writeCheckpointCommand(jobDir: string, c: TraceCheckpoint): stri
  *  and delivers the same result (small, no secret: it may go on a command line). */
 export function writeEndRecordCommand(jobDir: string, ends: readonly RecordedEnd[]): string {
   const session: SessionFile = { seq: ends.length + 1, name: ENDED, ends: [...ends] };
-  const f = shellQuote(`${jobDir}/session.json`);
-  const tmp = shellQuote(`${jobDir}/session.json.tmp`);
-  return `[ -d ${shellQuote(jobDir)} ] || exit 0; printf '%s\\n' ${shellQuote(JSON.stringify(session))} > ${tmp} && mv -f ${tmp} ${f}`;
+  return `[ -d ${shellQuote(jobDir)} ] || exit 0; ${appendSessionLine(jobDir, JSON.stringify(session))}`;
+}
+
+/** Appends one session record to session.json. It starts on a line of its own: a file written by an older
+ *  version ends without a newline. */
+export function appendSessionLine(jobDir: string, sessionJson: string): string {
+  return `printf '\\n%s\\n' ${shellQuote(sessionJson)} >> ${shellQuote(`${jobDir}/session.json`)}`;
 }
 
 /** The name of the stage an end record points at (none: the session is over). */
@@ -185,14 +188,27 @@ export function parseInspect(out: string): MachineJobs {
   }
 }
 
-/** session.json of the job, as read by the reattaching executor (undefined: no stage started yet). */
+/** session.json of the job, as read by the reattaching executor: its last line that parses (one cut short by
+ *  a crash is passed over); undefined: no stage started yet. Throws when no line is a session record. */
 export function parseSession(text: string): SessionFile | undefined {
-  const t = text.trim();
-  if (!t) return undefined;
-  const s = JSON.parse(t) as SessionFile;
-  if (typeof s.seq !== 'number' || typeof s.name !== 'string' || !Array.isArray(s.ends)) throw new Error('session.json is not a session record');
-  if (s.scriptStartedAt !== undefined && !Number.isSafeInteger(s.scriptStartedAt)) throw new Error('session.json: scriptStartedAt is not a time');
-  return s;
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length === 0) return undefined;
+  let problem = 'session.json is not a session record';
+  for (let i = lines.length - 1; i >= 0; i--) {
+    let s: SessionFile;
+    try {
+      s = JSON.parse(lines[i]!) as SessionFile;
+    } catch {
+      continue; // cut short: the one before it
+    }
+    if (typeof s?.seq !== 'number' || typeof s.name !== 'string' || !Array.isArray(s.ends)) continue;
+    if (s.scriptStartedAt !== undefined && !Number.isSafeInteger(s.scriptStartedAt)) {
+      problem = 'session.json: scriptStartedAt is not a time';
+      continue;
+    }
+    return s;
+  }
+  throw new Error(problem);
 }
 
 /** The job is over (not handed off, machine reachable): with how its stages ended, its end record stays until

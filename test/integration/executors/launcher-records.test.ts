@@ -1,15 +1,15 @@
 // The stage launcher's input run as the machine runs it (REMOTE_SHELL_COMMAND reading it whole on stdin),
-// here on this host's bash: the records arrive byte for byte whatever they hold, are renamed into place,
-// and the exit status is recorded before the launcher ends.
+// here on this host's bash: the records arrive byte for byte whatever they hold (job.json in place, the
+// session record appended as a line), and the exit status is recorded before the launcher ends.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { launcherInput } from '../../../src/executors/detached-stage.js';
-import { STAGING, stageFiles } from '../../../src/executors/job-records.js';
+import { followCommand, launcherInput } from '../../../src/executors/detached-stage.js';
+import { parseSession, stageFiles } from '../../../src/executors/job-records.js';
 import { REMOTE_SHELL_COMMAND, shellInput } from '../../../src/executors/remote-shell.js';
 
 const dirs: string[] = [];
@@ -37,31 +37,35 @@ function launch(input: string, o: { whole?: boolean; delayMs?: number; env?: Rec
 const AWKWARD = `{"a":"it's \\"quoted\\" \\\\ back\\\\slash","b":"$(touch /nonexistent) \`id\` $HOME \${x}","c":"!!\\n\\t"}\n\n\n'`;
 
 describe('the stage launcher', () => {
-  it('writes job.json and session.json byte for byte, renamed into place, and records the exit status', async () => {
+  it('writes job.json and the session record byte for byte, and records the exit status', async () => {
     const root = mkdtempSync(join(tmpdir(), 'fr-launcher-'));
     dirs.push(root);
     const jobDir = join(root, 'jobs', '7');
     const jobJson = AWKWARD + 'x'.repeat(200_000);
-    const { code, out } = await launch(launcherInput(stageFiles(jobDir, 1), 'echo "$((6 * 7))"; exit 3', { jobId: 7, jobJson, sessionJson: AWKWARD }));
+    const session = { seq: 1, name: AWKWARD, ends: [] };
+    const { code, out } = await launch(launcherInput(stageFiles(jobDir, 1), 'echo "$((6 * 7))"; exit 3', { jobId: 7, jobJson, sessionJson: JSON.stringify(session) }));
     expect(code).toBe(3);
     expect(out).toBe('42\n');
     expect(readFileSync(join(jobDir, 'job.json'), 'utf8')).toBe(jobJson);
-    expect(readFileSync(join(jobDir, 'session.json'), 'utf8')).toBe(AWKWARD);
+    expect(readFileSync(join(jobDir, 'session.json'), 'utf8')).toBe(`\n${JSON.stringify(session)}\n`);
+    expect(parseSession(readFileSync(join(jobDir, 'session.json'), 'utf8'))).toEqual(session);
     expect(readFileSync(join(jobDir, '1.exit'), 'utf8')).toBe('3\n');
-    expect(readdirSync(join(jobDir, STAGING))).toEqual([]);
   });
 
-  it("a later stage writes session.json only, and the first stage removes other jobs' records", async () => {
+  it("a later stage appends its session record only, and the first stage removes other jobs' records", async () => {
     const root = mkdtempSync(join(tmpdir(), 'fr-launcher-'));
     dirs.push(root);
     const old = join(root, 'jobs', '6');
     const jobDir = join(root, 'jobs', '7');
-    expect((await launch(launcherInput(stageFiles(old, 1), 'true', { jobId: 6, jobJson: '{}', sessionJson: '{"seq":1}' }))).code).toBe(0);
-    expect((await launch(launcherInput(stageFiles(jobDir, 1), 'true', { jobId: 7, jobJson: '{"job":7}', sessionJson: '{"seq":1}' }))).code).toBe(0);
+    const first = JSON.stringify({ seq: 1, name: 'get_sources', ends: [] });
+    const second = JSON.stringify({ seq: 2, name: 'step_script', ends: [{ name: 'get_sources', kind: 'exited', exitCode: 0 }] });
+    expect((await launch(launcherInput(stageFiles(old, 1), 'true', { jobId: 6, jobJson: '{}', sessionJson: first }))).code).toBe(0);
+    expect((await launch(launcherInput(stageFiles(jobDir, 1), 'true', { jobId: 7, jobJson: '{"job":7}', sessionJson: first }))).code).toBe(0);
     expect(existsSync(old)).toBe(false);
-    expect((await launch(launcherInput(stageFiles(jobDir, 2), 'exit 0', { jobId: 7, sessionJson: '{"seq":2}' }))).code).toBe(0);
+    expect((await launch(launcherInput(stageFiles(jobDir, 2), 'exit 0', { jobId: 7, sessionJson: second }))).code).toBe(0);
     expect(readFileSync(join(jobDir, 'job.json'), 'utf8')).toBe('{"job":7}');
-    expect(readFileSync(join(jobDir, 'session.json'), 'utf8')).toBe('{"seq":2}');
+    expect(readFileSync(join(jobDir, 'session.json'), 'utf8')).toBe(`\n${first}\n\n${second}\n`);
+    expect(parseSession(readFileSync(join(jobDir, 'session.json'), 'utf8'))).toEqual(JSON.parse(second));
     expect(readFileSync(join(jobDir, '2.exit'), 'utf8')).toBe('0\n');
   });
 
@@ -75,5 +79,23 @@ describe('the stage launcher', () => {
     const cut = await launch('echo part1\necho part2', { whole: false });
     expect(cut).toEqual({ code: 255, out: '' });
     expect(await launch('', { whole: false })).toEqual({ code: 255, out: '' });
+  });
+
+  it('a follower that finds the exit status being written (its file still empty) reads it again', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fr-launcher-'));
+    dirs.push(root);
+    const f = stageFiles(join(root, 'jobs', '7'), 1);
+    mkdirSync(f.dir, { recursive: true });
+    writeFileSync(f.out, 'hi\n');
+    writeFileSync(f.exit, ''); // the launcher has created it and not yet written it
+    setTimeout(() => writeFileSync(f.exit, '5\n'), 30);
+    const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const child = spawn('bash', ['-c', followCommand(f, 0)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.resume();
+      child.on('error', reject).on('close', (code) => resolve({ code, out }));
+    });
+    expect(r).toEqual({ code: 5, out: 'hi\n' });
   });
 });
