@@ -5,7 +5,7 @@
 //             first stage, session.json on every stage) and the stage script; it starts the stage in a
 //             process group of its own (what killCommand stops) with its output to <n>.out,
 //             sends that file down the channel (tail --pid=<stage>), waits for the stage, writes its exit
-//             status (128+signal when it was killed) to <n>.exit by rename and exits with it. It writes
+//             status (128+signal when it was killed) to <n>.exit and exits with it. It writes
 //             nothing itself and has no terminal, so a dropped connection only ends its tail.
 //   follower  after a drop, or in a successor: tail from the last byte received until <n>.exit exists or
 //             the launcher is gone, then exit with the recorded status.
@@ -32,9 +32,9 @@ export class HandedOffError extends MachineLostError {
 /** tail's poll interval for the launcher's stage, which is also how often tail wakes while the stage is
  *  quiet: 100 wakeups a second per job cost little on a machine of its own, but a thousand followers on one
  *  host left its CPUs no time for anything else. The stage's end is not waited for by polling: tail follows
- *  the output by name (-F), so it also watches the job's directory, and the exit status renamed into it
+ *  the output by name (-F), so it also watches the job's directory, and the exit status file appearing in it
  *  wakes tail at once to see the stage gone (measured: the same 11 ms from the stage's end to tail's as at
- *  a 10 ms poll). The poll is only what is left when that rename cannot be made. */
+ *  a 10 ms poll). The poll is only what is left when that file cannot be made. */
 const LAUNCHER_POLL_S = '1';
 /** The follower's tail waits on a loop that looks for the exit file every 0.1 s; it polls as often. */
 const FOLLOWER_POLL_S = '0.1';
@@ -49,9 +49,13 @@ export const STAGE_CHECKPOINT_EVERY_MS = 30_000;
 export const PREPARE_CHECKPOINT_EVERY_MS = 10_000;
 
 /** After the follower: exit with the recorded status, or 255 and a line when there is none. */
-function exitFromFile(f: StageFiles): string[] {
+export function exitFromFile(f: StageFiles): string[] {
   return [
-    `if [ -e ${shellQuote(f.exit)} ]; then read -r rc < ${shellQuote(f.exit)} || { sleep 0.1; read -r rc < ${shellQuote(f.exit)}; }; exit "$rc"; fi`,
+    // Written in place by the launcher: found empty, it is being written; read once more. A status that is
+    // still not a number (a launcher killed between creating and writing it) is no status at all.
+    `if [ -e ${shellQuote(f.exit)} ]; then read -r rc < ${shellQuote(f.exit)} || { sleep 0.1; read -r rc < ${shellQuote(f.exit)}; }`,
+    `  case $rc in '' | *[!0-9]*) ;; *) exit "$rc" ;; esac`,
+    `fi`,
     `echo "fleetrunner: stage ${f.seq} ended without recording an exit status" >&2`,
     `exit 255`,
   ];
@@ -70,10 +74,9 @@ export interface LaunchRecords {
  *  (only its tail does), so a dropped connection costs it nothing but the tail.
  *  A process start costs more than anything else it does (7-9 ms for an exec, 2-3 ms for a fork on the
  *  bench's machine), and a warm pickup crosses two launchers before the user's first command: the records
- *  are written by the shell's own redirections (job-records.ts), the stage is a subshell rather than a
- *  bash of its own, and the exit status's rename runs while tail drains the last output (a reader still
- *  sees a whole file or none). What is left on a stage's path: its fork and tail's start, and on the first
- *  stage the job directory's `mkdir`. */
+ *  are written by the shell's own redirections (job-records.ts), the exit status too (a reader that finds
+ *  it empty reads it again). What is left on a stage's path: its fork and bash, tail's start, and on the
+ *  first stage the job directory's `mkdir`. */
 export function launcherInput(f: StageFiles, script: string, records: LaunchRecords): string {
   const d = shellQuote(f.dir);
   return [
@@ -94,10 +97,10 @@ export function launcherInput(f: StageFiles, script: string, records: LaunchReco
     // non-interactive shell prints no job notices, and the stage's SIGINT and SIGQUIT are not left ignored
     // as a plain `&` would leave them. The stage stays in the launcher's session (neither has a terminal).
     'set -m',
-    // The stage is that subshell itself, reading its script (`.`): no bash of its own to start (an exec,
-    // ~4 ms, on every stage). Bash turns job control off in a subshell, so what the stage starts stays in
-    // its group. It sees none of this shell's own variables (the launcher's input holds the records).
-    `( unset __fr_input x; umask "$__fr_umask"; unset __fr_umask; . ${shellQuote(f.script)} ) </dev/null >>${shellQuote(f.out)} 2>&1 &`,
+    // A bash of its own, not this subshell sourcing the script (an exec less): the user's code must see
+    // its own shell as gitlab-runner's does (`$$` its process group, so `kill -- -$$` stops the stage and
+    // not this launcher; a top-level `return` an error; `$0` and BASH_SOURCE a script's).
+    `( umask "$__fr_umask"; exec bash --noprofile --norc ${shellQuote(f.script)} ) </dev/null >>${shellQuote(f.out)} 2>&1 &`,
     `s=$!`,
     'set +m',
     `tail -c +1 -s ${LAUNCHER_POLL_S} -F --pid="$s" ${shellQuote(f.out)} &`,

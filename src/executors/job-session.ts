@@ -76,8 +76,8 @@ export interface JobSessionOptions {
   scriptStartedAt?: number;
   /** Told how every stage ended once the session is over (not when a stage was handed off or lost). */
   ended?: (ends: readonly RecordedEnd[]) => void;
-  /** Settles once GitLab has answered the job's acknowledgement (JobRunContext.confirmed): the user stages
-   *  wait for it; the stages before them do not. */
+  /** Settles once GitLab has answered the job's acknowledgement (JobRunContext.confirmed): the stages after
+   *  the prepare stages (the user's, after_script, the final ones) wait for it; the prepare stages do not. */
   confirmed?: Promise<unknown>;
 }
 
@@ -141,8 +141,9 @@ class JobSession {
       }
     }
     if (this.halted) return;
+    // Every stage after these waits for GitLab's answer: the user's, and the final ones (which upload).
+    await this.untilConfirmed();
     if (prepared) {
-      await this.untilConfirmed();
       const timers: Bounds['timers'] = [jobTimer];
       this.scriptStartedAt = this.o.scriptStartedAt ?? clock.now();
       if (plan.scriptTimeoutMs !== undefined) timers.push({ at: this.scriptStartedAt + plan.scriptTimeoutMs, kind: 'script_timeout' });

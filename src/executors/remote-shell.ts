@@ -62,8 +62,7 @@ export function stageInput(script: string, pidFile: string, makeDir?: string, di
       : dirMayExist
         ? [`[ -d ${shellQuote(makeDir)} ] || mkdir -m 700 ${shellQuote(makeDir)} || exit 1`]
         : [`mkdir -m 700 ${shellQuote(makeDir)} || exit 1`]),
-    // $BASHPID, not $$: a detached stage is a subshell of its launcher (detached-stage.ts).
-    `printf '%s\\n' "$BASHPID" > ${f} || exit 1`,
+    `printf '%s\\n' "$$" > ${f} || exit 1`,
     `if [ -e ${f}.cancel ]; then exit 143; fi`,
     // `read -N` (a bound, not a count) takes the here-document in blocks on bash ≥ 5.1 (older ones read it
     // byte by byte either way); `-d ''` read it one byte a system call: ~6,000 reads and ~10 ms for a

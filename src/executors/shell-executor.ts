@@ -121,6 +121,9 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
         ...(ctx.handoff && { detach: ctx.handoff.signal }),
         ...(resume && { resume }),
       });
+      // The job's own commands wait for GitLab's answer to the acknowledgement (JobRunContext.confirmed):
+      // its get_sources hooks run in the prepare stage, which otherwise starts at once.
+      if (ctx.confirmed && job.hooks.some((h) => h.script.length > 0)) await ctx.confirmed;
       // The first stage's shell starts now; an idle-pool connection already knows the temporary directory.
       transport.prefetch();
       // "Running on <host> via <executor>..." comes from the plan's prepare_script, as in gitlab-runner.

@@ -105,8 +105,14 @@ export class ExecutorFleet {
       const d = decideHandout({ records: this.table.all(), total: this.table.total(), maxMachines: this.maxMachines, ...(opts.market && { market: opts.market }), fresh: opts.task !== undefined });
       if (d.kind === 'take') return this.take(d.id, opts.job);
       if (unconfirmed) {
-        // Nothing is launched or removed for a job GitLab has not confirmed yet; then decide again.
-        await untilSettled(unconfirmed, signal);
+        // Nothing is launched or removed for a job GitLab has not confirmed yet; then decide again. It counts
+        // as waiting meanwhile (the pool does not give its slot away).
+        this.waitingJobs++;
+        try {
+          await untilSettled(unconfirmed, signal);
+        } finally {
+          this.waitingJobs--;
+        }
         unconfirmed = undefined;
         continue;
       }

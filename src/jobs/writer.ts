@@ -32,10 +32,11 @@ export interface FinishOptions {
   portable?: boolean;
 }
 
-/** pipefail where the shell has it: bash says so by its version (no process); any other shell is asked in a
+/** pipefail where the shell has it: bash says so by its version (no process; BASH_VERSINFO, which a job
+ *  cannot export into another shell, not BASH_VERSION, which it can); any other shell is asked in a
  *  subshell, since a POSIX sh without it (dash) stops at `set -o pipefail` under errexit. The subshell is
  *  a fork, 3 ms on the bench's machine, on every user stage's path. */
-export const PORTABLE_PIPEFAIL = 'if [ -n "${BASH_VERSION:-}" ] || (set -o pipefail) 2>/dev/null; then set -o pipefail; fi';
+export const PORTABLE_PIPEFAIL = 'if [ -n "${BASH_VERSINFO:-}" ] || (set -o pipefail) 2>/dev/null; then set -o pipefail; fi';
 
 export class ShellWriter {
   private readonly lines: string[] = [];

@@ -184,6 +184,8 @@ export class JobRun {
     let channel: JobChannel | undefined;
     let delivered = true;
     const startedAt = continued?.record.startedAt ?? this.o.clock.now();
+    /** The executor's run, started before GitLab answered the acknowledgement. */
+    let execution: Promise<JobOutcome> | undefined;
     try {
       channel = this.o.openChannel(job, trace.log, from ? { resumeFrom: from.checkpoint.bytes } : undefined);
       this.channel = channel;
@@ -204,8 +206,8 @@ export class JobRun {
       let confirm = () => undefined as void;
       const confirmed = continued ? undefined : new Promise<void>((resolve) => (confirm = resolve));
       this.confirmed = confirmed;
-      const execution = this.execute(trace);
-      execution.catch(() => undefined); // awaited below; an early return still lets it end
+      execution = this.execute(trace);
+      execution.catch(() => undefined); // awaited below, on every path
       let ack: 'ok' | 'drop' | 'canceled' = 'ok';
       try {
         if (!continued) ack = await channel.acknowledge();
@@ -257,8 +259,13 @@ export class JobRun {
       delivered = (await this.deliver(channel, outcome)) === 'delivered';
       return outcome;
     } catch (e) {
-      // Only a bug gets here; still report the job instead of leaving it running.
+      // Only a bug gets here; still report the job instead of leaving it running. Its run on the machine is
+      // stopped and waited for first: it holds the machine (this.held), which `finally` settles.
       log.error({ err: errorMessage(e) }, 'job run failed unexpectedly');
+      if (execution) {
+        this.abortCtl.abort(new Error(`the job run failed: ${errorMessage(e)}`));
+        await execution.catch(() => undefined);
+      }
       const outcome = failed('runner_system_failure', errorMessage(e));
       trace.write(`\n${RED}ERROR: Job failed (system failure): ${errorMessage(e)}${RESET}\n`);
       trace.flush();
@@ -317,6 +324,7 @@ export class JobRun {
       try {
         await this.o.waitForSlot(AbortSignal.any([this.abortCtl.signal, this.cancelCtl.signal]), (line) => trace.write(`${line}\n`));
       } catch (e) {
+        if (this.abortCtl.signal.reason instanceof CanceledAtAcknowledgement) return this.canceledBeforeStart(trace);
         if (this.abortCtl.signal.aborted) return { state: 'failed', reason: 'runner_system_failure', message: abortReason(this.abortCtl.signal) };
         if (this.cancelCtl.signal.aborted) {
           trace.write(`${RED}ERROR: Job failed: canceled${RESET}\n`);
@@ -345,6 +353,12 @@ export class JobRun {
       stopped: () => this.abortCtl.signal.aborted,
       ...(runtime.onInterrupted && { onInterrupted: runtime.onInterrupted }),
     });
+  }
+
+  /** GitLab was canceling the job as it handed it out, and it had not reached a machine yet. */
+  private canceledBeforeStart(trace: JobTrace): JobOutcome {
+    trace.write(`${RED}ERROR: Job failed: canceled before it started${RESET}\n`);
+    return failed('job_canceled', 'canceled');
   }
 
   /** Gets a machine, runs the job on it, gives the machine back. */
@@ -381,10 +395,7 @@ export class JobRun {
       if (!continued) this.o.onMachineAcquired?.(runtime.name, this.o.clock.now() - t0);
     } catch (e) {
       // Canceled at the acknowledgement before a machine was taken: nothing ran.
-      if (this.abortCtl.signal.reason instanceof CanceledAtAcknowledgement) {
-        trace.write(`${RED}ERROR: Job failed: canceled before it started${RESET}\n`);
-        return failed('job_canceled', 'canceled');
-      }
+      if (this.abortCtl.signal.reason instanceof CanceledAtAcknowledgement) return this.canceledBeforeStart(trace);
       const why = this.abortCtl.signal.aborted ? abortReason(this.abortCtl.signal) : errorMessage(e);
       if (!this.abortCtl.signal.aborted && e instanceof Error && e.cause instanceof ImagePullError) {
         trace.write(`${RED}ERROR: Job failed: failed to pull image: ${errorMessage(e.cause)}${RESET}\n`);

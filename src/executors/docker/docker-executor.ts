@@ -193,6 +193,10 @@ export class DockerExecutor extends SshExecutorBase implements Executor, Reattac
         const ticker = new AbortController();
         void recordWholeTrace(conn, jobDir, trace, this.clock, ticker.signal);
         try {
+          // Prepare starts the job's services (its own images and entrypoints): not before GitLab answered
+          // the acknowledgement (JobRunContext.confirmed), which drops or cancels a job by aborting it.
+          if (ctx.confirmed) await ctx.confirmed;
+          if (prepareStop.aborted) throw new PrepareStopped();
           await dockerJob.prepare(prepareStop);
         } catch (e) {
           if (e instanceof PrepareStopped || prepareStop.aborted) return endPrepare(stoppedOutcome());

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { followCommand, launcherInput } from '../../../src/executors/detached-stage.js';
+import { exitFromFile, launcherInput } from '../../../src/executors/detached-stage.js';
 import { parseSession, stageFiles } from '../../../src/executors/job-records.js';
 import { REMOTE_SHELL_COMMAND, shellInput } from '../../../src/executors/remote-shell.js';
 
@@ -81,21 +81,39 @@ describe('the stage launcher', () => {
     expect(await launch('', { whole: false })).toEqual({ code: 255, out: '' });
   });
 
-  it('a follower that finds the exit status being written (its file still empty) reads it again', async () => {
+  it('the stage is a bash of its own: $$ is its process group (what a stop kills), a top-level return fails', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fr-launcher-'));
+    dirs.push(root);
+    const f = stageFiles(join(root, 'jobs', '7'), 1);
+    const session = JSON.stringify({ seq: 1, name: 'step_script', ends: [] });
+    const own = await launch(launcherInput(f, 'echo "$$ $(cat ' + f.pid + ')"; kill -0 -- "-$$" && echo group', { jobId: 7, jobJson: '{}', sessionJson: session }));
+    const [shellPid, recorded] = own.out.split('\n')[0]!.split(' ');
+    expect(shellPid).toBe(recorded);
+    expect(own.out).toContain('group\n');
+    const f2 = stageFiles(join(root, 'jobs', '7'), 2);
+    const ret = await launch(launcherInput(f2, 'set -e; return 0; echo after', { jobId: 7, sessionJson: session }));
+    expect(ret.code).not.toBe(0);
+    expect(ret.out).not.toContain('after');
+  });
+
+  it('a follower that finds the exit status being written (its file still empty) reads it again; never written, there is none', async () => {
     const root = mkdtempSync(join(tmpdir(), 'fr-launcher-'));
     dirs.push(root);
     const f = stageFiles(join(root, 'jobs', '7'), 1);
     mkdirSync(f.dir, { recursive: true });
-    writeFileSync(f.out, 'hi\n');
+    const run = () =>
+      new Promise<{ code: number | null; err: string }>((resolve, reject) => {
+        const child = spawn('bash', ['-c', exitFromFile(f).join('\n')], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('error', reject).on('close', (code) => resolve({ code, err }));
+      });
     writeFileSync(f.exit, ''); // the launcher has created it and not yet written it
-    setTimeout(() => writeFileSync(f.exit, '5\n'), 30);
-    const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-      const child = spawn('bash', ['-c', followCommand(f, 0)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.resume();
-      child.on('error', reject).on('close', (code) => resolve({ code, out }));
-    });
-    expect(r).toEqual({ code: 5, out: 'hi\n' });
+    setTimeout(() => writeFileSync(f.exit, '5\n'), 40); // before the read again (0.1 s), after the first
+    expect((await run()).code).toBe(5);
+    writeFileSync(f.exit, ''); // a launcher killed between creating and writing it
+    const none = await run();
+    expect(none.code).toBe(255);
+    expect(none.err).toContain('ended without recording an exit status');
   });
 });

@@ -41,6 +41,21 @@ describe('ShellExecutor over SSH', () => {
     expect(run.trace.flushes).toBeGreaterThan(0);
   });
 
+  it('before GitLab confirmed the job: its prepare stage runs, its user stage waits; with get_sources hooks, nothing runs', async () => {
+    for (const hooks of [[], [{ name: 'pre_get_sources_script', script: ['echo hook'] }]]) {
+      let confirm!: () => void;
+      const run = makeRun();
+      run.ctx.confirmed = new Promise<void>((r) => (confirm = r));
+      run.ctx.job.hooks = hooks;
+      const done = executorFor(makePlan(m.info)).run(m.info, run.ctx);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(stagesRun(run.trace)).toEqual(hooks.length ? [] : ['get_sources']);
+      confirm();
+      expect(await done).toEqual({ state: 'success' });
+      expect(stagesRun(run.trace)).toEqual(['get_sources', 'step_script', 'after_script', 'on_success', 'cleanup']);
+    }
+  });
+
   it('streams output while the script runs, in order', async () => {
     const go = join(m.info.buildsDir, `go-${Date.now()}`);
     // The script waits for a file the test creates only after it saw line-1 in the trace:

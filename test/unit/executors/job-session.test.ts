@@ -254,6 +254,16 @@ describe('job session before GitLab confirmed the job', () => {
     expect(s.transport.ran).toEqual(['get_sources', 'restore_cache', 'cleanup_file_variables']);
   });
 
+  it('after a prepare stage failed, the final stages wait for the confirmation too (they may call GitLab)', async () => {
+    const c = unconfirmed();
+    const s = session({ get_sources: { exit: 1 } }, unitPlan(), c.confirmed);
+    await settle();
+    expect(s.transport.ran).toEqual(['get_sources']);
+    c.confirm();
+    expect(await s.result).toMatchObject({ reason: 'script_failure' });
+    expect(s.transport.ran).toEqual(['get_sources', 'archive_cache_on_failure', 'upload_artifacts_on_failure', 'cleanup_file_variables']);
+  });
+
   it('a prepare stage still running when the job is aborted is stopped, as at any time', async () => {
     const c = unconfirmed();
     const s = session({ get_sources: 'hang' }, unitPlan(), c.confirmed);
