@@ -101,6 +101,19 @@ const until = async (cond: () => boolean) => {
   expect(cond()).toBe(true);
 };
 
+/** One job, handed out once an idle machine is up, on that machine while GitLab's answer to its
+ *  acknowledgement is still to come (`answer` gives it). */
+async function onIdleMachineBeforeTheAnswer() {
+  let answer!: (a: Ack) => void;
+  const s = setup({ jobs: 0, concurrent: 1, maxMachines: 2, idleCount: 1, ack: () => new Promise<Ack>((r) => (answer = r)) });
+  const done = s.coordinator.run();
+  await s.fleet.reconcile();
+  await until(() => s.fleet.counts().idle === 1);
+  s.queue.push(job(1));
+  await until(() => s.executor.active === 1);
+  return { ...s, done, answer: (a: Ack) => answer(a) };
+}
+
 describe('Coordinator', () => {
   it('gives a job\'s slots back when its result has been on its way to GitLab for the grace, not before', async () => {
     let deliverFirst: (v: 'delivered') => void = () => undefined;
@@ -157,13 +170,7 @@ describe('Coordinator', () => {
   });
 
   it('starts the job on an idle machine while the acknowledgement is on its way', async () => {
-    let answer!: (a: Ack) => void;
-    const { coordinator, executor, provider, finals, fleet, queue } = setup({ jobs: 0, concurrent: 1, maxMachines: 2, idleCount: 1, ack: () => new Promise<Ack>((r) => (answer = r)) });
-    const done = coordinator.run();
-    await fleet.reconcile();
-    await until(() => fleet.counts().idle === 1);
-    queue.push(job(1));
-    await until(() => executor.active === 1); // GitLab has not answered yet
+    const { coordinator, executor, provider, finals, done, answer } = await onIdleMachineBeforeTheAnswer();
     answer('ok');
     executor.finishOne();
     await until(() => finals.size === 1);
@@ -174,13 +181,7 @@ describe('Coordinator', () => {
   });
 
   it('a job GitLab is canceling at acknowledgement, already on an idle machine, is stopped and failed as canceled', async () => {
-    let answer!: (a: Ack) => void;
-    const { coordinator, executor, provider, finals, fleet, queue } = setup({ jobs: 0, concurrent: 1, maxMachines: 2, idleCount: 1, ack: () => new Promise<Ack>((r) => (answer = r)) });
-    const done = coordinator.run();
-    await fleet.reconcile();
-    await until(() => fleet.counts().idle === 1);
-    queue.push(job(1));
-    await until(() => executor.active === 1);
+    const { coordinator, executor, provider, finals, done, answer } = await onIdleMachineBeforeTheAnswer();
     const machine = 'm-1';
     answer('canceled');
     await until(() => finals.size === 1);
@@ -191,13 +192,7 @@ describe('Coordinator', () => {
   });
 
   it('a job dropped at acknowledgement, already on an idle machine, is stopped and gets no final state', async () => {
-    let answer!: (a: Ack) => void;
-    const { coordinator, executor, provider, finals, feed, fleet, queue } = setup({ jobs: 0, concurrent: 1, maxMachines: 2, idleCount: 1, ack: () => new Promise<Ack>((r) => (answer = r)) });
-    const done = coordinator.run();
-    await fleet.reconcile();
-    await until(() => fleet.counts().idle === 1);
-    queue.push(job(1));
-    await until(() => executor.active === 1);
+    const { coordinator, executor, provider, finals, feed, done, answer } = await onIdleMachineBeforeTheAnswer();
     answer('drop');
     await until(() => executor.active === 0);
     const requests = feed.requests;
