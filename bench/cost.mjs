@@ -100,6 +100,7 @@ async function level(n, { traceIntervalS = WATCHED_S, execArgv = ['--expose-gc',
       idleCpuMsPerS,
       rssKiBPerJob: (mem.rssBytes - idleMem.rssBytes) / 1024 / nB,
       heapKiBPerJob: (mem.heapBytes - idleMem.heapBytes) / 1024 / nB,
+      externalKiBPerJob: (mem.externalBytes - idleMem.externalBytes) / 1024 / nB,
       rssMiB: mem.rssBytes / 1048576,
       notOk,
     };
@@ -134,7 +135,7 @@ export async function benchCost() {
     }
     results.push(
       { name: `coordinator_cpu_ms_per_job_s_at_${n}`, value: +r.cpuMsPerJobS.toFixed(3), unit: 'core-ms/job-s', floor: +r.idleCpuMsPerS.toFixed(3), floorUnit: 'core-ms/s idle, no job', goal: '<= 0.25', what },
-      { name: `coordinator_rss_kib_per_job_at_${n}`, value: +r.rssKiBPerJob.toFixed(1), unit: 'KiB/job', goal: '<= 64', what: `RSS growth over the idle coordinator / jobs, both after a full GC; JS heap ${r.heapKiBPerJob.toFixed(1)} KiB/job` },
+      { name: `coordinator_rss_kib_per_job_at_${n}`, value: +r.rssKiBPerJob.toFixed(1), unit: 'KiB/job', goal: '<= 64', what: `RSS growth over the idle coordinator / jobs, both after a full GC; JS heap ${r.heapKiBPerJob.toFixed(1)} KiB/job, outside it (Buffers, native) ${r.externalKiBPerJob.toFixed(1)} KiB/job` },
     );
   }
   return results;

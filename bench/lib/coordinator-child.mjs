@@ -40,7 +40,7 @@ process.on('message', async (m) => {
     if (m.gc && globalThis.gc) globalThis.gc();
     const u = process.cpuUsage();
     const mem = process.memoryUsage();
-    process.send({ stats: { cpuUs: u.user + u.system, rssBytes: mem.rss, heapBytes: mem.heapUsed, externalBytes: mem.external + mem.arrayBuffers } });
+    process.send({ stats: { cpuUs: u.user + u.system, rssBytes: mem.rss, heapBytes: mem.heapUsed, externalBytes: mem.external } });
   } else if (m.cmd === 'profile') {
     // A CPU profile of a window only (m.on: start; m.off: stop and write it to m.file).
     const { Session } = await import('node:inspector/promises');
