@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_RUNNER, type FleetConfig } from '../config/index.js';
 import { systemClock } from '../core/clock.js';
+import { unpoolSmallBuffers } from '../core/buffer-pool.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { CapacityProvider } from '../core/machine.js';
@@ -95,6 +96,8 @@ export interface StartOptions {
 
 export async function startCoordinator(config: FleetConfig, opts: StartOptions = {}): Promise<CoordinatorHandle> {
   const clock = systemClock;
+  // A coordinator holds an SSH connection per job for hours: no Buffer slab pinned by each.
+  unpoolSmallBuffers();
   // The deployment's token names it (ids, machine keys); every runner's token, as configured and as rotated
   // since, is masked in the log and in every job's trace.
   const configuredToken = config.gitlab.token ?? config.gitlab.registrationToken!;
