@@ -44,7 +44,19 @@ export class TraceCheckpoints {
     const last = this.candidates[this.candidates.length - 1];
     if (last && last.bytes === bytes && last.stage === stage) return; // nothing stored since: the older point is as good
     this.candidates.push({ stage, offset, bytes, crc: this.state.crc() });
+    this.dropConfirmedButNewest();
     if (this.candidates.length > MAX_CANDIDATES) this.candidates = this.candidates.filter((_, i) => i % 2 === 1);
+  }
+
+  /** Of the candidates GitLab has confirmed, the newest is the next read's answer: the older ones go now, not
+   *  at that read (a job printing a line a second kept ~50 between two reads, 3.5 KiB a job). Should GitLab's
+   *  confirmed size shrink before the read (a range mismatch), the answer is the last one chosen, as when
+   *  a read had come in between: an older point, as valid, that only regenerates more. */
+  private dropConfirmedButNewest(): void {
+    const stored = this.stored();
+    let newest = 0;
+    while (newest + 1 < this.candidates.length && this.candidates[newest + 1]!.bytes <= stored) newest++;
+    if (newest > 0) this.candidates.splice(0, newest);
   }
 
   /** The newest candidate at or below GitLab's confirmed size; older candidates are dropped. */

@@ -117,6 +117,25 @@ describe('trace checkpoints', () => {
     expect(points.best()).toEqual({ stage: 2, offset: 3, bytes: 30, crc: 210 });
   });
 
+  it('keeps, between two reads, only the newest confirmed candidate and those GitLab has not confirmed yet', () => {
+    let size = 0;
+    const points = new TraceCheckpoints({ held: () => 0, exact: () => true, size: () => size, crc: () => size });
+    let stored = 0;
+    points.stored = () => stored;
+    // A line a second for a minute, GitLab confirming every third second's PATCH; no read in between.
+    for (let line = 1; line <= 60; line++) {
+      size = line * 40;
+      points.mark(3, size);
+      if (line % 3 === 0) stored = size;
+    }
+    // Line 57 was the newest confirmed when line 60 was marked; 58-60 were not confirmed yet.
+    expect((points as unknown as { candidates: unknown[] }).candidates).toHaveLength(4);
+    size = 60 * 40 + 40;
+    points.mark(3, size);
+    expect((points as unknown as { candidates: unknown[] }).candidates).toHaveLength(2);
+    expect(points.best()).toEqual({ stage: 3, offset: 2400, bytes: 2400, crc: 2400 });
+  });
+
   it('takes no checkpoint where a fresh pipeline would differ (inside a long masked token)', () => {
     const points = new TraceCheckpoints({ held: () => 0, exact: () => false, size: () => 5, crc: () => 0 });
     points.stored = () => 100;
