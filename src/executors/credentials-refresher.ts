@@ -161,7 +161,8 @@ export function jobWithCredentialFiles(ctx: JobRunContext, machine: ConnectionIn
   return withAwsFileVariables(ctx.job, awsFilesOf(jobDirOf(machine.stateDir, ctx.job.id)));
 }
 
-/** Starts the job's refresher when it has file-form credentials; its expiry aborts `expired`. */
+/** Starts the job's refresher when it has file-form credentials; its expiry aborts `expired` when given
+ *  (the refresher's own `expired` signal says the same). */
 export async function startJobCredentials(
   ctx: JobRunContext,
   conn: SshConnection,
@@ -169,11 +170,11 @@ export async function startJobCredentials(
   trace: TraceWriter,
   clock: Clock,
   logger: Logger,
-  expired: AbortController,
+  expired?: AbortController,
 ): Promise<CredentialsRefresher | undefined> {
   if (!ctx.awsCredentials) return undefined;
   const r = await CredentialsRefresher.start({ conn, files: awsFilesOf(jobDir), source: ctx.awsCredentials, trace, clock, logger });
-  r?.expired.addEventListener('abort', () => expired.abort(r.expired.reason), { once: true });
+  if (expired) r?.expired.addEventListener('abort', () => expired.abort(r.expired.reason), { once: true });
   return r;
 }
 

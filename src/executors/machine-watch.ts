@@ -17,6 +17,7 @@
 
 import type { ClientChannel } from 'ssh2';
 
+import { childAbort, type ChildAbort } from '../core/abort.js';
 import { MachineInterruptedError, errorMessage, type Clock, type Logger, type MachineInterruption } from '../core/index.js';
 import { shellQuote } from './remote-shell.js';
 import type { SshConnection } from './ssh-connection.js';
@@ -30,6 +31,8 @@ export const NOTICE_LOOK_S = 5;
 /** After the notice channel closed without a notice (the machine's shell was killed, say), the pause before
  *  it is opened again. */
 const NOTICE_REOPEN_MS = 5_000;
+/** Why follow() ends a notice pause (a reason of its own: abort() without one makes a DOMException). */
+const RECONNECTED = new Error('the job reconnected');
 export const HEARTBEAT_FILE = 'heartbeat';
 export const INTERRUPTION_FILE = 'interruption';
 
@@ -84,8 +87,9 @@ export class MachineWatch {
   private readonly interruptCtl = new AbortController();
   private readonly stopCtl = new AbortController();
   private noticeChannel: ClientChannel | undefined;
-  /** Aborted by follow(): the notice loop's pause after a dropped connection ends at once. */
-  private reconnected = new AbortController();
+  /** The notice loop's pause while one runs: follow() ends it at once. Made per pause, not kept for the
+   *  job (a signal is ~0.8 KiB, and the loop spends the job in its channel, not in a pause). */
+  private noticePause: ChildAbort | undefined;
 
   constructor(
     private conn: SshConnection,
@@ -111,8 +115,7 @@ export class MachineWatch {
     this.conn = conn;
     // The old channel went with its connection; closing it again is harmless and ends the wait at once.
     this.noticeChannel?.close();
-    this.reconnected.abort();
-    this.reconnected = new AbortController();
+    this.noticePause?.abort(RECONNECTED);
   }
 
   private interrupt(notice: MachineInterruption): void {
@@ -146,7 +149,7 @@ export class MachineWatch {
     // The first heartbeat reads the notice at once; the channel takes over one look later, off the path of
     // the job's first stage (a channel open and a process start on the machine), and never for a job that
     // is over by then.
-    if (!(await this.pause(NOTICE_LOOK_S * 1000, this.reconnected.signal))) return;
+    if (!(await this.pause(NOTICE_LOOK_S * 1000, true))) return;
     while (!this.done) {
       const conn = this.conn;
       if (!conn.lost) {
@@ -161,7 +164,7 @@ export class MachineWatch {
       // or its connection failed (again after a pause).
       if (this.done) return;
       if (this.conn !== conn && !this.conn.lost) continue;
-      if (!(await this.pause(NOTICE_REOPEN_MS, this.reconnected.signal))) return;
+      if (!(await this.pause(NOTICE_REOPEN_MS, true))) return;
     }
   }
 
@@ -187,12 +190,19 @@ export class MachineWatch {
     });
   }
 
-  /** Sleeps `ms` (less when `wake` aborts first); false once the watch was stopped. */
-  private async pause(ms: number, wake?: AbortSignal): Promise<boolean> {
+  /** Sleeps `ms` (less when stopped, or, for the notice loop's pause, woken by follow()); false once the
+   *  watch was stopped. */
+  private async pause(ms: number, noticeLoop = false): Promise<boolean> {
+    const pause = noticeLoop ? (this.noticePause = childAbort(this.stopCtl.signal)) : undefined;
     try {
-      await this.o.clock.sleep(ms, wake ? AbortSignal.any([this.stopCtl.signal, wake]) : this.stopCtl.signal);
+      await this.o.clock.sleep(ms, pause?.signal ?? this.stopCtl.signal);
     } catch {
       // stopped, or woken
+    } finally {
+      if (pause) {
+        pause.release();
+        if (this.noticePause === pause) this.noticePause = undefined;
+      }
     }
     return !this.done;
   }

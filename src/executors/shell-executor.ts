@@ -55,6 +55,12 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
     return guardedRun(machine, ctx, this.clock, this.o.logger, (trace, _startedAt, log) => this.runJob(machine, ctx, trace, record.startedAt, log, record));
   }
 
+  /** The job's connection: a graceful cancel before any stage ran means there is nothing to wind down, so
+   *  it stops connecting too. (A method of its own: the signal made for it is not kept for the whole job.) */
+  private connect(machine: ConnectionInfo, log: Logger, ctx: JobRunContext): Promise<SshConnection> {
+    return this.connections.connect(machine, log, AbortSignal.any([ctx.abort, ctx.cancel]));
+  }
+
   private async runJob(
     machine: ConnectionInfo,
     ctx: JobRunContext,
@@ -80,11 +86,9 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
       return failed(reason, errorMessage(e));
     }
 
-    // Graceful cancel before any stage ran means there is nothing to wind down: stop connecting too.
-    const connectStop = AbortSignal.any([ctx.abort, ctx.cancel]);
     let conn: SshConnection;
     try {
-      conn = await this.connections.connect(machine, log, connectStop);
+      conn = await this.connect(machine, log, ctx);
     } catch (e) {
       trace.sectionEnd('prepare_executor');
       if (ctx.abort.aborted) return abortOutcome(ctx.abort.reason);
@@ -97,12 +101,14 @@ export class ShellExecutor extends SshExecutorBase implements Executor, Reattach
     let transport: DetachedTransport | undefined;
     // Heartbeat and interruption notice while the job runs: a notice stops the stages like an abort.
     const watch = new MachineWatch(conn, machine.stateDir, { clock: this.clock, logger: log });
-    const credentialsExpired = new AbortController();
-    const abort = AbortSignal.any([ctx.abort, watch.interrupted, credentialsExpired.signal]);
     let ends: readonly RecordedEnd[] | undefined;
     let refresher: CredentialsRefresher | undefined;
     try {
-      refresher = await startJobCredentials(ctx, conn, jobDir, trace, this.clock, log, credentialsExpired);
+      refresher = await startJobCredentials(ctx, conn, jobDir, trace, this.clock, log);
+      // What stops every stage at once: an abort, the machine's interruption notice, or the job's AWS
+      // credentials no longer renewed. (A signal of its own for the last only when the job has them: a
+      // signal is ~0.8 KiB a job, held as long as the job.)
+      const abort = AbortSignal.any([ctx.abort, watch.interrupted, ...(refresher ? [refresher.expired] : [])]);
       const resume = record ? await readResume(conn, jobDir, record) : undefined;
       transport = new DetachedTransport({
         conn,
