@@ -6,6 +6,7 @@
 // Unknown keys are dropped: nothing downstream reads them.
 
 import { z } from 'zod';
+import { internName } from '../core/intern.js';
 import { jobStub, type JobPayload } from '../core/job.js';
 
 export { jobStub };
@@ -48,7 +49,7 @@ const variable = z
     raw: optBool,
   })
   .transform((v) => {
-    const out: JobPayload['variables'][number] = { key: v.key, value: v.value };
+    const out: JobPayload['variables'][number] = { key: internName(v.key), value: v.value };
     if (v.public !== undefined) out.public = v.public;
     if (v.masked !== undefined) out.masked = v.masked;
     if (v.file) out.file = true;
@@ -196,7 +197,7 @@ const payloadSchema = z.object({
       failure_reasons: z
         .array(z.string())
         .nullish()
-        .transform((v) => v ?? undefined),
+        .transform((v) => v?.map(internName)),
       token_mask_prefixes: strList,
     }),
     () => ({ trace_sections: false, failure_reasons: undefined, token_mask_prefixes: [] }),
