@@ -44,7 +44,8 @@ export interface SshConnectOptions {
 
 interface PinnedKey {
   blob: Buffer;
-  algorithms: ServerHostKeyAlgorithm[];
+  /** The host key algorithms to offer; undefined: ssh2's default offer (see pinnedKey). */
+  algorithms: ServerHostKeyAlgorithm[] | undefined;
 }
 
 function pinnedKey(hostPublicKey: string): PinnedKey {
@@ -54,8 +55,12 @@ function pinnedKey(hostPublicKey: string): PinnedKey {
   if (!key) throw new PermanentError('invalid host public key: empty');
   const type = key.type;
   // Ask only for the pinned key's algorithm, so a server with several host keys shows the pinned one.
-  const algorithms: ServerHostKeyAlgorithm[] =
-    type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type as ServerHostKeyAlgorithm];
+  // ssh-ed25519 (every key fleetrunner gives a machine) is first in ssh2's default offer already, and the
+  // client's first choice that the server has is the one used (RFC 4253 §7.1): the defaults then show
+  // the pinned key too. They are one offer shared by every connection, where a list of our own makes ssh2
+  // build one per connection (4.5 KiB, held as long as the connection).
+  const algorithms: ServerHostKeyAlgorithm[] | undefined =
+    type === 'ssh-ed25519' ? undefined : type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type as ServerHostKeyAlgorithm];
   // A copy of its own: a small Buffer is a slice of Node's shared 8 KiB pool, and one kept for the whole
   // connection would keep the whole slab.
   const blob = key.getPublicSSH();
@@ -242,7 +247,7 @@ function attempt(info: ConnectionInfo, pin: PinnedKey, timeoutMs: number, o: Ssh
         readyTimeout: timeoutMs,
         keepaliveInterval: o.keepaliveIntervalMs ?? 5_000,
         keepaliveCountMax: o.keepaliveCountMax ?? 3,
-        algorithms: { serverHostKey: pin.algorithms },
+        ...(pin.algorithms && { algorithms: { serverHostKey: pin.algorithms } }),
         hostVerifier: (key: Buffer) => {
           const ok = Buffer.isBuffer(key) && key.equals(pin.blob);
           if (!ok) mismatched = true;
