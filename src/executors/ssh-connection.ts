@@ -200,25 +200,43 @@ export class SshConnection {
   }
 }
 
+/** Errors after the handshake belong to the SshConnection (or to nobody, once we gave up). */
+const ignoreError = (): void => undefined;
+
+/** The host key check ssh2 keeps for the connection's life (it checks again at every re-key). Made out
+ *  here, not in attempt(): a closure keeps the scope it was made in, and attempt's holds the connect
+ *  options, their abort signal and the handshake's callbacks, which would then live as long as the
+ *  connection too. */
+function pinVerifier(pin: PinnedKey): { verify: (key: Buffer) => boolean; mismatched: boolean } {
+  const v = {
+    /** The machine presented a key and it was not the pinned one. */
+    mismatched: false,
+    verify: (key: Buffer): boolean => {
+      const ok = Buffer.isBuffer(key) && key.equals(pin.blob);
+      if (!ok) v.mismatched = true;
+      return ok;
+    },
+  };
+  return v;
+}
+
 function attempt(info: ConnectionInfo, pin: PinnedKey, timeoutMs: number, o: SshConnectOptions): Promise<Client> {
   return new Promise((resolve, reject) => {
     const client = new Client();
-    /** The machine presented a key and it was not the pinned one. */
-    let mismatched = false;
+    const verifier = pinVerifier(pin);
     let settled = false;
     const onAbort = () => fail(o.signal?.reason instanceof Error ? o.signal.reason : new Error('aborted'));
     const settle = () => {
       settled = true;
       o.signal?.removeEventListener('abort', onAbort);
       client.removeAllListeners();
-      // Errors after this point belong to the SshConnection (or to nobody, once we gave up).
-      client.on('error', () => undefined);
+      client.on('error', ignoreError);
     };
     const fail = (e: Error) => {
       if (settled) return;
       settle();
       client.end();
-      if (mismatched) {
+      if (verifier.mismatched) {
         reject(new HostKeyMismatchError(`host key of ${info.host}:${info.port} does not match the expected key`));
       } else reject(e);
     };
@@ -248,11 +266,7 @@ function attempt(info: ConnectionInfo, pin: PinnedKey, timeoutMs: number, o: Ssh
         keepaliveInterval: o.keepaliveIntervalMs ?? 5_000,
         keepaliveCountMax: o.keepaliveCountMax ?? 3,
         ...(pin.algorithms && { algorithms: { serverHostKey: pin.algorithms } }),
-        hostVerifier: (key: Buffer) => {
-          const ok = Buffer.isBuffer(key) && key.equals(pin.blob);
-          if (!ok) mismatched = true;
-          return ok;
-        },
+        hostVerifier: verifier.verify,
       });
     }
   });

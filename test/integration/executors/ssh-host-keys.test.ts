@@ -58,7 +58,7 @@ afterAll(() => {
 });
 
 const connect = (hostPublicKey: string): Promise<SshConnection> =>
-  connectSsh({ host: '127.0.0.1', port, username: userInfo().username, privateKey: clientKey, hostPublicKey }, { connectTimeoutMs: 10_000, clock: systemClock, logger: silentLogger });
+  connectSsh({ host: '127.0.0.1', port, username: userInfo().username, privateKey: clientKey, hostPublicKey, buildsDir: join(dir, 'builds'), cacheDir: join(dir, 'cache'), stateDir: join(dir, 'state') }, { connectTimeoutMs: 10_000, clock: systemClock, logger: silentLogger });
 
 /** ssh2's KEXINIT offer of a connection (an internal: this fails if an ssh2 upgrade moved it). */
 const offerOf = (conn: SshConnection): unknown => (conn as unknown as { client: { _protocol: { _offer: unknown } } }).client._protocol._offer;
