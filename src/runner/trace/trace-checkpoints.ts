@@ -44,26 +44,28 @@ export class TraceCheckpoints {
     const last = this.candidates[this.candidates.length - 1];
     if (last && last.bytes === bytes && last.stage === stage) return; // nothing stored since: the older point is as good
     this.candidates.push({ stage, offset, bytes, crc: this.state.crc() });
-    this.dropConfirmedButNewest();
-    if (this.candidates.length > MAX_CANDIDATES) this.candidates = this.candidates.filter((_, i) => i % 2 === 1);
+    // Of the candidates GitLab has confirmed, the newest is the next read's answer: the older ones go now,
+    // not at that read (a job printing a line a second kept ~50 between two reads, 3.5 KiB a job). Should
+    // GitLab's confirmed size shrink before the read (a 416's range mismatch), the read answers the last
+    // one chosen, as if a read had come in between; that answer is not checked against the smaller size
+    // (nor was it before).
+    const newest = this.newestConfirmed();
+    if (newest > 0) this.candidates.splice(0, newest);
+    // Thinned, the first stays: it is the newest confirmed one, or the oldest that GitLab may confirm next.
+    if (this.candidates.length > MAX_CANDIDATES) this.candidates = this.candidates.filter((_, i) => i === 0 || i % 2 === 1);
   }
 
-  /** Of the candidates GitLab has confirmed, the newest is the next read's answer: the older ones go now, not
-   *  at that read (a job printing a line a second kept ~50 between two reads, 3.5 KiB a job). Should GitLab's
-   *  confirmed size shrink before the read (a range mismatch), the answer is the last one chosen, as when
-   *  a read had come in between: an older point, as valid, that only regenerates more. */
-  private dropConfirmedButNewest(): void {
+  /** The index of the newest candidate at or below GitLab's confirmed size; -1 when none is. */
+  private newestConfirmed(): number {
     const stored = this.stored();
-    let newest = 0;
-    while (newest + 1 < this.candidates.length && this.candidates[newest + 1]!.bytes <= stored) newest++;
-    if (newest > 0) this.candidates.splice(0, newest);
+    let i = -1;
+    while (i + 1 < this.candidates.length && this.candidates[i + 1]!.bytes <= stored) i++;
+    return i;
   }
 
   /** The newest candidate at or below GitLab's confirmed size; older candidates are dropped. */
   best(): TraceCheckpoint | undefined {
-    const stored = this.stored();
-    let i = -1;
-    for (let k = 0; k < this.candidates.length && this.candidates[k]!.bytes <= stored; k++) i = k;
+    const i = this.newestConfirmed();
     if (i >= 0) {
       this.chosen = this.candidates[i];
       this.candidates = this.candidates.slice(i + 1);

@@ -136,6 +136,21 @@ describe('trace checkpoints', () => {
     expect(points.best()).toEqual({ stage: 3, offset: 2400, bytes: 2400, crc: 2400 });
   });
 
+  it('keeps the confirmed candidate when more than the bound wait for GitLab between two reads', () => {
+    let size = 10;
+    const points = new TraceCheckpoints({ held: () => 0, exact: () => true, size: () => size, crc: () => size });
+    let stored = 0;
+    points.stored = () => stored;
+    points.mark(3, size);
+    stored = 10;
+    // A chatty stage: 600 more pieces before GitLab confirms any of them (the candidates are thinned).
+    for (let piece = 1; piece <= 600; piece++) {
+      size += 10;
+      points.mark(3, size);
+    }
+    expect(points.best()).toEqual({ stage: 3, offset: 10, bytes: 10, crc: 10 });
+  });
+
   it('takes no checkpoint where a fresh pipeline would differ (inside a long masked token)', () => {
     const points = new TraceCheckpoints({ held: () => 0, exact: () => false, size: () => 5, crc: () => 0 });
     points.stored = () => 100;
