@@ -54,11 +54,13 @@ function pinnedKey(hostPublicKey: string): PinnedKey {
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!key) throw new PermanentError('invalid host public key: empty');
   const type = key.type;
-  // Ask only for the pinned key's algorithm, so a server with several host keys shows the pinned one.
-  // ssh-ed25519 (every key fleetrunner gives a machine) is first in ssh2's default offer already, and the
-  // client's first choice that the server has is the one used (RFC 4253 §7.1): the defaults then show
-  // the pinned key too. They are one offer shared by every connection, where a list of our own makes ssh2
-  // build one per connection (4.5 KiB, held as long as the connection).
+  // A server with several host keys must show the pinned one. The client's first choice that the server
+  // has is the one used (RFC 4253 §7.1), so for most types the offer names the pinned key's algorithm
+  // only. ssh-ed25519 (every key fleetrunner gives a machine) is first in ssh2's default offer already:
+  // there the defaults show the pinned key too, and they are one offer shared by every connection, where
+  // a list of our own makes ssh2 build one per connection (4.5 KiB, held as long as the connection). A
+  // machine without the pinned ed25519 key now shows another key and fails as a mismatch, at once, rather
+  // than with a handshake error retried until the connect timeout; both mean it is not our machine.
   const algorithms: ServerHostKeyAlgorithm[] | undefined =
     type === 'ssh-ed25519' ? undefined : type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type as ServerHostKeyAlgorithm];
   // A copy of its own: a small Buffer is a slice of Node's shared 8 KiB pool, and one kept for the whole
