@@ -106,7 +106,8 @@ describe('detached stages', () => {
         logger: silentLogger,
       });
       await trace.waitFor('started');
-      expect(pgrep(`sleep ${sleep}`).length).toBe(2);
+      // `started` comes before the two sleeps are forked and exec'd: on a loaded host that takes a while.
+      await expect.poll(() => pgrep(`sleep ${sleep}`).length, { timeout: 10_000, interval: 20 }).toBe(2);
       stop.abort();
       expect(await done).toEqual({ signal: 'TERM' });
       expect(pgrep(`sleep ${sleep}`)).toEqual([]);
