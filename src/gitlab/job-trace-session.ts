@@ -381,8 +381,10 @@ export class JobTraceSession {
         this.logger.warn({ sent: start, stored: this.sentOffset }, 'trace range mismatch; resuming where GitLab is');
         return 'range';
       case 404:
-        this.patchingStopped = true;
-        this.logger.warn({}, 'trace PATCH answered 404; no more trace will be sent');
+        // Rails answers a job it no longer wants with 403; a 404 comes from the network in between (an
+        // ingress during a deploy). As gitlab-runner: the same piece goes again on the next tick, and in
+        // the final flush a 404 ends that flush (the final PUT tells the rest).
+        this.logger.warn({}, 'trace PATCH answered 404; sending it again on the next tick');
         return 'not_found';
       default:
         this.lastFailureStatus = res.status;
