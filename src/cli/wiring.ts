@@ -5,6 +5,7 @@ import type { JobPayload } from '../core/job.js';
 import type { Logger } from '../core/logger.js';
 import type { TraceLog } from '../core/trace.js';
 import { isDelivered, JobTraceSession, type RunnerApi, type RunnerHealth, type RunnerIdentity, type RunnerInfo } from '../gitlab/index.js';
+import { debugModeEnabled } from '../jobs/index.js';
 import type { FleetMetrics } from '../metrics/metrics.js';
 import type { JobChannel, JobFeed, JobRequestOutcome, OpenJobChannelOptions } from '../runner/ports.js';
 
@@ -46,7 +47,7 @@ export function gitlabJobChannel(o: { api: RunnerApi; info: RunnerInfo; clock: C
   return (job: JobPayload, log: TraceLog, options: OpenJobChannelOptions = {}): JobChannel => {
     let session: JobTraceSession | undefined;
     let callbacks: { onCancel(): void; onAbort(reason: string): void } | undefined;
-    const debugTrace = job.variables.some((v) => (v.key === 'CI_DEBUG_TRACE' || v.key === 'CI_DEBUG_SERVICES') && v.value === 'true');
+    const debugTrace = debugModeEnabled(job.variables);
     session = new JobTraceSession({
       api: o.api,
       job,

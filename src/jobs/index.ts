@@ -5,6 +5,7 @@ export type { PlanContext, RunnerIdentity, CacheStore, PresignedCacheUrls } from
 export { cacheRequest, type CacheRequest, type CacheKeyUse } from './cache-keys.js';
 export { UnsupportedJobError, isUnsupportedJob } from './errors.js';
 export { expandVariables } from './expand.js';
+export { debugModeEnabled } from './variables.js';
 export { parseGoDuration } from './duration.js';
 export { quote } from './quote.js';
 export { ShellWriter } from './writer.js';

@@ -90,19 +90,32 @@ export class VariableSet {
     return v === undefined ? undefined : (v.filePath ?? v.value);
   }
 
-  /** Go's strconv.ParseBool (case-insensitive), else an integer equal to 1; undefined when unset/unparsable. */
+  /** The value as a Go bool (parseBoolValue); undefined when unset or unparsable. */
   bool(key: string): boolean | undefined {
-    const s = this.get(key)?.trim().toLowerCase();
-    if (s === undefined || s === '') return undefined;
-    if (['1', 't', 'true'].includes(s)) return true;
-    if (['0', 'f', 'false'].includes(s)) return false;
-    return /^[+-]?\d+$/.test(s) ? Number(s) === 1 : undefined;
+    return parseBoolValue(this.get(key));
   }
 
   /** Expands a payload string (cache key, artifact path, …) against the same list. */
   expand(value: string): string {
     return expandVariables(value, this.source);
   }
+}
+
+/** Go's strconv.ParseBool (case-insensitive), else an integer equal to 1; undefined when unset/unparsable. */
+export function parseBoolValue(value: string | null | undefined): boolean | undefined {
+  const s = value?.trim().toLowerCase();
+  if (s === undefined || s === '') return undefined;
+  if (['1', 't', 'true'].includes(s)) return true;
+  if (['0', 'f', 'false'].includes(s)) return false;
+  return /^[+-]?\d+$/.test(s) ? Number(s) === 1 : undefined;
+}
+
+/** Whether the job runs in debug mode, as gitlab-runner decides it (Build.IsDebugModeEnabled): the last
+ *  definition of CI_DEBUG_TRACE or of CI_DEBUG_SERVICES is true as a Go bool ("1", "t", "TRUE", …). It
+ *  sets the trace PATCHes' debug_trace, which GitLab uses to restrict who may read the log. */
+export function debugModeEnabled(list: readonly JobVariable[]): boolean {
+  const last = (key: string) => list.findLast((v) => v.key === key)?.value;
+  return parseBoolValue(last('CI_DEBUG_TRACE')) === true || parseBoolValue(last('CI_DEBUG_SERVICES')) === true;
 }
 
 export function variableSet(list: readonly JobVariable[]): VariableSet {

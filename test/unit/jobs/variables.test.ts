@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { projectDirs } from '../../../src/jobs/dirs.js';
-import { collectVariables, resolveVariables, variableSet } from '../../../src/jobs/variables.js';
+import { collectVariables, debugModeEnabled, resolveVariables, variableSet } from '../../../src/jobs/variables.js';
 import { jobImage } from '../../helpers/job-payload.js';
 import { ctx, job } from './fixtures.js';
 
@@ -96,5 +96,23 @@ describe('job variables', () => {
       undefined,
       undefined,
     ]);
+  });
+
+  describe('debug mode (the trace PATCHes\' debug_trace), as gitlab-runner decides it', () => {
+    const v = (key: string, value: string | null) => ({ key, value: value as string });
+    it.each([
+      [[v('CI_DEBUG_TRACE', 'true')], true],
+      [[v('CI_DEBUG_TRACE', '1')], true],
+      [[v('CI_DEBUG_TRACE', 'TRUE')], true],
+      [[v('CI_DEBUG_TRACE', 't')], true],
+      [[v('CI_DEBUG_SERVICES', 'True')], true],
+      [[v('CI_DEBUG_TRACE', 'yes')], false],
+      [[v('CI_DEBUG_TRACE', null)], false],
+      [[v('CI_DEBUG_TRACE', 'true'), v('CI_DEBUG_TRACE', 'false')], false], // a group's true, the job's false
+      [[v('CI_DEBUG_TRACE', 'false'), v('CI_DEBUG_TRACE', '1')], true],
+      [[v('OTHER', 'true')], false],
+    ])('%j → %s', (list, expected) => {
+      expect(debugModeEnabled(list)).toBe(expected);
+    });
   });
 });
