@@ -175,7 +175,9 @@ const payloadSchema = z.object({
       .nullish()
       .transform((v) => (v === 'branch' || v === 'tag' ? v : undefined)),
     refspecs: strList,
-    depth: orDefault(z.number().int().nonnegative(), () => 0),
+    // Rails sends GIT_DEPTH.to_i, so "-1" arrives as -1; gitlab-runner shallow-fetches only above 0. A
+    // depth of 0 or less is a full fetch, never a payload we cannot read.
+    depth: orDefault(z.number().int(), () => 0).transform((d) => Math.max(0, d)),
     repo_object_format: z
       .string()
       .nullish()

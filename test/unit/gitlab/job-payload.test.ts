@@ -111,6 +111,12 @@ describe('parseJobPayload: Rails nulls become gitlab-runner defaults', () => {
     expect(job.runner_info).toEqual({ timeout: 3600 });
   });
 
+  it('reads a negative git depth (Rails sends GIT_DEPTH.to_i, so "-1" is -1) as 0, a full fetch', () => {
+    expect(parse({ git_info: { ...base.git_info, depth: -1 } }).git_info.depth).toBe(0);
+    expect(parse({ git_info: { ...base.git_info, depth: null } }).git_info.depth).toBe(0);
+    expect(parse({ git_info: { ...base.git_info, depth: 50 } }).git_info.depth).toBe(50);
+  });
+
   it('leaves out keys it does not use and never yields a null anywhere', () => {
     const job = parse({ job_info: { ...base.job_info, scoped_user_id: null, namespace_id: 9 }, features: { trace_sections: true, failure_reasons: null, token_mask_prefixes: null }, secrets: null, inputs: null, policy_options: null });
     expect(job.job_info).toEqual(base.job_info);
