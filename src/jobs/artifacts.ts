@@ -39,11 +39,14 @@ export function checkArtifacts(job: JobPayload): void {
   for (const a of job.artifacts) formatOf(a);
 }
 
-/** The multipart file name: `<name or "default">` + the format's extension (not doubled). */
-export function artifactFileName(name: string, format: Format): string {
-  const base = name === '' ? 'default' : name;
-  const ext = EXTENSION[format];
-  return ext !== '' && base.endsWith(ext) ? base : base + ext;
+/** The multipart file name, as gitlab-runner's artifacts uploader makes it (GitLab keeps it as the
+ *  artifact's file name, shown for download and in later jobs' dependencies): "artifacts" for an entry
+ *  without a name; otherwise the expanded name's last path element, "default" when that is empty; then the
+ *  format's extension, always ("build.zip" becomes "build.zip.zip", as there). */
+export function artifactFileName(expandedName: string | undefined, format: Format): string {
+  let base = expandedName === undefined ? 'artifacts' : posix.basename(expandedName);
+  if (base === '' || base === '.') base = 'default';
+  return base + EXTENSION[format];
 }
 
 /** Upload URL with only the parameters the entry sets, in GitLab's order. */
@@ -106,7 +109,7 @@ export function writeUploadArtifacts(
     w.command('_fr_collect', list, ...collectArgs(paths, excludes, a.untracked === true));
     w.ifCommand(op('[ -s'), list, op(']'));
     w.command('_fr_archive', format, list, archive);
-    const form = curlFormFile(archive, artifactFileName(vars.expand(a.name ?? ''), format));
+    const form = curlFormFile(archive, artifactFileName(a.name ? vars.expand(a.name) : undefined, format));
     w.command('_fr_upload', uploadUrl(ctx.gitlabUrl, job.id, a), hdr, form, type);
     w.command('rm', '-f', archive);
     w.else();
