@@ -12,6 +12,8 @@ import { SlotPool } from '../fleet/slots.js';
 import type { JobJournal } from './job-journal.js';
 import { CUT_OFF_DELIVERY_GRACE_MS, JobRun, ShutdownAbort, type ContinuedJob, type ExecutorRuntime } from './job-run.js';
 import type { LoopWait } from './loop-liveness.js';
+
+type PauseReason = Extract<LoopWait, { kind: 'pausing' }>['why'];
 import type { JobFeed, MaintenanceTask, OpenJobChannel } from './ports.js';
 import { describeRoute, route } from './routing.js';
 import { resolveLanes, type Lane, type RunnerLane } from './runner-lanes.js';
@@ -80,6 +82,11 @@ interface Slots {
 export class Coordinator {
   private readonly global: SlotPool;
   private readonly perExecutor = new Map<string, SlotPool>();
+  /** Per runner lane, when its requesters may next ask GitLab and why they wait until then: gitlab-runner's
+   *  feeder hands each runner to its workers once per checkInterval, so however many requests it may have
+   *  in flight (request_concurrency), a runner with no job waiting asks once an interval. */
+  private readonly nextRequestAt = new Map<Lane, number>();
+  private readonly waitReason = new Map<Lane, PauseReason>();
   private readonly lanes: readonly Lane[];
   /** Jobs from their 201 until GitLab took their final state; `executed` resolves once the job has run. */
   private readonly running = new Map<number, { run: JobRun; done: Promise<void>; executed: Promise<void> }>();
@@ -188,7 +195,17 @@ export class Coordinator {
 
   private async requester(lane: Lane, me: string): Promise<void> {
     const stop = this.stopCtl.signal;
+    // Set when this requester's last request brought a job: GitLab's queue may hold more, so it asks again
+    // at once (gitlab-runner requeues the runner the same way), without waiting for the lane's turn.
+    let hadJob = false;
     while (!stop.aborted) {
+      // The lane's pace (nextRequestAt): one request per checkInterval among its requesters, unless the
+      // last one brought a job.
+      const wait = hadJob ? 0 : (this.nextRequestAt.get(lane) ?? 0) - this.o.clock.now();
+      if (wait > 0) {
+        await this.pause(wait, this.waitReason.get(lane) ?? 'no_job', me);
+        continue;
+      }
       const reserved = this.reserve(lane);
       if (!reserved) {
         this.o.onLoopWait?.({ kind: 'waiting_for_capacity' }, me);
@@ -203,6 +220,8 @@ export class Coordinator {
       }
       let outcome;
       const askedAt = this.o.clock.now();
+      if (!hadJob) this.paceLane(lane, askedAt + this.o.checkIntervalMs, 'no_job');
+      hadJob = false;
       this.o.onLoopWait?.({ kind: 'requesting' }, me);
       try {
         outcome = await lane.feed.requestJob(stop);
@@ -210,23 +229,21 @@ export class Coordinator {
         outcome = stop.aborted ? ({ kind: 'none', longPolled: true } as const) : ({ kind: 'error', message: errorMessage(e) } as const);
       }
       if (outcome.kind === 'job') {
+        hadJob = true;
         this.startJob(outcome.job, reserved, outcome.unreadable, undefined, lane);
         continue;
       }
       this.giveBack(reserved, undefined);
       if (stop.aborted) break;
-      if (outcome.kind === 'none') {
-        // At most one request per checkInterval, long-polled or not: Workhorse marks even the 204s it gives
-        // at once with `Gitlab-Ci-Builds-Polling: yes` (no last_update yet, queue just changed), and a
-        // request held for its ~50 s has already waited longer than the interval.
-        const waited = this.o.clock.now() - askedAt;
-        if (waited < this.o.checkIntervalMs) await this.pause(this.o.checkIntervalMs - waited, 'no_job', me);
-      } else if (outcome.kind === 'paused') {
+      // "No job": the claim made before asking already spaced the lane (at most one request per
+      // checkInterval, long-polled or not: Workhorse marks even the 204s it gives at once with
+      // `Gitlab-Ci-Builds-Polling: yes`, and a request held for its ~50 s has already waited longer).
+      if (outcome.kind === 'paused') {
         this.o.logger.warn({ runner: lane.name, reason: outcome.reason, retryInMs: outcome.retryInMs }, 'not asking GitLab for jobs for a while');
-        await this.pause(outcome.retryInMs, 'gitlab_paused', me);
-      } else {
+        this.paceLane(lane, this.o.clock.now() + outcome.retryInMs, 'gitlab_paused');
+      } else if (outcome.kind === 'error') {
         this.o.logger.warn({ runner: lane.name, err: outcome.message }, 'job request failed');
-        await this.pause(this.o.checkIntervalMs, 'request_failed', me);
+        this.paceLane(lane, this.o.clock.now() + this.o.checkIntervalMs, 'request_failed');
       }
     }
     this.o.onLoopWait?.({ kind: 'stopped' }, me);
@@ -413,7 +430,14 @@ export class Coordinator {
     });
   }
 
-  private async pause(ms: number, why: 'no_job' | 'gitlab_paused' | 'request_failed', me: string): Promise<void> {
+  /** The lane asks no sooner than `at` (a later time already set stays). */
+  private paceLane(lane: Lane, at: number, why: PauseReason): void {
+    if (at < (this.nextRequestAt.get(lane) ?? 0)) return;
+    this.nextRequestAt.set(lane, at);
+    this.waitReason.set(lane, why);
+  }
+
+  private async pause(ms: number, why: PauseReason, me: string): Promise<void> {
     this.o.onLoopWait?.({ kind: 'pausing', ms, why }, me);
     await this.o.clock.sleep(ms, this.stopCtl.signal).catch(() => undefined);
   }

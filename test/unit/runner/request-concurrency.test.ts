@@ -13,6 +13,7 @@ import { Coordinator } from '../../../src/runner/coordinator.js';
 import type { JobChannel, JobFeed, JobRequestOutcome } from '../../../src/runner/ports.js';
 import { jobPayload } from '../../helpers/job-payload.js';
 import { MemoryProvider } from '../../helpers/memory-provider.js';
+import { StepClock } from '../../helpers/step-clock.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -164,5 +165,64 @@ describe('Coordinator with requestConcurrency', () => {
     await done;
     expect([...executor.runs.values()].every((n) => n === 1)).toBe(true);
     expect(executor.runs.size).toBe(40);
+  });
+
+  describe('pace: a runner with no job waiting asks once per checkInterval, however many requesters it has', () => {
+    /** A feed that answers at once: "no job", or a job from `jobs` when one is queued. */
+    class InstantFeed implements JobFeed {
+      readonly at: number[] = [];
+      readonly jobs: JobPayload[] = [];
+      constructor(private readonly clock: StepClock) {}
+      async requestJob(): Promise<JobRequestOutcome> {
+        this.at.push(this.clock.now());
+        const j = this.jobs.shift();
+        return j ? { kind: 'job', job: j } : { kind: 'none', longPolled: false };
+      }
+    }
+    function paced() {
+      const clock = new StepClock();
+      const spoolDir = mkdtempSync(join(tmpdir(), 'fr-reqc-'));
+      dirs.push(spoolDir);
+      const feed = new InstantFeed(clock);
+      const executor = new CountingExecutor();
+      const coordinator = new Coordinator({
+        concurrent: 8, requestConcurrency: 4,
+        checkIntervalMs: 3_000, shutdownTimeoutMs: 60_000, outputLimitBytes: 1 << 20, spoolDir,
+        executors: [{ name: 'local', maxMachines: 8, executor, fleet: new ExecutorFleet({ provider: new MemoryProvider(), tags: { fleet: 'f', executor: 'local', coordinator: 'c' }, logger: silentLogger, clock, retryDelayMs: 1 }) }],
+        feed,
+        openChannel: (): JobChannel => ({ acknowledge: async () => 'ok', start: () => undefined, finish: async () => 'delivered', abandon: () => undefined }),
+        clock, logger: silentLogger, banner: () => 'Running with fleetrunner\n',
+      });
+      return { clock, feed, executor, coordinator };
+    }
+
+    it('four requesters and an empty queue: one request every 3 s, as gitlab-runner\'s feeder', async () => {
+      const { clock, feed, coordinator } = paced();
+      const t0 = clock.now();
+      const done = coordinator.run();
+      await clock.advance(30_000);
+      // At 0, 3 s, …, 30 s: eleven, never two within an interval (four requesters each on its own interval
+      // asked 44 times).
+      expect(feed.at.map((t) => t - t0)).toEqual(Array.from({ length: 11 }, (_, i) => i * 3_000));
+      coordinator.stop();
+      await clock.advance(1_000);
+      await done;
+    });
+
+    it('a request that brought a job is followed at once by the next, the rest of the lane keeps its pace', async () => {
+      const { clock, feed, executor, coordinator } = paced();
+      const t0 = clock.now();
+      feed.jobs.push(job(1), job(2));
+      const done = coordinator.run();
+      await clock.advance(2_000);
+      // 0: job 1; at once: job 2; at once: no job, then nothing until 3 s.
+      expect(feed.at.map((t) => t - t0)).toEqual([0, 0, 0]);
+      await clock.advance(1_500);
+      expect(feed.at.map((t) => t - t0)).toEqual([0, 0, 0, 3_000]);
+      executor.finishAll();
+      coordinator.stop();
+      await clock.advance(1_000);
+      await done;
+    });
   });
 });
