@@ -88,6 +88,12 @@ async function level(n, { traceIntervalS = WATCHED_S, execArgv = ['--expose-gc',
     const end = Date.now() + 120_000;
     while (fake.jobsOf(p).some((j) => j.state === 'pending' || j.state === 'running') && Date.now() < end) await new Promise((r) => setTimeout(r, 500));
     const notOk = fake.jobsOf(p).filter((j) => j.state !== 'success').length;
+    if (process.env.BENCH_VERBOSE) {
+      // Where the resident set's growth is: V8's spaces committed (and used) idle → busy, MiB.
+      const mib = (x) => (x / 1048576).toFixed(1);
+      const spaces = Object.keys(mem.spaces).map((k) => `${k} ${mib(idleMem.spaces[k]?.size ?? 0)}→${mib(mem.spaces[k].size)} (used ${mib(mem.spaces[k].used)})`);
+      process.stderr.write(`  memory at ${n}: rss ${mib(idleMem.rssBytes)}→${mib(mem.rssBytes)}, heap committed ${mib(idleMem.heapTotalBytes)}→${mib(mem.heapTotalBytes)}, used ${mib(idleMem.heapBytes)}→${mib(mem.heapBytes)}; ${spaces.join('; ')}\n`);
+    }
     const idleCpuMsPerS = (idle1.cpuUs - idle0.cpuUs) / 1000 / WINDOW_S;
     const cpuMsPerS = (b.cpuUs - a.cpuUs) / 1000 / WINDOW_S;
     return {

@@ -103,7 +103,7 @@ async function bareExec(n) {
 
 export async function benchPickup() {
   // Each warm job is followed by a new pool machine (local machines are used once): ~2-4 s a job here.
-  const warm = await measure(Number(process.env.BENCH_PICKUP_JOBS ?? 40), { warm: true });
+  const warm = await measure(Number(process.env.BENCH_PICKUP_JOBS ?? 100), { warm: true });
   const cold = await measure(8, { warm: false });
   const bare = await bareExec(100);
   const ratio = percentile(warm, 99) / Math.max(1, percentile(bare, 99));

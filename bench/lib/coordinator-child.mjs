@@ -40,7 +40,9 @@ process.on('message', async (m) => {
     if (m.gc && globalThis.gc) globalThis.gc();
     const u = process.cpuUsage();
     const mem = process.memoryUsage();
-    process.send({ stats: { cpuUs: u.user + u.system, rssBytes: mem.rss, heapBytes: mem.heapUsed, externalBytes: mem.external } });
+    // V8's spaces, committed and used: what the resident set holds beyond the live heap.
+    const spaces = Object.fromEntries((await import('node:v8')).getHeapSpaceStatistics().map((x) => [x.space_name, { size: x.space_size, used: x.space_used_size }]));
+    process.send({ stats: { cpuUs: u.user + u.system, rssBytes: mem.rss, heapBytes: mem.heapUsed, heapTotalBytes: mem.heapTotal, externalBytes: mem.external, spaces } });
   } else if (m.cmd === 'profile') {
     // A CPU profile of a window only (m.on: start; m.off: stop and write it to m.file).
     const { Session } = await import('node:inspector/promises');
