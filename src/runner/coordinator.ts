@@ -12,11 +12,11 @@ import { SlotPool } from '../fleet/slots.js';
 import type { JobJournal } from './job-journal.js';
 import { CUT_OFF_DELIVERY_GRACE_MS, JobRun, ShutdownAbort, type ContinuedJob, type ExecutorRuntime } from './job-run.js';
 import type { LoopWait } from './loop-liveness.js';
-
-type PauseReason = Extract<LoopWait, { kind: 'pausing' }>['why'];
 import type { JobFeed, MaintenanceTask, OpenJobChannel } from './ports.js';
 import { describeRoute, route } from './routing.js';
 import { resolveLanes, type Lane, type RunnerLane } from './runner-lanes.js';
+
+type PauseReason = Extract<LoopWait, { kind: 'pausing' }>['why'];
 
 export type { RunnerLane };
 
@@ -208,6 +208,9 @@ export class Coordinator {
       }
       const reserved = this.reserve(lane);
       if (!reserved) {
+        // No room: the ask-again-at-once after a job is dropped (gitlab-runner drops a requeue when its
+        // limit is met); once there is room, the lane's pace decides.
+        hadJob = false;
         this.o.onLoopWait?.({ kind: 'waiting_for_capacity' }, me);
         await this.waitForCapacity(stop);
         continue;
@@ -220,6 +223,7 @@ export class Coordinator {
       }
       let outcome;
       const askedAt = this.o.clock.now();
+      // Claimed before asking, so the lane's other requesters wait their turn while this one is out.
       if (!hadJob) this.paceLane(lane, askedAt + this.o.checkIntervalMs, 'no_job');
       hadJob = false;
       this.o.onLoopWait?.({ kind: 'requesting' }, me);
@@ -235,10 +239,13 @@ export class Coordinator {
       }
       this.giveBack(reserved, undefined);
       if (stop.aborted) break;
-      // "No job": the claim made before asking already spaced the lane (at most one request per
-      // checkInterval, long-polled or not: Workhorse marks even the 204s it gives at once with
-      // `Gitlab-Ci-Builds-Polling: yes`, and a request held for its ~50 s has already waited longer).
-      if (outcome.kind === 'paused') {
+      // "No job": at most one request per checkInterval, long-polled or not (Workhorse marks even the
+      // 204s it gives at once with `Gitlab-Ci-Builds-Polling: yes`, and a request held for its ~50 s has
+      // already waited longer). A request made at once after a job claimed no turn: its answer paces the
+      // lane from when it was sent (a no-op for one that claimed).
+      if (outcome.kind === 'none') {
+        this.paceLane(lane, askedAt + this.o.checkIntervalMs, 'no_job');
+      } else if (outcome.kind === 'paused') {
         this.o.logger.warn({ runner: lane.name, reason: outcome.reason, retryInMs: outcome.retryInMs }, 'not asking GitLab for jobs for a while');
         this.paceLane(lane, this.o.clock.now() + outcome.retryInMs, 'gitlab_paused');
       } else if (outcome.kind === 'error') {

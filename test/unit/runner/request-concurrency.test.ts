@@ -168,25 +168,26 @@ describe('Coordinator with requestConcurrency', () => {
   });
 
   describe('pace: a runner with no job waiting asks once per checkInterval, however many requesters it has', () => {
-    /** A feed that answers at once: "no job", or a job from `jobs` when one is queued. */
+    /** A feed that answers after `latencyMs` (0: at once): "no job", or a job from `jobs` when one is queued. */
     class InstantFeed implements JobFeed {
       readonly at: number[] = [];
       readonly jobs: JobPayload[] = [];
-      constructor(private readonly clock: StepClock) {}
+      constructor(private readonly clock: StepClock, private readonly latencyMs: number) {}
       async requestJob(): Promise<JobRequestOutcome> {
         this.at.push(this.clock.now());
+        if (this.latencyMs > 0) await this.clock.sleep(this.latencyMs);
         const j = this.jobs.shift();
         return j ? { kind: 'job', job: j } : { kind: 'none', longPolled: false };
       }
     }
-    function paced() {
+    function paced(o: { concurrent?: number; requestConcurrency?: number; latencyMs?: number } = {}) {
       const clock = new StepClock();
       const spoolDir = mkdtempSync(join(tmpdir(), 'fr-reqc-'));
       dirs.push(spoolDir);
-      const feed = new InstantFeed(clock);
+      const feed = new InstantFeed(clock, o.latencyMs ?? 0);
       const executor = new CountingExecutor();
       const coordinator = new Coordinator({
-        concurrent: 8, requestConcurrency: 4,
+        concurrent: o.concurrent ?? 8, requestConcurrency: o.requestConcurrency ?? 4,
         checkIntervalMs: 3_000, shutdownTimeoutMs: 60_000, outputLimitBytes: 1 << 20, spoolDir,
         executors: [{ name: 'local', maxMachines: 8, executor, fleet: new ExecutorFleet({ provider: new MemoryProvider(), tags: { fleet: 'f', executor: 'local', coordinator: 'c' }, logger: silentLogger, clock, retryDelayMs: 1 }) }],
         feed,
@@ -222,6 +223,33 @@ describe('Coordinator with requestConcurrency', () => {
       executor.finishAll();
       coordinator.stop();
       await clock.advance(1_000);
+      await done;
+    });
+    it('after waiting for room, and after a request made at once on a job, the lane keeps its pace', async () => {
+      const { clock, feed, executor, coordinator } = paced({ concurrent: 1 });
+      const t0 = clock.now();
+      feed.jobs.push(job(1));
+      const done = coordinator.run();
+      await clock.advance(10_000);
+      executor.finishAll(); // room again at 10 s: one request then, the next 3 s later (not two at once)
+      await clock.advance(6_500);
+      expect(feed.at.map((t) => t - t0)).toEqual([0, 10_000, 13_000, 16_000]);
+      coordinator.stop();
+      await clock.advance(1_000);
+      await done;
+    });
+    it('a run of jobs longer than the interval, then no job: the next request waits an interval from the last', async () => {
+      const { clock, feed, executor, coordinator } = paced({ requestConcurrency: 1, latencyMs: 1_000 });
+      const t0 = clock.now();
+      feed.jobs.push(job(1), job(2), job(3), job(4));
+      const done = coordinator.run();
+      await clock.advance(8_000);
+      // Each job's request followed at once by the next; the one at 4 s found none (answered at 5 s), so
+      // the next goes at 7 s, not at once.
+      expect(feed.at.map((t) => t - t0)).toEqual([0, 1_000, 2_000, 3_000, 4_000, 7_000]);
+      executor.finishAll();
+      coordinator.stop();
+      await clock.advance(2_000);
       await done;
     });
   });
