@@ -11,7 +11,7 @@ import { submoduleStrategy, writeGetSources } from './git.js';
 import { writeEnvironment } from './preamble.js';
 import { op } from './quote.js';
 import { afterScriptStep, checkSteps, stageNameOf, userSteps, writeCommands } from './steps.js';
-import { collectVariables, jobTimeoutSeconds, variableSet, type StageStatus, type VariableSet } from './variables.js';
+import { collectVariables, isGoTrue, jobTimeoutSeconds, variableSet, type StageStatus, type VariableSet } from './variables.js';
 import { ShellWriter } from './writer.js';
 
 export const DEFAULT_AFTER_SCRIPT_TIMEOUT_MS = 5 * 60_000;
@@ -170,7 +170,7 @@ export function buildPlan(job: JobPayload, ctx: PlanContext): JobPlan {
     job,
     ctx,
     dirs,
-    debugTrace: running.bool('CI_DEBUG_TRACE') === true,
+    debugTrace: isGoTrue(running.get('CI_DEBUG_TRACE')),
     exitCodeCheck: running.bool('FF_ENABLE_BASH_EXIT_CODE_CHECK') === true,
     varsFor,
   };

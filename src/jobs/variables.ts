@@ -102,7 +102,7 @@ export class VariableSet {
 }
 
 /** Go's strconv.ParseBool (case-insensitive), else an integer equal to 1; undefined when unset/unparsable. */
-export function parseBoolValue(value: string | null | undefined): boolean | undefined {
+function parseBoolValue(value: string | null | undefined): boolean | undefined {
   const s = value?.trim().toLowerCase();
   if (s === undefined || s === '') return undefined;
   if (['1', 't', 'true'].includes(s)) return true;
@@ -110,12 +110,20 @@ export function parseBoolValue(value: string | null | undefined): boolean | unde
   return /^[+-]?\d+$/.test(s) ? Number(s) === 1 : undefined;
 }
 
+/** Go's strconv.ParseBool as it is, no trimming or other case: what gitlab-runner's build settings read
+ *  CI_DEBUG_TRACE and CI_DEBUG_SERVICES with (common/build_settings.go); anything else is not true. */
+export function isGoTrue(value: string | null | undefined): boolean {
+  return value === '1' || value === 't' || value === 'T' || value === 'true' || value === 'TRUE' || value === 'True';
+}
+
 /** Whether the job runs in debug mode, as gitlab-runner decides it (Build.IsDebugModeEnabled): the last
- *  definition of CI_DEBUG_TRACE or of CI_DEBUG_SERVICES is true as a Go bool ("1", "t", "TRUE", …). It
- *  sets the trace PATCHes' debug_trace, which GitLab uses to restrict who may read the log. */
+ *  definition of CI_DEBUG_TRACE or of CI_DEBUG_SERVICES is true (isGoTrue). It sets the trace PATCHes'
+ *  debug_trace, which GitLab uses to restrict who may read the log. From the job's variables: an
+ *  executor's `environment` that sets CI_DEBUG_TRACE turns on xtrace (plan.ts) but not this flag, since the
+ *  trace channel opens before the job is routed to an executor. */
 export function debugModeEnabled(list: readonly JobVariable[]): boolean {
   const last = (key: string) => list.findLast((v) => v.key === key)?.value;
-  return parseBoolValue(last('CI_DEBUG_TRACE')) === true || parseBoolValue(last('CI_DEBUG_SERVICES')) === true;
+  return isGoTrue(last('CI_DEBUG_TRACE')) || isGoTrue(last('CI_DEBUG_SERVICES'));
 }
 
 export function variableSet(list: readonly JobVariable[]): VariableSet {

@@ -107,6 +107,10 @@ describe('job variables', () => {
       [[v('CI_DEBUG_TRACE', 't')], true],
       [[v('CI_DEBUG_SERVICES', 'True')], true],
       [[v('CI_DEBUG_TRACE', 'yes')], false],
+      // strconv.ParseBool exactly: no other case, no spaces, no other integers
+      [[v('CI_DEBUG_TRACE', 'tRuE')], false],
+      [[v('CI_DEBUG_TRACE', ' true')], false],
+      [[v('CI_DEBUG_TRACE', '01')], false],
       [[v('CI_DEBUG_TRACE', null)], false],
       [[v('CI_DEBUG_TRACE', 'true'), v('CI_DEBUG_TRACE', 'false')], false], // a group's true, the job's false
       [[v('CI_DEBUG_TRACE', 'false'), v('CI_DEBUG_TRACE', '1')], true],
