@@ -117,6 +117,8 @@ export class JobTraceSession {
   private loop: Promise<void> | undefined;
   /** Status of the last failed PATCH or final PUT (0: no answer). */
   private lastFailureStatus = 0;
+  /** Since when PATCHes have been answered 404 (the run of them is logged once). */
+  private notFoundSince: number | undefined;
   private readonly loopStop = new AbortController();
   private readonly stopAll = new AbortController();
   /** Ends the tick being waited for at once (a full piece is waiting, or the loop stops); unset between
@@ -356,6 +358,7 @@ export class JobTraceSession {
     this.cancelFrom(res);
     switch (res.status) {
       case 202:
+        this.notFoundSince = undefined;
         // GitLab's Range says what it stored; equal to start+len unless it disagrees, and then it wins.
         this.sentOffset = this.offsetWithin(res.rangeEnd, start + bytes.length);
         this.lastSentAt = this.o.clock.now();
@@ -383,8 +386,11 @@ export class JobTraceSession {
       case 404:
         // Rails answers a job it no longer wants with 403; a 404 comes from the network in between (an
         // ingress during a deploy). As gitlab-runner: the same piece goes again on the next tick, and in
-        // the final flush a 404 ends that flush (the final PUT tells the rest).
-        this.logger.warn({}, 'trace PATCH answered 404; sending it again on the next tick');
+        // the final flush a 404 ends that flush (the final PUT tells the rest). Said once per run of them.
+        if (this.notFoundSince === undefined) {
+          this.notFoundSince = this.o.clock.now();
+          this.logger.warn({ offset: start }, 'trace PATCH answered 404; sending it again every tick until GitLab takes it');
+        }
         return 'not_found';
       default:
         this.lastFailureStatus = res.status;

@@ -276,17 +276,18 @@ describe('trace PATCHes while the job runs', () => {
     expect(puts()).toHaveLength(1);
   });
 
-  it('404 on PATCH in the final flush ends that flush; the final PUT still goes', async () => {
+  it('404 on PATCH in the final flush ends that flush; the final PUT goes, and a later round PATCHes again', async () => {
     const aborts: TraceAbortReason[] = [];
     const trace = new MemoryTrace('abc');
     const s = session(trace, { onAbort: (r) => aborts.push(r) });
-    s.start();
+    // Not started: the final round is the first to PATCH.
     patchReplies.push({ status: 404 });
+    finalReplies.push({ status: 202, headers: { 'X-GitLab-Trace-Update-Interval': '3' } });
     expect(await s.finish(success)).toMatchObject({ accepted: true });
-    expect(patches()).toHaveLength(1);
+    // Round 1: PATCH 404, PUT 202 (GitLab still persisting); round 2: the same piece again, then PUT 200.
+    const order = gitlab.requests.filter((r) => r.method === 'PATCH' || r.method === 'PUT').map((r) => (r.method === 'PATCH' ? `PATCH ${r.headers['content-range']}` : `PUT ${r.json.state}`));
+    expect(order).toEqual(['PATCH 0-2', 'PUT success', 'PATCH 0-2', 'PUT success']);
     expect(aborts).toEqual([]);
-    expect(puts()).toHaveLength(1);
-    expect(puts()[0]!.json).toMatchObject({ state: 'success', output: { bytesize: 3 } });
   });
 
   it('a silent job gets a keep-alive PUT running with checksum and bytesize after 30 s', async () => {

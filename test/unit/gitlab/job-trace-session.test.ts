@@ -133,7 +133,7 @@ describe('JobTraceSession waiting for its tick', () => {
   });
 
   it.each([
-    ['GitLab answered 404 (no more trace)', { status: 404 }],
+    ['GitLab answered 404', { status: 404 }],
     ['the PATCH failed', { status: 500 }],
     ['GitLab answered 416', { status: 416, rangeEnd: 0 }],
   ] as const)('after %s, a full piece waiting does not cut the wait short', async (_what, answer) => {
