@@ -9,6 +9,7 @@
 //   parent → {cmd: 'exit'}   → child exits at once, no drain (a profile with --cpu-prof is written)
 // Settings come as JSON in BENCH_COORDINATOR (`idle`: the executor's pool.idleCount, machines made and
 // connected to before any job comes).
+import { getHeapSpaceStatistics } from 'node:v8';
 import { join } from 'node:path';
 import { compileConfig } from '../../dist/config/index.js';
 import { startCoordinator } from '../../dist/cli/run.js';
@@ -41,7 +42,7 @@ process.on('message', async (m) => {
     const u = process.cpuUsage();
     const mem = process.memoryUsage();
     // V8's spaces, committed and used: what the resident set holds beyond the live heap.
-    const spaces = Object.fromEntries((await import('node:v8')).getHeapSpaceStatistics().map((x) => [x.space_name, { size: x.space_size, used: x.space_used_size }]));
+    const spaces = Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, { size: x.space_size, used: x.space_used_size }]));
     process.send({ stats: { cpuUs: u.user + u.system, rssBytes: mem.rss, heapBytes: mem.heapUsed, heapTotalBytes: mem.heapTotal, externalBytes: mem.external, spaces } });
   } else if (m.cmd === 'profile') {
     // A CPU profile of a window only (m.on: start; m.off: stop and write it to m.file).
